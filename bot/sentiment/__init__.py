@@ -1,0 +1,56 @@
+"""Sentiment analysis of free-text answers: one interface, several analyzers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Label(StrEnum):
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+    UNKNOWN = "unknown"  # a language the analyzer does not read: no score to trust
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    """What an analyzer says of one text."""
+
+    polarity: float  # -1 (very negative) .. +1 (very positive)
+    subjectivity: float | None  # 0 (objective) .. 1 (subjective), when the analyzer knows it
+    label: Label
+    complaint: bool  # the text on its own reads as a complaint
+    analyzer: str
+
+
+class Analyzer(Protocol):
+    """Scores one text; `language` is the writer's language code when the channel knows it."""
+
+    name: str
+
+    def analyze(self, text: str, language: str | None = None) -> Sentiment: ...
+
+
+def label_for(polarity: float) -> Label:
+    """The 3-class label of a polarity, with the data sets' +-0.05 neutral band."""
+    if polarity >= 0.05:
+        return Label.POSITIVE
+    if polarity <= -0.05:
+        return Label.NEGATIVE
+    return Label.NEUTRAL
+
+
+def make_analyzer(name: str, complaint_threshold: float) -> Analyzer:
+    """The analyzer configured by `[sentiment] analyzer`; complaint_threshold applies to polarity."""
+    from bot.sentiment.textblob_analyzer import TextBlobAnalyzer
+
+    analyzers: dict[str, type[TextBlobAnalyzer]] = {"textblob": TextBlobAnalyzer}
+    try:
+        return analyzers[name](complaint_threshold=complaint_threshold)
+    except KeyError:
+        raise ValueError(f"unknown analyzer {name!r}; choose one of {', '.join(analyzers)}") from None
+
+
+ANALYZER_NAMES = ("textblob",)
