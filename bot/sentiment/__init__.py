@@ -54,3 +54,5 @@ def make_analyzer(name: str, complaint_threshold: float) -> Analyzer:
 
 
 ANALYZER_NAMES = ("textblob",)
+DEFAULT_ANALYZER = "textblob"
+DEFAULT_COMPLAINT_THRESHOLD = -0.1
