@@ -1,0 +1,178 @@
+"""Settings: one validated pydantic-settings class, read from a TOML file and overridden by the environment."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD
+
+ENV_PREFIX = "FEEDBACKBOT_"
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-", "placeholder", "xxxx")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line that names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def empty_is_unset(cls, value: Any) -> Any:
+        """An empty string in the TOML file or the environment means 'not configured'."""
+        return None if value == "" else value
+
+
+class StorageSettings(Section):
+    url: str = "sqlite+aiosqlite:///feedback.db"
+
+    @field_validator("url")
+    @classmethod
+    def supported_driver(cls, url: str) -> str:
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER:PASSWORD@HOST/DB")
+        return url
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+
+
+class TelegramSettings(Section):
+    token: SecretStr | None = None
+    api_base_url: str = "https://api.telegram.org/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_secret: SecretStr | None = None
+    staff_chat_id: int | None = None
+
+
+class SlackSettings(Section):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    api_base_url: str = "https://slack.com/api/"
+    mode: Literal["http", "socket"] = "http"
+    staff_channel: str | None = None
+
+
+class SurveySettings(Section):
+    dir: Path = Path("surveys")
+    default: str = "csat"
+
+
+class SentimentSettings(Section):
+    analyzer: str = DEFAULT_ANALYZER
+    complaint_threshold: float = Field(default=DEFAULT_COMPLAINT_THRESHOLD, ge=-1, le=1)
+
+    @field_validator("analyzer")
+    @classmethod
+    def known_analyzer(cls, name: str) -> str:
+        if name not in ANALYZER_NAMES:
+            raise ValueError(f"unknown analyzer {name!r}; choose one of {', '.join(ANALYZER_NAMES)}")
+        return name
+
+
+class PrivacySettings(Section):
+    # Keys the hash that recognises an anonymous respondent's open survey; without it nobody can reverse it.
+    hash_key: SecretStr | None = None
+
+
+SECRETS = (
+    ("telegram", "token"),
+    ("telegram", "webhook_secret"),
+    ("slack", "bot_token"),
+    ("slack", "signing_secret"),
+    ("slack", "app_token"),
+    ("privacy", "hash_key"),
+)
+
+
+class Settings(BaseSettings):
+    """Everything an operator configures; see config.example.toml for each key."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    environment: Literal["development", "production"] = "development"
+    storage: StorageSettings = StorageSettings()
+    server: ServerSettings = ServerSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    slack: SlackSettings = SlackSettings()
+    surveys: SurveySettings = SurveySettings()
+    sentiment: SentimentSettings = SentimentSettings()
+    privacy: PrivacySettings = PrivacySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment overrides the TOML file, which load_settings passes in as init values."""
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def no_placeholder_secrets(self) -> Settings:
+        if self.environment == "development":
+            return self
+        for section, key in SECRETS:
+            secret: SecretStr | None = getattr(getattr(self, section), key)
+            value = secret.get_secret_value().lower() if secret else ""
+            if any(marker in value for marker in PLACEHOLDER_MARKERS):
+                raise ConfigError(f"[{section}] {key}: placeholder secret; set the real one outside development")
+        if self.privacy.hash_key is None:
+            raise ConfigError("[privacy] hash_key: required outside development (set FEEDBACKBOT_PRIVACY__HASH_KEY)")
+        return self
+
+    @property
+    def respondent_hash_key(self) -> bytes:
+        """The privacy key; development falls back to a fixed key so a fresh checkout runs as is."""
+        secret = self.privacy.hash_key
+        return (secret.get_secret_value() if secret else "feedbackbot-development-only").encode()
+
+    @property
+    def has_chat_platform(self) -> bool:
+        return self.telegram.token is not None or self.slack.bot_token is not None
+
+
+def load_settings(path: Path, *, required: bool = False) -> Settings:
+    """Reads `path` (skipped when missing unless required) and the environment; raises ConfigError."""
+    values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    elif required:
+        raise ConfigError(f"{path}: no such configuration file (copy config.example.toml)")
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {describe(error)}") from None
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def describe(error: ValidationError) -> str:
+    """The first validation problem as '[section] key (ENV_VAR): message'."""
+    first = error.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    if first["type"] == "assertion_error" or not location:
+        return message
+    section, key = (location[0], ".".join(location[1:])) if len(location) > 1 else ("", location[0])
+    name = f"[{section}] {key}" if section else key
+    env_name = ENV_PREFIX + "__".join(location).upper()
+    return f"{name} ({env_name}): {message}"

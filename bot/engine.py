@@ -1,0 +1,408 @@
+"""The survey engine: applies one core event to the conversation in the database and says what comes next."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.answers import SKIP, Invalid, Parsed, condition_value, parse_button, parse_typed
+from bot.events import ChoiceAnswer, Complain, Event, Respondent, StartSurvey, TextAnswer
+from bot.i18n import base_language, translate
+from bot.prompts import ComplaintOpened, Notice, NoticeKind, Option, Prompt, QuestionPrompt, Reply
+from bot.sentiment import Analyzer, Label, Sentiment
+from bot.surveys import Question, QuestionKind, Survey
+from storage import queries
+from storage.db import Database
+from storage.models import Answer, Complaint, ComplaintReason, Conversation, ConversationStatus, InboundEvent
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One event being applied: its transaction, its time and the language to answer in."""
+
+    session: AsyncSession
+    now: datetime
+    language: str
+
+
+class Engine:
+    """Platform-neutral survey logic; all state lives in the database, so any process can serve any event."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        surveys: Mapping[str, Survey],
+        analyzer: Analyzer,
+        hash_key: bytes,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.database = database
+        self.surveys = surveys
+        self.analyzer = analyzer
+        self.hash_key = hash_key
+        self.clock = clock
+
+    async def handle(self, event: Event) -> Reply:
+        """Applies the event once: a redelivered event returns its first reply, marked duplicate."""
+        try:
+            return await self._handle_once(event)
+        except IntegrityError:
+            # A concurrent delivery of the same event (or a first contact) won the race: the retry sees its result.
+            log.info("retrying %s event %s after a concurrent write", event.who.channel, event.event_id)
+            return await self._handle_once(event)
+
+    async def expire_overdue(self) -> int:
+        """Closes every open survey past its expiry as partial, keeping its answers."""
+        async with self.database.transaction() as session:
+            return await queries.close_expired_conversations(session, now=self.clock())
+
+    @property
+    def _available(self) -> str:
+        return ", ".join(self.surveys)
+
+    def respondent_key(self, who: Respondent) -> str:
+        """A keyed hash of who answers: finds their open survey, but cannot be turned back into an id."""
+        message = f"{who.channel}:{who.user_id}".encode()
+        return hmac.new(self.hash_key, message, hashlib.sha256).hexdigest()
+
+    async def _handle_once(self, event: Event) -> Reply:
+        async with self.database.transaction() as session:
+            seen = await session.get(InboundEvent, (event.who.channel, event.event_id))
+            if seen is not None:
+                return Reply.model_validate_json(seen.reply).model_copy(update={"duplicate": True})
+            claim = InboundEvent(channel=event.who.channel, event_id=event.event_id, reply="{}")
+            session.add(claim)
+            await session.flush()  # claims the event id before any other effect
+            reply = Reply(prompts=await self._apply(session, event))
+            claim.reply = reply.model_dump_json()
+            return reply
+
+    async def _apply(self, session: AsyncSession, event: Event) -> list[Prompt]:
+        now = self.clock()
+        match event:
+            case StartSurvey():
+                return await self._start(session, now, event)
+            case TextAnswer() | ChoiceAnswer():
+                return await self._answer(session, now, event)
+            case Complain():
+                return await self._complain(Turn(session, now, base_language(event.who.language)), event)
+
+    async def _start(self, session: AsyncSession, now: datetime, event: StartSurvey) -> list[Prompt]:
+        """Opens the survey at its first question, or resumes it when it is already open."""
+        survey = self.surveys.get(event.survey_id)
+        if survey is None:
+            turn = Turn(session, now, base_language(event.who.language))
+            return [
+                self._notice(
+                    turn, NoticeKind.REFUSAL, "survey_unknown", survey=event.survey_id, available=self._available
+                )
+            ]
+        open_conversation, _ = await self._open_conversation(session, now, event.who)
+        if open_conversation is not None and open_conversation.survey_id == survey.id:
+            return await self._resume(Turn(session, now, open_conversation.language), open_conversation)
+        prompts: list[Prompt] = []
+        if open_conversation is not None:
+            self._close(open_conversation, now, ConversationStatus.PARTIAL)
+            await session.flush()  # frees the one-open-survey slot for the new conversation
+            prompts.append(
+                self._notice(Turn(session, now, open_conversation.language), NoticeKind.INFO, "survey_replaced")
+            )
+        conversation = await self._create_conversation(session, now, event, survey)
+        turn = Turn(session, now, conversation.language)
+        if survey.intro:
+            prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, turn.language)))
+        return prompts + await self._advance(turn, conversation, survey, after=None)
+
+    async def _create_conversation(
+        self, session: AsyncSession, now: datetime, event: StartSurvey, survey: Survey
+    ) -> Conversation:
+        person = None
+        language = event.who.language
+        if not survey.anonymous:
+            person = await queries.get_or_create_person(
+                session, channel=event.who.channel, platform_id=event.who.user_id, language=event.who.language
+            )
+            language = person.language or language
+        conversation = Conversation(
+            survey_id=survey.id,
+            channel=event.who.channel,
+            respondent_key=self.respondent_key(event.who),
+            person_id=person.id if person else None,
+            language=base_language(language or survey.fallback_language),
+            reference=event.reference,
+            anonymous=survey.anonymous,
+            started_at=now,
+            updated_at=now,
+            expires_at=now + timedelta(hours=survey.expiry_hours),
+        )
+        session.add(conversation)
+        await session.flush()
+        return conversation
+
+    async def _resume(self, turn: Turn, conversation: Conversation) -> list[Prompt]:
+        survey = self.surveys[conversation.survey_id]
+        question = survey.question(conversation.current_question or "")
+        assert question is not None  # an open conversation always stands at a question
+        return [self._notice(turn, NoticeKind.INFO, "survey_resumed"), self._ask(turn, conversation, survey, question)]
+
+    async def _answer(self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer) -> list[Prompt]:
+        """Stores a valid answer and moves on; an invalid one gets a hint and the question again."""
+        conversation = await self._conversation_for(session, now, event)
+        if isinstance(conversation, Notice):
+            return [conversation]
+        survey = self.surveys[conversation.survey_id]
+        turn = Turn(session, now, conversation.language)
+        question_id = event.question_id if isinstance(event, ChoiceAnswer) else conversation.current_question
+        question = survey.question(question_id or "")
+        if question is None:
+            return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]
+        earlier = question.id != conversation.current_question
+        if earlier and await self._stored_answer(turn, conversation, question.id) is None:
+            return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]  # a question not reached yet
+        try:
+            parsed = self._parse(turn, survey, question, event)
+        except Invalid as invalid:
+            kind = NoticeKind.REFUSAL if invalid.key == "button_invalid" else NoticeKind.HINT
+            notice = self._notice(turn, kind, invalid.key, **invalid.params)
+            return [notice] if earlier else [notice, self._ask(turn, conversation, survey, question)]
+        prompts = await self._store(turn, conversation, survey, question, parsed)
+        conversation.updated_at = now
+        if earlier:
+            return [self._notice(turn, NoticeKind.INFO, "answer_updated"), *prompts]
+        return prompts + await self._advance(turn, conversation, survey, after=question)
+
+    async def _conversation_for(
+        self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer
+    ) -> Conversation | Notice:
+        """The open conversation the event answers, or the notice explaining why there is none."""
+        turn = Turn(session, now, base_language(event.who.language))
+        if isinstance(event, TextAnswer):
+            conversation, expired = await self._open_conversation(session, now, event.who)
+            if conversation is not None:
+                return conversation
+            if expired is not None:
+                return self._notice(Turn(session, now, expired.language), NoticeKind.REFUSAL, "survey_expired")
+            return self._notice(turn, NoticeKind.INFO, "no_open_survey", available=self._available)
+        conversation = await session.get(Conversation, event.conversation_id)
+        if conversation is None or conversation.respondent_key != self.respondent_key(event.who):
+            return self._notice(turn, NoticeKind.REFUSAL, "button_invalid")  # forged or someone else's
+        turn = Turn(session, now, conversation.language)
+        if conversation.status == ConversationStatus.OPEN and conversation.expires_at <= now:
+            self._close(conversation, now, ConversationStatus.PARTIAL)
+            return self._notice(turn, NoticeKind.REFUSAL, "survey_expired")
+        if conversation.status != ConversationStatus.OPEN:
+            return self._notice(turn, NoticeKind.REFUSAL, "survey_closed")
+        return conversation
+
+    async def _open_conversation(
+        self, session: AsyncSession, now: datetime, who: Respondent
+    ) -> tuple[Conversation | None, Conversation | None]:
+        """The respondent's open survey, or else the one just closed as partial because it expired."""
+        conversation = await queries.get_open_conversation(
+            session, channel=who.channel, respondent_key=self.respondent_key(who)
+        )
+        if conversation is None or conversation.expires_at > now:
+            return conversation, None
+        self._close(conversation, now, ConversationStatus.PARTIAL)
+        await session.flush()
+        return None, conversation
+
+    def _parse(self, turn: Turn, survey: Survey, question: Question, event: TextAnswer | ChoiceAnswer) -> Parsed:
+        if isinstance(event, ChoiceAnswer):
+            return parse_button(question, event.value)
+        labels = [survey.text(option.label, turn.language) for option in question.options]
+        return parse_typed(question, event.text, labels)
+
+    async def _store(
+        self, turn: Turn, conversation: Conversation, survey: Survey, question: Question, parsed: Parsed
+    ) -> list[Prompt]:
+        """Saves (or updates) the answer with its sentiment; returns a complaint prompt if one opens."""
+        assert conversation.id is not None
+        sentiment = self.analyzer.analyze(parsed.text, turn.language) if parsed.text else None
+        answer = await self._stored_answer(turn, conversation, question.id)
+        if answer is None:
+            answer = Answer(conversation_id=conversation.id, question_id=question.id, kind=question.kind)
+            turn.session.add(answer)
+        answer.sqlmodel_update(
+            {
+                "value": parsed.value,
+                "choice": parsed.choice,
+                "text": parsed.text,
+                "skipped": parsed.skipped,
+                "polarity": sentiment.polarity if sentiment else None,
+                "subjectivity": sentiment.subjectivity if sentiment else None,
+                "sentiment_label": sentiment.label if sentiment else None,
+                "updated_at": turn.now,
+            }
+        )
+        reasons = self._complaint_reasons(survey, question, parsed, sentiment)
+        if reasons or (parsed.text and await self._has_complaint(turn, conversation)):
+            return await self._record_complaint(turn, conversation, reasons, parsed.text, sentiment)
+        return []
+
+    async def _stored_answer(self, turn: Turn, conversation: Conversation, question_id: str) -> Answer | None:
+        assert conversation.id is not None
+        answers = await queries.get_answers(turn.session, conversation_id=conversation.id)
+        return next((answer for answer in answers if answer.question_id == question_id), None)
+
+    async def _has_complaint(self, turn: Turn, conversation: Conversation) -> bool:
+        assert conversation.id is not None
+        return await queries.get_complaint_for(turn.session, conversation_id=conversation.id) is not None
+
+    @staticmethod
+    def _complaint_reasons(
+        survey: Survey, question: Question, parsed: Parsed, sentiment: Sentiment | None
+    ) -> list[ComplaintReason]:
+        """The score is the first signal; the text's sentiment adds to it."""
+        reasons = []
+        threshold = survey.complaint_threshold(question)
+        if parsed.value is not None and threshold is not None and question.scale and parsed.value <= threshold:
+            reasons.append(ComplaintReason.LOW_SCORE)
+        if sentiment is not None and sentiment.complaint and sentiment.label != Label.UNKNOWN:
+            reasons.append(ComplaintReason.NEGATIVE_TEXT)
+        return reasons
+
+    async def _record_complaint(
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        reasons: list[ComplaintReason],
+        text: str | None,
+        sentiment: Sentiment | None,
+    ) -> list[Prompt]:
+        """Opens the conversation's complaint, or adds new reasons and the customer's words to it."""
+        assert conversation.id is not None
+        complaint = await queries.get_complaint_for(turn.session, conversation_id=conversation.id)
+        if complaint is not None:
+            known = complaint.reasons.split(",")
+            complaint.reasons = ",".join(known + [reason for reason in reasons if reason not in known])
+            if text:
+                complaint.text = f"{complaint.text}\n{text}" if complaint.text else text
+                complaint.polarity = sentiment.polarity if sentiment else complaint.polarity
+            return []
+        complaint = Complaint(
+            conversation_id=conversation.id,
+            person_id=conversation.person_id,
+            channel=conversation.channel,
+            survey_id=conversation.survey_id,
+            reference=conversation.reference,
+            reasons=",".join(reasons),
+            text=text,
+            polarity=sentiment.polarity if sentiment else None,
+            created_at=turn.now,
+        )
+        return [await self._open_complaint(turn, complaint, "complaint_opened")]
+
+    async def _complain(self, turn: Turn, event: Complain) -> list[Prompt]:
+        """An explicit complaint: stored at once with the person's own words."""
+        text = event.text.strip()
+        if not text:
+            return [self._notice(turn, NoticeKind.HINT, "complaint_empty")]
+        person = await queries.get_or_create_person(
+            turn.session, channel=event.who.channel, platform_id=event.who.user_id, language=event.who.language
+        )
+        sentiment = self.analyzer.analyze(text, person.language or turn.language)
+        complaint = Complaint(
+            person_id=person.id,
+            channel=event.who.channel,
+            reasons=ComplaintReason.EXPLICIT,
+            text=text,
+            polarity=sentiment.polarity,
+            created_at=turn.now,
+        )
+        return [
+            await self._open_complaint(
+                Turn(turn.session, turn.now, person.language or turn.language), complaint, "complaint_registered"
+            )
+        ]
+
+    async def _open_complaint(self, turn: Turn, complaint: Complaint, message_key: str) -> ComplaintOpened:
+        turn.session.add(complaint)
+        await turn.session.flush()
+        assert complaint.id is not None
+        log.info("complaint %s opened (%s) on %s", complaint.id, complaint.reasons, complaint.channel)
+        return ComplaintOpened(
+            complaint_id=complaint.id,
+            reasons=complaint.reasons.split(","),
+            text=translate(message_key, turn.language, number=complaint.id),
+        )
+
+    async def _advance(
+        self, turn: Turn, conversation: Conversation, survey: Survey, after: Question | None
+    ) -> list[Prompt]:
+        """Moves to the next question whose condition holds, or completes the survey with its thank-you."""
+        assert conversation.id is not None
+        answers = await queries.get_answers(turn.session, conversation_id=conversation.id)
+        given = {answer.question_id: _condition_value(answer) for answer in answers}
+        start = survey.questions.index(after) + 1 if after else 0
+        for question in survey.questions[start:]:
+            if question.condition is None or question.condition.holds(given):
+                conversation.current_question = question.id
+                return [self._ask(turn, conversation, survey, question)]
+        self._close(conversation, turn.now, ConversationStatus.COMPLETED)
+        return [Notice(kind=NoticeKind.THANKS, text=survey.text(survey.thank_you, turn.language))]
+
+    def _ask(self, turn: Turn, conversation: Conversation, survey: Survey, question: Question) -> QuestionPrompt:
+        assert conversation.id is not None
+        low_label, high_label = _end_labels(survey, question, turn.language)
+        return QuestionPrompt(
+            conversation_id=conversation.id,
+            question_id=question.id,
+            kind=question.kind,
+            text=survey.text(question.text, turn.language),
+            options=_options(survey, question, turn.language),
+            low_label=low_label,
+            high_label=high_label,
+            skip=Option(value=SKIP, label=translate("skip", turn.language)) if question.optional else None,
+            position=survey.questions.index(question) + 1,
+            total=len(survey.questions),
+        )
+
+    @staticmethod
+    def _close(conversation: Conversation, now: datetime, status: ConversationStatus) -> None:
+        conversation.status = status
+        conversation.closed_at = now
+        conversation.updated_at = now
+        conversation.current_question = None
+
+    @staticmethod
+    def _notice(turn: Turn, kind: NoticeKind, key: str, **params: object) -> Notice:
+        return Notice(kind=kind, text=translate(key, turn.language, **params))
+
+
+def _condition_value(answer: Answer) -> int | str | None:
+    parsed = Parsed(value=answer.value, choice=answer.choice, text=answer.text, skipped=answer.skipped)
+    return condition_value(answer.kind, parsed)
+
+
+def _options(survey: Survey, question: Question, language: str) -> list[Option]:
+    if question.scale is not None:
+        low, high = question.scale
+        return [Option(value=str(step), label=str(step)) for step in range(low, high + 1)]
+    if question.kind == QuestionKind.CHOICE:
+        return [Option(value=option.id, label=survey.text(option.label, language)) for option in question.options]
+    if question.kind == QuestionKind.YES_NO:
+        return [Option(value=word, label=translate(word, language)) for word in ("yes", "no")]
+    return []
+
+
+def _end_labels(survey: Survey, question: Question, language: str) -> tuple[str | None, str | None]:
+    """The words at both ends of a scale: the question's own, else the catalog's for csat, nps and ces."""
+    if question.scale is None:
+        return None, None
+    if question.low_label and question.high_label:
+        return survey.text(question.low_label, language), survey.text(question.high_label, language)
+    if question.kind == QuestionKind.RATING:
+        return None, None
+    return translate(f"label_{question.kind}_low", language), translate(f"label_{question.kind}_high", language)

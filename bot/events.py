@@ -1,0 +1,56 @@
+"""Core events: what an adapter hands the engine, whatever the platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Respondent:
+    """Who: a platform user on a channel, with the language their client reports."""
+
+    channel: str
+    user_id: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartSurvey:
+    """Start (or resume) a survey, optionally tied to an order or ticket reference."""
+
+    who: Respondent
+    event_id: str
+    survey_id: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextAnswer:
+    """A typed message: answers the current question."""
+
+    who: Respondent
+    event_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceAnswer:
+    """A button press, bound to the conversation and question it was shown for."""
+
+    who: Respondent
+    event_id: str
+    conversation_id: int
+    question_id: str
+    value: str  # a number, an option id, "yes", "no" or "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Complain:
+    """The person asks to complain, in their own words."""
+
+    who: Respondent
+    event_id: str
+    text: str
+
+
+Event = StartSurvey | TextAnswer | ChoiceAnswer | Complain

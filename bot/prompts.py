@@ -1,0 +1,57 @@
+"""Core prompts: what the engine asks adapters to say. They render them as buttons, blocks or text."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+
+class NoticeKind(StrEnum):
+    INFO = "info"
+    HINT = "hint"  # the answer was not understood; the question follows again
+    REFUSAL = "refusal"  # the request cannot be done (closed survey, stale button)
+    THANKS = "thanks"
+
+
+class Option(BaseModel):
+    value: str  # what a button sends back in ChoiceAnswer.value
+    label: str
+
+
+class QuestionPrompt(BaseModel):
+    type: Literal["question"] = "question"
+    conversation_id: int
+    question_id: str
+    kind: str
+    text: str
+    options: list[Option]  # scale steps, choices or yes/no; empty for free text
+    low_label: str | None = None
+    high_label: str | None = None
+    skip: Option | None = None  # present when the question is optional
+    position: int  # 1-based number of this question in the survey
+    total: int
+
+
+class Notice(BaseModel):
+    type: Literal["notice"] = "notice"
+    kind: NoticeKind
+    text: str
+
+
+class ComplaintOpened(BaseModel):
+    type: Literal["complaint"] = "complaint"
+    complaint_id: int
+    reasons: list[str]
+    text: str
+
+
+Prompt = Annotated[QuestionPrompt | Notice | ComplaintOpened, Field(discriminator="type")]
+
+
+class Reply(BaseModel):
+    """Everything to say in answer to one event, in order."""
+
+    prompts: list[Prompt] = []
+    duplicate: bool = False  # the event was applied before: these prompts were already returned once

@@ -1,0 +1,41 @@
+"""Alembic migrations, run from code: `feedbackbot db upgrade` and the tests use the same path."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from storage.db import Database
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "storage:migrations")
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+async def upgrade(database: Database, revision: str = "head") -> None:
+    """Brings the schema to `revision` inside one transaction."""
+    config = alembic_config(database.url)
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def is_current(database: Database) -> bool:
+    """Whether the schema is at the newest migration."""
+    head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
+
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with database.engine.connect() as connection:
+        return await connection.run_sync(current) == head

@@ -1,0 +1,135 @@
+"""All tables of feedbackbot. Times are timezone-aware UTC; states and kinds are stored as strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+def _timestamp(nullable: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    PARTIAL = "partial"  # closed before the last question: expired, replaced or stopped; answers kept
+
+
+class PersonBase(SQLModel):
+    channel: str = Field(max_length=32)
+    platform_id: str = Field(max_length=128)
+    language: str | None = Field(default=None, max_length=16)
+    opted_out: bool = False
+    unreachable: bool = False  # the platform refuses delivery (e.g. the user blocked the bot)
+
+
+class Person(PersonBase, table=True):
+    """Someone the bot talks to, once per channel. Anonymous respondents have no row."""
+
+    __table_args__ = (UniqueConstraint("channel", "platform_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class Invitation(SQLModel, table=True):
+    """A link, campaign or event that invites someone to a survey, with the reference it ties answers to."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    survey_id: str = Field(max_length=64)
+    reference: str | None = Field(default=None, max_length=128)
+    person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    used_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class ConversationBase(SQLModel):
+    survey_id: str = Field(max_length=64, index=True)
+    channel: str = Field(max_length=32)
+    # A keyed hash of channel and platform id: finds the open survey without storing who answers anonymously.
+    respondent_key: str = Field(max_length=64)
+    person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
+    language: str = Field(max_length=16)
+    reference: str | None = Field(default=None, max_length=128)
+    anonymous: bool = False
+    status: str = Field(default=ConversationStatus.OPEN, max_length=16)
+    current_question: str | None = Field(default=None, max_length=64)
+
+
+class Conversation(ConversationBase, table=True):
+    """One person taking one survey; its state is the current question."""
+
+    __table_args__ = (
+        Index(
+            "uq_one_open_conversation",
+            "channel",
+            "respondent_key",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    expires_at: datetime = Field(sa_column=_timestamp())
+    closed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class AnswerBase(SQLModel):
+    question_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    value: int | None = None  # scales, ratings, yes/no (1/0)
+    choice: str | None = Field(default=None, max_length=64)  # the option key of a single choice
+    text: str | None = Field(default=None, sa_type=Text)  # free text
+    skipped: bool = False
+    polarity: float | None = None
+    subjectivity: float | None = None
+    sentiment_label: str | None = Field(default=None, max_length=16)
+
+
+class Answer(AnswerBase, table=True):
+    """One stored answer; a later press of an earlier question's button updates it in place."""
+
+    __table_args__ = (UniqueConstraint("conversation_id", "question_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE", index=True)
+    answered_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class ComplaintReason(StrEnum):
+    LOW_SCORE = "low_score"
+    NEGATIVE_TEXT = "negative_text"
+    EXPLICIT = "explicit"
+
+
+class Complaint(SQLModel, table=True):
+    """A complaint detected in a survey or made explicitly; the case workflow builds on it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL", unique=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
+    channel: str = Field(max_length=32)
+    survey_id: str | None = Field(default=None, max_length=64)
+    reference: str | None = Field(default=None, max_length=128)
+    reasons: str = Field(max_length=128)  # comma-separated ComplaintReason values, first trigger first
+    text: str | None = Field(default=None, sa_type=Text)  # the customer's own words
+    polarity: float | None = None
+    status: str = Field(default="new", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class InboundEvent(SQLModel, table=True):
+    """A platform update already applied, with the reply it got: a redelivery has no second effect."""
+
+    channel: str = Field(max_length=32, primary_key=True)
+    event_id: str = Field(max_length=128, primary_key=True)
+    reply: str = Field(sa_type=Text)  # JSON of the prompts returned the first time
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
