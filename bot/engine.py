@@ -232,7 +232,9 @@ class Engine:
         sentiment = self.analyzer.analyze(parsed.text, turn.language) if parsed.text else None
         answer = await self._stored_answer(turn, conversation, question.id)
         if answer is None:
-            answer = Answer(conversation_id=conversation.id, question_id=question.id, kind=question.kind)
+            answer = Answer(
+                conversation_id=conversation.id, question_id=question.id, kind=question.kind, answered_at=turn.now
+            )
             turn.session.add(answer)
         answer.sqlmodel_update(
             {

@@ -1,0 +1,40 @@
+# The two commands: `make run` and `make test`. Everything else they need, they set up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+config.toml:
+	cp config.example.toml config.toml
+
+## Run the bot on the embedded default: SQLite, and the terminal channel when no chat token is configured.
+run: $(VENV)/.installed config.toml
+	$(BIN)/feedbackbot db upgrade
+	$(BIN)/feedbackbot run
+
+## Lint, type-check and run every test against SQLite and a throwaway PostgreSQL server.
+test: $(VENV)/.installed-dev lint
+	scripts/with-postgres $(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Print the benchmark tables.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/sentiment.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,64 @@
+"""Start-up: turns settings into a running core (database, surveys, analyzer, engine), or one clear error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import ConfigError, Settings
+from bot.engine import Engine
+from bot.sentiment import make_analyzer
+from bot.surveys import Survey, SurveyError, load_surveys
+from storage.db import Database
+from storage.migrate import is_current
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """What every channel shares."""
+
+    settings: Settings
+    database: Database
+    surveys: dict[str, Survey]
+    engine: Engine
+
+    async def close(self) -> None:
+        await self.database.close()
+
+
+def load_checked_surveys(settings: Settings) -> dict[str, Survey]:
+    try:
+        surveys = load_surveys(settings.surveys.dir)
+    except SurveyError as error:
+        raise ConfigError(f"[surveys] dir: {error}") from None
+    if settings.surveys.default not in surveys:
+        known = ", ".join(surveys)
+        raise ConfigError(
+            f"[surveys] default: no survey {settings.surveys.default!r} in {settings.surveys.dir} ({known})"
+        )
+    return surveys
+
+
+async def open_database(settings: Settings) -> Database:
+    """The database, checked to answer; raises ConfigError naming [storage] url otherwise."""
+    database = Database(settings.storage.url)
+    try:
+        await database.ping()
+    except (SQLAlchemyError, OSError) as error:
+        await database.close()
+        reason = str(error.__cause__ or error).splitlines()[0]
+        raise ConfigError(f"[storage] url: cannot reach the database: {reason}") from None
+    return database
+
+
+async def open_core(settings: Settings) -> Core:
+    """Everything the bot needs, after checking that it is usable: surveys, database, schema."""
+    surveys = load_checked_surveys(settings)
+    database = await open_database(settings)
+    if not await is_current(database):
+        await database.close()
+        raise ConfigError("[storage] url: the database schema is not up to date; run `feedbackbot db upgrade`")
+    analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
+    engine = Engine(database=database, surveys=surveys, analyzer=analyzer, hash_key=settings.respondent_hash_key)
+    return Core(settings=settings, database=database, surveys=surveys, engine=engine)

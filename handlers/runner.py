@@ -1,0 +1,49 @@
+"""`feedbackbot run`: one process, one event loop, one HTTP server, and the channels beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+
+import uvicorn
+
+from bot.app import Core
+from handlers.console import ConsoleChannel, stdin_lines
+from handlers.web import create_app
+
+EXPIRY_SWEEP_SECONDS = 60
+log = logging.getLogger(__name__)
+
+
+async def sweep_expired_surveys(core: Core) -> None:
+    """Closes surveys past their expiry as partial, once a minute."""
+    while True:
+        closed = await core.engine.expire_overdue()
+        if closed:
+            log.info("closed %d expired surveys as partial", closed)
+        await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+
+
+async def serve(core: Core) -> None:
+    """Runs until stopped; with no chat platform configured, the terminal channel runs and quitting it stops all."""
+    settings = core.settings
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(core.database), host=settings.server.host, port=settings.server.port, log_level="warning"
+        )
+    )
+    log.info("HTTP server on http://%s:%d (GET /healthz)", settings.server.host, settings.server.port)
+    async with asyncio.TaskGroup() as tasks:
+        sweeper = tasks.create_task(sweep_expired_surveys(core))
+        serving = tasks.create_task(server.serve())
+        if not settings.has_chat_platform:
+            log.warning("no Telegram or Slack token configured: starting the terminal channel")
+            console = ConsoleChannel(core.engine, first_survey=settings.surveys.default, out=sys.stdout)
+            await console.run(stdin_lines())
+            server.should_exit = True
+        await serving
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
