@@ -1,0 +1,56 @@
+"""A test customer: sends core events to the engine the way an adapter would."""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.engine import Engine
+from bot.events import ChoiceAnswer, Complain, Respondent, StartSurvey, TextAnswer
+from bot.prompts import Notice, QuestionPrompt, Reply
+
+_event_ids = itertools.count(1)
+
+
+class Customer:
+    def __init__(self, engine: Engine, user_id: str = "alice", channel: str = "test", language: str = "en") -> None:
+        self.engine = engine
+        self.who = Respondent(channel=channel, user_id=user_id, language=language)
+        self.last_question: QuestionPrompt | None = None
+
+    @staticmethod
+    def next_event_id() -> str:
+        return f"event-{next(_event_ids)}"
+
+    async def _send(self, reply: Reply) -> Reply:
+        questions = [prompt for prompt in reply.prompts if isinstance(prompt, QuestionPrompt)]
+        if questions:
+            self.last_question = questions[-1]
+        return reply
+
+    async def start(self, survey_id: str, reference: str | None = None, event_id: str | None = None) -> Reply:
+        event = StartSurvey(self.who, event_id or self.next_event_id(), survey_id, reference)
+        return await self._send(await self.engine.handle(event))
+
+    async def say(self, text: str, event_id: str | None = None) -> Reply:
+        event = TextAnswer(self.who, event_id or self.next_event_id(), text)
+        return await self._send(await self.engine.handle(event))
+
+    async def press(self, value: str, question: QuestionPrompt | None = None, event_id: str | None = None) -> Reply:
+        """Presses a button of `question` (default: the last question shown)."""
+        shown = question or self.last_question
+        assert shown is not None, "no question was shown"
+        event = ChoiceAnswer(
+            self.who, event_id or self.next_event_id(), shown.conversation_id, shown.question_id, value
+        )
+        return await self._send(await self.engine.handle(event))
+
+    async def complain(self, text: str) -> Reply:
+        return await self._send(await self.engine.handle(Complain(self.who, self.next_event_id(), text)))
+
+
+def question_of(reply: Reply) -> QuestionPrompt | None:
+    return next((prompt for prompt in reply.prompts if isinstance(prompt, QuestionPrompt)), None)
+
+
+def notices(reply: Reply) -> list[str]:
+    return [prompt.text for prompt in reply.prompts if isinstance(prompt, Notice)]
