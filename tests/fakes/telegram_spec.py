@@ -97,10 +97,7 @@ class TelegramSpec:
     def decode_form(self, method: str, raw: Mapping[str, str]) -> dict[str, JSON]:
         """Turn form/query strings into typed values, as Telegram does, guided by the parameter's types."""
         fields = self.methods.get(method, {})
-        return {
-            key: _coerce(value, fields[key].types if key in fields else ("Object",))
-            for key, value in raw.items()
-        }
+        return {key: _coerce(value, fields[key].types if key in fields else ("Object",)) for key, value in raw.items()}
 
     def _check_one(self, value: JSON, type_: str, where: str) -> list[str]:
         if type_.startswith(ARRAY):
