@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-
 READ_ONLY = "feedbackbot_read_only"
 
 

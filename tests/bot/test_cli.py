@@ -1,0 +1,144 @@
+"""The command line: one clear line for every bad configuration, and the survey and database commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with the shipped surveys and no configuration, as an operator's would be."""
+    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
+    monkeypatch.chdir(tmp_path)
+    for name in [name for name in os.environ if name.startswith("FEEDBACKBOT_")]:
+        monkeypatch.delenv(name)
+    return tmp_path
+
+
+def invoke(
+    *args: str, config: str | None = None, env: dict[str, str] | None = None, stdin: str = ""
+) -> tuple[int, str, str]:
+    if config is not None:
+        Path("config.toml").write_text(config, encoding="utf-8")
+    result = CliRunner().invoke(app, list(args), input=stdin, env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+BAD_CONFIGURATIONS = [
+    (
+        "unknown key",
+        "[server]\nportt = 1\n",
+        {},
+        "config.toml: [server] portt (FEEDBACKBOT_SERVER__PORTT): unknown key",
+    ),
+    (
+        "unknown section",
+        "[telegramm]\ntoken = 'x'\n",
+        {},
+        "config.toml: telegramm (FEEDBACKBOT_TELEGRAMM): unknown key",
+    ),
+    (
+        "wrong type",
+        "[server]\nport = 'eighty'\n",
+        {},
+        "config.toml: [server] port (FEEDBACKBOT_SERVER__PORT): Input should be a valid integer",
+    ),
+    (
+        "wrong value from the environment",
+        "",
+        {"FEEDBACKBOT_TELEGRAM__MODE": "pull"},
+        "[telegram] mode (FEEDBACKBOT_TELEGRAM__MODE): Input should be 'polling' or 'webhook'",
+    ),
+    (
+        "placeholder secret outside development",
+        'environment = "production"\n[telegram]\ntoken = "change-me"\n',
+        {},
+        "config.toml: [telegram] token: placeholder secret; set the real one outside development",
+    ),
+    (
+        "unsupported database driver",
+        '[storage]\nurl = "mysql://db/feedback"\n',
+        {},
+        "[storage] url (FEEDBACKBOT_STORAGE__URL): use sqlite+aiosqlite:///FILE or postgresql+asyncpg://",
+    ),
+    (
+        "unreachable database",
+        '[storage]\nurl = "postgresql+asyncpg://bot:secret@127.0.0.1:1/feedback"\n',
+        {},
+        "feedbackbot: [storage] url: cannot reach the database:",
+    ),
+    (
+        "unknown default survey",
+        '[surveys]\ndefault = "nope"\n',
+        {},
+        "feedbackbot: [surveys] default: no survey 'nope' in surveys",
+    ),
+    ("not TOML", "[server\n", {}, "feedbackbot: config.toml: not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "config", "env", "message"), BAD_CONFIGURATIONS, ids=[c[0] for c in BAD_CONFIGURATIONS]
+)
+def test_a_bad_configuration_stops_the_start_with_one_line(
+    workdir: Path, case: str, config: str, env: dict[str, str], message: str
+) -> None:
+    code, _, stderr = invoke("console", config=config, env=env)
+    assert code == 2
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert message in stderr
+
+
+def test_a_missing_configuration_file_named_on_the_command_line_is_refused(workdir: Path) -> None:
+    code, _, stderr = invoke("--config", "elsewhere.toml", "console")
+    assert (code, stderr.strip()) == (
+        2,
+        "feedbackbot: elsewhere.toml: no such configuration file (copy config.example.toml)",
+    )
+
+
+def test_a_database_behind_the_schema_is_refused_until_upgraded(workdir: Path) -> None:
+    code, _, stderr = invoke("console", config="")
+    assert code == 2
+    assert "run `feedbackbot db upgrade`" in stderr
+    assert invoke("db", "upgrade")[0] == 0
+    code, stdout, _ = invoke("console", stdin="5\nskip\n")
+    assert code == 0
+    assert "Thank you for your feedback!" in stdout
+
+
+def test_the_environment_overrides_the_file(workdir: Path) -> None:
+    config = '[storage]\nurl = "postgresql+asyncpg://bot:secret@127.0.0.1:1/feedback"\n'
+    env = {"FEEDBACKBOT_STORAGE__URL": f"sqlite+aiosqlite:///{workdir / 'from-env.db'}"}
+    assert invoke("db", "upgrade", config=config, env=env)[0] == 0
+    assert (workdir / "from-env.db").exists()
+
+
+def test_surveys_check_names_each_broken_file(workdir: Path) -> None:
+    surveys = workdir / "mine"
+    surveys.mkdir()
+    (surveys / "good.toml").write_text((ROOT / "surveys" / "nps.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    (surveys / "bad.toml").write_text(
+        'title = { en = "T" }\nthank_you = { en = "T" }\nquestions = []\n', encoding="utf-8"
+    )
+    code, _, stderr = invoke("surveys", "check", config='[surveys]\ndir = "mine"\ndefault = "good"\n')
+    assert code == 1
+    assert stderr.strip() == "mine/bad.toml: questions: List should have at least 1 item after validation, not 0"
+    (surveys / "bad.toml").unlink()
+    code, stdout, _ = invoke("surveys", "check")
+    assert (code, stdout.strip()) == (0, "1 surveys OK: good")
+
+
+@pytest.mark.parametrize("command", [[], ["db"], ["surveys"], ["run"], ["console"], ["export"], ["score"]])
+def test_every_command_explains_itself(workdir: Path, command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: " in result.stdout
+    assert len(result.stdout.split()) > 15

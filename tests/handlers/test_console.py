@@ -1,0 +1,106 @@
+"""The terminal channel and `feedbackbot run`, as real processes driven through stdin, stdout and HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
+
+
+@pytest.fixture
+def bot_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The environment of an operator's bot process on the test database, run from a fresh folder."""
+    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
+    return env | {"FEEDBACKBOT_STORAGE__URL": database_url, "LOGNAME": "terminal-tester", "USER": "terminal-tester"}
+
+
+def feedbackbot(cwd: Path, env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FEEDBACKBOT, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_whole_survey_in_the_terminal_ends_in_the_export(tmp_path: Path, bot_env: dict[str, str]) -> None:
+    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
+    typed = "banana\n2\nThe parcel arrived two weeks late and broken.\n/survey internal-service\n2\n4\n5\nskip\n/quit\n"
+    session = feedbackbot(tmp_path, bot_env, "console", stdin=typed)
+    assert session.returncode == 0, session.stderr
+    out = session.stdout
+    assert "[1/3] How satisfied are you with our service?" in out
+    assert "Type a number from 1 to 5 (1 = Very dissatisfied, 5 = Very satisfied)." in out
+    assert "Please answer with a number from 1 to 5." in out
+    assert "! We're sorry about this. Case #1 is open" in out
+    assert "We're sorry. What went wrong?" in out
+    assert "    2) Facilities" in out
+    assert "Thanks! Your feedback goes to the team anonymously." in out
+
+    exported = feedbackbot(tmp_path, bot_env, "export", "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(row["survey"], row["question"], row["value"] or row["choice"] or row["text"]) for row in rows] == [
+        ("csat", "satisfaction", "2"),
+        ("csat", "what_went_wrong", "The parcel arrived two weeks late and broken."),
+        ("internal-service", "service", "facilities"),
+        ("internal-service", "quality", "4"),
+        ("internal-service", "speed", "5"),
+        ("internal-service", "comment", ""),
+    ]
+    assert {row["person"] for row in rows[:2]} == {"terminal-tester"}
+    assert {row["person"] for row in rows[2:]} == {""}  # anonymous
+    assert float(rows[1]["polarity"]) < 0
+    only_internal = feedbackbot(tmp_path, bot_env, "export", "--format", "jsonl", "--survey", "internal-service")
+    assert len(only_internal.stdout.splitlines()) == 4
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the HTTP server did not come up")
+
+
+def test_run_serves_health_and_the_terminal_channel_until_it_quits(tmp_path: Path, bot_env: dict[str, str]) -> None:
+    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
+    port = free_port()
+    env = bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}
+    process = subprocess.Popen(
+        [FEEDBACKBOT, "run"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health = wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
+        assert (health.status_code, health.json()) == (200, {"status": "ok", "database": "ok"})
+        stdout, stderr = process.communicate("5\nskip\n/quit\n", timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "no Telegram or Slack token configured: starting the terminal channel" in stderr
+    assert "Thank you for your feedback!" in stdout

@@ -1,0 +1,79 @@
+"""Storage on both engines: the migrations match the models, times are UTC, the constraints hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from storage.db import Database
+from storage.migrate import is_current
+from storage.models import Conversation, ConversationStatus, Person
+
+
+async def test_the_migrations_create_exactly_the_tables_of_the_models(database: Database) -> None:
+    def differences(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), SQLModel.metadata))
+
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+    assert await is_current(database)
+
+
+def conversation(person_id: int | None, status: str = ConversationStatus.OPEN) -> Conversation:
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    return Conversation(
+        survey_id="csat",
+        channel="test",
+        respondent_key="k",
+        person_id=person_id,
+        language="en",
+        status=status,
+        expires_at=now + timedelta(days=1),
+        started_at=now,
+    )
+
+
+async def test_times_come_back_timezone_aware_in_utc(database: Database) -> None:
+    local = datetime(2026, 11, 26, 14, 30, tzinfo=UTC).astimezone()
+    async with database.transaction() as session:
+        stored = conversation(None)
+        stored.started_at = local
+        session.add(stored)
+    async with database.snapshot() as session:
+        loaded = await session.get(Conversation, stored.id)
+    assert loaded is not None
+    assert loaded.started_at.tzinfo == UTC
+    assert loaded.started_at == local
+
+
+async def test_naive_times_are_refused(database: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        async with database.transaction() as session:
+            naive = conversation(None)
+            naive.started_at = datetime(2026, 1, 1)
+            session.add(naive)
+
+
+async def test_one_open_conversation_per_respondent_and_channel(database: Database) -> None:
+    async with database.transaction() as session:
+        session.add(conversation(None, ConversationStatus.COMPLETED))
+        session.add(conversation(None, ConversationStatus.PARTIAL))
+        session.add(conversation(None))
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as session:
+            session.add(conversation(None))
+
+
+async def test_one_person_per_channel_and_platform_id(database: Database) -> None:
+    async with database.transaction() as session:
+        session.add(Person(channel="telegram", platform_id="42"))
+        session.add(Person(channel="slack", platform_id="42"))
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as session:
+            session.add(Person(channel="telegram", platform_id="42"))
