@@ -13,7 +13,7 @@ from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 from telegram.request import HTTPXRequest
 
 from tests.fakes.telegram_api import FakeTelegram, Params
-from tests.fakes.telegram_spec import SPEC_PATH, TelegramSpec
+from tests.fakes.telegram_spec import SPEC_PATH, TelegramSpec, Upload
 
 SAMPLES = SPEC_PATH.parents[1] / "samples" / "telegram" / "captured_updates.json"
 KEYBOARD = InlineKeyboardMarkup(
@@ -74,6 +74,19 @@ async def test_get_updates_long_polls_until_an_update_arrives(fake_telegram: Fak
         update_id = fake_telegram.push_update(fake_telegram.build.text(42, "late"))
         assert [u.update_id for u in await asyncio.wait_for(poll, 1)] == [update_id]
         assert await bot.get_updates(offset=update_id + 1, timeout=30) == ()  # capped at max_poll_timeout
+
+
+async def test_get_updates_negative_offset_and_concurrent_polls(fake_telegram: FakeTelegram) -> None:
+    ids = [fake_telegram.push_update(fake_telegram.build.text(42, str(n))) for n in range(3)]
+    async with bot_for(fake_telegram) as bot:
+        assert [u.update_id for u in await bot.get_updates(offset=-1)] == ids[-1:]
+        assert fake_telegram.confirmed_offset == ids[-1]
+        await bot.get_updates(offset=ids[-1] + 1)
+        first = asyncio.create_task(bot.get_updates(timeout=30))
+        await fake_telegram.wait_for(lambda: len(fake_telegram.calls_of("getUpdates")) == 3)
+        assert await raw_call(fake_telegram, "getUpdates") == (200, {"ok": True, "result": []})
+        with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+            await first
 
 
 async def test_get_updates_honours_allowed_updates(fake_telegram: FakeTelegram) -> None:
@@ -173,6 +186,15 @@ async def test_leftover_violations_fail_the_test() -> None:
     assert response.status_code == 401
     with pytest.raises(pytest.fail.Exception, match="Unauthorized"):
         fake.assert_clean()
+
+
+async def test_uploads_arrive_as_multipart(fake_telegram: FakeTelegram) -> None:
+    async with bot_for(fake_telegram) as bot:
+        with pytest.raises(BadRequest, match="fake does not implement sendPhoto"):
+            await bot.send_photo(42, b"\x89PNG fake", caption="receipt")
+    assert fake_telegram.expect_violation("sendPhoto").params["caption"] == "receipt"
+    upload = fake_telegram.calls_of("sendPhoto")[0].params["photo"]
+    assert isinstance(upload, Upload) and upload.size == 9
 
 
 async def test_unimplemented_boolean_methods_answer_true(fake_telegram: FakeTelegram) -> None:
