@@ -385,7 +385,7 @@ class FakeTelegram:
             if isinstance(value, web.FileField):
                 uploads[key] = Upload(value.filename, len(value.file.read()))
             else:
-                raw[key] = value
+                raw[key] = value if isinstance(value, str) else bytes(value).decode()
         parameters = self.spec.methods.get(method, {})
         # uploads not named like a parameter are attachments referenced as "attach://<name>"
         return self.spec.decode_form(method, raw) | {k: v for k, v in uploads.items() if k in parameters}
