@@ -13,7 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.answers import SKIP, Invalid, Parsed, condition_value, parse_button, parse_typed
-from bot.events import ChoiceAnswer, Complain, Event, Respondent, StartSurvey, TextAnswer
+from bot.events import (
+    ChoiceAnswer,
+    Complain,
+    EditText,
+    Event,
+    Forget,
+    NotText,
+    OptOut,
+    Respondent,
+    SetLanguage,
+    StartSurvey,
+    TextAnswer,
+)
 from bot.i18n import base_language, translate
 from bot.prompts import ComplaintOpened, Notice, NoticeKind, Option, Prompt, QuestionPrompt, Reply
 from bot.sentiment import Analyzer, Label, Sentiment
@@ -71,6 +83,29 @@ class Engine:
     def _available(self) -> str:
         return ", ".join(self.surveys)
 
+    async def mark_delivered(self, channel: str, event_id: str, count: int) -> None:
+        """Records that the first `count` messages of an event's reply reached the platform."""
+        async with self.database.transaction() as session:
+            await queries.mark_delivered(session, channel=channel, event_id=event_id, count=count)
+
+    async def set_reachable(self, who: Respondent, reachable: bool) -> None:
+        """Marks whether the platform delivers to this person (False after they block the bot)."""
+        async with self.database.transaction() as session:
+            person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
+            if person is not None:
+                person.unreachable = not reachable
+
+    async def is_reachable(self, who: Respondent) -> bool:
+        async with self.database.snapshot() as session:
+            person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
+            return person is None or not person.unreachable
+
+    async def language_of(self, who: Respondent) -> str:
+        """The language the person chose, else the one their client reports."""
+        async with self.database.snapshot() as session:
+            person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
+        return base_language(person.language if person and person.language else who.language)
+
     def respondent_key(self, who: Respondent) -> str:
         """A keyed hash of who answers: finds their open survey, but cannot be turned back into an id."""
         message = f"{who.channel}:{who.user_id}".encode()
@@ -80,7 +115,9 @@ class Engine:
         async with self.database.transaction() as session:
             seen = await session.get(InboundEvent, (event.who.channel, event.event_id))
             if seen is not None:
-                return Reply.model_validate_json(seen.reply).model_copy(update={"duplicate": True})
+                return Reply.model_validate_json(seen.reply).model_copy(
+                    update={"duplicate": True, "delivered": seen.delivered}
+                )
             claim = InboundEvent(channel=event.who.channel, event_id=event.event_id, reply="{}")
             session.add(claim)
             await session.flush()  # claims the event id before any other effect
@@ -93,10 +130,23 @@ class Engine:
         match event:
             case StartSurvey():
                 return await self._start(session, now, event)
-            case TextAnswer() | ChoiceAnswer():
+            case TextAnswer() | ChoiceAnswer() | EditText():
                 return await self._answer(session, now, event)
             case Complain():
-                return await self._complain(Turn(session, now, base_language(event.who.language)), event)
+                return await self._complain(await self._turn_for(session, now, event.who), event)
+            case NotText():
+                return [self._notice(await self._turn_for(session, now, event.who), NoticeKind.HINT, "hint_not_text")]
+            case SetLanguage():
+                return await self._set_language(session, now, event)
+            case OptOut():
+                return await self._opt_out(session, now, event)
+            case Forget():
+                return await self._forget(session, now, event)
+
+    async def _turn_for(self, session: AsyncSession, now: datetime, who: Respondent) -> Turn:
+        """A turn in the language the person chose, else the one their client reports."""
+        person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
+        return Turn(session, now, base_language(person.language if person and person.language else who.language))
 
     async def _start(self, session: AsyncSession, now: datetime, event: StartSurvey) -> list[Prompt]:
         """Opens the survey at its first question, or resumes it when it is already open."""
@@ -108,6 +158,9 @@ class Engine:
                     turn, NoticeKind.REFUSAL, "survey_unknown", survey=event.survey_id, available=self._available
                 )
             ]
+        person = await queries.get_person(session, channel=event.who.channel, platform_id=event.who.user_id)
+        if person is not None:  # starting a survey oneself undoes /stop and proves the bot can reach them
+            person.opted_out = person.unreachable = False
         open_conversation, _ = await self._open_conversation(session, now, event.who)
         if open_conversation is not None and open_conversation.survey_id == survey.id:
             return await self._resume(Turn(session, now, open_conversation.language), open_conversation)
@@ -156,14 +209,16 @@ class Engine:
         assert question is not None  # an open conversation always stands at a question
         return [self._notice(turn, NoticeKind.INFO, "survey_resumed"), self._ask(turn, conversation, survey, question)]
 
-    async def _answer(self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer) -> list[Prompt]:
+    async def _answer(
+        self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer | EditText
+    ) -> list[Prompt]:
         """Stores a valid answer and moves on; an invalid one gets a hint and the question again."""
-        conversation = await self._conversation_for(session, now, event)
-        if isinstance(conversation, Notice):
-            return [conversation]
+        target = await self._target_of(session, now, event)
+        if isinstance(target, list):
+            return target
+        conversation, question_id = target
         survey = self.surveys[conversation.survey_id]
         turn = Turn(session, now, conversation.language)
-        question_id = event.question_id if isinstance(event, ChoiceAnswer) else conversation.current_question
         question = survey.question(question_id or "")
         if question is None:
             return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]
@@ -176,34 +231,49 @@ class Engine:
             kind = NoticeKind.REFUSAL if invalid.key == "button_invalid" else NoticeKind.HINT
             notice = self._notice(turn, kind, invalid.key, **invalid.params)
             return [notice] if earlier else [notice, self._ask(turn, conversation, survey, question)]
-        prompts = await self._store(turn, conversation, survey, question, parsed)
+        message_ref = event.message_ref if isinstance(event, TextAnswer) else None
+        prompts = await self._store(turn, conversation, survey, question, parsed, message_ref)
         conversation.updated_at = now
         if earlier:
             return [self._notice(turn, NoticeKind.INFO, "answer_updated"), *prompts]
         return prompts + await self._advance(turn, conversation, survey, after=question)
 
-    async def _conversation_for(
-        self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer
-    ) -> Conversation | Notice:
-        """The open conversation the event answers, or the notice explaining why there is none."""
+    async def _target_of(
+        self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer | EditText
+    ) -> tuple[Conversation, str | None] | list[Prompt]:
+        """The open conversation and question the event answers, or the notices explaining why there is none."""
         turn = Turn(session, now, base_language(event.who.language))
-        if isinstance(event, TextAnswer):
-            conversation, expired = await self._open_conversation(session, now, event.who)
-            if conversation is not None:
-                return conversation
-            if expired is not None:
-                return self._notice(Turn(session, now, expired.language), NoticeKind.REFUSAL, "survey_expired")
-            return self._notice(turn, NoticeKind.INFO, "no_open_survey", available=self._available)
-        conversation = await session.get(Conversation, event.conversation_id)
-        if conversation is None or conversation.respondent_key != self.respondent_key(event.who):
-            return self._notice(turn, NoticeKind.REFUSAL, "button_invalid")  # forged or someone else's
-        turn = Turn(session, now, conversation.language)
-        if conversation.status == ConversationStatus.OPEN and conversation.expires_at <= now:
-            self._close(conversation, now, ConversationStatus.PARTIAL)
-            return self._notice(turn, NoticeKind.REFUSAL, "survey_expired")
+        match event:
+            case TextAnswer():
+                conversation, expired = await self._open_conversation(session, now, event.who)
+                if conversation is not None:
+                    return conversation, conversation.current_question
+                if expired is not None:
+                    return [self._notice(Turn(session, now, expired.language), NoticeKind.REFUSAL, "survey_expired")]
+                return [self._notice(turn, NoticeKind.INFO, "no_open_survey", available=self._available)]
+            case ChoiceAnswer():
+                found = await session.get(Conversation, event.conversation_id)
+                if found is None or found.respondent_key != self.respondent_key(event.who):
+                    return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]  # forged or someone else's
+                return self._still_open(turn, found) or (found, event.question_id)
+            case EditText():
+                answered = await queries.find_answer_by_message(
+                    session, message_ref=event.message_ref, respondent_key=self.respondent_key(event.who)
+                )
+                if answered is None:
+                    return []  # the edited message was not an answer
+                answer, found = answered
+                return self._still_open(turn, found) or (found, answer.question_id)
+
+    def _still_open(self, turn: Turn, conversation: Conversation) -> list[Prompt]:
+        """Nothing when the conversation takes answers; else the refusal (closing it first if it just expired)."""
+        turn = Turn(turn.session, turn.now, conversation.language)
+        if conversation.status == ConversationStatus.OPEN and conversation.expires_at <= turn.now:
+            self._close(conversation, turn.now, ConversationStatus.PARTIAL)
+            return [self._notice(turn, NoticeKind.REFUSAL, "survey_expired")]
         if conversation.status != ConversationStatus.OPEN:
-            return self._notice(turn, NoticeKind.REFUSAL, "survey_closed")
-        return conversation
+            return [self._notice(turn, NoticeKind.REFUSAL, "survey_closed")]
+        return []
 
     async def _open_conversation(
         self, session: AsyncSession, now: datetime, who: Respondent
@@ -218,14 +288,22 @@ class Engine:
         await session.flush()
         return None, conversation
 
-    def _parse(self, turn: Turn, survey: Survey, question: Question, event: TextAnswer | ChoiceAnswer) -> Parsed:
+    def _parse(
+        self, turn: Turn, survey: Survey, question: Question, event: TextAnswer | ChoiceAnswer | EditText
+    ) -> Parsed:
         if isinstance(event, ChoiceAnswer):
             return parse_button(question, event.value)
         labels = [survey.text(option.label, turn.language) for option in question.options]
         return parse_typed(question, event.text, labels)
 
     async def _store(
-        self, turn: Turn, conversation: Conversation, survey: Survey, question: Question, parsed: Parsed
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        survey: Survey,
+        question: Question,
+        parsed: Parsed,
+        message_ref: str | None,
     ) -> list[Prompt]:
         """Saves (or updates) the answer with its sentiment; returns a complaint prompt if one opens."""
         assert conversation.id is not None
@@ -246,6 +324,7 @@ class Engine:
                 "subjectivity": sentiment.subjectivity if sentiment else None,
                 "sentiment_label": sentiment.label if sentiment else None,
                 "updated_at": turn.now,
+                "message_ref": message_ref or answer.message_ref,
             }
         )
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)
@@ -339,6 +418,47 @@ class Engine:
             reasons=complaint.reasons.split(","),
             text=translate(message_key, turn.language, number=complaint.id),
         )
+
+    async def _set_language(self, session: AsyncSession, now: datetime, event: SetLanguage) -> list[Prompt]:
+        """Stores the chosen language; an open survey continues in it, at the same question."""
+        language = base_language(event.language)
+        person = await queries.get_or_create_person(
+            session, channel=event.who.channel, platform_id=event.who.user_id, language=language
+        )
+        person.language = language
+        turn = Turn(session, now, language)
+        prompts: list[Prompt] = [self._notice(turn, NoticeKind.INFO, "language_set")]
+        conversation, _ = await self._open_conversation(session, now, event.who)
+        if conversation is not None:
+            conversation.language = language
+            survey = self.surveys[conversation.survey_id]
+            question = survey.question(conversation.current_question or "")
+            assert question is not None
+            prompts.append(self._ask(turn, conversation, survey, question))
+        return prompts
+
+    async def _opt_out(self, session: AsyncSession, now: datetime, event: OptOut) -> list[Prompt]:
+        """No more surveys: closes the open one as partial and remembers the choice until /start."""
+        turn = await self._turn_for(session, now, event.who)
+        person = await queries.get_or_create_person(
+            session, channel=event.who.channel, platform_id=event.who.user_id, language=event.who.language
+        )
+        person.opted_out = True
+        conversation, _ = await self._open_conversation(session, now, event.who)
+        if conversation is not None:
+            self._close(conversation, now, ConversationStatus.PARTIAL)
+        return [self._notice(turn, NoticeKind.INFO, "opted_out")]
+
+    async def _forget(self, session: AsyncSession, now: datetime, event: Forget) -> list[Prompt]:
+        """Deletes the person's personal data; their scores stay, unlinked, in the aggregates."""
+        turn = await self._turn_for(session, now, event.who)
+        await queries.forget_respondent(
+            session,
+            channel=event.who.channel,
+            platform_id=event.who.user_id,
+            respondent_key=self.respondent_key(event.who),
+        )
+        return [self._notice(turn, NoticeKind.INFO, "forgotten")]
 
     async def _advance(
         self, turn: Turn, conversation: Conversation, survey: Survey, after: Question | None

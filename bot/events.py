@@ -26,11 +26,30 @@ class StartSurvey:
 
 @dataclass(frozen=True, slots=True)
 class TextAnswer:
-    """A typed message: answers the current question."""
+    """A typed message: answers the current question. `message_ref` names the message, so an edit can find it."""
 
     who: Respondent
     event_id: str
     text: str
+    message_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditText:
+    """The person edited a message they sent: the answer it gave is updated."""
+
+    who: Respondent
+    event_id: str
+    message_ref: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotText:
+    """A sticker, photo, voice note, location or contact where text or a button is expected."""
+
+    who: Respondent
+    event_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,4 +72,29 @@ class Complain:
     text: str
 
 
-Event = StartSurvey | TextAnswer | ChoiceAnswer | Complain
+@dataclass(frozen=True, slots=True)
+class SetLanguage:
+    """The person chose the language the bot and the surveys speak to them in."""
+
+    who: Respondent
+    event_id: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """No more surveys for this person until they start one themselves."""
+
+    who: Respondent
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """Delete the person's personal data; anonymous aggregates (scores, sentiment) stay."""
+
+    who: Respondent
+    event_id: str
+
+
+Event = StartSurvey | TextAnswer | ChoiceAnswer | Complain | EditText | NotText | SetLanguage | OptOut | Forget

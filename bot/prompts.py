@@ -55,3 +55,4 @@ class Reply(BaseModel):
 
     prompts: list[Prompt] = []
     duplicate: bool = False  # the event was applied before: these prompts were already returned once
+    delivered: int = 0  # of a duplicate: how many of these prompts the channel already sent

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.i18n import base_language
 
 IDENTIFIER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# Question and option ids travel in button data (64 bytes on Telegram, with the conversation id): kept short.
+SHORT_IDENTIFIER = r"^[a-z0-9][a-z0-9_-]{0,23}$"
 Texts = dict[str, Annotated[str, Field(min_length=1)]]  # language code -> text
 
 
@@ -77,12 +79,12 @@ class Strict(BaseModel):
 
 
 class Option(Strict):
-    id: str = Field(pattern=IDENTIFIER)
+    id: str = Field(pattern=SHORT_IDENTIFIER)
     label: Texts
 
 
 class Question(Strict):
-    id: str = Field(pattern=IDENTIFIER)
+    id: str = Field(pattern=SHORT_IDENTIFIER)
     kind: QuestionKind
     text: Texts
     optional: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -92,6 +92,8 @@ class AnswerBase(SQLModel):
     polarity: float | None = None
     subjectivity: float | None = None
     sentiment_label: str | None = Field(default=None, max_length=16)
+    # The platform's name for the message that gave a typed answer, so that editing the message updates it.
+    message_ref: str | None = Field(default=None, max_length=64)
 
 
 class Answer(AnswerBase, table=True):
@@ -132,4 +134,15 @@ class InboundEvent(SQLModel, table=True):
     channel: str = Field(max_length=32, primary_key=True)
     event_id: str = Field(max_length=128, primary_key=True)
     reply: str = Field(sa_type=Text)  # JSON of the prompts returned the first time
+    delivered: int = 0  # how many of the reply's messages the channel has sent: a retry sends only the rest
     received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A raw platform update stored before it is acknowledged, so a crash before handling loses nothing."""
+
+    channel: str = Field(max_length=32, primary_key=True)
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    payload: str | None = Field(default=None, sa_type=Text)  # emptied once handled: it holds names
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    handled_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import ColumnElement, CursorResult, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Answer, Complaint, Conversation, ConversationStatus, Person
+from storage.models import Answer, Complaint, Conversation, ConversationStatus, InboundEvent, Person
 
 
 async def get_person(session: AsyncSession, *, channel: str, platform_id: str) -> Person | None:
@@ -58,3 +59,48 @@ async def close_expired_conversations(session: AsyncSession, *, now: datetime) -
     )
     result: CursorResult[tuple[()]] = await session.exec(statement)
     return result.rowcount
+
+
+async def find_answer_by_message(
+    session: AsyncSession, *, message_ref: str, respondent_key: str
+) -> tuple[Answer, Conversation] | None:
+    """The answer a message gave, if the message is the respondent's."""
+    statement = (
+        select(Answer, Conversation)
+        .join(Conversation, col(Conversation.id) == Answer.conversation_id)
+        .where(Answer.message_ref == message_ref, Conversation.respondent_key == respondent_key)
+    )
+    row = (await session.exec(statement)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def mark_delivered(session: AsyncSession, *, channel: str, event_id: str, count: int) -> None:
+    statement = (
+        update(InboundEvent)
+        .where(col(InboundEvent.channel) == channel, col(InboundEvent.event_id) == event_id)
+        .values(delivered=count)
+    )
+    await session.exec(statement)
+
+
+async def forget_respondent(session: AsyncSession, *, channel: str, platform_id: str, respondent_key: str) -> None:
+    """Removes what identifies a person; scores and sentiment stay as anonymous aggregates."""
+    person = await get_person(session, channel=channel, platform_id=platform_id)
+    owned: ColumnElement[bool] = col(Conversation.respondent_key) == respondent_key
+    if person is not None:
+        owned = or_(owned, col(Conversation.person_id) == person.id)
+    conversation_ids = list(await session.exec(select(Conversation.id).where(owned)))
+    await session.exec(
+        update(Answer).where(col(Answer.conversation_id).in_(conversation_ids)).values(text=None, message_ref=None)
+    )
+    for conversation in await session.exec(select(Conversation).where(owned)):
+        # A random key, so nothing links these answers to the person any more.
+        conversation.sqlmodel_update(
+            {"respondent_key": f"forgotten-{uuid.uuid4().hex}", "person_id": None, "reference": None}
+        )
+    concerned: ColumnElement[bool] = col(Complaint.conversation_id).in_(conversation_ids)
+    if person is not None:
+        concerned = or_(concerned, col(Complaint.person_id) == person.id)
+    await session.exec(update(Complaint).where(concerned).values(text=None, reference=None, person_id=None))
+    if person is not None:
+        await session.delete(person)

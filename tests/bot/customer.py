@@ -5,7 +5,18 @@ from __future__ import annotations
 import itertools
 
 from bot.engine import Engine
-from bot.events import ChoiceAnswer, Complain, Respondent, StartSurvey, TextAnswer
+from bot.events import (
+    ChoiceAnswer,
+    Complain,
+    EditText,
+    Event,
+    Forget,
+    OptOut,
+    Respondent,
+    SetLanguage,
+    StartSurvey,
+    TextAnswer,
+)
 from bot.prompts import Notice, QuestionPrompt, Reply
 
 _event_ids = itertools.count(1)
@@ -31,8 +42,15 @@ class Customer:
         event = StartSurvey(self.who, event_id or self.next_event_id(), survey_id, reference)
         return await self._send(await self.engine.handle(event))
 
-    async def say(self, text: str, event_id: str | None = None) -> Reply:
-        event = TextAnswer(self.who, event_id or self.next_event_id(), text)
+    async def say(self, text: str, event_id: str | None = None, message_ref: str | None = None) -> Reply:
+        event = TextAnswer(self.who, event_id or self.next_event_id(), text, message_ref)
+        return await self._send(await self.engine.handle(event))
+
+    async def edit(self, message_ref: str, text: str) -> Reply:
+        return await self._send(await self.engine.handle(EditText(self.who, self.next_event_id(), message_ref, text)))
+
+    async def send(self, make: type[SetLanguage] | type[OptOut] | type[Forget], *args: str) -> Reply:
+        event: Event = make(self.who, self.next_event_id(), *args)  # type: ignore[arg-type]
         return await self._send(await self.engine.handle(event))
 
     async def press(self, value: str, question: QuestionPrompt | None = None, event_id: str | None = None) -> Reply:

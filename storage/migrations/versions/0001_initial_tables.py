@@ -26,8 +26,18 @@ def upgrade() -> None:
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("reply", sa.Text(), nullable=False),
+        sa.Column("delivered", sa.Integer(), nullable=False),
         sa.Column("received_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("channel", "event_id"),
+    )
+    op.create_table(
+        "inboxupdate",
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("payload", sa.Text(), nullable=True),
+        sa.Column("received_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("handled_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("channel", "update_id"),
     )
     op.create_table(
         "person",
@@ -94,6 +104,7 @@ def upgrade() -> None:
         sa.Column("polarity", sa.Float(), nullable=True),
         sa.Column("subjectivity", sa.Float(), nullable=True),
         sa.Column("sentiment_label", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("message_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=False),
         sa.Column("answered_at", storage.types.UTCDateTime(timezone=True), nullable=False),
@@ -144,5 +155,6 @@ def downgrade() -> None:
 
     op.drop_table("conversation")
     op.drop_table("person")
+    op.drop_table("inboxupdate")
     op.drop_table("inboundevent")
     # ### end Alembic commands ###
