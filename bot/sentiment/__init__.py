@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -43,16 +44,26 @@ def label_for(polarity: float) -> Label:
 
 
 def make_analyzer(name: str, complaint_threshold: float) -> Analyzer:
-    """The analyzer configured by `[sentiment] analyzer`; complaint_threshold applies to polarity."""
-    from bot.sentiment.textblob_analyzer import TextBlobAnalyzer
-
-    analyzers: dict[str, type[TextBlobAnalyzer]] = {"textblob": TextBlobAnalyzer}
+    """The analyzer configured by `[sentiment] analyzer`; a text is a complaint when its polarity is below
+    complaint_threshold (each analyzer's docstring says how its polarity reads)."""
+    factories = _analyzer_factories()
     try:
-        return analyzers[name](complaint_threshold=complaint_threshold)
+        return factories[name](complaint_threshold)
     except KeyError:
-        raise ValueError(f"unknown analyzer {name!r}; choose one of {', '.join(analyzers)}") from None
+        raise ValueError(f"unknown analyzer {name!r}; choose one of {', '.join(factories)}") from None
 
 
-ANALYZER_NAMES = ("textblob",)
-DEFAULT_ANALYZER = "textblob"
-DEFAULT_COMPLAINT_THRESHOLD = -0.1
+def _analyzer_factories() -> dict[str, Callable[[float], Analyzer]]:
+    # Imported here: the analyzers import this module's types, and only the chosen one needs its lexicon.
+    from bot.sentiment.complaint_analyzer import ComplaintAnalyzer
+    from bot.sentiment.textblob_analyzer import TextBlobAnalyzer
+    from bot.sentiment.vader_analyzer import VaderAnalyzer
+
+    return {"complaints": ComplaintAnalyzer, "textblob": TextBlobAnalyzer, "vader": VaderAnalyzer}
+
+
+ANALYZER_NAMES = ("complaints", "textblob", "vader")
+DEFAULT_ANALYZER = "complaints"
+# The complaint detector's polarity reads as the raters' mean / 4; the data sets call a text a complaint when raters
+# average below -0.5 on their -4..+4 scale.
+DEFAULT_COMPLAINT_THRESHOLD = -0.125

@@ -5,8 +5,7 @@ from __future__ import annotations
 from textblob import TextBlob
 
 from bot.sentiment import Label, Sentiment, label_for
-
-SUPPORTED_LANGUAGES = frozenset({"en"})
+from bot.sentiment.language import reads_as_english
 
 
 class TextBlobAnalyzer:
@@ -18,7 +17,7 @@ class TextBlobAnalyzer:
         self.complaint_threshold = complaint_threshold
 
     def analyze(self, text: str, language: str | None = None) -> Sentiment:
-        if language is not None and language.split("-")[0].lower() not in SUPPORTED_LANGUAGES:
+        if not reads_as_english(text, language):
             return Sentiment(0.0, None, Label.UNKNOWN, complaint=False, analyzer=self.name)
         polarity, subjectivity = TextBlob(text).sentiment
         return Sentiment(

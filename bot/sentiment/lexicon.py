@@ -1,0 +1,88 @@
+"""The word lists of the complaint detector: general sentiment lexicons plus our customer-service lexicon.
+
+Every valence is on the scale of VADER's lexicon, the mean human rating of the word from -4 to +4. Sources, from
+weakest to strongest claim on a word:
+1. TextBlob's adjective lexicon (pattern, PDDL; polarity -1..+1, rescaled), for adjectives VADER lacks;
+2. VADER's lexicon (MIT), human-rated words, slang and emoticons;
+3. complaint_lexicon.toml (ours): customer-service words, multi-word phrases, negators and degree words.
+All three ship inside installed packages: nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from statistics import fmean
+
+from bot.sentiment.tokens import PLAIN_WORD, phrase_words
+
+# Pattern's polarity -1..+1 is mapped to -2..+2, half of VADER's range: it averages a word's senses, some of them
+# plain descriptions ("cold" water, a "base" camp), so it is a weaker claim than VADER's human ratings.
+PATTERN_TO_VADER_SCALE = 2.0
+# Pattern rates many plain descriptive adjectives ("new", "many", "own") with a little polarity and a low
+# subjectivity; only opinion words (subjective enough and clearly signed) are taken.
+PATTERN_MIN_SUBJECTIVITY = 0.5
+PATTERN_MIN_POLARITY = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    valences: dict[str, float]  # single lower-case words and emoticons
+    phrases: dict[tuple[str, ...], float]  # multi-word expressions, matched before their words
+    intensifiers: dict[str, float]  # added to the magnitude of the next sentiment word
+    negators: frozenset[str]
+    clause_breaks: frozenset[str]
+    emoticons: frozenset[str]  # the lexicon's tokens made of punctuation, like ":-(", matched before words
+
+    @property
+    def longest_phrase(self) -> int:
+        return max((len(phrase) for phrase in self.phrases), default=1)
+
+
+def vader_valences() -> dict[str, float]:
+    """VADER's lexicon file: `token <TAB> mean valence <TAB> std <TAB> raw ratings`."""
+    text = resources.files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
+    valences = {}
+    for line in text.splitlines():
+        token, valence, *_ = line.split("\t")
+        valences[token] = float(valence)
+    return valences
+
+
+def pattern_valences() -> dict[str, float]:
+    """TextBlob's adjective lexicon: the mean over a word's senses, kept when it reads as an opinion."""
+    path = resources.files("textblob").joinpath("en", "en-sentiment.xml")
+    senses: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
+    for word in ElementTree.fromstring(path.read_bytes()).iter("word"):
+        senses[word.attrib["form"].lower()].append((float(word.attrib["polarity"]), float(word.attrib["subjectivity"])))
+    valences = {}
+    for form, rated in senses.items():
+        polarity = fmean(p for p, _ in rated)
+        subjectivity = fmean(s for _, s in rated)
+        if abs(polarity) >= PATTERN_MIN_POLARITY and subjectivity >= PATTERN_MIN_SUBJECTIVITY:
+            valences[form] = polarity * PATTERN_TO_VADER_SCALE
+    return valences
+
+
+@cache
+def load_lexicon() -> Lexicon:
+    """The merged lexicon, built once per process."""
+    ours = tomllib.loads(
+        resources.files("bot.sentiment").joinpath("complaint_lexicon.toml").read_text(encoding="utf-8")
+    )
+    entries = pattern_valences() | vader_valences() | ours["words"]
+    phrases = {
+        phrase_words(phrase): valence for phrase, valence in (entries | ours["phrases"]).items() if " " in phrase
+    }
+    return Lexicon(
+        valences={word: valence for word, valence in entries.items() if " " not in word},
+        phrases=phrases,
+        intensifiers=ours["intensifiers"],
+        negators=frozenset(ours["negators"]),
+        clause_breaks=frozenset(ours["clause_breaks"]),
+        emoticons=frozenset(token for token in entries if not PLAIN_WORD.fullmatch(token)),
+    )
