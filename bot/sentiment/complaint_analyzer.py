@@ -156,7 +156,7 @@ class ComplaintScorer:
 
     @staticmethod
     def _in_context(valence: float, shouting: bool, boost: float, negated: bool) -> float:
-        valence += math.copysign(boost, valence)
+        valence += math.copysign(1.0, valence) * boost  # a dampener's negative boost shrinks either sign
         if shouting:
             valence += math.copysign(SHOUTING_INCREMENT, valence)
         if negated:

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.sentiment import Label
+from bot.sentiment.complaint_analyzer import ComplaintAnalyzer
+
+
+def polarity(analyzer: ComplaintAnalyzer, text: str) -> float:
+    return analyzer.analyze(text).polarity
+
+
+def test_negation_flips_a_positive_word_into_a_complaint(complaints: ComplaintAnalyzer) -> None:
+    result = complaints.analyze("The food was not good")
+    assert result.label is Label.NEGATIVE
+    assert result.complaint
+
+
+def test_negation_turns_a_negative_word_mildly_positive(complaints: ComplaintAnalyzer) -> None:
+    result = complaints.analyze("Not bad at all")
+    assert result.label is Label.POSITIVE
+    assert not result.complaint
+    assert polarity(complaints, "Not bad at all") < polarity(complaints, "Good")
+
+
+def test_negation_ends_with_its_clause(complaints: ComplaintAnalyzer) -> None:
+    assert complaints.analyze("It doesn't work, terrible").complaint
+
+
+@pytest.mark.parametrize("contracted", ["It doesn't work", "It doesnt work", "It does not work", "It didn\u2019t work"])
+def test_contractions_with_and_without_apostrophe_negate(complaints: ComplaintAnalyzer, contracted: str) -> None:
+    assert complaints.analyze(contracted).complaint
+
+
+def test_intensifiers_strengthen_and_dampeners_weaken(complaints: ComplaintAnalyzer) -> None:
+    assert polarity(complaints, "The delivery was very slow") < polarity(complaints, "The delivery was slow")
+    assert polarity(complaints, "The delivery was slightly late") > polarity(complaints, "The delivery was late")
+    assert polarity(complaints, "really great support") > polarity(complaints, "great support")
+
+
+def test_capitals_and_exclamation_marks_add_emphasis(complaints: ComplaintAnalyzer) -> None:
+    assert polarity(complaints, "The support was AWFUL") < polarity(complaints, "The support was awful")
+    assert polarity(complaints, "The support was awful!!") < polarity(complaints, "The support was awful")
+
+
+def test_the_clause_after_but_outweighs_the_one_before(complaints: ComplaintAnalyzer) -> None:
+    assert complaints.analyze("The staff were nice but the room was dirty").complaint
+    assert not complaints.analyze("The room was a bit dirty but the staff were wonderful").complaint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Still waiting for my refund",
+        "Waste of money.",
+        "I was charged twice for one order",
+        "The app keeps crashing",
+        "Package arrived damaged",
+        "Customer service was rude and unhelpful",
+        "It stopped working after a week",
+        "My order never arrived",
+        "Nobody answered my emails",
+        "I didn't receive my order",
+        "Never again.",
+        "Do not buy this",
+        "Way too expensive",
+        "Why does it take so long?",
+        "I want my money back",
+        "The courier was late and the box fell apart",
+        "Been on hold for hours",
+        "Cheaply made, poor quality",
+    ],
+)
+def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
+    assert complaints.analyze(text).complaint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Great service, thanks!",
+        "Fast delivery and a fair price",
+        "No complaints",
+        "No problem at all",
+        "Nothing to add",
+        "No",
+        "Works as expected",
+        "I can't wait to try it",
+        "The staff were very friendly",
+        "Hello",
+        "",
+    ],
+)
+def test_praise_and_neutral_answers_are_not_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
+    assert not complaints.analyze(text).complaint
+
+
+def test_polarity_stays_within_bounds(complaints: ComplaintAnalyzer) -> None:
+    worst = "TERRIBLE!!! Worst service ever, rude, useless, scam, waste of money, never again!!!!"
+    assert -1.0 <= polarity(complaints, worst) < -0.9
+    assert 0.9 < polarity(complaints, "AMAZING!!! Best, wonderful, perfect, lovely service ever :)") <= 1.0
+
+
+def test_the_threshold_is_the_operators_knob() -> None:
+    mild = "The delivery was slightly late"
+    assert ComplaintAnalyzer(complaint_threshold=0.0).analyze(mild).complaint
+    assert not ComplaintAnalyzer(complaint_threshold=-0.9).analyze(mild).complaint
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Очень плохое обслуживание", None),
+        ("服务太差了", None),
+        ("الخدمة سيئة جدا", None),
+        ("El producto no funciona y el servicio es muy malo", None),
+        ("Le produit est cassé et le service est nul", None),
+        ("Terrible service", "es"),
+        ("Terrible service", "pt-BR"),
+    ],
+)
+def test_other_languages_are_unknown_and_never_complaints(
+    complaints: ComplaintAnalyzer, text: str, language: str | None
+) -> None:
+    result = complaints.analyze(text, language)
+    assert result.label is Label.UNKNOWN
+    assert not result.complaint
+    assert result.polarity == 0.0
+
+
+@pytest.mark.parametrize("language", [None, "en", "en-GB", "EN_us"])
+def test_english_hints_are_read(complaints: ComplaintAnalyzer, language: str | None) -> None:
+    assert complaints.analyze("Terrible service", language).complaint

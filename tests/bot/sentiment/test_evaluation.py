@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.sentiment import Label, Sentiment, label_for
+from bot.sentiment.evaluation import (
+    RatedText,
+    accuracy_and_macro_f1,
+    evaluate,
+    human_label,
+    is_human_complaint,
+    load_rated_texts,
+    pearson_r,
+    precision_recall_f1,
+    roc_auc,
+)
+
+
+def test_loads_crlf_lines_whose_text_holds_tabs(tmp_path: Path) -> None:
+    path = tmp_path / "set.txt"
+    path.write_bytes("1\t-1.5\tbad\tvery bad\r\n2\t2.0\tCafé \u2013 great\r\n\r\n".encode())
+    assert load_rated_texts(path) == [RatedText("1", -1.5, "bad\tvery bad"), RatedText("2", 2.0, "Café \u2013 great")]
+
+
+@pytest.mark.parametrize(
+    ("mean", "label", "complaint"),
+    [
+        (0.2, Label.POSITIVE, False),
+        (0.19, Label.NEUTRAL, False),
+        (-0.2, Label.NEGATIVE, False),
+        (-0.5, Label.NEGATIVE, False),
+        (-0.51, Label.NEGATIVE, True),
+    ],
+)
+def test_human_definitions_follow_the_data_readme(mean: float, label: Label, complaint: bool) -> None:
+    assert human_label(mean) is label
+    assert is_human_complaint(mean) is complaint
+
+
+def test_pearson_r() -> None:
+    assert pearson_r([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert pearson_r([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert pearson_r([1, 1, 1], [1, 2, 3]) == 0.0
+
+
+def test_precision_recall_f1() -> None:
+    truth = [True, True, False, False]
+    assert precision_recall_f1(truth, [True, False, True, False]) == (0.5, 0.5, 0.5)
+    assert precision_recall_f1(truth, [False] * 4) == (0.0, 0.0, 0.0)
+
+
+def test_accuracy_and_macro_f1_count_unknown_as_wrong() -> None:
+    truth = [Label.POSITIVE, Label.NEUTRAL, Label.NEGATIVE, Label.NEGATIVE]
+    predicted = [Label.POSITIVE, Label.NEUTRAL, Label.NEGATIVE, Label.UNKNOWN]
+    accuracy, macro_f1 = accuracy_and_macro_f1(truth, predicted)
+    assert accuracy == 0.75
+    assert macro_f1 == pytest.approx((1 + 1 + 2 / 3) / 3)
+
+
+def test_roc_auc_counts_ties_half() -> None:
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == 1.0
+    assert roc_auc([0.5, 0.5], [False, True]) == 0.5
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75
+
+
+class SignAnalyzer:
+    """Reads the sign of a number written as text: enough to check evaluate's bookkeeping."""
+
+    name = "sign"
+
+    def analyze(self, text: str, language: str | None = None) -> Sentiment:
+        polarity = float(text)
+        return Sentiment(polarity, None, label_for(polarity), polarity < -0.125, self.name)
+
+
+def test_evaluate_compares_every_text_with_the_raters() -> None:
+    rated = [RatedText(str(i), mean, str(mean / 4)) for i, mean in enumerate([-3.0, -1.0, 0.0, 1.0, 3.0])]
+    figures = evaluate(SignAnalyzer(), rated)
+    assert figures.pearson_r == pytest.approx(1.0)
+    assert figures.accuracy == 1.0
+    assert figures.complaint_f1 == 1.0
+    assert figures.roc_auc == 1.0
+    assert figures.texts_per_second > 0

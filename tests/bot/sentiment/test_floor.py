@@ -1,0 +1,30 @@
+"""The detector's complaint F1 on the shared human-rated sets must not fall: a change that breaks detection fails.
+
+Floors sit just below the measured figures (bench/sentiment.py). The data README's references for comparison:
+TextBlob 0.659 / 0.516 / 0.394 and VADER 0.884 / 0.518 / 0.582 (tweets / movie / nyt).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.sentiment.complaint_analyzer import ComplaintAnalyzer
+from bot.sentiment.evaluation import evaluate, load_rated_texts
+
+DATA_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sentiment"
+COMPLAINT_F1_FLOORS = {
+    "tweets_GroundTruth.txt": 0.865,
+    "movieReviewSnippets_GroundTruth.txt": 0.575,
+    "nytEditorialSnippets_GroundTruth.txt": 0.595,
+}
+MIN_TEXTS_PER_SECOND = 5_000
+
+
+@pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"no shared data at {DATA_DIR}")
+@pytest.mark.parametrize(("file_name", "floor"), COMPLAINT_F1_FLOORS.items())
+def test_complaint_f1_stays_above_its_floor(complaints: ComplaintAnalyzer, file_name: str, floor: float) -> None:
+    figures = evaluate(complaints, load_rated_texts(DATA_DIR / file_name))
+    assert figures.complaint_f1 >= floor
+    assert figures.texts_per_second >= MIN_TEXTS_PER_SECOND
