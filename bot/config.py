@@ -52,6 +52,15 @@ class TelegramSettings(Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_secret: SecretStr | None = None
     staff_chat_id: int | None = None
+    # Telegram's overall limit is about 30 messages/s; raise it only with paid broadcasts or against a test server.
+    max_messages_per_second: float = Field(default=30, gt=0)
+    request_timeout: float = Field(default=10, gt=0)  # seconds for one Bot API call before it is retried
+
+    @model_validator(mode="after")
+    def webhook_needs_a_secret(self) -> TelegramSettings:
+        if self.mode == "webhook" and self.token is not None and self.webhook_secret is None:
+            raise ValueError("webhook mode needs [telegram] webhook_secret, so that forged updates are refused")
+        return self
 
 
 class SlackSettings(Section):

@@ -417,6 +417,10 @@ class Engine:
             complaint_id=complaint.id,
             reasons=complaint.reasons.split(","),
             text=translate(message_key, turn.language, number=complaint.id),
+            survey_id=complaint.survey_id,
+            reference=complaint.reference,
+            anonymous=complaint.person_id is None,
+            customer_text=complaint.text,
         )
 
     async def _set_language(self, session: AsyncSession, now: datetime, event: SetLanguage) -> list[Prompt]:

@@ -44,7 +44,11 @@ class ComplaintOpened(BaseModel):
     type: Literal["complaint"] = "complaint"
     complaint_id: int
     reasons: list[str]
-    text: str
+    text: str  # what the customer is told
+    survey_id: str | None = None
+    reference: str | None = None
+    anonymous: bool = False
+    customer_text: str | None = None  # the customer's own words, for staff
 
 
 Prompt = Annotated[QuestionPrompt | Notice | ComplaintOpened, Field(discriminator="type")]

@@ -1,0 +1,56 @@
+"""What every Telegram handler shares: the services, and turning an update into a core event and back."""
+
+from __future__ import annotations
+
+from telegram import CallbackQuery, Update
+from telegram.ext import CallbackContext, ExtBot
+
+from bot.engine import Engine
+from bot.events import Event, Respondent
+from bot.surveys import Survey
+from handlers.telegram.delivery import Delivery, Sender
+
+CHANNEL = "telegram"
+
+
+class Services:
+    """The bot's typed `bot_data`: set once when the channel is built."""
+
+    engine: Engine
+    delivery: Delivery
+    sender: Sender
+    surveys: dict[str, Survey]
+    default_survey: str
+    staff_chat_id: int | None
+    failed_updates: set[int]
+
+    def __init__(self) -> None:
+        self.failed_updates = set()
+
+
+Context = CallbackContext[ExtBot[None], dict[object, object], dict[object, object], Services]
+
+
+def respondent(update: Update) -> Respondent:
+    user = update.effective_user
+    assert user is not None  # the handlers' filters only let through updates from a user
+    return Respondent(channel=CHANNEL, user_id=str(user.id), language=user.language_code)
+
+
+def event_id(update: Update) -> str:
+    return f"{CHANNEL}-{update.update_id}"
+
+
+def customer_name(update: Update) -> str:
+    """How staff see the customer: name and @username."""
+    user = update.effective_user
+    if user is None:
+        return "unknown"
+    return f"{user.full_name} (@{user.username})" if user.username else user.full_name
+
+
+async def respond(update: Update, context: Context, event: Event, pressed: CallbackQuery | None = None) -> None:
+    """Applies the event and delivers the reply; a redelivered update sends only what was not sent yet."""
+    services = context.bot_data
+    reply = await services.engine.handle(event)
+    await services.delivery.deliver(event.event_id, event.who, reply, pressed, customer_name(update))

@@ -1,0 +1,151 @@
+"""Sending to Telegram within its limits: paced per chat, retried on 429, 5xx and network errors, stopped by 403."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import partial
+from typing import TypeVar
+
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bot.engine import Engine
+from bot.events import Respondent
+from bot.prompts import ComplaintOpened, Notice, NoticeKind, Reply
+from handlers.telegram import render
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat
+ATTEMPTS = 6
+FIRST_BACKOFF = 0.5
+
+
+class DeliveryFailed(Exception):
+    """Telegram kept failing: the update stays unhandled in the inbox and is tried again later."""
+
+
+class Blocked(Exception):
+    """The user blocked the bot (403)."""
+
+
+class Sender:
+    """Every Bot API call that sends goes through here (AIORateLimiter adds the overall and group limits)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self._next_slot: dict[int, float] = {}
+
+    async def _pace(self, chat_id: int) -> None:
+        """Waits for the chat's next free slot; other chats are not held up."""
+        now = time.monotonic()
+        slot = max(now, self._next_slot.get(chat_id, now))
+        self._next_slot[chat_id] = slot + PER_CHAT_INTERVAL
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def call(self, method: str, chat_id: int, send: Callable[[], Awaitable[T]], paced: bool = True) -> T | None:
+        """One call with retries; None when Telegram refused it for good (400, logged)."""
+        for attempt in range(ATTEMPTS):
+            if paced:
+                await self._pace(chat_id)
+            try:
+                return await send()
+            except BadRequest as error:
+                log.warning("telegram %s to chat %s refused, not retried: %s", method, chat_id, error.message)
+                return None
+            except Forbidden as error:
+                raise Blocked(error.message) from error
+            except RetryAfter as error:
+                await asyncio.sleep(_seconds(error.retry_after))
+            except NetworkError as error:  # 5xx, timeouts, connection errors
+                log.info("telegram %s to chat %s failed (%s), retrying", method, chat_id, error.message)
+                await asyncio.sleep(FIRST_BACKOFF * 2**attempt)
+        raise DeliveryFailed(f"telegram {method} to chat {chat_id} failed {ATTEMPTS} times")
+
+    async def send(self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None) -> Message | None:
+        return await self.call(
+            "sendMessage", chat_id, lambda: self.bot.send_message(chat_id, text, reply_markup=keyboard)
+        )
+
+    async def edit(self, message: Message, text: str) -> None:
+        """Replaces a message's text and removes its keyboard."""
+        await self.call("editMessageText", message.chat_id, lambda: message.edit_text(text), paced=False)
+
+    async def answer_query(self, query: CallbackQuery, text: str | None = None) -> None:
+        """Stops the button's spinner; an expired query is not worth a retry."""
+        await self.call("answerCallbackQuery", query.from_user.id, lambda: query.answer(text), paced=False)
+
+
+def _seconds(retry_after: int | timedelta) -> float:
+    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+
+
+class Delivery:
+    """Sends an engine reply once: each sent message is recorded, so a retried update sends only the rest."""
+
+    def __init__(self, engine: Engine, sender: Sender, staff_chat_id: int | None) -> None:
+        self.engine = engine
+        self.sender = sender
+        self.staff_chat_id = staff_chat_id
+
+    async def deliver(
+        self, event_id: str, who: Respondent, reply: Reply, pressed: CallbackQuery | None = None, customer: str = ""
+    ) -> None:
+        """Sends the reply to the person (and alerts staff of a complaint), skipping what was already sent."""
+        chat_id = int(who.user_id)
+        if pressed is not None:
+            await self.sender.answer_query(pressed, _refusal(reply))
+        steps = self._steps(chat_id, reply, pressed, customer)
+        if not await self.engine.is_reachable(who):
+            log.info("chat %s blocked the bot: nothing sent", chat_id)
+            steps = []
+        for number, step in enumerate(steps[reply.delivered :], start=reply.delivered + 1):
+            try:
+                await step()
+            except Blocked:
+                log.info("chat %s blocked the bot: marked unreachable", chat_id)
+                await self.engine.set_reachable(who, False)
+                number = len(steps)
+            await self.engine.mark_delivered(who.channel, event_id, number)
+            if number == len(steps):
+                break
+
+    def _steps(
+        self, chat_id: int, reply: Reply, pressed: CallbackQuery | None, customer: str
+    ) -> list[Callable[[], Awaitable[object]]]:
+        steps: list[Callable[[], Awaitable[object]]] = []
+        if pressed is not None and _refusal(reply) is None and isinstance(pressed.message, Message):
+            steps.append(partial(self._show_choice, pressed))
+        for message in render.messages_for(reply, skip_refusals=pressed is not None):
+            steps.append(partial(self.sender.send, chat_id, message.text, message.keyboard))
+        if self.staff_chat_id is not None:
+            for prompt in reply.prompts:
+                if isinstance(prompt, ComplaintOpened):
+                    alert = render.staff_alert(prompt, "anonymous" if prompt.anonymous else customer)
+                    steps.append(partial(self._alert_staff, alert))
+        return steps
+
+    async def _show_choice(self, pressed: CallbackQuery) -> None:
+        """The question message shows the chosen answer and loses its keyboard, so no stale button stays live."""
+        message = pressed.message
+        assert isinstance(message, Message) and pressed.data is not None
+        label = render.chosen_label(message.reply_markup, pressed.data) or pressed.data
+        await self.sender.edit(message, f"{message.text}\n\n✅ {label}")
+
+    async def _alert_staff(self, text: str) -> None:
+        assert self.staff_chat_id is not None
+        try:
+            await self.sender.send(self.staff_chat_id, text)
+        except Blocked:
+            log.error("the staff chat %s refuses the bot's messages: complaint alert not delivered", self.staff_chat_id)
+
+
+def _refusal(reply: Reply) -> str | None:
+    """The text of a refused button press, shown on the button's answer instead of as a message."""
+    first = reply.prompts[0] if reply.prompts else None
+    return first.text if isinstance(first, Notice) and first.kind == NoticeKind.REFUSAL else None

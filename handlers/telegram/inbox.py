@@ -1,0 +1,135 @@
+"""The inbox: every update is stored before Telegram is told it arrived, then handled in order per chat.
+
+Polling confirms an offset only after the updates below it are stored; the webhook answers 2xx only after storing.
+Handled updates keep only their id (for deduplication); their payload, which names the sender, is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from telegram import Bot, Update
+from telegram.error import Conflict, NetworkError
+
+from storage.db import Database
+from storage.models import InboxUpdate
+from storage.types import utcnow
+
+CHANNEL = "telegram"
+POLL_TIMEOUT_SECONDS = 25
+RETRY_UNHANDLED_SECONDS = 30
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    """Stores updates, hands each to `handle` once stored, and retries the ones whose handling failed."""
+
+    def __init__(self, database: Database, bot: Bot, handle: Callable[[Update], Awaitable[bool]]) -> None:
+        self.database = database
+        self.bot = bot
+        self.handle = handle  # True when the update was fully handled
+        self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def store(self, update: Update) -> bool:
+        """Saves the update; False when it was already stored (a redelivery)."""
+        row = InboxUpdate(channel=CHANNEL, update_id=update.update_id, payload=update.to_json())
+        try:
+            async with self.database.transaction() as session:
+                if await session.get(InboxUpdate, (CHANNEL, update.update_id)) is not None:
+                    return False
+                session.add(row)
+        except IntegrityError:
+            return False  # stored by a concurrent delivery
+        return True
+
+    def submit(self, update: Update) -> None:
+        """Handles the update in the background: after earlier updates of its chat, beside other chats."""
+        if update.update_id in self._in_flight:
+            return
+        self._in_flight.add(update.update_id)
+        task = asyncio.create_task(self._handle_in_order(update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle_in_order(self, update: Update) -> None:
+        chat = update.effective_chat
+        key = chat.id if chat else 0
+        try:
+            async with self._chat_locks[key]:
+                if await self.handle(update):
+                    await self._mark_handled(update.update_id)
+        finally:
+            self._in_flight.discard(update.update_id)
+            lock = self._chat_locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._chat_locks[key]
+
+    async def _mark_handled(self, update_id: int) -> None:
+        async with self.database.transaction() as session:
+            row = await session.get(InboxUpdate, (CHANNEL, update_id))
+            if row is not None:
+                row.payload, row.handled_at = None, utcnow()
+
+    async def resubmit_unhandled(self) -> int:
+        """Hands every stored but unhandled update to `handle` again, oldest first (at start and after failures)."""
+        async with self.database.snapshot() as session:
+            rows = await session.exec(
+                select(InboxUpdate.update_id, InboxUpdate.payload)
+                .where(InboxUpdate.channel == CHANNEL, col(InboxUpdate.handled_at).is_(None))
+                .order_by(col(InboxUpdate.update_id))
+            )
+            pending = [(update_id, payload) for update_id, payload in rows if payload]
+        for _, payload in pending:
+            update = Update.de_json(json.loads(payload), self.bot)
+            if update is not None:
+                self.submit(update)
+        return len(pending)
+
+    async def retry_unhandled_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RETRY_UNHANDLED_SECONDS)
+            await self.resubmit_unhandled()
+
+    async def next_offset(self) -> int | None:
+        """Past the newest stored update, so nothing stored is fetched again; None on first start."""
+        async with self.database.snapshot() as session:
+            newest = (
+                await session.exec(select(func.max(InboxUpdate.update_id)).where(InboxUpdate.channel == CHANNEL))
+            ).one()
+        return newest + 1 if newest is not None else None
+
+    async def poll(self) -> None:
+        """Long polling: the offset moves past an update only on the next call, after it was stored."""
+        await self.bot.delete_webhook()
+        offset = await self.next_offset()
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=Update.ALL_TYPES
+                )
+            except Conflict as error:
+                log.error("another process polls this bot token (%s); use webhook mode for several", error.message)
+                await asyncio.sleep(POLL_TIMEOUT_SECONDS)
+                continue
+            except NetworkError as error:
+                log.warning("getUpdates failed (%s); retrying", error.message)
+                await asyncio.sleep(2)
+                continue
+            for update in updates:
+                if await self.store(update):
+                    self.submit(update)
+            if updates:
+                offset = updates[-1].update_id + 1
+
+    async def drain(self) -> None:
+        """Waits for the updates being handled (on shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,110 @@
+"""Core prompts as Telegram messages, and the compact, versioned button data that comes back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.prompts import ComplaintOpened, Notice, NoticeKind, Prompt, QuestionPrompt, Reply
+
+# Button data: "<kind><version>|..." within Telegram's 64 bytes. A new layout gets a new version.
+ANSWER = "a1"  # a1|conversation|question|value
+LANGUAGE = "l1"  # l1|code
+SURVEY = "s1"  # s1|survey
+CONFIRM = "c1"  # c1|stop|yes
+SEPARATOR = "|"
+ROW_LIMIT = 7  # scale steps that fit one row on a phone; longer scales take two rows
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    text: str
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerData:
+    conversation_id: int
+    question_id: str
+    value: str
+
+
+def answer_data(question: QuestionPrompt, value: str) -> str:
+    return SEPARATOR.join((ANSWER, str(question.conversation_id), question.question_id, value))
+
+
+def parse_answer_data(data: str) -> AnswerData | None:
+    """The answer a button carries; None for data this version did not make."""
+    parts = data.split(SEPARATOR)
+    if len(parts) != 4 or parts[0] != ANSWER or not parts[1].isdigit():
+        return None
+    return AnswerData(int(parts[1]), parts[2], parts[3])
+
+
+def messages_for(reply: Reply, *, skip_refusals: bool = False) -> list[Message]:
+    """The reply as few messages as possible: notices join the question that follows them."""
+    messages: list[Message] = []
+    pending: list[str] = []
+    for prompt in reply.prompts:
+        if skip_refusals and isinstance(prompt, Notice) and prompt.kind == NoticeKind.REFUSAL:
+            continue
+        if isinstance(prompt, QuestionPrompt):
+            messages.append(Message("\n\n".join([*pending, question_text(prompt)]), keyboard(prompt)))
+            pending = []
+        else:
+            pending.append(prompt_text(prompt))
+    if pending:
+        messages.append(Message("\n\n".join(pending)))
+    return messages
+
+
+def prompt_text(prompt: Prompt) -> str:
+    return question_text(prompt) if isinstance(prompt, QuestionPrompt) else prompt.text
+
+
+def question_text(question: QuestionPrompt) -> str:
+    if question.low_label and question.high_label:
+        low, high = question.options[0].label, question.options[-1].label
+        return f"{question.text}\n{low} = {question.low_label} · {high} = {question.high_label}"
+    return question.text
+
+
+def keyboard(question: QuestionPrompt) -> InlineKeyboardMarkup | None:
+    """Scales in one row (two when long), choices one per row, yes/no side by side, Skip on its own row."""
+    buttons = [
+        InlineKeyboardButton(option.label, callback_data=answer_data(question, option.value))
+        for option in question.options
+    ]
+    if question.kind == "choice":
+        rows = [[button] for button in buttons]
+    elif len(buttons) > ROW_LIMIT:
+        half = (len(buttons) + 1) // 2
+        rows = [buttons[:half], buttons[half:]]
+    else:
+        rows = [buttons] if buttons else []
+    if question.skip:
+        rows.append(
+            [InlineKeyboardButton(question.skip.label, callback_data=answer_data(question, question.skip.value))]
+        )
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def chosen_label(markup: InlineKeyboardMarkup | None, data: str) -> str | None:
+    """The text of the pressed button, read from the message it was on."""
+    for row in markup.inline_keyboard if markup else ():
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
+
+
+def staff_alert(complaint: ComplaintOpened, customer: str) -> str:
+    """The staff chat's one-message summary of a new complaint."""
+    lines = [f"New complaint #{complaint.complaint_id} ({', '.join(complaint.reasons)}) from {customer}"]
+    if complaint.survey_id:
+        reference = f", reference {complaint.reference}" if complaint.reference else ""
+        lines.append(f"Survey: {complaint.survey_id}{reference}")
+    if complaint.customer_text:
+        lines.append(f"“{complaint.customer_text}”")
+    return "\n".join(lines)

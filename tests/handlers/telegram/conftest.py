@@ -1,0 +1,127 @@
+"""A Telegram channel on the real python-telegram-bot stack, talking to the loopback fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.app import Core
+from bot.config import Settings
+from bot.engine import Engine
+from bot.surveys import Survey
+from handlers.telegram import TelegramChannel
+from storage.db import Database
+from storage.models import InboxUpdate
+from tests.fakes.telegram_api import FakeTelegram
+
+CUSTOMER = 714862471
+STAFF_CHAT = -1001234567890
+WEBHOOK_SECRET = "s3cret-token"
+
+
+def channel_settings(fake: FakeTelegram, **telegram: Any) -> Settings:
+    return Settings(
+        telegram={
+            "token": fake.token,
+            "api_base_url": fake.base_url,
+            "staff_chat_id": STAFF_CHAT,
+            "request_timeout": 1,
+            "max_messages_per_second": 1000,
+            **telegram,
+        },
+        server={"public_url": "https://bot.example.com"},
+    )
+
+
+MakeChannel = Callable[..., Awaitable[TelegramChannel]]
+
+
+@pytest.fixture
+async def make_channel(
+    fake_telegram: FakeTelegram, database: Database, surveys: dict[str, Survey], engine: Engine
+) -> AsyncIterator[MakeChannel]:
+    """Starts a channel (polling unless told otherwise); stopped at teardown."""
+    started: list[TelegramChannel] = []
+
+    async def make(**telegram: Any) -> TelegramChannel:
+        core = Core(
+            settings=channel_settings(fake_telegram, **telegram), database=database, surveys=surveys, engine=engine
+        )
+        channel = TelegramChannel(core)
+        await channel.start()
+        started.append(channel)
+        return channel
+
+    yield make
+    for channel in started:
+        await channel.stop()
+
+
+@pytest.fixture
+async def polling(make_channel: MakeChannel) -> TelegramChannel:
+    return await make_channel()
+
+
+class Chat:
+    """A customer's private chat with the bot: pushes updates and waits until the bot handled each."""
+
+    def __init__(self, fake: FakeTelegram, database: Database, chat_id: int = CUSTOMER) -> None:
+        self.fake = fake
+        self.database = database
+        self.chat_id = chat_id
+
+    async def push(self, update: dict[str, Any]) -> int:
+        update_id = self.fake.push_update(update)
+        await self.handled(update_id)
+        return update_id
+
+    async def handled(self, update_id: int, timeout: float = 10) -> None:  # noqa: ASYNC109
+        async def is_handled() -> bool:
+            async with self.database.snapshot() as session:
+                row = await session.get(InboxUpdate, ("telegram", update_id))
+                return row is not None and row.handled_at is not None
+
+        await wait_until(is_handled, timeout)
+
+    async def say(self, text: str) -> int:
+        return await self.push(self.fake.build.text(self.chat_id, text))
+
+    async def command(self, name: str, args: str = "") -> int:
+        return await self.push(self.fake.build.command(self.chat_id, name, args))
+
+    async def press(self, data: str, message: dict[str, Any] | None = None) -> int:
+        shown = message or self.fake.last_bot_message(self.chat_id)
+        return await self.push(self.fake.build.callback_query(shown, data))
+
+    def last(self) -> dict[str, Any]:
+        return self.fake.last_bot_message(self.chat_id)
+
+    def texts(self) -> list[str]:
+        return [
+            call.params["text"] for call in self.fake.calls_of("sendMessage") if call.params["chat_id"] == self.chat_id
+        ]
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def chat(fake_telegram: FakeTelegram, database: Database) -> Chat:
+    return Chat(fake_telegram, database)
+
+
+def buttons(message: dict[str, Any]) -> list[list[tuple[str, str]]]:
+    markup = message.get("reply_markup") or {"inline_keyboard": []}
+    return [[(button["text"], button["callback_data"]) for button in row] for row in markup["inline_keyboard"]]
+
+
+async def inbox_rows(database: Database) -> list[InboxUpdate]:
+    async with database.snapshot() as session:
+        return list(await session.exec(select(InboxUpdate)))
