@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from statistics import fmean
 
 from bot.sentiment import Label, Sentiment, label_for
 from bot.sentiment.language import reads_as_english
@@ -79,7 +80,8 @@ class Negation:
 
 
 class ComplaintScorer:
-    """Sums the lexicon valences of one text's words and phrases in their clause context."""
+    """Sums the lexicon valences of one text's words and phrases in their clause context; also rates how
+    subjective the text is."""
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
@@ -87,11 +89,21 @@ class ComplaintScorer:
         for phrase, valence in sorted(lexicon.phrases.items(), key=lambda item: -len(item[0])):
             self.phrases_by_first_word.setdefault(phrase[0], []).append((phrase, valence))
 
-    def polarity(self, text: str) -> float:
+    def score(self, text: str) -> tuple[float, float]:
+        """(polarity -1..+1, subjectivity 0..1) of one text."""
+        tokens = tokenize(text, self.lexicon.emoticons)
+        return self._polarity(tokens, text.count("!")), self._subjectivity(tokens)
+
+    def _subjectivity(self, tokens: list[Token]) -> float:
+        """TextBlob's measure: the mean subjectivity of the words its lexicon rates, 0 when there are none."""
+        rated = [self.lexicon.subjectivities[t.word] for t in tokens if t.word in self.lexicon.subjectivities]
+        return fmean(rated) if rated else 0.0
+
+    def _polarity(self, tokens: list[Token], exclamations: int) -> float:
         total = 0.0
         weight = 1.0
         asking_why = False
-        for opener, clause in self._clauses(tokenize(text, self.lexicon.emoticons)):
+        for opener, clause in self._clauses(tokens):
             if opener == "but":  # what follows "but" is what the writer means
                 total *= BEFORE_BUT_WEIGHT
                 weight = AFTER_BUT_WEIGHT
@@ -102,8 +114,7 @@ class ComplaintScorer:
             asking_why = asking_why or any(token.word == "why" for token in clause)
             total += weight * self._clause_sum(clause)
         if total:
-            exclamations = min(text.count("!"), MAX_EXCLAMATIONS)
-            total += math.copysign(exclamations * EXCLAMATION_INCREMENT, total)
+            total += math.copysign(min(exclamations, MAX_EXCLAMATIONS) * EXCLAMATION_INCREMENT, total)
         return total / math.sqrt(total * total + NORMALIZATION_ALPHA)
 
     def _clauses(self, tokens: list[Token]) -> Iterator[tuple[str, list[Token]]]:
@@ -182,10 +193,10 @@ class ComplaintAnalyzer:
     def analyze(self, text: str, language: str | None = None) -> Sentiment:
         if not reads_as_english(text, language):
             return Sentiment(0.0, None, Label.UNKNOWN, complaint=False, analyzer=self.name)
-        polarity = self.scorer.polarity(text)
+        polarity, subjectivity = self.scorer.score(text)
         return Sentiment(
             polarity=polarity,
-            subjectivity=None,
+            subjectivity=subjectivity,
             label=label_for(polarity),
             complaint=polarity < self.complaint_threshold,
             analyzer=self.name,

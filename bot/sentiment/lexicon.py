@@ -37,10 +37,7 @@ class Lexicon:
     negators: frozenset[str]
     clause_breaks: frozenset[str]
     emoticons: frozenset[str]  # the lexicon's tokens made of punctuation, like ":-(", matched before words
-
-    @property
-    def longest_phrase(self) -> int:
-        return max((len(phrase) for phrase in self.phrases), default=1)
+    subjectivities: dict[str, float]  # TextBlob's 0 (objective) .. 1 (subjective), of every word it rates
 
 
 def vader_valences() -> dict[str, float]:
@@ -53,19 +50,22 @@ def vader_valences() -> dict[str, float]:
     return valences
 
 
-def pattern_valences() -> dict[str, float]:
-    """TextBlob's adjective lexicon: the mean over a word's senses, kept when it reads as an opinion."""
+def pattern_senses() -> dict[str, tuple[float, float]]:
+    """TextBlob's adjective lexicon: (polarity, subjectivity) of each word, the mean over its senses."""
     path = resources.files("textblob").joinpath("en", "en-sentiment.xml")
     senses: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
     for word in ElementTree.fromstring(path.read_bytes()).iter("word"):
         senses[word.attrib["form"].lower()].append((float(word.attrib["polarity"]), float(word.attrib["subjectivity"])))
-    valences = {}
-    for form, rated in senses.items():
-        polarity = fmean(p for p, _ in rated)
-        subjectivity = fmean(s for _, s in rated)
-        if abs(polarity) >= PATTERN_MIN_POLARITY and subjectivity >= PATTERN_MIN_SUBJECTIVITY:
-            valences[form] = polarity * PATTERN_TO_VADER_SCALE
-    return valences
+    return {form: (fmean(p for p, _ in rated), fmean(s for _, s in rated)) for form, rated in senses.items()}
+
+
+def pattern_valences(senses: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """The words of TextBlob's lexicon that read as opinions, on VADER's scale."""
+    return {
+        form: polarity * PATTERN_TO_VADER_SCALE
+        for form, (polarity, subjectivity) in senses.items()
+        if abs(polarity) >= PATTERN_MIN_POLARITY and subjectivity >= PATTERN_MIN_SUBJECTIVITY
+    }
 
 
 @cache
@@ -74,7 +74,8 @@ def load_lexicon() -> Lexicon:
     ours = tomllib.loads(
         resources.files("bot.sentiment").joinpath("complaint_lexicon.toml").read_text(encoding="utf-8")
     )
-    entries = pattern_valences() | vader_valences() | ours["words"]
+    senses = pattern_senses()
+    entries = pattern_valences(senses) | vader_valences() | ours["words"]
     phrases = {
         phrase_words(phrase): valence for phrase, valence in (entries | ours["phrases"]).items() if " " in phrase
     }
@@ -85,4 +86,5 @@ def load_lexicon() -> Lexicon:
         negators=frozenset(ours["negators"]),
         clause_breaks=frozenset(ours["clause_breaks"]),
         emoticons=frozenset(token for token in entries if not PLAIN_WORD.fullmatch(token)),
+        subjectivities={form: subjectivity for form, (_, subjectivity) in senses.items()},
     )

@@ -131,3 +131,8 @@ def test_other_languages_are_unknown_and_never_complaints(
 @pytest.mark.parametrize("language", [None, "en", "en-GB", "EN_us"])
 def test_english_hints_are_read(complaints: ComplaintAnalyzer, language: str | None) -> None:
     assert complaints.analyze("Terrible service", language).complaint
+
+
+def test_subjectivity_is_textblobs_mean_over_rated_words(complaints: ComplaintAnalyzer) -> None:
+    assert complaints.analyze("The support was terrible").subjectivity == 1.0
+    assert complaints.analyze("The parcel arrived on Tuesday").subjectivity == 0.0
