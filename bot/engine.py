@@ -263,7 +263,9 @@ class Engine:
                 if answered is None:
                     return []  # the edited message was not an answer
                 answer, found = answered
-                return self._still_open(turn, found) or (found, answer.question_id)
+                if found.expires_at <= now:  # until then even a finished survey takes corrections of typed answers
+                    return [self._notice(Turn(session, now, found.language), NoticeKind.REFUSAL, "survey_closed")]
+                return found, answer.question_id
 
     def _still_open(self, turn: Turn, conversation: Conversation) -> list[Prompt]:
         """Nothing when the conversation takes answers; else the refusal (closing it first if it just expired)."""

@@ -20,7 +20,9 @@ from handlers.telegram import render
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat
+PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on average
+PER_CHAT_BURST = 3  # a short burst is tolerated, so a quick answerer never waits
+STALE_CHATS_LIMIT = 10_000
 ATTEMPTS = 6
 FIRST_BACKOFF = 0.5
 
@@ -38,15 +40,18 @@ class Sender:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
-        self._next_slot: dict[int, float] = {}
+        self._due: dict[int, float] = {}
 
     async def _pace(self, chat_id: int) -> None:
-        """Waits for the chat's next free slot; other chats are not held up."""
+        """Generic cell rate per chat: a burst passes, then one message per interval; other chats never wait."""
         now = time.monotonic()
-        slot = max(now, self._next_slot.get(chat_id, now))
-        self._next_slot[chat_id] = slot + PER_CHAT_INTERVAL
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        due = max(self._due.get(chat_id, now), now)  # when the chat's next message is due at the steady rate
+        self._due[chat_id] = due + PER_CHAT_INTERVAL
+        wait = due - (PER_CHAT_BURST - 1) * PER_CHAT_INTERVAL - now
+        if len(self._due) > STALE_CHATS_LIMIT:
+            self._due = {chat: at for chat, at in self._due.items() if at > now}
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     async def call(self, method: str, chat_id: int, send: Callable[[], Awaitable[T]], paced: bool = True) -> T | None:
         """One call with retries; None when Telegram refused it for good (400, logged)."""

@@ -11,6 +11,7 @@ from storage.db import Database
 from storage.models import Answer, Complaint, Conversation, Person
 from tests.bot.customer import Customer, notices, question_of
 from tests.bot.test_engine import complaints, conversations, stored_answers
+from tests.conftest import Clock
 
 
 async def test_editing_a_typed_answer_updates_it_while_the_survey_is_open(engine: Engine, database: Database) -> None:
@@ -25,17 +26,22 @@ async def test_editing_a_typed_answer_updates_it_while_the_survey_is_open(engine
     assert [answer.value for answer in await stored_answers(database)] == [10]
 
 
-async def test_an_edit_of_a_closed_survey_or_of_no_answer_changes_nothing(engine: Engine, database: Database) -> None:
+async def test_an_edit_after_expiry_or_of_no_answer_changes_nothing(
+    engine: Engine, database: Database, clock: Clock
+) -> None:
     customer = Customer(engine)
     await customer.start("nps")
     await customer.say("9", message_ref="chat:1")
     await customer.say("Great support", message_ref="chat:2")
+    corrected = await customer.edit("chat:2", "Great support!")
+    assert notices(corrected) == [translate("answer_updated", "en")]
+    clock.advance(hours=169)
     closed = await customer.edit("chat:2", "Terrible support")
     unrelated = await customer.edit("chat:99", "hello")
     foreign = await Customer(engine, "mallory").edit("chat:1", "0")
     assert notices(closed) == [translate("survey_closed", "en")]
     assert unrelated.prompts == [] and foreign.prompts == []
-    assert [(a.value, a.text) for a in await stored_answers(database)] == [(9, None), (None, "Great support")]
+    assert [(a.value, a.text) for a in await stored_answers(database)] == [(9, None), (None, "Great support!")]
 
 
 async def test_a_sticker_gets_a_one_line_hint_in_the_persons_language(engine: Engine) -> None:
