@@ -372,7 +372,7 @@ class FakeSlack:
 
     def messages(self, channel: str) -> list[Params]:
         """Current state of the bot's messages in a channel (or the DM with a user id), oldest first."""
-        channel = self.im_channel(channel) if channel in self.users else channel
+        channel = im_channel_id(channel) if channel in self.users else channel
         return [self._messages[channel][ts] for ts in sorted(self._messages[channel], key=float)]
 
     def last_message(self, channel: str) -> Params:
@@ -492,9 +492,14 @@ class FakeSlack:
 
     async def _respond(self, request: web.Request) -> web.Response:
         """A response_url: records the body (bolt's respond()), checks its blocks, answers "ok" like Slack."""
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {"unreadable": await request.text()}
         self.responses.append((request.match_info["key"], body))
-        if errors := block_errors(body.get("blocks", [])):
+        if not isinstance(body, dict) or "unreadable" in body:
+            self.violations.append(Violation("response_url", "the body must be a JSON object", {"body": body}))
+        elif errors := block_errors(body.get("blocks", [])):
             self.violations.append(Violation("response_url", "; ".join(errors), body))
         self._pulse()
         return web.Response(text="ok")
@@ -523,9 +528,14 @@ class FakeSlack:
         return self.users[user_id]
 
     def _resolve(self, channel: str | None) -> str:
-        """A channel id; a user id stands for the app's DM with that user (as chat.postMessage allows)."""
+        """A channel id; a user id stands for the app's DM with that user (as chat.postMessage allows).
+
+        The DM of every known user exists (as soon as a user writes to the app, Slack has it): D + user id.
+        """
         if channel in self.users:
             return self.im_channel(channel)
+        if channel not in self.channels and channel and channel.startswith("D") and channel[1:] in self.users:
+            return self.im_channel(channel[1:])
         if channel not in self.channels:
             raise SlackError("channel_not_found")
         return channel
@@ -633,7 +643,10 @@ class FakeSlack:
     def _channel_members(self, args: Params) -> Params:
         """Paginated like Slack: limit (default 100) and an opaque cursor."""
         members = self.members[self._resolve(args.get("channel"))]
-        start = int(base64.b64decode(args["cursor"]).decode().split(":")[1]) if args.get("cursor") else 0
+        try:
+            start = int(base64.b64decode(args["cursor"]).decode().removeprefix("offset:")) if args.get("cursor") else 0
+        except ValueError:
+            raise SlackError("invalid_cursor") from None
         end = start + int(args.get("limit") or 100)
         cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
         return {"members": members[start:end], "response_metadata": {"next_cursor": cursor}}

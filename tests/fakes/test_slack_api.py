@@ -136,6 +136,9 @@ async def test_post_message_round_trips_block_kit(fake_slack: FakeSlack) -> None
     assert [m["text"] for m in fake_slack.messages(USER_ID)] == ["Thanks!", "Bye"]
     call = fake_slack.calls_of("chat.postMessage")[0]
     assert call.args["blocks"][2]["elements"][1]["value"] == "5"  # sent as JSON, not form-encoded
+    form = {"channel": CHANNEL_ID, "text": "form", "blocks": json.dumps([DividerBlock().to_dict()])}
+    await client.api_call("chat.postMessage", data=form)  # form-encoded: blocks arrive as a JSON string
+    assert fake_slack.last_message(CHANNEL_ID)["blocks"] == [{"type": "divider"}]
     auth = await client.auth_test()
     assert (auth["user_id"], auth["team_id"], auth.headers["X-OAuth-Scopes"].startswith("chat:write")) == (
         BOT_USER_ID,
