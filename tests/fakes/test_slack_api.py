@@ -253,6 +253,24 @@ async def test_invalid_blocks_are_violations(fake_slack: FakeSlack, block: Param
     assert fake_slack.messages(CHANNEL_ID) == []
 
 
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"title": None}, "title is required"),
+        ({"submit": None}, "submit is required with input blocks"),
+        ({"title": {"type": "mrkdwn", "text": "Feedback"}}, "title must be plain_text"),
+        ({"title": {"type": "plain_text", "text": "A title far longer than 24"}}, "between 1 and 24 characters"),
+        ({"id": "V1", "app_installed_team_id": TEAM_ID}, "unknown field(s) app_installed_team_id"),
+        ({"blocks": [{"type": "input", "label": {"type": "plain_text", "text": "x"}}]}, "missing 1 required"),
+    ],
+)
+async def test_invalid_views_are_violations(fake_slack: FakeSlack, change: Params, fragment: str) -> None:
+    view = {k: v for k, v in (MODAL.to_dict() | change).items() if v is not None}
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        await client_for(fake_slack).views_open(trigger_id="1.2.3", view=view)
+    assert fake_slack.expect_violation(fragment).method == "views.open"
+
+
 def test_block_limits_and_the_spec_gaps() -> None:
     assert block_errors([DividerBlock().to_dict()] * 51) == ["blocks: more than 50 blocks"]
     assert block_errors(json.dumps([DividerBlock().to_dict()])) == []  # form-encoded calls send JSON strings
