@@ -1,0 +1,117 @@
+"""Telegram failing: 429, 5xx, timeouts, a user who blocked the bot, a refused call."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlmodel import select
+
+from handlers.telegram import TelegramChannel
+from storage.db import Database
+from storage.models import Answer, Person
+from tests.fakes.telegram_api import FakeTelegram
+from tests.handlers.telegram.conftest import CUSTOMER, Chat, MakeChannel
+
+FIRST_QUESTION = "How likely are you to recommend us to a friend or colleague?"
+
+
+def first_question_sends(fake: FakeTelegram) -> list[float]:
+    return [call.at for call in fake.calls_of("sendMessage") if call.params["text"].startswith(FIRST_QUESTION)]
+
+
+async def test_a_429_waits_retry_after_and_delivers_once(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.fail("sendMessage", status=429, retry_after=1)
+    await chat.command("start", "nps")
+    calls = fake_telegram.calls_of("sendMessage")
+    assert len(calls) == 2
+    assert calls[1].at - calls[0].at >= 1.0
+    assert fake_telegram.sent_messages(CUSTOMER) == [calls[1].params["text"]]
+
+
+async def test_server_errors_are_retried_with_backoff_until_delivered(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.fail("sendMessage", status=500, times=2)
+    fake_telegram.fail("sendMessage", status=502)
+    await chat.command("start", "nps")
+    attempts = first_question_sends(fake_telegram)
+    assert len(attempts) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert [gap >= wait * 0.9 for gap, wait in zip(gaps, (0.5, 1.0, 2.0), strict=True)] == [True] * 3
+    assert len(fake_telegram.sent_messages(CUSTOMER)) == 1
+
+
+async def test_a_timed_out_poll_loses_no_update(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.delay("getUpdates", 3)  # longer than the client's timeout
+    await chat.command("start", "nps")
+    assert fake_telegram.sent_messages(CUSTOMER)[0].startswith(FIRST_QUESTION)
+
+
+async def test_a_timed_out_send_is_retried_so_the_question_arrives(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    fake_telegram.delay("sendMessage", 2)  # the first send times out on the client, then still takes effect
+    await chat.command("start", "nps")
+    await chat.press("a1|1|recommend|9")
+    async with database.snapshot() as session:
+        assert list(await session.exec(select(Answer.value))) == [9]
+    # Telegram gives no way to know whether a timed-out send went through: the bot sends again (at least once).
+    assert 1 <= len(first_question_sends(fake_telegram)) <= 2
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_and_not_sent_to_again(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    await chat.command("start", "nps")
+    fake_telegram.block_user(CUSTOMER)
+    await chat.press("a1|1|recommend|3")
+    blocked_attempts = len(fake_telegram.calls_of("sendMessage"))
+    await chat.say("nothing")
+    assert len(fake_telegram.calls_of("sendMessage")) == blocked_attempts  # no more tries
+    async with database.snapshot() as session:
+        assert (await session.exec(select(Person.unreachable))).one() is True
+        stored = list(await session.exec(select(Answer.value, Answer.text)))
+    assert stored == [(3, None), (None, "nothing")]  # what they send is still kept
+
+
+async def test_unblocking_makes_the_person_reachable_again(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    await chat.command("start", "nps")
+    fake_telegram.block_user(CUSTOMER)
+    await chat.press("a1|1|recommend|3")
+    fake_telegram.blocked.clear()
+    await chat.command("start", "csat")
+    assert fake_telegram.sent_messages(CUSTOMER)[-1].endswith("1 = Very dissatisfied · 5 = Very satisfied")
+
+
+async def test_a_bad_request_is_logged_and_never_retried(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_telegram.fail("sendMessage", status=400, description="Bad Request: chat not found")
+    await chat.command("start", "nps")
+    await chat.command("help")
+    assert len(first_question_sends(fake_telegram)) == 1
+    assert f"telegram sendMessage to chat {CUSTOMER} refused, not retried: Chat not found" in caplog.text
+    assert fake_telegram.sent_messages(CUSTOMER)[-1].startswith("I ask short questions")
+
+
+async def test_a_slow_send_to_one_customer_holds_up_no_other(
+    make_channel: MakeChannel, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    await make_channel()
+    fake_telegram.delay("sendMessage", 3)  # whichever send comes first hangs for 3 s
+    customers = [Chat(fake_telegram, database, chat_id) for chat_id in range(1001, 1011)]
+    for customer in customers:
+        fake_telegram.push_update(fake_telegram.build.command(customer.chat_id, "start", "nps"))
+
+    def served() -> list[int]:
+        return [c.chat_id for c in customers if fake_telegram.sent_messages(c.chat_id)]
+
+    await fake_telegram.wait_for(lambda: len(served()) == 9, timeout=2.5)
+    await fake_telegram.wait_for(lambda: len(served()) == 10, timeout=5)
