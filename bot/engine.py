@@ -118,7 +118,9 @@ class Engine:
                 return Reply.model_validate_json(seen.reply).model_copy(
                     update={"duplicate": True, "delivered": seen.delivered}
                 )
-            claim = InboundEvent(channel=event.who.channel, event_id=event.event_id, reply="{}")
+            # A Forget event deletes the person's events, so its own claim names nobody.
+            key = None if isinstance(event, Forget) else self.respondent_key(event.who)
+            claim = InboundEvent(channel=event.who.channel, event_id=event.event_id, respondent_key=key, reply="{}")
             session.add(claim)
             await session.flush()  # claims the event id before any other effect
             reply = Reply(prompts=await self._apply(session, event))

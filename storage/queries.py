@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, CursorResult, or_, update
+from sqlalchemy import ColumnElement, CursorResult, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -102,5 +102,6 @@ async def forget_respondent(session: AsyncSession, *, channel: str, platform_id:
     if person is not None:
         concerned = or_(concerned, col(Complaint.person_id) == person.id)
     await session.exec(update(Complaint).where(concerned).values(text=None, reference=None, person_id=None))
+    await session.exec(delete(InboundEvent).where(col(InboundEvent.respondent_key) == respondent_key))
     if person is not None:
         await session.delete(person)

@@ -143,7 +143,7 @@ class TelegramChannel:
             try:
                 if await self.inbox.store(update):
                     self.inbox.submit(update)
-            except SQLAlchemyError:
+            except (SQLAlchemyError, OSError):
                 log.exception("telegram webhook: could not store update %s; Telegram will retry", update.update_id)
                 return Response(status_code=503)
             return Response(status_code=200)

@@ -25,11 +25,15 @@ def upgrade() -> None:
         "inboundevent",
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("respondent_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("reply", sa.Text(), nullable=False),
         sa.Column("delivered", sa.Integer(), nullable=False),
         sa.Column("received_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("channel", "event_id"),
     )
+    with op.batch_alter_table("inboundevent", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_inboundevent_respondent_key"), ["respondent_key"], unique=False)
+
     op.create_table(
         "inboxupdate",
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -156,5 +160,8 @@ def downgrade() -> None:
     op.drop_table("conversation")
     op.drop_table("person")
     op.drop_table("inboxupdate")
+    with op.batch_alter_table("inboundevent", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inboundevent_respondent_key"))
+
     op.drop_table("inboundevent")
     # ### end Alembic commands ###
