@@ -53,7 +53,7 @@ async def test_forget_after_confirmation_leaves_no_personal_data(
     for personal in (str(CUSTOMER), "user714862471", "ORDER-55", "Maria", "555 0100"):
         assert personal not in dump
     async with database.snapshot() as session:
-        assert list(await session.exec(select(Answer.value))) == [(1,), (None,)]  # noqa  # anonymous aggregates stay
+        assert list(await session.exec(select(Answer.value))) == [(1,), (None,)]  # anonymous aggregates stay
 
 
 async def test_stop_after_confirmation_opts_out_until_start(
