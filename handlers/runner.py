@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import sys
+from contextlib import AsyncExitStack
 
 import uvicorn
+from fastapi import FastAPI
 
 from bot.app import Core
 from handlers.console import ConsoleChannel, stdin_lines
@@ -27,12 +29,24 @@ async def sweep_expired_surveys(core: Core) -> None:
 
 
 async def serve(core: Core) -> None:
-    """Runs until stopped; with no chat platform configured, the terminal channel runs and quitting it stops all."""
+    """Runs until stopped: the chat channels that have a token, or else the terminal channel."""
+    api = create_app(core.database)
+    async with AsyncExitStack() as channels:
+        if core.settings.telegram.token is not None:
+            from handlers.telegram import TelegramChannel  # loaded only when configured
+
+            telegram = TelegramChannel(core)
+            telegram.mount(api)
+            await telegram.start()
+            channels.push_async_callback(telegram.stop)
+        await serve_http(core, api)
+
+
+async def serve_http(core: Core, api: FastAPI) -> None:
+    """The HTTP server and the expiry sweep; with no chat platform, quitting the terminal channel stops both."""
     settings = core.settings
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(core.database), host=settings.server.host, port=settings.server.port, log_level="warning"
-        )
+        uvicorn.Config(api, host=settings.server.host, port=settings.server.port, log_level="warning")
     )
     log.info("HTTP server on http://%s:%d (GET /healthz)", settings.server.host, settings.server.port)
     async with asyncio.TaskGroup() as tasks:

@@ -24,6 +24,7 @@ from storage.types import utcnow
 CHANNEL = "telegram"
 POLL_TIMEOUT_SECONDS = 25
 RETRY_UNHANDLED_SECONDS = 30
+CONFLICT_PAUSE_SECONDS = 5
 log = logging.getLogger(__name__)
 
 
@@ -117,7 +118,7 @@ class Inbox:
                 )
             except Conflict as error:
                 log.error("another process polls this bot token (%s); use webhook mode for several", error.message)
-                await asyncio.sleep(POLL_TIMEOUT_SECONDS)
+                await asyncio.sleep(CONFLICT_PAUSE_SECONDS)
                 continue
             except NetworkError as error:
                 log.warning("getUpdates failed (%s); retrying", error.message)
