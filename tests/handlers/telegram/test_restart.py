@@ -42,11 +42,16 @@ class BotProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    async def start(self) -> None:
-        polls = len(self.fake.calls_of("getUpdates"))
+    def launch(self) -> None:
         with (self.workdir / f"bot-{self.starts}.log").open("wb") as log:  # the child keeps its own handle
-            self.process = subprocess.Popen([FEEDBACKBOT, "run"], cwd=self.workdir, env=self.env, stdout=log, stderr=log)
+            command = [FEEDBACKBOT, "run"]
+            self.process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=log)
         self.starts += 1
+
+    async def start(self) -> None:
+        """Launches the bot and waits until it polls."""
+        polls = len(self.fake.calls_of("getUpdates"))
+        self.launch()
         await self.fake.wait_for(lambda: len(self.fake.calls_of("getUpdates")) > polls, timeout=20)
 
     def kill(self) -> None:
