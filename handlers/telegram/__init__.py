@@ -141,8 +141,8 @@ class TelegramChannel:
             if update is None:
                 return Response(status_code=400)
             try:
-                if await self.inbox.store(update):
-                    self.inbox.submit(update)
+                for new in await self.inbox.store([update]):
+                    self.inbox.submit(new)
             except (SQLAlchemyError, OSError):
                 log.exception("telegram webhook: could not store update %s; Telegram will retry", update.update_id)
                 return Response(status_code=503)
@@ -167,6 +167,7 @@ class TelegramChannel:
         if resumed:
             log.info("telegram: resuming %d stored updates", resumed)
         self._tasks.append(asyncio.create_task(self.inbox.retry_unhandled_forever()))
+        self._tasks.append(asyncio.create_task(self.inbox.flush_handled_forever()))
         log.info("telegram channel started (%s) as @%s", self.settings.mode, self.application.bot.username)
 
     async def _publish_commands(self) -> None:

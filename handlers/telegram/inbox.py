@@ -10,8 +10,9 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
+from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from telegram import Bot, Update
@@ -25,6 +26,7 @@ CHANNEL = "telegram"
 POLL_TIMEOUT_SECONDS = 25
 RETRY_UNHANDLED_SECONDS = 30
 CONFLICT_PAUSE_SECONDS = 5
+FLUSH_SECONDS = 0.5
 log = logging.getLogger(__name__)
 
 
@@ -38,18 +40,27 @@ class Inbox:
         self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handled: list[int] = []
+        self.flush_seconds = FLUSH_SECONDS
 
-    async def store(self, update: Update) -> bool:
-        """Saves the update; False when it was already stored (a redelivery)."""
-        row = InboxUpdate(channel=CHANNEL, update_id=update.update_id, payload=update.to_json())
+    async def store(self, updates: Sequence[Update]) -> list[Update]:
+        """Saves a batch of updates in one transaction; returns those not stored before (the rest are redeliveries)."""
+        ids = [update.update_id for update in updates]
         try:
             async with self.database.transaction() as session:
-                if await session.get(InboxUpdate, (CHANNEL, update.update_id)) is not None:
-                    return False
-                session.add(row)
+                stored = await session.exec(
+                    select(InboxUpdate.update_id).where(
+                        InboxUpdate.channel == CHANNEL, col(InboxUpdate.update_id).in_(ids)
+                    )
+                )
+                known = set(stored)
+                new = [update for update in updates if update.update_id not in known]
+                session.add_all(
+                    InboxUpdate(channel=CHANNEL, update_id=update.update_id, payload=update.to_json()) for update in new
+                )
         except IntegrityError:
-            return False  # stored by a concurrent delivery
-        return True
+            return []  # stored by a concurrent delivery
+        return new
 
     def submit(self, update: Update) -> None:
         """Handles the update in the background: after earlier updates of its chat, beside other chats."""
@@ -66,18 +77,30 @@ class Inbox:
         try:
             async with self._chat_locks[key]:
                 if await self.handle(update):
-                    await self._mark_handled(update.update_id)
+                    self._handled.append(update.update_id)
         finally:
             self._in_flight.discard(update.update_id)
             lock = self._chat_locks.get(key)
             if lock is not None and not lock.locked():
                 del self._chat_locks[key]
 
-    async def _mark_handled(self, update_id: int) -> None:
+    async def flush_handled(self) -> None:
+        """Records the handled updates in one write. Losing this in a crash is harmless: handling again is a no-op,
+        since the engine applies each event once and the delivery count stops a second send."""
+        handled, self._handled = self._handled, []
+        if not handled:
+            return
         async with self.database.transaction() as session:
-            row = await session.get(InboxUpdate, (CHANNEL, update_id))
-            if row is not None:
-                row.payload, row.handled_at = None, utcnow()
+            await session.exec(
+                update_rows(InboxUpdate)
+                .where(col(InboxUpdate.channel) == CHANNEL, col(InboxUpdate.update_id).in_(handled))
+                .values(payload=None, handled_at=utcnow())
+            )
+
+    async def flush_handled_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            await self.flush_handled()
 
     async def resubmit_unhandled(self) -> int:
         """Hands every stored but unhandled update to `handle` again, oldest first (at start and after failures)."""
@@ -124,13 +147,13 @@ class Inbox:
                 log.warning("getUpdates failed (%s); retrying", error.message)
                 await asyncio.sleep(2)
                 continue
-            for update in updates:
-                if await self.store(update):
-                    self.submit(update)
+            for update in await self.store(updates):
+                self.submit(update)
             if updates:
                 offset = updates[-1].update_id + 1
 
     async def drain(self) -> None:
-        """Waits for the updates being handled (on shutdown)."""
+        """Waits for the updates being handled and records them (on shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.flush_handled()

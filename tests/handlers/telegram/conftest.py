@@ -52,6 +52,7 @@ async def make_channel(
             settings=channel_settings(fake_telegram, **telegram), database=database, surveys=surveys, engine=engine
         )
         channel = TelegramChannel(core)
+        channel.inbox.flush_seconds = 0.01  # tests wait for the handled mark
         await channel.start()
         started.append(channel)
         return channel
