@@ -1,19 +1,23 @@
 """The complaint detector: a rule-based scorer in the manner of VADER over a wider lexicon with complaint phrases.
 
-Each sentiment word or phrase of the text gets its lexicon valence (-4..+4, the mean human rating), adjusted within
-its clause: a degree word before it strengthens or weakens it ("very slow", "slightly late"), a negation before it
-flips and damps it ("not good" is negative, "not bad" mildly positive), capitals among lower-case words strengthen
-it, and negative valences weigh more than positive ones. Three cues of plain complaints add a negative valence of
-their own: a negation that meets no sentiment word ("it didn't arrive"), "too" before a neutral word ("too long")
-and a question asking why. After "but" the text counts more than before it. The sum, plus the emphasis of
-exclamation marks, is squashed into -1..+1 with VADER's normalization, which is close to sum/4 for small sums: so
-the polarity reads roughly as the raters' mean divided by 4.
+Each sentiment word or phrase of the text gets its lexicon valence (-4..+4, the mean human rating), adjusted by the
+words up to three before it in its clause, as VADER does: a degree word strengthens or weakens it ("very slow",
+"kind of late"; a little less from two or three words back), each negation flips and damps it ("not good" is
+negative, "not bad" mildly positive, "not good or helpful" negates both), except "never ... so/this", which is
+emphasis ("never been so disappointed"), and "least" before it negates it ("the least helpful"). Capitals among
+lower-case words strengthen it, and negative valences weigh more than positive ones. Three cues of plain complaints
+add a negative valence of their own: a negation that reaches no sentiment word ("it didn't arrive"), "too" before a
+neutral word ("too long") and a question asking why. After "but" the text counts more than before it. The sum, plus
+the emphasis of exclamation marks and repeated question marks, is squashed into -1..+1 with VADER's normalization,
+which is close to sum/4 for small sums: so the polarity reads roughly as the raters' mean divided by 4.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
 from statistics import fmean
 
 from bot.sentiment import Label, Sentiment, label_for
@@ -26,13 +30,22 @@ NEGATION_SCALAR = -0.74  # "not good" is less negative than "bad" is
 SHOUTING_INCREMENT = 0.733  # a word in capitals among lower-case words
 EXCLAMATION_INCREMENT = 0.292  # per "!", up to four
 MAX_EXCLAMATIONS = 4
+QUESTION_INCREMENT = 0.18  # per "?" when there are two or three
+MAX_QUESTION_EMPHASIS = 0.96  # four or more
 NORMALIZATION_ALPHA = 15
 BEFORE_BUT_WEIGHT = 0.5
 AFTER_BUT_WEIGHT = 1.5
+# A negation or degree word reaches a sentiment word up to three words after it; a degree word two or three words
+# back counts a little less ("really not very good").
+REACH = 3
+DEGREE_DECAY = (1.0, 0.95, 0.9)
+# "never so happy", "never been this angry": emphasis, not negation.
+NEVER_SO_SCALAR = 1.25
+EMPHATIC_AFTER_NEVER = frozenset(["so", "this"])
+# "the least helpful" is not helpful; "at least" and "the very least" negate nothing.
+NOT_LEAST_AFTER = frozenset(["at", "very"])
 # Readers weigh bad news more than good news of the same strength (the negativity bias).
 NEGATIVITY_BIAS = 1.25
-# A negation reaches the next sentiment word within this many words of its clause.
-NEGATION_SCOPE = 3
 # A negation that reaches no sentiment word still says that something expected did not happen: "it didn't
 # arrive", "nobody called back", "the app doesn't load". Customer feedback is full of such plain complaints.
 UNMET_EXPECTATION = -0.75
@@ -45,38 +58,24 @@ CLAUSE_PUNCTUATION = frozenset(".,;:!?")
 SENTENCE_ENDS = frozenset(".!?")
 
 
-class Negation:
-    """The last negation of a clause: how many more words it reaches, and how many plain words it has passed."""
+class Kind(Enum):
+    PLAIN = 0
+    SENTIMENT = 1
+    NEGATION = 2
+    DEGREE = 3
 
-    def __init__(self) -> None:
-        self.words_left = 0
-        self.words_passed = 0
 
-    def start(self) -> float:
-        """A new negation; returns the valence of the one it replaces, if that one stayed unmet."""
-        unmet = self.end()
-        self.words_left = NEGATION_SCOPE
-        return unmet
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A word or a lexicon phrase of a clause: its kind, and its valence (sentiment) or step (degree)."""
 
-    def applies(self) -> bool:
-        """Whether it reaches the sentiment word at hand, which uses it up."""
-        reaches = self.words_left > 0
-        self.words_left = self.words_passed = 0
-        return reaches
+    kind: Kind
+    word: str  # the first word
+    value: float
+    shouting: bool
 
-    def pass_plain_word(self) -> float:
-        """A word without sentiment: the negation reaches one word less, and is unmet once it reaches none."""
-        if not self.words_left:
-            return 0.0
-        self.words_left -= 1
-        self.words_passed += 1
-        return 0.0 if self.words_left else UNMET_EXPECTATION
 
-    def end(self) -> float:
-        """The clause ends: an open negation that passed words without meeting sentiment is unmet."""
-        unmet = UNMET_EXPECTATION if self.words_left and self.words_passed else 0.0
-        self.words_left = self.words_passed = 0
-        return unmet
+PhraseIndex = dict[str, list[tuple[tuple[str, ...], Kind, float]]]
 
 
 class ComplaintScorer:
@@ -85,21 +84,24 @@ class ComplaintScorer:
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
-        self.phrases_by_first_word: dict[str, list[tuple[tuple[str, ...], float]]] = {}
-        for phrase, valence in sorted(lexicon.phrases.items(), key=lambda item: -len(item[0])):
-            self.phrases_by_first_word.setdefault(phrase[0], []).append((phrase, valence))
+        phrases = [(phrase, Kind.SENTIMENT, valence) for phrase, valence in lexicon.phrases.items()]
+        phrases += [(phrase, Kind.DEGREE, step) for phrase, step in lexicon.degree_phrases.items()]
+        # Longest first; at equal length a sentiment phrase wins over a degree phrase.
+        self.phrases_by_first_word: PhraseIndex = {}
+        for phrase, kind, value in sorted(phrases, key=lambda item: (-len(item[0]), item[1].value)):
+            self.phrases_by_first_word.setdefault(phrase[0], []).append((phrase, kind, value))
 
     def score(self, text: str) -> tuple[float, float]:
         """(polarity -1..+1, subjectivity 0..1) of one text."""
         tokens = tokenize(text, self.lexicon.emoticons)
-        return self._polarity(tokens, text.count("!")), self._subjectivity(tokens)
+        return self._polarity(tokens, text), self._subjectivity(tokens)
 
     def _subjectivity(self, tokens: list[Token]) -> float:
         """TextBlob's measure: the mean subjectivity of the words its lexicon rates, 0 when there are none."""
         rated = [self.lexicon.subjectivities[t.word] for t in tokens if t.word in self.lexicon.subjectivities]
         return fmean(rated) if rated else 0.0
 
-    def _polarity(self, tokens: list[Token], exclamations: int) -> float:
+    def _polarity(self, tokens: list[Token], text: str) -> float:
         total = 0.0
         weight = 1.0
         asking_why = False
@@ -112,9 +114,9 @@ class ComplaintScorer:
             if opener in SENTENCE_ENDS:
                 asking_why = False
             asking_why = asking_why or any(token.word == "why" for token in clause)
-            total += weight * self._clause_sum(clause)
+            total += weight * self._clause_sum(self._units(clause))
         if total:
-            total += math.copysign(min(exclamations, MAX_EXCLAMATIONS) * EXCLAMATION_INCREMENT, total)
+            total += math.copysign(_punctuation_emphasis(text), total)
         return total / math.sqrt(total * total + NORMALIZATION_ALPHA)
 
     def _clauses(self, tokens: list[Token]) -> Iterator[tuple[str, list[Token]]]:
@@ -128,51 +130,97 @@ class ComplaintScorer:
                 clause.append(token)
         yield opener, clause
 
-    def _clause_sum(self, clause: list[Token]) -> float:
+    def _units(self, clause: list[Token]) -> list[Unit]:
+        """The clause as lexicon phrases and words, each of one kind."""
         lexicon = self.lexicon
-        total = 0.0
-        negation = Negation()
-        boost = 0.0  # from the degree words just before
-        excess = False  # "too" just before
+        units: list[Unit] = []
         i = 0
         while i < len(clause):
             token = clause[i]
-            phrase_length, valence = self._phrase_at(clause, i)
-            i += phrase_length or 1
-            if not phrase_length:
-                if token.word in lexicon.negators:
-                    total += negation.start()
-                    continue
-                if token.word in lexicon.intensifiers:
-                    boost += lexicon.intensifiers[token.word]
-                    excess = excess or token.word == "too"
-                    continue
-                valence = lexicon.valences.get(token.word, 0.0) or (EXCESS if excess else 0.0)
-            if valence:
-                total += self._in_context(valence, token.shouting, boost, negation.applies())
-            else:
-                total += negation.pass_plain_word()
-            boost, excess = 0.0, False
-        return total + negation.end()
+            length, kind, value = self._phrase_at(clause, i)
+            i += length or 1
+            if not length:
+                word = token.word
+                if word in lexicon.negators:
+                    kind, value = Kind.NEGATION, 0.0
+                elif word in lexicon.intensifiers:
+                    kind, value = Kind.DEGREE, lexicon.intensifiers[word]
+                elif word in lexicon.valences:
+                    kind, value = Kind.SENTIMENT, lexicon.valences[word]
+                elif _after_too(units):
+                    kind, value = Kind.SENTIMENT, EXCESS
+                else:
+                    kind, value = Kind.PLAIN, 0.0
+            if kind is Kind.SENTIMENT and not value:
+                kind = Kind.PLAIN  # a phrase rated neutral ("kind of", "no comment") hides its words' valences
+            units.append(Unit(kind, token.word, value, token.shouting))
+        return units
 
-    def _phrase_at(self, tokens: list[Token], start: int) -> tuple[int, float]:
-        """The longest lexicon phrase starting at `start`: (its length in words, its valence), or (0, 0.0)."""
-        for phrase, valence in self.phrases_by_first_word.get(tokens[start].word, ()):
+    def _phrase_at(self, tokens: list[Token], start: int) -> tuple[int, Kind, float]:
+        """The longest lexicon phrase starting at `start`: (its length in words, its kind, its value), or
+        (0, PLAIN, 0.0)."""
+        for phrase, kind, value in self.phrases_by_first_word.get(tokens[start].word, ()):
             end = start + len(phrase)
             if end <= len(tokens) and all(
                 token.word == word for token, word in zip(tokens[start:end], phrase, strict=True)
             ):
-                return len(phrase), valence
-        return 0, 0.0
+                return len(phrase), kind, value
+        return 0, Kind.PLAIN, 0.0
 
     @staticmethod
-    def _in_context(valence: float, shouting: bool, boost: float, negated: bool) -> float:
-        valence += math.copysign(1.0, valence) * boost  # a dampener's negative boost shrinks either sign
-        if shouting:
-            valence += math.copysign(SHOUTING_INCREMENT, valence)
-        if negated:
-            valence *= NEGATION_SCALAR
-        return valence * NEGATIVITY_BIAS if valence < 0 else valence
+    def _clause_sum(units: list[Unit]) -> float:
+        total = 0.0
+        for i, unit in enumerate(units):
+            if unit.kind is Kind.SENTIMENT:
+                total += _in_context(unit, units[max(0, i - REACH) : i])
+            elif unit.kind is Kind.NEGATION and _unmet(units[i + 1 : i + 1 + REACH]):
+                total += UNMET_EXPECTATION
+        return total
+
+
+def _after_too(units: list[Unit]) -> bool:
+    """Whether the degree words just before include "too"."""
+    for unit in reversed(units):
+        if unit.kind is not Kind.DEGREE:
+            return False
+        if unit.word == "too":
+            return True
+    return False
+
+
+def _unmet(reached: list[Unit]) -> bool:
+    """A negation followed by words of its clause, none of them a sentiment word it could negate."""
+    return bool(reached) and all(unit.kind is not Kind.SENTIMENT for unit in reached)
+
+
+def _in_context(unit: Unit, before: list[Unit]) -> float:
+    """A sentiment word's valence adjusted by its capitals and the degree words and negations just before it."""
+    valence = unit.value
+    sign = math.copysign(1.0, valence)
+    if unit.shouting:
+        valence += sign * SHOUTING_INCREMENT
+    scalar = 1.0
+    for distance, modifier in enumerate(reversed(before)):
+        if modifier.kind is Kind.DEGREE:  # a dampener's negative step shrinks either sign
+            step = modifier.value + (SHOUTING_INCREMENT if modifier.shouting else 0.0)
+            valence += sign * step * DEGREE_DECAY[distance]
+        elif modifier.kind is Kind.NEGATION:
+            between = before[len(before) - distance :]
+            emphatic = modifier.word == "never" and any(word.word in EMPHATIC_AFTER_NEVER for word in between)
+            scalar *= NEVER_SO_SCALAR if emphatic else NEGATION_SCALAR
+    if before and before[-1].word == "least" and not (len(before) > 1 and before[-2].word in NOT_LEAST_AFTER):
+        scalar *= NEGATION_SCALAR
+    valence *= scalar
+    return valence * NEGATIVITY_BIAS if valence < 0 else valence
+
+
+def _punctuation_emphasis(text: str) -> float:
+    """VADER's emphasis of exclamation marks (up to four) and of two or more question marks."""
+    emphasis = min(text.count("!"), MAX_EXCLAMATIONS) * EXCLAMATION_INCREMENT
+    questions = text.count("?")
+    if questions > 1:
+        emphasis += questions * QUESTION_INCREMENT if questions <= 3 else MAX_QUESTION_EMPHASIS
+    return emphasis
 
 
 class ComplaintAnalyzer:

@@ -5,7 +5,8 @@ weakest to strongest claim on a word:
 1. TextBlob's adjective lexicon (pattern, PDDL; polarity -1..+1, rescaled), for adjectives VADER lacks;
 2. VADER's lexicon (MIT), human-rated words, slang and emoticons;
 3. complaint_lexicon.toml (ours): customer-service words, multi-word phrases, negators and degree words.
-All three ship inside installed packages: nothing is downloaded at run time.
+Degree words are VADER's list (its BOOSTER_DICT) with ours over it. All of it ships inside installed packages:
+nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from statistics import fmean
+
+from vaderSentiment.vaderSentiment import BOOSTER_DICT
 
 from bot.sentiment.tokens import PLAIN_WORD, phrase_words
 
@@ -33,7 +36,8 @@ PATTERN_MIN_POLARITY = 0.3
 class Lexicon:
     valences: dict[str, float]  # single lower-case words and emoticons
     phrases: dict[tuple[str, ...], float]  # multi-word expressions, matched before their words
-    intensifiers: dict[str, float]  # added to the magnitude of the next sentiment word
+    intensifiers: dict[str, float]  # degree words: added to the magnitude of a sentiment word just after them
+    degree_phrases: dict[tuple[str, ...], float]  # multi-word degree words: "kind of", "sort of"
     negators: frozenset[str]
     clause_breaks: frozenset[str]
     emoticons: frozenset[str]  # the lexicon's tokens made of punctuation, like ":-(", matched before words
@@ -68,6 +72,11 @@ def pattern_valences(senses: dict[str, tuple[float, float]]) -> dict[str, float]
     }
 
 
+def vader_degree_words(rated: dict[str, float], negators: frozenset[str]) -> dict[str, float]:
+    """VADER's degree words, less those our lexicon rates as sentiment words or reads as negations."""
+    return {word: step for word, step in BOOSTER_DICT.items() if word not in rated and word not in negators}
+
+
 @cache
 def load_lexicon() -> Lexicon:
     """The merged lexicon, built once per process."""
@@ -79,11 +88,14 @@ def load_lexicon() -> Lexicon:
     phrases = {
         phrase_words(phrase): valence for phrase, valence in (entries | ours["phrases"]).items() if " " in phrase
     }
+    negators = frozenset(ours["negators"])
+    degree_words = vader_degree_words(entries, negators) | ours["intensifiers"]
     return Lexicon(
         valences={word: valence for word, valence in entries.items() if " " not in word},
         phrases=phrases,
-        intensifiers=ours["intensifiers"],
-        negators=frozenset(ours["negators"]),
+        intensifiers={word: step for word, step in degree_words.items() if " " not in word},
+        degree_phrases={phrase_words(words): step for words, step in degree_words.items() if " " in words},
+        negators=negators,
         clause_breaks=frozenset(ours["clause_breaks"]),
         emoticons=frozenset(token for token in entries if not PLAIN_WORD.fullmatch(token)),
         subjectivities={form: subjectivity for form, (_, subjectivity) in senses.items()},

@@ -38,6 +38,32 @@ def test_intensifiers_strengthen_and_dampeners_weaken(complaints: ComplaintAnaly
     assert polarity(complaints, "really great support") > polarity(complaints, "great support")
 
 
+def test_a_negation_reaches_every_sentiment_word_within_three_words(complaints: ComplaintAnalyzer) -> None:
+    assert complaints.analyze("The agent was not polite or helpful").complaint
+    assert polarity(complaints, "not good or helpful") < polarity(complaints, "not good")
+
+
+def test_never_so_is_emphasis_not_negation(complaints: ComplaintAnalyzer) -> None:
+    assert complaints.analyze("I have never been so disappointed").complaint
+    assert complaints.analyze("Never been this frustrated with a company").complaint
+    assert not complaints.analyze("Never so happy with a purchase").complaint
+
+
+def test_least_negates_the_word_after_it_but_at_least_does_not(complaints: ComplaintAnalyzer) -> None:
+    assert polarity(complaints, "the least helpful agent") < 0 < polarity(complaints, "a helpful agent")
+    assert polarity(complaints, "at least it was helpful") > 0
+
+
+def test_degree_words_reach_back_three_words_and_include_vaders_list(complaints: ComplaintAnalyzer) -> None:
+    assert polarity(complaints, "really not that good") < polarity(complaints, "not that good")
+    assert polarity(complaints, "the app is freaking slow") < polarity(complaints, "the app is slow")
+    assert polarity(complaints, "kind of slow") > polarity(complaints, "slow")
+
+
+def test_repeated_question_marks_add_emphasis(complaints: ComplaintAnalyzer) -> None:
+    assert polarity(complaints, "Why is my order late???") < polarity(complaints, "Why is my order late?")
+
+
 def test_capitals_and_exclamation_marks_add_emphasis(complaints: ComplaintAnalyzer) -> None:
     assert polarity(complaints, "The support was AWFUL") < polarity(complaints, "The support was awful")
     assert polarity(complaints, "The support was awful!!") < polarity(complaints, "The support was awful")
