@@ -8,9 +8,11 @@ from bot.sentiment import Label, Sentiment, label_for
 from bot.sentiment.evaluation import (
     RatedText,
     accuracy_and_macro_f1,
+    complaint_f1,
     evaluate,
     human_label,
     is_human_complaint,
+    leave_one_set_out,
     load_rated_texts,
     pearson_r,
     precision_recall_f1,
@@ -83,3 +85,26 @@ def test_evaluate_compares_every_text_with_the_raters() -> None:
     assert figures.complaint_f1 == 1.0
     assert figures.roc_auc == 1.0
     assert figures.texts_per_second > 0
+
+
+def test_leave_one_set_out_picks_the_threshold_on_the_other_sets() -> None:
+    # Complaints are means below -0.5; "a" and "b" are best cut at -0.1, "c" at -0.3.
+    scored = {
+        "a": ([-0.2, -0.05, 0.5], [-1.0, 0.0, 1.0]),
+        "b": ([-0.15, 0.0], [-2.0, 0.5]),
+        "c": ([-0.4, -0.2], [-1.0, 0.0]),
+    }
+    held_out = {held.set_name: held for held in leave_one_set_out(scored, (-0.1, -0.3))}
+    assert held_out["c"].threshold == -0.1  # chosen on a and b, where -0.3 would miss every complaint
+    assert held_out["c"].complaint_f1 == pytest.approx(2 / 3)
+    assert held_out["a"].threshold == -0.1  # b needs -0.1; c does better at -0.3, but less so
+    assert held_out["a"].complaint_f1 == 1.0
+
+
+def test_complaint_f1_flags_polarities_below_the_threshold() -> None:
+    assert complaint_f1([-0.2, -0.1], [-1.0, -1.0], -0.1) == pytest.approx(2 / 3)
+
+
+def test_leave_one_set_out_breaks_ties_with_the_first_threshold() -> None:
+    scored = {"a": ([-0.2], [-1.0]), "b": ([-0.2], [-1.0])}
+    assert [held.threshold for held in leave_one_set_out(scored, (-0.1, -0.15))] == [-0.1, -0.1]

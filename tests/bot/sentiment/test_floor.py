@@ -1,7 +1,9 @@
 """The detector's complaint F1 on the shared human-rated sets must not fall: a change that breaks detection fails.
 
-Floors sit just below the measured figures (bench/sentiment.py). The data README's references for comparison:
-TextBlob 0.659 / 0.516 / 0.394 and VADER 0.884 / 0.518 / 0.582 (tweets / movie / nyt).
+Floors sit just below the measured figures at the default threshold (bench/sentiment.py): 0.870 / 0.604 / 0.611
+(tweets / movie / nyt). The references (complaint = negative label): TextBlob 0.659 / 0.516 / 0.394 and VADER
+0.883 / 0.518 / 0.582. The movie and nyt floors are above both; the tweets floor is not, because the detector
+does not beat VADER there (VADER's lexicon and rules were built and validated on that very set).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from bot.sentiment.evaluation import evaluate, load_rated_texts
 DATA_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sentiment"
 COMPLAINT_F1_FLOORS = {
     "tweets_GroundTruth.txt": 0.865,
-    "movieReviewSnippets_GroundTruth.txt": 0.575,
-    "nytEditorialSnippets_GroundTruth.txt": 0.595,
+    "movieReviewSnippets_GroundTruth.txt": 0.600,
+    "nytEditorialSnippets_GroundTruth.txt": 0.605,
 }
 MIN_TEXTS_PER_SECOND = 5_000
 
