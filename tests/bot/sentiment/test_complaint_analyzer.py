@@ -121,6 +121,16 @@ def test_praise_and_neutral_answers_are_not_complaints(complaints: ComplaintAnal
     assert not complaints.analyze(text).complaint
 
 
+@pytest.mark.parametrize("text", ["Late again \U0001f621", "\U0001f44e", "Delivery took two weeks \U0001f612"])
+def test_angry_and_disappointed_emoji_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
+    assert complaints.analyze(text).complaint
+
+
+@pytest.mark.parametrize("text", ["Arrived on time \U0001f44d", "\u2764\ufe0f", "Thanks \U0001f60a\U0001f60a"])
+def test_happy_emoji_are_positive(complaints: ComplaintAnalyzer, text: str) -> None:
+    assert complaints.analyze(text).label is Label.POSITIVE
+
+
 def test_polarity_stays_within_bounds(complaints: ComplaintAnalyzer) -> None:
     worst = "TERRIBLE!!! Worst service ever, rude, useless, scam, waste of money, never again!!!!"
     assert -1.0 <= polarity(complaints, worst) < -0.9
