@@ -68,11 +68,21 @@ class Engine:
     async def handle(self, event: Event) -> Reply:
         """Applies the event once: a redelivered event returns its first reply, marked duplicate."""
         try:
-            return await self._handle_once(event)
+            reply = await self._apply_and_record(event)
         except IntegrityError:
-            # A concurrent delivery of the same event (or a first contact) won the race: the retry sees its result.
+            # The event was applied before (a redelivery), or a concurrent first contact won a race; either way
+            # this attempt was rolled back whole.
+            seen = await self._recorded_reply(event)
+            if seen is not None:
+                return seen
             log.info("retrying %s event %s after a concurrent write", event.who.channel, event.event_id)
-            return await self._handle_once(event)
+            reply = await self._apply_and_record(event)
+        for prompt in reply.prompts:
+            if isinstance(prompt, ComplaintOpened):
+                log.info(
+                    "complaint %s opened (%s) on %s", prompt.complaint_id, ",".join(prompt.reasons), event.who.channel
+                )
+        return reply
 
     async def expire_overdue(self) -> int:
         """Closes every open survey past its expiry as partial, keeping its answers."""
@@ -111,21 +121,29 @@ class Engine:
         message = f"{who.channel}:{who.user_id}".encode()
         return hmac.new(self.hash_key, message, hashlib.sha256).hexdigest()
 
-    async def _handle_once(self, event: Event) -> Reply:
+    async def _apply_and_record(self, event: Event) -> Reply:
+        """Applies the event and records it with its reply in the same transaction.
+
+        The record is inserted last: for a redelivered event its primary key collides and the whole attempt
+        rolls back, which spares every event a lookup beforehand.
+        """
         async with self.database.transaction() as session:
-            seen = await session.get(InboundEvent, (event.who.channel, event.event_id))
-            if seen is not None:
-                return Reply.model_validate_json(seen.reply).model_copy(
-                    update={"duplicate": True, "delivered": seen.delivered}
-                )
-            # A Forget event deletes the person's events, so its own claim names nobody.
-            key = None if isinstance(event, Forget) else self.respondent_key(event.who)
-            claim = InboundEvent(channel=event.who.channel, event_id=event.event_id, respondent_key=key, reply="{}")
-            session.add(claim)
-            await session.flush()  # claims the event id before any other effect
             reply = Reply(prompts=await self._apply(session, event))
-            claim.reply = reply.model_dump_json()
-            return reply
+            # A Forget event deletes the person's events, so its own record names nobody.
+            key = None if isinstance(event, Forget) else self.respondent_key(event.who)
+            record = InboundEvent(
+                channel=event.who.channel, event_id=event.event_id, respondent_key=key, reply=reply.model_dump_json()
+            )
+            session.add(record)
+            await session.flush()
+        return reply
+
+    async def _recorded_reply(self, event: Event) -> Reply | None:
+        async with self.database.snapshot() as session:
+            seen = await session.get(InboundEvent, (event.who.channel, event.event_id))
+        if seen is None:
+            return None
+        return Reply.model_validate_json(seen.reply).model_copy(update={"duplicate": True, "delivered": seen.delivered})
 
     async def _apply(self, session: AsyncSession, event: Event) -> list[Prompt]:
         now = self.clock()
@@ -177,7 +195,7 @@ class Engine:
         turn = Turn(session, now, conversation.language)
         if survey.intro:
             prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, turn.language)))
-        return prompts + await self._advance(turn, conversation, survey, after=None)
+        return prompts + await self._advance(turn, conversation, survey, after=None, answers={})
 
     async def _create_conversation(
         self, session: AsyncSession, now: datetime, event: StartSurvey, survey: Survey
@@ -224,8 +242,11 @@ class Engine:
         question = survey.question(question_id or "")
         if question is None:
             return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]
+        assert conversation.id is not None
+        stored = await queries.get_answers(session, conversation_id=conversation.id)
+        answers = {answer.question_id: answer for answer in stored}
         earlier = question.id != conversation.current_question
-        if earlier and await self._stored_answer(turn, conversation, question.id) is None:
+        if earlier and question.id not in answers:
             return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]  # a question not reached yet
         try:
             parsed = self._parse(turn, survey, question, event)
@@ -234,11 +255,11 @@ class Engine:
             notice = self._notice(turn, kind, invalid.key, **invalid.params)
             return [notice] if earlier else [notice, self._ask(turn, conversation, survey, question)]
         message_ref = event.message_ref if isinstance(event, TextAnswer) else None
-        prompts = await self._store(turn, conversation, survey, question, parsed, message_ref)
+        prompts = await self._store(turn, conversation, survey, question, parsed, message_ref, answers)
         conversation.updated_at = now
         if earlier:
             return [self._notice(turn, NoticeKind.INFO, "answer_updated"), *prompts]
-        return prompts + await self._advance(turn, conversation, survey, after=question)
+        return prompts + await self._advance(turn, conversation, survey, after=question, answers=answers)
 
     async def _target_of(
         self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer | EditText
@@ -308,16 +329,18 @@ class Engine:
         question: Question,
         parsed: Parsed,
         message_ref: str | None,
+        answers: dict[str, Answer],
     ) -> list[Prompt]:
-        """Saves (or updates) the answer with its sentiment; returns a complaint prompt if one opens."""
+        """Saves (or updates) the answer with its sentiment into `answers`; returns a complaint prompt if one opens."""
         assert conversation.id is not None
         sentiment = self.analyzer.analyze(parsed.text, turn.language) if parsed.text else None
-        answer = await self._stored_answer(turn, conversation, question.id)
+        answer = answers.get(question.id)
         if answer is None:
             answer = Answer(
                 conversation_id=conversation.id, question_id=question.id, kind=question.kind, answered_at=turn.now
             )
             turn.session.add(answer)
+            answers[question.id] = answer
         answer.sqlmodel_update(
             {
                 "value": parsed.value,
@@ -335,11 +358,6 @@ class Engine:
         if reasons or (parsed.text and await self._has_complaint(turn, conversation)):
             return await self._record_complaint(turn, conversation, reasons, parsed.text, sentiment)
         return []
-
-    async def _stored_answer(self, turn: Turn, conversation: Conversation, question_id: str) -> Answer | None:
-        assert conversation.id is not None
-        answers = await queries.get_answers(turn.session, conversation_id=conversation.id)
-        return next((answer for answer in answers if answer.question_id == question_id), None)
 
     async def _has_complaint(self, turn: Turn, conversation: Conversation) -> bool:
         assert conversation.id is not None
@@ -416,7 +434,6 @@ class Engine:
         turn.session.add(complaint)
         await turn.session.flush()
         assert complaint.id is not None
-        log.info("complaint %s opened (%s) on %s", complaint.id, complaint.reasons, complaint.channel)
         return ComplaintOpened(
             complaint_id=complaint.id,
             reasons=complaint.reasons.split(","),
@@ -469,12 +486,15 @@ class Engine:
         return [self._notice(turn, NoticeKind.INFO, "forgotten")]
 
     async def _advance(
-        self, turn: Turn, conversation: Conversation, survey: Survey, after: Question | None
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        survey: Survey,
+        after: Question | None,
+        answers: dict[str, Answer],
     ) -> list[Prompt]:
         """Moves to the next question whose condition holds, or completes the survey with its thank-you."""
-        assert conversation.id is not None
-        answers = await queries.get_answers(turn.session, conversation_id=conversation.id)
-        given = {answer.question_id: _condition_value(answer) for answer in answers}
+        given = {question_id: _condition_value(answer) for question_id, answer in answers.items()}
         start = survey.questions.index(after) + 1 if after else 0
         for question in survey.questions[start:]:
             if question.condition is None or question.condition.holds(given):

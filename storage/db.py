@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.sqlite_inline import inline_creator
 
 READ_ONLY = "feedbackbot_read_only"
 
@@ -33,9 +37,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL."""
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
-    if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url, async_creator=inline_creator(parsed.database or ":memory:"))
+    _configure_sqlite(engine)
     return engine
 
 
@@ -46,11 +52,16 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite has one writer at a time: queueing writers here is fair and fast, where SQLite's busy handler
+        # would make them sleep and poll. PostgreSQL takes concurrent writers as they come.
+        self._writer: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+        async with self._writer, self._sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
