@@ -95,8 +95,8 @@ class Engine:
 
     async def mark_delivered(self, channel: str, event_id: str, count: int) -> None:
         """Records that the first `count` messages of an event's reply reached the platform."""
-        async with self.database.transaction() as session:
-            await queries.mark_delivered(session, channel=channel, event_id=event_id, count=count)
+        async with self.database.writing() as connection:
+            await queries.mark_delivered(connection, channel=channel, event_id=event_id, count=count)
 
     async def set_reachable(self, who: Respondent, reachable: bool) -> None:
         """Marks whether the platform delivers to this person (False after they block the bot)."""
@@ -105,10 +105,10 @@ class Engine:
             if person is not None:
                 person.unreachable = not reachable
 
-    async def is_reachable(self, who: Respondent) -> bool:
+    async def unreachable_ids(self, channel: str) -> set[str]:
+        """The platform ids of everyone the channel cannot deliver to."""
         async with self.database.snapshot() as session:
-            person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
-            return person is None or not person.unreachable
+            return await queries.unreachable_ids(session, channel=channel)
 
     async def language_of(self, who: Respondent) -> str:
         """The language the person chose, else the one their client reports."""

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, CursorResult, delete, or_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -74,13 +75,19 @@ async def find_answer_by_message(
     return (row[0], row[1]) if row else None
 
 
-async def mark_delivered(session: AsyncSession, *, channel: str, event_id: str, count: int) -> None:
+async def mark_delivered(connection: AsyncConnection, *, channel: str, event_id: str, count: int) -> None:
+    """A Core statement on a bare connection: it runs after every message sent, so it skips the ORM."""
     statement = (
         update(InboundEvent)
         .where(col(InboundEvent.channel) == channel, col(InboundEvent.event_id) == event_id)
         .values(delivered=count)
     )
-    await session.exec(statement)
+    await connection.execute(statement)
+
+
+async def unreachable_ids(session: AsyncSession, *, channel: str) -> set[str]:
+    statement = select(Person.platform_id).where(Person.channel == channel, col(Person.unreachable).is_(True))
+    return set(await session.exec(statement))
 
 
 async def forget_respondent(session: AsyncSession, *, channel: str, platform_id: str, respondent_key: str) -> None:

@@ -152,6 +152,7 @@ class TelegramChannel:
         """Connects, publishes the command menu, registers the webhook or starts polling, resumes stored updates."""
         await self.application.initialize()
         await self.application.start()
+        await self.services.delivery.load_unreachable()
         await self._publish_commands()
         if self.settings.mode == "webhook":
             if self.public_url:

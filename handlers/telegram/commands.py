@@ -28,7 +28,10 @@ async def start(update: Update, context: Context) -> None:
     services = context.bot_data
     payload = context.args[0] if context.args else ""
     survey_id, reference = parse_start_payload(payload, services.surveys, services.default_survey)
-    await respond(update, context, StartSurvey(respondent(update), event_id(update), survey_id, reference))
+    who = respondent(update)
+    if who.user_id in services.delivery.unreachable:  # /start after blocking the bot: they are back
+        await services.delivery.set_reachable(who, True)
+    await respond(update, context, StartSurvey(who, event_id(update), survey_id, reference))
 
 
 async def complain(update: Update, context: Context) -> None:

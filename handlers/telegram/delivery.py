@@ -20,6 +20,7 @@ from handlers.telegram import render
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+CHANNEL = "telegram"
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on average
 PER_CHAT_BURST = 3  # a short burst is tolerated, so a quick answerer never waits
 STALE_CHATS_LIMIT = 10_000
@@ -97,6 +98,18 @@ class Delivery:
         self.engine = engine
         self.sender = sender
         self.staff_chat_id = staff_chat_id
+        self.unreachable: set[str] = set()  # people who blocked the bot; loaded at start, kept up to date
+
+    async def load_unreachable(self) -> None:
+        self.unreachable = await self.engine.unreachable_ids(CHANNEL)
+
+    async def set_reachable(self, who: Respondent, reachable: bool) -> None:
+        """Remembers whether Telegram delivers to this person, here and in the database."""
+        if reachable:
+            self.unreachable.discard(who.user_id)
+        else:
+            self.unreachable.add(who.user_id)
+        await self.engine.set_reachable(who, reachable)
 
     async def deliver(
         self, event_id: str, who: Respondent, reply: Reply, pressed: CallbackQuery | None = None, customer: str = ""
@@ -106,7 +119,7 @@ class Delivery:
         if pressed is not None:
             await self.sender.answer_query(pressed, _refusal(reply))
         steps = self._steps(chat_id, reply, pressed, customer)
-        if not await self.engine.is_reachable(who):
+        if who.user_id in self.unreachable:
             log.info("chat %s blocked the bot: nothing sent", chat_id)
             steps = []
         for number, step in enumerate(steps[reply.delivered :], start=reply.delivered + 1):
@@ -114,7 +127,7 @@ class Delivery:
                 await step()
             except Blocked:
                 log.info("chat %s blocked the bot: marked unreachable", chat_id)
-                await self.engine.set_reachable(who, False)
+                await self.set_reachable(who, False)
                 number = len(steps)
             await self.engine.mark_delivered(who.channel, event_id, number)
             if number == len(steps):

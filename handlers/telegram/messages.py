@@ -50,4 +50,4 @@ async def membership_changed(update: Update, context: Context) -> None:
         return
     status = change.new_chat_member.status
     reachable = status not in (ChatMember.BANNED, ChatMember.LEFT)
-    await context.bot_data.engine.set_reachable(respondent(update), reachable)
+    await context.bot_data.delivery.set_reachable(respondent(update), reachable)
