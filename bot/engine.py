@@ -355,13 +355,9 @@ class Engine:
             }
         )
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)
-        if reasons or (parsed.text and await self._has_complaint(turn, conversation)):
+        if reasons or (parsed.text and conversation.has_complaint):
             return await self._record_complaint(turn, conversation, reasons, parsed.text, sentiment)
         return []
-
-    async def _has_complaint(self, turn: Turn, conversation: Conversation) -> bool:
-        assert conversation.id is not None
-        return await queries.get_complaint_for(turn.session, conversation_id=conversation.id) is not None
 
     @staticmethod
     def _complaint_reasons(
@@ -386,7 +382,11 @@ class Engine:
     ) -> list[Prompt]:
         """Opens the conversation's complaint, or adds new reasons and the customer's words to it."""
         assert conversation.id is not None
-        complaint = await queries.get_complaint_for(turn.session, conversation_id=conversation.id)
+        complaint = (
+            await queries.get_complaint_for(turn.session, conversation_id=conversation.id)
+            if conversation.has_complaint
+            else None
+        )
         if complaint is not None:
             known = complaint.reasons.split(",")
             complaint.reasons = ",".join(known + [reason for reason in reasons if reason not in known])
@@ -405,6 +405,7 @@ class Engine:
             polarity=sentiment.polarity if sentiment else None,
             created_at=turn.now,
         )
+        conversation.has_complaint = True
         return [await self._open_complaint(turn, complaint, "complaint_opened")]
 
     async def _complain(self, turn: Turn, event: Complain) -> list[Prompt]:

@@ -60,6 +60,7 @@ class ConversationBase(SQLModel):
     anonymous: bool = False
     status: str = Field(default=ConversationStatus.OPEN, max_length=16)
     current_question: str | None = Field(default=None, max_length=64)
+    has_complaint: bool = False  # spares a lookup on every later free-text answer
 
 
 class Conversation(ConversationBase, table=True):
@@ -93,7 +94,7 @@ class AnswerBase(SQLModel):
     subjectivity: float | None = None
     sentiment_label: str | None = Field(default=None, max_length=16)
     # The platform's name for the message that gave a typed answer, so that editing the message updates it.
-    message_ref: str | None = Field(default=None, max_length=64)
+    message_ref: str | None = Field(default=None, max_length=64, index=True)
 
 
 class Answer(AnswerBase, table=True):

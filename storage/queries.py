@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, CursorResult, delete, or_, update
+from sqlalchemy import ColumnElement, CursorResult, delete, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Answer, Complaint, Conversation, ConversationStatus, InboundEvent, Person
+
+IS_OPEN = text(f"conversation.status = '{ConversationStatus.OPEN}'")
 
 
 async def get_person(session: AsyncSession, *, channel: str, platform_id: str) -> Person | None:
@@ -36,7 +38,7 @@ async def get_open_conversation(session: AsyncSession, *, channel: str, responde
     statement = select(Conversation).where(
         Conversation.channel == channel,
         Conversation.respondent_key == respondent_key,
-        Conversation.status == ConversationStatus.OPEN,
+        IS_OPEN,  # literal, so that the partial index of open conversations serves the lookup
     )
     return (await session.exec(statement)).first()
 
