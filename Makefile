@@ -32,9 +32,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Print the benchmark tables.
+## Print the benchmark tables: the sentiment analyzers on the human-rated sets, and the inbound path's rate.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/sentiment.py
+	$(BIN)/python bench/inbound.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
