@@ -516,8 +516,6 @@ class Engine:
             low_label=low_label,
             high_label=high_label,
             skip=Option(value=SKIP, label=translate("skip", turn.language)) if question.optional else None,
-            position=survey.questions.index(question) + 1,
-            total=len(survey.questions),
         )
 
     @staticmethod

@@ -30,8 +30,6 @@ class QuestionPrompt(BaseModel):
     low_label: str | None = None
     high_label: str | None = None
     skip: Option | None = None  # present when the question is optional
-    position: int  # 1-based number of this question in the survey
-    total: int
 
 
 class Notice(BaseModel):

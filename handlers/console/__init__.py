@@ -96,7 +96,7 @@ def render_prompt(prompt: Prompt) -> str:
 
 
 def render_question(question: QuestionPrompt) -> str:
-    lines = [f"[{question.position}/{question.total}] {question.text}"]
+    lines = [question.text]
     if question.kind in ("csat", "nps", "ces", "rating"):
         low, high = question.options[0].value, question.options[-1].value
         ends = f" ({low} = {question.low_label}, {high} = {question.high_label})" if question.low_label else ""

@@ -39,7 +39,7 @@ def test_a_whole_survey_in_the_terminal_ends_in_the_export(tmp_path: Path, bot_e
     session = feedbackbot(tmp_path, bot_env, "console", stdin=typed)
     assert session.returncode == 0, session.stderr
     out = session.stdout
-    assert "[1/3] How satisfied are you with our service?" in out
+    assert "How satisfied are you with our service?\n    Type a number" in out
     assert "Type a number from 1 to 5 (1 = Very dissatisfied, 5 = Very satisfied)." in out
     assert "Please answer with a number from 1 to 5." in out
     assert "! We're sorry about this. Case #1 is open" in out
