@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import col, select
 
+from handlers.telegram import SECRET_HEADER
 from storage.db import Database
 from storage.models import Answer, Complaint, Conversation
 from tests.conftest import ROOT
 from tests.fakes.telegram_api import FakeTelegram
-from tests.handlers.telegram.conftest import Chat
+from tests.handlers.telegram.conftest import WEBHOOK_SECRET, Chat
 from tests.handlers.test_console import FEEDBACKBOT, free_port
 
 CUSTOMERS = (1111, 2222, 3333)
@@ -49,10 +54,11 @@ class BotProcess:
         self.starts += 1
 
     async def start(self) -> None:
-        """Launches the bot and waits until it polls."""
-        polls = len(self.fake.calls_of("getUpdates"))
+        """Launches the bot and waits until it polls (or, in webhook mode, registered its webhook)."""
+        ready = "setWebhook" if self.env.get("FEEDBACKBOT_TELEGRAM__MODE") == "webhook" else "getUpdates"
+        calls = len(self.fake.calls_of(ready))
         self.launch()
-        await self.fake.wait_for(lambda: len(self.fake.calls_of("getUpdates")) > polls, timeout=20)
+        await self.fake.wait_for(lambda: len(self.fake.calls_of(ready)) > calls, timeout=20)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -137,6 +143,67 @@ async def test_killed_mid_survey_every_answer_is_stored_once_and_no_message_sent
     assert sorted(answers) == sorted(["satisfaction", "what_went_wrong"] * len(CUSTOMERS))
     assert statuses == ["completed"] * len(CUSTOMERS)
     assert sorted(complaints) == sorted(f"Parcel {chat} arrived crushed" for chat in CUSTOMERS)
+
+
+class WebhookBot(BotProcess):
+    """The same bot in webhook mode; the test plays Telegram, posting each update until it is answered 200."""
+
+    def __init__(self, fake: FakeTelegram, database_url: str, workdir: Path) -> None:
+        super().__init__(fake, database_url, workdir)
+        self.env |= {
+            "FEEDBACKBOT_TELEGRAM__MODE": "webhook",
+            "FEEDBACKBOT_TELEGRAM__WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "FEEDBACKBOT_SERVER__PUBLIC_URL": "https://bot.example.com",
+        }
+        self.url = f"http://127.0.0.1:{self.env['FEEDBACKBOT_SERVER__PORT']}/telegram/webhook"
+
+    async def post(self, update: dict[str, Any]) -> int:
+        """Delivers like Telegram: again and again until the bot answers 200."""
+        update_id = update.setdefault("update_id", next(self.update_ids))
+        async with httpx.AsyncClient() as client, asyncio.timeout(30):
+            while True:
+                try:
+                    response = await client.post(self.url, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET})
+                    if response.status_code == 200:
+                        return int(update_id)
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+
+    update_ids = itertools.count(1)
+
+
+async def test_killed_in_webhook_mode_every_answer_is_stored_once_and_no_message_sent_twice(
+    fake_telegram: FakeTelegram, database_url: str, database: Database, tmp_path: Path
+) -> None:
+    bot = WebhookBot(fake_telegram, database_url, tmp_path)
+    try:
+        await bot.start()
+        starts = [await bot.post(fake_telegram.build.command(chat, "start", "csat")) for chat in CUSTOMERS]
+        await handled(fake_telegram, database, starts)
+
+        fake_telegram.fail("sendMessage", status=500, times=1000)  # replies wait in the bot
+        presses = []
+        for chat in CUSTOMERS:
+            question = fake_telegram.last_bot_message(chat)
+            presses.append(await bot.post(fake_telegram.build.callback_query(question, data_of(question, "1"))))
+        bot.kill()  # answered 200, so stored: Telegram will not deliver these again
+        fake_telegram._failures.clear()
+        await bot.start()
+        await handled(fake_telegram, database, presses)
+        await wait_all(fake_telegram, FOLLOW_UP)
+
+        comments = [await bot.post(fake_telegram.build.text(chat, "Never again")) for chat in CUSTOMERS]
+        await handled(fake_telegram, database, comments)
+        await wait_all(fake_telegram, THANKS)
+    finally:
+        bot.stop()
+    for chat in CUSTOMERS:
+        texts = Counter(fake_telegram.sent_messages(chat))
+        assert [text for text, count in texts.items() if count > 1] == [], f"chat {chat} got a message twice"
+    async with database.snapshot() as session:
+        answers = list(await session.exec(select(Answer.question_id)))
+    assert sorted(answers) == sorted(["satisfaction", "what_went_wrong"] * len(CUSTOMERS))
 
 
 def data_of(question: dict[str, object], label: str) -> str:
