@@ -24,6 +24,7 @@ from bot.events import (
     Respondent,
     SetLanguage,
     StartSurvey,
+    SubmitSurvey,
     TextAnswer,
 )
 from bot.i18n import base_language, translate
@@ -150,6 +151,8 @@ class Engine:
         match event:
             case StartSurvey():
                 return await self._start(session, now, event)
+            case SubmitSurvey():
+                return await self._submit(session, now, event)
             case TextAnswer() | ChoiceAnswer() | EditText():
                 return await self._answer(session, now, event)
             case Complain():
@@ -191,30 +194,43 @@ class Engine:
             prompts.append(
                 self._notice(Turn(session, now, open_conversation.language), NoticeKind.INFO, "survey_replaced")
             )
-        conversation = await self._create_conversation(session, now, event, survey)
+        conversation = await self._create_conversation(
+            session, now, event.who, survey, reference=event.reference, anonymous=event.anonymous
+        )
         turn = Turn(session, now, conversation.language)
         if survey.intro:
             prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, turn.language)))
         return prompts + await self._advance(turn, conversation, survey, after=None, answers={})
 
     async def _create_conversation(
-        self, session: AsyncSession, now: datetime, event: StartSurvey, survey: Survey
+        self,
+        session: AsyncSession,
+        now: datetime,
+        who: Respondent,
+        survey: Survey,
+        *,
+        reference: str | None,
+        anonymous: bool | None,
+        status: ConversationStatus = ConversationStatus.OPEN,
     ) -> Conversation:
+        """A new conversation; an anonymous one is linked to no person (`anonymous` None: the survey decides)."""
+        anonymous = survey.anonymous if anonymous is None else anonymous
         person = None
-        language = event.who.language
-        if not survey.anonymous:
+        language = who.language
+        if not anonymous:
             person = await queries.get_or_create_person(
-                session, channel=event.who.channel, platform_id=event.who.user_id, language=event.who.language
+                session, channel=who.channel, platform_id=who.user_id, language=who.language
             )
             language = person.language or language
         conversation = Conversation(
             survey_id=survey.id,
-            channel=event.who.channel,
-            respondent_key=self.respondent_key(event.who),
+            channel=who.channel,
+            respondent_key=self.respondent_key(who),
             person_id=person.id if person else None,
             language=base_language(language or survey.fallback_language),
-            reference=event.reference,
-            anonymous=survey.anonymous,
+            reference=reference,
+            anonymous=anonymous,
+            status=status,
             started_at=now,
             updated_at=now,
             expires_at=now + timedelta(hours=survey.expiry_hours),
@@ -222,6 +238,52 @@ class Engine:
         session.add(conversation)
         await session.flush()
         return conversation
+
+    async def _submit(self, session: AsyncSession, now: datetime, event: SubmitSurvey) -> list[Prompt]:
+        """Stores a whole form at once as a completed survey; a bad answer stores nothing and names the question."""
+        survey = self.surveys.get(event.survey_id)
+        turn = Turn(session, now, base_language(event.who.language))
+        if survey is None:
+            return [
+                self._notice(
+                    turn, NoticeKind.REFUSAL, "survey_unknown", survey=event.survey_id, available=self._available
+                )
+            ]
+        parsed: dict[str, Parsed] = {}
+        for question in survey.questions:
+            given = (event.answers.get(question.id) or "").strip()
+            try:
+                parsed[question.id] = self._parse_form_value(turn, survey, question, given)
+            except Invalid as invalid:
+                hint = translate(invalid.key, turn.language, **invalid.params)
+                text = f"{survey.text(question.text, turn.language)} {hint}"
+                return [Notice(kind=NoticeKind.HINT, text=text, question_id=question.id)]
+        conversation = await self._create_conversation(
+            session,
+            now,
+            event.who,
+            survey,
+            reference=None,
+            anonymous=event.anonymous,
+            status=ConversationStatus.COMPLETED,
+        )
+        turn = Turn(session, now, conversation.language)
+        conversation.closed_at = now
+        prompts: list[Prompt] = []
+        answers: dict[str, Answer] = {}
+        for question in survey.questions:
+            prompts += await self._store(turn, conversation, survey, question, parsed[question.id], None, answers)
+        return [*prompts, Notice(kind=NoticeKind.THANKS, text=survey.text(survey.thank_you, turn.language))]
+
+    def _parse_form_value(self, turn: Turn, survey: Survey, question: Question, given: str) -> Parsed:
+        """A form field: empty skips a question that is optional or asked only on a condition."""
+        if not given:
+            if question.optional or question.condition is not None:
+                return Parsed(skipped=True)
+            raise Invalid("hint_required")
+        if question.kind == QuestionKind.TEXT:
+            return parse_typed(question, given, [])
+        return parse_button(question, given)
 
     async def _resume(self, turn: Turn, conversation: Conversation) -> list[Prompt]:
         survey = self.surveys[conversation.survey_id]
@@ -351,7 +413,8 @@ class Engine:
                 "subjectivity": sentiment.subjectivity if sentiment else None,
                 "sentiment_label": sentiment.label if sentiment else None,
                 "updated_at": turn.now,
-                "message_ref": message_ref or answer.message_ref,
+                # A message's address names its sender on some platforms: never kept for anonymous answers.
+                "message_ref": None if conversation.anonymous else message_ref or answer.message_ref,
             }
         )
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)

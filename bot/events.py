@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -22,6 +23,18 @@ class StartSurvey:
     event_id: str
     survey_id: str
     reference: str | None = None
+    anonymous: bool | None = None  # None: the survey's own setting
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitSurvey:
+    """A whole survey answered at once (a form): question id -> a button value or typed text."""
+
+    who: Respondent
+    event_id: str
+    survey_id: str
+    answers: Mapping[str, str]
+    anonymous: bool | None = None  # None: the survey's own setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +110,15 @@ class Forget:
     event_id: str
 
 
-Event = StartSurvey | TextAnswer | ChoiceAnswer | Complain | EditText | NotText | SetLanguage | OptOut | Forget
+Event = (
+    StartSurvey
+    | SubmitSurvey
+    | TextAnswer
+    | ChoiceAnswer
+    | Complain
+    | EditText
+    | NotText
+    | SetLanguage
+    | OptOut
+    | Forget
+)

@@ -36,6 +36,7 @@ class Notice(BaseModel):
     type: Literal["notice"] = "notice"
     kind: NoticeKind
     text: str
+    question_id: str | None = None  # the form field a hint is about
 
 
 class ComplaintOpened(BaseModel):

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from bot.engine import Engine
+from bot.events import SubmitSurvey
 from bot.i18n import translate
 from bot.prompts import ComplaintOpened, NoticeKind, QuestionPrompt, Reply
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
@@ -399,3 +400,45 @@ async def test_an_unknown_survey_gets_the_list(engine: Engine) -> None:
 async def test_typing_without_an_open_survey_lists_the_surveys(engine: Engine) -> None:
     reply = await Customer(engine).say("hello")
     assert notices(reply) == [translate("no_open_survey", "en", available="ces, csat, internal-service, nps")]
+
+
+async def test_a_submitted_form_is_stored_as_a_completed_survey(engine: Engine, database: Database) -> None:
+    customer = Customer(engine, user_id="U42")
+    answers = {"service": "facilities", "quality": "2", "speed": "1", "comment": "The heating is broken again"}
+    reply = await engine.handle(SubmitSurvey(customer.who, "form-1", "internal-service", answers, anonymous=False))
+    assert notices(reply)[-1] == "Thanks! Your feedback goes to the team anonymously."
+    [conversation] = await conversations(database)
+    assert (conversation.status, conversation.anonymous, conversation.person_id is not None) == (
+        "completed",
+        False,
+        True,
+    )
+    stored = [(a.question_id, a.value, a.choice, a.text) for a in await stored_answers(database)]
+    assert stored == [
+        ("service", None, "facilities", None),
+        ("quality", 2, None, None),
+        ("speed", 1, None, None),
+        ("comment", None, None, "The heating is broken again"),
+    ]
+    [complaint] = await complaints(database)
+    assert complaint.reasons.startswith("low_score")
+
+
+async def test_a_form_with_a_bad_or_missing_answer_stores_nothing(engine: Engine, database: Database) -> None:
+    who = Customer(engine).who
+    missing = await engine.handle(SubmitSurvey(who, "form-1", "internal-service", {"service": "hr"}))
+    forged = await engine.handle(SubmitSurvey(who, "form-2", "internal-service", {"service": "hr", "quality": "9"}))
+    assert missing.prompts[0].question_id == "quality"
+    assert missing.prompts[0].text.endswith(translate("hint_required", "en"))
+    assert forged.prompts[0].text.endswith(translate("button_invalid", "en"))
+    assert await conversations(database) == []
+
+
+async def test_an_anonymous_form_keeps_no_person_and_no_message_address(engine: Engine, database: Database) -> None:
+    who = Customer(engine, user_id="U-SECRET").who
+    answers = {"service": "hr", "quality": "5", "speed": "5"}
+    await engine.handle(SubmitSurvey(who, "form-1", "internal-service", answers, anonymous=True))
+    [conversation] = await conversations(database)
+    assert conversation.person_id is None and conversation.anonymous
+    async with database.snapshot() as session:
+        assert list(await session.exec(select(Person))) == []
