@@ -32,6 +32,10 @@ def load_checked_surveys(settings: Settings) -> dict[str, Survey]:
         surveys = load_surveys(settings.surveys.dir)
     except SurveyError as error:
         raise ConfigError(f"[surveys] dir: {error}") from None
+    if settings.slack.bot_token is not None and settings.slack.feedback_survey not in surveys:
+        raise ConfigError(
+            f"[slack] feedback_survey: no survey {settings.slack.feedback_survey!r} in {settings.surveys.dir}"
+        )
     if settings.surveys.default not in surveys:
         known = ", ".join(surveys)
         raise ConfigError(

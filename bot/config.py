@@ -69,7 +69,20 @@ class SlackSettings(Section):
     app_token: SecretStr | None = None
     api_base_url: str = "https://slack.com/api/"
     mode: Literal["http", "socket"] = "http"
-    staff_channel: str | None = None
+    staff_channel: str | None = None  # a channel id: its members are staff
+    staff_user_ids: list[str] = []  # more staff, by Slack user id
+    feedback_survey: str = "internal-service"  # what /feedback asks: its first choice question lists the services
+    min_group_size: int = Field(default=5, ge=1)  # results of smaller groups stay hidden for anonymous surveys
+
+    @model_validator(mode="after")
+    def mode_needs_its_secret(self) -> SlackSettings:
+        if self.bot_token is None:
+            return self
+        if self.mode == "http" and self.signing_secret is None:
+            raise ValueError("http mode needs [slack] signing_secret, so that forged requests are refused")
+        if self.mode == "socket" and self.app_token is None:
+            raise ValueError("socket mode needs [slack] app_token (xapp-...)")
+        return self
 
 
 class SurveySettings(Section):

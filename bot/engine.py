@@ -30,7 +30,7 @@ from bot.events import (
 from bot.i18n import base_language, translate
 from bot.prompts import ComplaintOpened, Notice, NoticeKind, Option, Prompt, QuestionPrompt, Reply
 from bot.sentiment import Analyzer, Label, Sentiment
-from bot.surveys import Question, QuestionKind, Survey
+from bot.surveys import Question, QuestionKind, Survey, end_labels
 from storage import queries
 from storage.db import Database
 from storage.models import Answer, Complaint, ComplaintReason, Conversation, ConversationStatus, InboundEvent
@@ -116,6 +116,16 @@ class Engine:
         async with self.database.snapshot() as session:
             person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
         return base_language(person.language if person and person.language else who.language)
+
+    async def open_survey_of(self, who: Respondent) -> Survey | None:
+        """The survey the person has open on this channel, anonymous ones included."""
+        async with self.database.snapshot() as session:
+            conversation = await queries.get_open_conversation(
+                session, channel=who.channel, respondent_key=self.respondent_key(who)
+            )
+        if conversation is None or conversation.expires_at <= self.clock():
+            return None
+        return self.surveys.get(conversation.survey_id)
 
     def respondent_key(self, who: Respondent) -> str:
         """A keyed hash of who answers: finds their open survey, but cannot be turned back into an id."""
@@ -569,7 +579,7 @@ class Engine:
 
     def _ask(self, turn: Turn, conversation: Conversation, survey: Survey, question: Question) -> QuestionPrompt:
         assert conversation.id is not None
-        low_label, high_label = _end_labels(survey, question, turn.language)
+        low_label, high_label = end_labels(survey, question, turn.language)
         return QuestionPrompt(
             conversation_id=conversation.id,
             question_id=question.id,
@@ -607,14 +617,3 @@ def _options(survey: Survey, question: Question, language: str) -> list[Option]:
     if question.kind == QuestionKind.YES_NO:
         return [Option(value=word, label=translate(word, language)) for word in ("yes", "no")]
     return []
-
-
-def _end_labels(survey: Survey, question: Question, language: str) -> tuple[str | None, str | None]:
-    """The words at both ends of a scale: the question's own, else the catalog's for csat, nps and ces."""
-    if question.scale is None:
-        return None, None
-    if question.low_label and question.high_label:
-        return survey.text(question.low_label, language), survey.text(question.high_label, language)
-    if question.kind == QuestionKind.RATING:
-        return None, None
-    return translate(f"label_{question.kind}_low", language), translate(f"label_{question.kind}_high", language)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.i18n import base_language
+from bot.i18n import base_language, translate
 
 IDENTIFIER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # Question and option ids travel in button data (64 bytes on Telegram, with the conversation id): kept short.
@@ -261,3 +261,14 @@ def check_surveys(directory: Path) -> list[str]:
         except SurveyError as error:
             problems.append(str(error))
     return problems
+
+
+def end_labels(survey: Survey, question: Question, language: str) -> tuple[str | None, str | None]:
+    """The words at both ends of a scale: the question's own, else the catalog's for csat, nps and ces."""
+    if question.scale is None:
+        return None, None
+    if question.low_label and question.high_label:
+        return survey.text(question.low_label, language), survey.text(question.high_label, language)
+    if question.kind == QuestionKind.RATING:
+        return None, None
+    return translate(f"label_{question.kind}_low", language), translate(f"label_{question.kind}_high", language)

@@ -39,6 +39,13 @@ async def serve(core: Core) -> None:
             telegram.mount(api)
             await telegram.start()
             channels.push_async_callback(telegram.stop)
+        if core.settings.slack.bot_token is not None:
+            from handlers.slack import SlackChannel  # loaded only when configured
+
+            slack = SlackChannel(core)
+            slack.mount(api)
+            await slack.start()
+            channels.push_async_callback(slack.stop)
         await serve_http(core, api)
 
 

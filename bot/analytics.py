@@ -1,0 +1,84 @@
+"""Figures for staff: CSAT per rated service, NPS, open complaints; and what one person answered."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.surveys import QuestionKind, Survey
+from storage import queries
+from storage.db import Database
+from storage.models import Answer, Complaint, Conversation
+
+SATISFIED_AT_LEAST = {QuestionKind.CSAT: 4}  # CSAT %: the share of 4s and 5s
+PROMOTERS_FROM, DETRACTORS_UP_TO = 9, 6
+
+
+@dataclass(frozen=True, slots=True)
+class GroupScore:
+    """A figure for one group (a service), or hidden when too few answered an anonymous survey."""
+
+    group: str
+    answers: int
+    percent: float | None  # None: hidden, the group is smaller than the minimum
+
+
+def csat_percent(values: list[int]) -> float:
+    return 100 * sum(value >= SATISFIED_AT_LEAST[QuestionKind.CSAT] for value in values) / len(values)
+
+
+def nps(values: list[int]) -> float:
+    """Net Promoter Score: % promoters (9-10) minus % detractors (0-6), from -100 to 100."""
+    promoters = sum(value >= PROMOTERS_FROM for value in values)
+    detractors = sum(value <= DETRACTORS_UP_TO for value in values)
+    return 100 * (promoters - detractors) / len(values)
+
+
+async def csat_by_group(database: Database, survey: Survey, min_group_size: int) -> list[GroupScore]:
+    """CSAT % per option of the survey's first choice question (the service rated), smallest groups hidden."""
+    group_question = next((q for q in survey.questions if q.kind == QuestionKind.CHOICE), None)
+    score_question = next((q for q in survey.questions if q.kind == QuestionKind.CSAT), None)
+    if group_question is None or score_question is None:
+        return []
+    async with database.snapshot() as session:
+        pairs = await queries.paired_answers(
+            session, survey_id=survey.id, group_question=group_question.id, score_question=score_question.id
+        )
+    values: defaultdict[str, list[int]] = defaultdict(list)
+    for group, value in pairs:
+        values[group].append(value)
+    figures = []
+    for option in group_question.options:
+        answered = values.get(option.id, [])
+        hidden = not answered or (survey.anonymous and len(answered) < min_group_size)
+        figures.append(GroupScore(option.id, len(answered), None if hidden else csat_percent(answered)))
+    return figures
+
+
+async def nps_by_survey(database: Database, surveys: Iterable[Survey]) -> list[tuple[str, float | None, int]]:
+    """(survey, NPS, answers) for each survey with an NPS question; the NPS is None until someone answered."""
+    figures = []
+    async with database.snapshot() as session:
+        for survey in surveys:
+            question = next((q for q in survey.questions if q.kind == QuestionKind.NPS), None)
+            if question is not None:
+                values = await queries.scores(session, survey_id=survey.id, question_id=question.id)
+                figures.append((survey.id, nps(values) if values else None, len(values)))
+    return figures
+
+
+async def open_complaints(database: Database, limit: int = 10) -> tuple[int, list[Complaint]]:
+    async with database.snapshot() as session:
+        return await queries.open_complaints(session, limit=limit)
+
+
+async def recent_answers_of(
+    database: Database, channel: str, platform_id: str, limit: int = 10
+) -> list[tuple[Conversation, Answer]]:
+    """A person's latest answers; anonymous ones are not linked to them, so never listed."""
+    async with database.snapshot() as session:
+        person = await queries.get_person(session, channel=channel, platform_id=platform_id)
+        if person is None or person.id is None:
+            return []
+        return await queries.recent_answers(session, person_id=person.id, limit=limit)

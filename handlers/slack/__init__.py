@@ -1,0 +1,94 @@
+"""The Slack channel: employees rate internal services through /feedback, answer surveys in a DM, see App Home."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, Response
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import Core
+from handlers.slack import actions, commands, events, views
+from handlers.slack.common import Services, log_api_error
+
+EVENTS_PATH = "/slack/events"
+log = logging.getLogger("handlers.slack")
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """bolt and slack_sdk log whole payloads at DEBUG, people's ids included: their loggers stop at INFO."""
+    logger = logging.getLogger(name)
+    logger.setLevel(max(logging.INFO, logger.level))
+    return logger
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Every listener, by surface; within actions the catch-all comes last."""
+    commands.register(app, services)
+    actions.register(app, services)
+    views.register(app, services)
+    events.register(app, services)
+
+    @app.error
+    async def on_error(error: Exception) -> None:
+        """The one error handler: Slack's refusals as one clear line, anything else with its traceback."""
+        if isinstance(error, SlackApiError):
+            log_api_error("call", error)
+        else:
+            log.error("slack listener failed", exc_info=error)
+
+
+class SlackChannel:
+    """bolt's AsyncApp on the core, served at POST /slack/events or over Socket Mode."""
+
+    def __init__(self, core: Core) -> None:
+        settings = core.settings.slack
+        assert settings.bot_token is not None
+        self.settings = settings
+        client = AsyncWebClient(
+            token=settings.bot_token.get_secret_value(),
+            base_url=settings.api_base_url,
+            logger=quiet_logger("slack_sdk.web.async_client"),
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=5),  # waits out Retry-After
+                AsyncServerErrorRetryHandler(max_retry_count=3),
+            ],
+        )
+        secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
+        self.app = AsyncApp(client=client, signing_secret=secret, logger=quiet_logger("slack_bolt.AsyncApp"))
+        self.services = Services(engine=core.engine, settings=settings, client=client)
+        register(self.app, self.services)
+        self.socket: AsyncSocketModeHandler | None = None
+
+    def mount(self, api: FastAPI) -> None:
+        """Adds POST /slack/events (events, interactivity and slash commands) to the bot's HTTP server."""
+        handler = AsyncSlackRequestHandler(self.app)
+
+        @api.post(EVENTS_PATH, include_in_schema=False)
+        async def slack_events(request: Request) -> Response:
+            """bolt verifies the signature, acknowledges at once and runs the listener after."""
+            response = await handler.handle(request)
+            if response.status_code == 401:
+                log.warning("slack: refused a request with a missing, wrong or stale signature")
+            return response
+
+    async def start(self) -> None:
+        if self.settings.mode == "socket":
+            assert self.settings.app_token is not None
+            self.socket = AsyncSocketModeHandler(self.app, self.settings.app_token.get_secret_value())
+            await self.socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("slack channel started (%s)", self.settings.mode)
+
+    async def stop(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_async()  # type: ignore[no-untyped-call]

@@ -1,0 +1,232 @@
+"""Core prompts and survey forms as Block Kit, built with slack_sdk.models; the ids Slack sends back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.analytics import GroupScore
+from bot.prompts import ComplaintOpened, Notice, Prompt, QuestionPrompt
+from bot.surveys import Question, QuestionKind, Survey, end_labels
+from storage.models import Answer, Complaint, Conversation
+
+# action_id / callback_id / block_id strings Slack sends back: one place, shared by builders and listeners.
+ANSWER = "survey_answer"  # value: "conversation|question|value"
+START = "survey_start"  # value: survey id
+FEEDBACK_VIEW = "feedback_form"  # private_metadata: survey id
+FIELD = "value"  # the action_id of every form input
+ANONYMOUS_BLOCK = "anonymous"
+ANONYMOUS_OPTION = "anonymous"
+SEPARATOR = "|"
+TEXT_LIMIT = 3000  # a section's text
+
+
+def answer_value(question: QuestionPrompt, value: str) -> str:
+    return SEPARATOR.join((str(question.conversation_id), question.question_id, value))
+
+
+def parse_answer_value(value: str) -> tuple[int, str, str] | None:
+    parts = value.split(SEPARATOR)
+    if len(parts) != 3 or not parts[0].isdigit():
+        return None
+    return int(parts[0]), parts[1], parts[2]
+
+
+def prompt_blocks(prompts: Sequence[Prompt]) -> list[list[Block]]:
+    """The prompts as messages: notices join the question that follows them; a question carries its buttons."""
+    messages: list[list[Block]] = []
+    pending: list[str] = []
+    for prompt in prompts:
+        if isinstance(prompt, QuestionPrompt):
+            messages.append(question_blocks(prompt, pending))
+            pending = []
+        else:
+            pending.append(prompt.text)
+    if pending:
+        messages.append([section("\n\n".join(pending))])
+    return messages
+
+
+def question_blocks(question: QuestionPrompt, before: Sequence[str] = ()) -> list[Block]:
+    blocks: list[Block] = [section("\n\n".join([*before, f"*{question.text}*"]))]
+    buttons = [
+        ButtonElement(text=option.label, action_id=f"{ANSWER}_{index}", value=answer_value(question, option.value))
+        for index, option in enumerate(question.options)
+    ]
+    if question.skip:
+        buttons.append(
+            ButtonElement(text=question.skip.label, action_id=f"{ANSWER}_skip", value=answer_value(question, "skip"))
+        )
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    if question.low_label and question.high_label:
+        low, high = question.options[0].label, question.options[-1].label
+        ends = f"{low} = {question.low_label} · {high} = {question.high_label}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ends)]))
+    elif not buttons:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="_Reply in this thread._")]))
+    return blocks
+
+
+def answered_blocks(question_text: str, chosen: str) -> list[Block]:
+    """A question once answered: its buttons replaced by the choice, so old buttons stop working."""
+    return [section(question_text), ContextBlock(elements=[MarkdownTextObject(text=f"✅ {chosen}")])]
+
+
+def prompt_text(prompts: Sequence[Prompt]) -> str:
+    """The plain-text fallback of a message (notifications, screen readers)."""
+    return "\n".join(
+        prompt.text for prompt in prompts if isinstance(prompt, Notice | QuestionPrompt | ComplaintOpened)
+    )[:TEXT_LIMIT]
+
+
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text[:TEXT_LIMIT]))
+
+
+def feedback_form(survey: Survey, language: str, anonymous_default: bool, preselected: str | None = None) -> View:
+    """The /feedback modal: one input per question of the survey, and the anonymous checkbox."""
+    blocks: list[Block] = [form_input(survey, question, language, preselected) for question in survey.questions]
+    anonymous = Option(value=ANONYMOUS_OPTION, text="Answer anonymously (your name is not stored)")
+    blocks.append(
+        InputBlock(
+            block_id=ANONYMOUS_BLOCK,
+            label="Anonymity",
+            optional=True,
+            element=CheckboxesElement(
+                action_id=FIELD, options=[anonymous], initial_options=[anonymous] if anonymous_default else None
+            ),
+        )
+    )
+    return View(
+        type="modal",
+        callback_id=FEEDBACK_VIEW,
+        private_metadata=survey.id,
+        title=PlainTextObject(text=survey.text(survey.title, language)[:24]),
+        submit=PlainTextObject(text="Send"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=blocks,
+    )
+
+
+def form_input(survey: Survey, question: Question, language: str, preselected: str | None) -> InputBlock:
+    """A question as a form field: choices and scales as menus or radio buttons, free text as a text box."""
+    label = survey.text(question.text, language)[:2000]
+    optional = question.optional or question.condition is not None  # conditions cannot react inside a form
+    if question.kind == QuestionKind.TEXT:
+        element = PlainTextInputElement(action_id=FIELD, multiline=True, max_length=min(question.max_length, 3000))
+        return InputBlock(block_id=question.id, label=label, element=element, optional=optional)
+    options = form_options(survey, question, language)
+    initial = next((option for option in options if option.value == preselected), None)
+    if question.kind == QuestionKind.YES_NO:
+        radio = RadioButtonsElement(action_id=FIELD, options=options)
+        return InputBlock(block_id=question.id, label=label, element=radio, optional=optional)
+    menu = StaticSelectElement(action_id=FIELD, options=options, initial_option=initial, placeholder="Choose")
+    return InputBlock(block_id=question.id, label=label, element=menu, optional=optional)
+
+
+def form_options(survey: Survey, question: Question, language: str) -> list[Option]:
+    if question.kind == QuestionKind.CHOICE:
+        return [Option(value=o.id, text=survey.text(o.label, language)[:75]) for o in question.options]
+    if question.kind == QuestionKind.YES_NO:
+        return [Option(value="yes", text="Yes"), Option(value="no", text="No")]
+    assert question.scale is not None
+    low, high = question.scale
+    low_label, high_label = end_labels(survey, question, language)
+    ends = {low: low_label, high: high_label}
+    return [
+        Option(value=str(step), text=f"{step} - {ends[step]}" if ends.get(step) else str(step))
+        for step in range(low, high + 1)
+    ]
+
+
+def home_view(
+    *,
+    surveys: Sequence[Survey],
+    language: str,
+    open_survey: Survey | None,
+    answers: Sequence[tuple[Conversation, Answer]],
+    staff: StaffFigures | None,
+) -> View:
+    """App Home: the person's open survey, their answers and surveys to start; figures and complaints for staff."""
+    blocks: list[Block] = [HeaderBlock(text="Feedback")]
+    if open_survey is not None:
+        blocks.append(section(f"You have *{open_survey.text(open_survey.title, language)}* open: answer it in our DM."))
+    blocks.append(
+        ActionsBlock(
+            elements=[
+                ButtonElement(text=survey.text(survey.title, language)[:75], action_id=f"{START}_{n}", value=survey.id)
+                for n, survey in enumerate(surveys[:25])
+            ]
+        )
+    )
+    if answers:
+        lines = [
+            f"• {conversation.survey_id} / {answer.question_id}: {shown(answer)}" for conversation, answer in answers
+        ]
+        blocks += [DividerBlock(), section("*Your recent answers*\n" + "\n".join(lines))]
+    if staff is not None:
+        blocks += [DividerBlock(), *staff.blocks()]
+    return View(type="home", blocks=blocks)
+
+
+def shown(answer: Answer) -> str:
+    if answer.skipped:
+        return "skipped"
+    if answer.value is not None:
+        return str(answer.value)
+    return answer.choice or (answer.text or "")[:80]
+
+
+class StaffFigures:
+    """What staff see on App Home."""
+
+    def __init__(
+        self,
+        csat: Sequence[GroupScore],
+        nps: Sequence[tuple[str, float | None, int]],
+        open_total: int,
+        complaints: Sequence[Complaint],
+        min_group_size: int,
+    ) -> None:
+        self.csat, self.nps, self.open_total = csat, nps, open_total
+        self.complaints, self.min_group_size = complaints, min_group_size
+
+    def blocks(self) -> list[Block]:
+        lines = [
+            f"• {score.group}: {score.percent:.0f}% satisfied ({score.answers} answers)"
+            if score.percent is not None
+            else f"• {score.group}: not shown, fewer than {self.min_group_size} answers ({score.answers})"
+            for score in self.csat
+        ]
+        lines += [
+            f"• NPS {survey}: {value:+.0f} ({answers} answers)" if value is not None else f"• NPS {survey}: no answers"
+            for survey, value, answers in self.nps
+        ]
+        complaints = [
+            f"• #{c.id} {c.reasons.replace(',', ', ')} — {c.survey_id or 'direct'}"
+            + (f" — “{c.text[:120]}”" if c.text else "")
+            for c in self.complaints
+        ]
+        return [
+            section("*Service quality*\n" + ("\n".join(lines) or "No answers yet.")),
+            section(f"*Open complaints: {self.open_total}*\n" + ("\n".join(complaints) or "None.")),
+        ]

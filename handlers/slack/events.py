@@ -1,0 +1,58 @@
+"""Events: messages in the bot's DM answer the open survey; opening App Home shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from bot import analytics
+from bot.events import TextAnswer
+from handlers.slack import blocks
+from handlers.slack.common import CHANNEL, Services, deliver, event_key, log_api_error, respondent
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.event({"type": "message", "channel_type": "im"})
+    async def dm_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+        """A person's message in the DM answers their open survey's question; the reply goes in the thread."""
+        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return  # edits, joins and the bot's own messages
+        who = respondent(event["user"])
+        answer = TextAnswer(who, event_key(body), event.get("text", ""), f"{event['channel']}:{event['ts']}")
+        reply = await services.engine.handle(answer)
+        await deliver(services, answer, reply, thread_ts=event.get("thread_ts") or event["ts"])
+
+    @app.event("message")
+    async def other_message(body: dict[str, Any]) -> None:
+        """Messages elsewhere (channels the bot is in) are not surveys."""
+
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any]) -> None:
+        """Publishes App Home: the person's open survey and answers, and for staff the figures and complaints."""
+        if event.get("tab", "home") != "home":
+            return
+        user_id = event["user"]
+        try:
+            await services.client.views_publish(user_id=user_id, view=await home_for(services, user_id))
+        except SlackApiError as error:
+            log_api_error("views.publish", error)
+
+
+async def home_for(services: Services, user_id: str) -> Any:
+    engine, database = services.engine, services.engine.database
+    staff = None
+    if await services.is_staff(user_id):
+        feedback = engine.surveys[services.settings.feedback_survey]
+        csat = await analytics.csat_by_group(database, feedback, services.settings.min_group_size)
+        nps = await analytics.nps_by_survey(database, engine.surveys.values())
+        total, newest = await analytics.open_complaints(database)
+        staff = blocks.StaffFigures(csat, nps, total, newest, services.settings.min_group_size)
+    return blocks.home_view(
+        surveys=list(engine.surveys.values()),
+        language="en",
+        open_survey=await engine.open_survey_of(respondent(user_id)),
+        answers=await analytics.recent_answers_of(database, CHANNEL, user_id),
+        staff=staff,
+    )
