@@ -22,7 +22,7 @@ from bot.surveys import Survey, load_surveys
 from storage.db import Database
 from storage.migrate import upgrade
 
-pytest_plugins = ["tests.fakes.telegram_api"]
+pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.slack_api"]
 os.environ["PTB_TIMEDELTA"] = "true"  # as the bot sets it: RetryAfter carries a timedelta, without warnings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

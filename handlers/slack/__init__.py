@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI, Request, Response
@@ -21,13 +22,14 @@ from handlers.slack import actions, commands, events, views
 from handlers.slack.common import Services, log_api_error
 
 EVENTS_PATH = "/slack/events"
+SHUTDOWN_GRACE_SECONDS = 10
 log = logging.getLogger("handlers.slack")
 
 
 def quiet_logger(name: str) -> logging.Logger:
-    """bolt and slack_sdk log whole payloads at DEBUG, people's ids included: their loggers stop at INFO."""
+    """bolt and slack_sdk log whole payloads (people's ids included) at INFO and DEBUG: theirs stop at WARNING."""
     logger = logging.getLogger(name)
-    logger.setLevel(max(logging.INFO, logger.level))
+    logger.setLevel(max(logging.WARNING, logger.level))
     return logger
 
 
@@ -90,5 +92,14 @@ class SlackChannel:
         log.info("slack channel started (%s)", self.settings.mode)
 
     async def stop(self) -> None:
+        """Closes Socket Mode and lets listeners already acknowledged finish their work."""
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
+        running = [task for task in asyncio.all_tasks() if _is_listener(task)]
+        if running:
+            await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+
+
+def _is_listener(task: asyncio.Task[object]) -> bool:
+    """bolt runs each acknowledged listener in a task of its own (slack_bolt.listener.asyncio_runner)."""
+    return getattr(task.get_coro(), "__qualname__", "").endswith("run_ack_function_asynchronously")

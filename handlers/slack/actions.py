@@ -54,16 +54,20 @@ def register(app: AsyncApp, services: Services) -> None:
 async def show_choice(services: Services, body: dict[str, Any], action: dict[str, Any]) -> None:
     """Replaces the pressed message's buttons with the answer, so old buttons stop working."""
     message = body.get("message", {})
-    question = next(
-        (b["text"]["text"] for b in message.get("blocks", []) if b.get("type") == "section" and "text" in b), ""
-    )
-    chosen = action.get("text", {}).get("text", action.get("value", ""))
+    question = next((b["text"]["text"] for b in message.get("blocks", []) if b.get("type") == "section"), " ")
+    pressed = [
+        element["text"]["text"]
+        for block in message.get("blocks", [])
+        for element in block.get("elements", [])
+        if element.get("value") == action.get("value") and "text" in element
+    ]
+    chosen = pressed[0] if pressed else action.get("value", "")
     try:
         await services.client.chat_update(
             channel=body["container"]["channel_id"],
             ts=body["container"]["message_ts"],
             text=f"{question} {chosen}",
-            blocks=blocks.answered_blocks(question or " ", chosen),
+            blocks=blocks.answered_blocks(question, chosen),
         )
     except SlackApiError as error:
         log_api_error("chat.update", error)

@@ -1,0 +1,67 @@
+"""A Slack channel on the real slack-bolt stack behind FastAPI, calling the loopback fake Web API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import Core
+from bot.config import Settings
+from bot.engine import Engine
+from bot.surveys import Survey
+from handlers.slack import EVENTS_PATH, SlackChannel
+from handlers.web import create_app
+from storage.db import Database
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound
+
+STAFF = "USTAFF01"
+
+
+class SlackWorkspace:
+    """Posts signed requests to the bot as Slack does, and reads what the bot did through the fake Web API."""
+
+    def __init__(self, fake: FakeSlack, client: httpx.AsyncClient, channel: SlackChannel) -> None:
+        self.fake = fake
+        self.client = client
+        self.channel = channel
+
+    async def post(self, inbound: Inbound, **headers: Any) -> httpx.Response:
+        return await self.client.post(EVENTS_PATH, content=inbound.body, headers=inbound.headers(**headers))
+
+    async def settle(self, condition: Any, timeout: float = 5) -> Any:  # noqa: ASYNC109
+        """Waits for what the bot does after acknowledging."""
+        return await self.fake.wait_for(condition, timeout=timeout)
+
+
+def slack_settings(fake: FakeSlack, **slack: Any) -> Settings:
+    return Settings(
+        slack={
+            "bot_token": fake.token,
+            "signing_secret": SIGNING_SECRET,
+            "api_base_url": fake.base_url,
+            "staff_user_ids": [STAFF],
+            **slack,
+        }
+    )
+
+
+@pytest.fixture
+async def slack(
+    fake_slack: FakeSlack, database: Database, surveys: dict[str, Survey], engine: Engine
+) -> AsyncIterator[SlackWorkspace]:
+    fake_slack.add_user(STAFF, "staff-member")
+    core = Core(settings=slack_settings(fake_slack), database=database, surveys=surveys, engine=engine)
+    channel = SlackChannel(core)
+    api = create_app(database)
+    channel.mount(api)
+    await channel.start()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
+        yield SlackWorkspace(fake_slack, client, channel)
+    await channel.stop()
+
+
+__all__ = ["STAFF", "USER_ID", "SlackWorkspace"]
