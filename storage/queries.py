@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, CursorResult, delete, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
+from sqlalchemy.orm import aliased
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Answer, Complaint, Conversation, ConversationStatus, InboundEvent, Person
@@ -114,3 +115,51 @@ async def forget_respondent(session: AsyncSession, *, channel: str, platform_id:
     await session.exec(delete(InboundEvent).where(col(InboundEvent.respondent_key) == respondent_key))
     if person is not None:
         await session.delete(person)
+
+
+async def paired_answers(
+    session: AsyncSession, *, survey_id: str, group_question: str, score_question: str
+) -> list[tuple[str, int]]:
+    """(group answer, score) per conversation of a survey: e.g. (service rated, its CSAT score)."""
+    group, score = aliased(Answer), aliased(Answer)
+    statement = (
+        select(group.choice, score.value)
+        .join(score, col(score.conversation_id) == group.conversation_id)
+        .join(Conversation, col(Conversation.id) == group.conversation_id)
+        .where(
+            Conversation.survey_id == survey_id,
+            group.question_id == group_question,
+            score.question_id == score_question,
+            col(group.choice).is_not(None),
+            col(score.value).is_not(None),
+        )
+    )
+    return [(str(choice), value) for choice, value in await session.exec(statement) if value is not None]
+
+
+async def scores(session: AsyncSession, *, survey_id: str, question_id: str) -> list[int]:
+    statement = (
+        select(Answer.value)
+        .join(Conversation, col(Conversation.id) == Answer.conversation_id)
+        .where(Conversation.survey_id == survey_id, Answer.question_id == question_id, col(Answer.value).is_not(None))
+    )
+    return [int(value) for value in await session.exec(statement) if value is not None]
+
+
+async def open_complaints(session: AsyncSession, *, limit: int) -> tuple[int, list[Complaint]]:
+    """How many complaints are open, and the newest of them."""
+    is_open = col(Complaint.status) != "closed"
+    total = (await session.exec(select(func.count()).select_from(Complaint).where(is_open))).one()
+    newest = await session.exec(select(Complaint).where(is_open).order_by(col(Complaint.id).desc()).limit(limit))
+    return total, list(newest)
+
+
+async def recent_answers(session: AsyncSession, *, person_id: int, limit: int) -> list[tuple[Conversation, Answer]]:
+    statement = (
+        select(Conversation, Answer)
+        .join(Answer, col(Answer.conversation_id) == Conversation.id)
+        .where(Conversation.person_id == person_id)
+        .order_by(col(Answer.id).desc())
+        .limit(limit)
+    )
+    return [(conversation, answer) for conversation, answer in await session.exec(statement)]
