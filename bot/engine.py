@@ -37,6 +37,7 @@ from storage.models import Answer, Complaint, ComplaintReason, Conversation, Con
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+REFERENCE_LIMIT = 128  # an order or ticket number; a longer one is cut, not refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +122,23 @@ class Engine:
         """The survey the person has open on this channel, anonymous ones included."""
         async with self.database.snapshot() as session:
             conversation = await queries.get_open_conversation(
-                session, channel=who.channel, respondent_key=self.respondent_key(who)
+                session, channel=who.channel, respondent_keys=self.respondent_keys(who)
             )
         if conversation is None or conversation.expires_at <= self.clock():
             return None
         return self.surveys.get(conversation.survey_id)
 
-    def respondent_key(self, who: Respondent) -> str:
-        """A keyed hash of who answers: finds their open survey, but cannot be turned back into an id."""
-        message = f"{who.channel}:{who.user_id}".encode()
+    def respondent_key(self, who: Respondent, anonymous: bool = False) -> str:
+        """A keyed hash of who answers: finds their open survey, but cannot be turned back into an id.
+
+        Anonymous conversations get a hash of their own, so that nothing links them to the same person's named
+        conversations; once closed they lose even that (see _close).
+        """
+        message = f"{'anonymous:' if anonymous else ''}{who.channel}:{who.user_id}".encode()
         return hmac.new(self.hash_key, message, hashlib.sha256).hexdigest()
+
+    def respondent_keys(self, who: Respondent) -> list[str]:
+        return [self.respondent_key(who), self.respondent_key(who, anonymous=True)]
 
     async def _apply_and_record(self, event: Event) -> Reply:
         """Applies the event and records it with its reply in the same transaction.
@@ -140,8 +148,10 @@ class Engine:
         """
         async with self.database.transaction() as session:
             reply = Reply(prompts=await self._apply(session, event))
-            # A Forget event deletes the person's events, so its own record names nobody.
-            key = None if isinstance(event, Forget) else self.respondent_key(event.who)
+            # Forgetting deletes the person's events, so its own record names nobody; nor does an event about an
+            # anonymous conversation, which would otherwise link it to the person.
+            anonymous = any(getattr(prompt, "anonymous", False) for prompt in reply.prompts)
+            key = None if isinstance(event, Forget) or anonymous else self.respondent_key(event.who)
             record = InboundEvent(
                 channel=event.who.channel, event_id=event.event_id, respondent_key=key, reply=reply.model_dump_json()
             )
@@ -195,7 +205,11 @@ class Engine:
         if person is not None:  # starting a survey oneself undoes /stop and proves the bot can reach them
             person.opted_out = person.unreachable = False
         open_conversation, _ = await self._open_conversation(session, now, event.who)
-        if open_conversation is not None and open_conversation.survey_id == survey.id:
+        same = open_conversation is not None and (open_conversation.survey_id, open_conversation.reference) == (
+            survey.id,
+            event.reference,
+        )
+        if open_conversation is not None and same:
             return await self._resume(Turn(session, now, open_conversation.language), open_conversation)
         prompts: list[Prompt] = []
         if open_conversation is not None:
@@ -235,10 +249,10 @@ class Engine:
         conversation = Conversation(
             survey_id=survey.id,
             channel=who.channel,
-            respondent_key=self.respondent_key(who),
+            respondent_key=self.respondent_key(who, anonymous),
             person_id=person.id if person else None,
             language=base_language(language or survey.fallback_language),
-            reference=reference,
+            reference=reference[:REFERENCE_LIMIT] if reference else None,
             anonymous=anonymous,
             status=status,
             started_at=now,
@@ -278,7 +292,7 @@ class Engine:
             status=ConversationStatus.COMPLETED,
         )
         turn = Turn(session, now, conversation.language)
-        conversation.closed_at = now
+        self._close(conversation, now, ConversationStatus.COMPLETED)
         prompts: list[Prompt] = []
         answers: dict[str, Answer] = {}
         for question in survey.questions:
@@ -348,12 +362,12 @@ class Engine:
                 return [self._notice(turn, NoticeKind.INFO, "no_open_survey", available=self._available)]
             case ChoiceAnswer():
                 found = await session.get(Conversation, event.conversation_id)
-                if found is None or found.respondent_key != self.respondent_key(event.who):
+                if found is None or found.respondent_key not in self.respondent_keys(event.who):
                     return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]  # forged or someone else's
                 return self._still_open(turn, found) or (found, event.question_id)
             case EditText():
                 answered = await queries.find_answer_by_message(
-                    session, message_ref=event.message_ref, respondent_key=self.respondent_key(event.who)
+                    session, message_ref=event.message_ref, respondent_keys=self.respondent_keys(event.who)
                 )
                 if answered is None:
                     return []  # the edited message was not an answer
@@ -377,7 +391,7 @@ class Engine:
     ) -> tuple[Conversation | None, Conversation | None]:
         """The respondent's open survey, or else the one just closed as partial because it expired."""
         conversation = await queries.get_open_conversation(
-            session, channel=who.channel, respondent_key=self.respondent_key(who)
+            session, channel=who.channel, respondent_keys=self.respondent_keys(who)
         )
         if conversation is None or conversation.expires_at > now:
             return conversation, None
@@ -429,7 +443,7 @@ class Engine:
         )
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)
         if reasons or (parsed.text and conversation.has_complaint):
-            return await self._record_complaint(turn, conversation, reasons, parsed.text, sentiment)
+            return await self._record_complaint(turn, conversation, reasons, answers)
         return []
 
     @staticmethod
@@ -450,22 +464,22 @@ class Engine:
         turn: Turn,
         conversation: Conversation,
         reasons: list[ComplaintReason],
-        text: str | None,
-        sentiment: Sentiment | None,
+        answers: dict[str, Answer],
     ) -> list[Prompt]:
-        """Opens the conversation's complaint, or adds new reasons and the customer's words to it."""
+        """Opens the conversation's complaint, or adds new reasons; its words are always the current answers."""
         assert conversation.id is not None
         complaint = (
             await queries.get_complaint_for(turn.session, conversation_id=conversation.id)
             if conversation.has_complaint
             else None
         )
+        texts = [answer for answer in answers.values() if answer.text]
+        words = "\n".join(answer.text for answer in texts if answer.text) or None
+        polarity = min((answer.polarity for answer in texts if answer.polarity is not None), default=None)
         if complaint is not None:
             known = complaint.reasons.split(",")
             complaint.reasons = ",".join(known + [reason for reason in reasons if reason not in known])
-            if text:
-                complaint.text = f"{complaint.text}\n{text}" if complaint.text else text
-                complaint.polarity = sentiment.polarity if sentiment else complaint.polarity
+            complaint.text, complaint.polarity = words, polarity
             return []
         complaint = Complaint(
             conversation_id=conversation.id,
@@ -474,8 +488,8 @@ class Engine:
             survey_id=conversation.survey_id,
             reference=conversation.reference,
             reasons=",".join(reasons),
-            text=text,
-            polarity=sentiment.polarity if sentiment else None,
+            text=words,
+            polarity=polarity,
             created_at=turn.now,
         )
         conversation.has_complaint = True
@@ -555,7 +569,7 @@ class Engine:
             session,
             channel=event.who.channel,
             platform_id=event.who.user_id,
-            respondent_key=self.respondent_key(event.who),
+            respondent_keys=self.respondent_keys(event.who),
         )
         return [self._notice(turn, NoticeKind.INFO, "forgotten")]
 
@@ -589,10 +603,14 @@ class Engine:
             low_label=low_label,
             high_label=high_label,
             skip=Option(value=SKIP, label=translate("skip", turn.language)) if question.optional else None,
+            anonymous=conversation.anonymous,
         )
 
     @staticmethod
     def _close(conversation: Conversation, now: datetime, status: ConversationStatus) -> None:
+        """Closes the conversation; an anonymous one drops its respondent hash, leaving nothing to link."""
+        if conversation.anonymous:
+            conversation.respondent_key = f"closed-{conversation.id}"
         conversation.status = status
         conversation.closed_at = now
         conversation.updated_at = now

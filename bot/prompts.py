@@ -30,6 +30,7 @@ class QuestionPrompt(BaseModel):
     low_label: str | None = None
     high_label: str | None = None
     skip: Option | None = None  # present when the question is optional
+    anonymous: bool = False  # the conversation stores no person
 
 
 class Notice(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, CursorResult, delete, or_, text, update
+from sqlalchemy import ColumnElement, CursorResult, String, case, cast, delete, literal, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
@@ -35,10 +35,12 @@ async def get_or_create_person(
     return person
 
 
-async def get_open_conversation(session: AsyncSession, *, channel: str, respondent_key: str) -> Conversation | None:
+async def get_open_conversation(
+    session: AsyncSession, *, channel: str, respondent_keys: list[str]
+) -> Conversation | None:
     statement = select(Conversation).where(
         Conversation.channel == channel,
-        Conversation.respondent_key == respondent_key,
+        col(Conversation.respondent_key).in_(respondent_keys),
         IS_OPEN,  # literal, so that the partial index of open conversations serves the lookup
     )
     return (await session.exec(statement)).first()
@@ -59,20 +61,30 @@ async def close_expired_conversations(session: AsyncSession, *, now: datetime) -
     statement = (
         update(Conversation)
         .where(col(Conversation.status) == ConversationStatus.OPEN, col(Conversation.expires_at) <= now)
-        .values(status=ConversationStatus.PARTIAL, closed_at=now, current_question=None, updated_at=now)
+        .values(
+            status=ConversationStatus.PARTIAL,
+            closed_at=now,
+            current_question=None,
+            updated_at=now,
+            # An anonymous conversation drops its respondent hash on closing, as in the engine.
+            respondent_key=case(
+                (col(Conversation.anonymous), literal("closed-") + cast(Conversation.id, String)),
+                else_=col(Conversation.respondent_key),
+            ),
+        )
     )
     result: CursorResult[tuple[()]] = await session.exec(statement)
     return result.rowcount
 
 
 async def find_answer_by_message(
-    session: AsyncSession, *, message_ref: str, respondent_key: str
+    session: AsyncSession, *, message_ref: str, respondent_keys: list[str]
 ) -> tuple[Answer, Conversation] | None:
     """The answer a message gave, if the message is the respondent's."""
     statement = (
         select(Answer, Conversation)
         .join(Conversation, col(Conversation.id) == Answer.conversation_id)
-        .where(Answer.message_ref == message_ref, Conversation.respondent_key == respondent_key)
+        .where(Answer.message_ref == message_ref, col(Conversation.respondent_key).in_(respondent_keys))
     )
     row = (await session.exec(statement)).first()
     return (row[0], row[1]) if row else None
@@ -93,10 +105,12 @@ async def unreachable_ids(session: AsyncSession, *, channel: str) -> set[str]:
     return set(await session.exec(statement))
 
 
-async def forget_respondent(session: AsyncSession, *, channel: str, platform_id: str, respondent_key: str) -> None:
+async def forget_respondent(
+    session: AsyncSession, *, channel: str, platform_id: str, respondent_keys: list[str]
+) -> None:
     """Removes what identifies a person; scores and sentiment stay as anonymous aggregates."""
     person = await get_person(session, channel=channel, platform_id=platform_id)
-    owned: ColumnElement[bool] = col(Conversation.respondent_key) == respondent_key
+    owned: ColumnElement[bool] = col(Conversation.respondent_key).in_(respondent_keys)
     if person is not None:
         owned = or_(owned, col(Conversation.person_id) == person.id)
     conversation_ids = list(await session.exec(select(Conversation.id).where(owned)))
@@ -112,7 +126,7 @@ async def forget_respondent(session: AsyncSession, *, channel: str, platform_id:
     if person is not None:
         concerned = or_(concerned, col(Complaint.person_id) == person.id)
     await session.exec(update(Complaint).where(concerned).values(text=None, reference=None, person_id=None))
-    await session.exec(delete(InboundEvent).where(col(InboundEvent.respondent_key) == respondent_key))
+    await session.exec(delete(InboundEvent).where(col(InboundEvent.respondent_key).in_(respondent_keys)))
     if person is not None:
         await session.delete(person)
 

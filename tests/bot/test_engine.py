@@ -15,7 +15,7 @@ from bot.prompts import ComplaintOpened, NoticeKind, QuestionPrompt, Reply
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.surveys import Survey
 from storage.db import Database
-from storage.models import Answer, Complaint, Conversation, ConversationStatus, Person
+from storage.models import Answer, Complaint, Conversation, ConversationStatus, InboundEvent, Person
 from tests.bot.customer import Customer, notices, question_of
 from tests.conftest import Clock
 
@@ -251,6 +251,28 @@ async def test_customers_answer_concurrently_without_mixing_answers(engine: Engi
         assert sorted(rows) == sorted((f"user-{number}", number + 3) for number in range(8))
 
 
+async def test_a_new_reference_starts_the_survey_afresh(engine: Engine, database: Database) -> None:
+    customer = Customer(engine)
+    await customer.start("csat", reference="ORDER1")
+    await customer.start("csat", reference="ORDER2")
+    await customer.start("csat", reference="X" * 300)
+    assert [(c.reference, c.status) for c in await conversations(database)] == [
+        ("ORDER1", "partial"),
+        ("ORDER2", "partial"),
+        ("X" * 128, "open"),
+    ]
+
+
+async def test_the_complaint_holds_the_customers_current_words(engine: Engine, database: Database) -> None:
+    customer = Customer(engine)
+    await customer.start("nps")
+    await customer.say("2")
+    await customer.say("The courier was rude", message_ref="m1")
+    await customer.edit("m1", "The courier was late")
+    [complaint] = await complaints(database)
+    assert complaint.text == "The courier was late"
+
+
 async def test_one_open_survey_per_person_and_channel(engine: Engine, database: Database) -> None:
     customer = Customer(engine)
     await customer.start("csat")
@@ -365,9 +387,29 @@ async def test_an_anonymous_survey_stores_nobody(engine: Engine, database: Datab
         assert (await session.exec(select(func.count()).select_from(Person))).one() == 0
     [conversation] = await conversations(database)
     assert conversation.person_id is None and conversation.anonymous
-    assert "U123SECRET" not in conversation.respondent_key
     [complaint] = await complaints(database)
     assert complaint.person_id is None
+
+
+async def test_nothing_links_an_anonymous_conversation_to_the_same_persons_named_ones(
+    engine: Engine, database: Database
+) -> None:
+    customer = Customer(engine, user_id="U123SECRET")
+    await customer.start("nps")
+    await customer.say("9")
+    await customer.start("internal-service")  # replaces the open nps survey
+    await customer.say("1")
+    open_anonymous = await conversations(database)
+    await customer.say("2")
+    await customer.say("3")
+    await customer.say("Nobody answers tickets.")
+    named, anonymous = await conversations(database)
+    assert named.person_id is not None and anonymous.person_id is None
+    assert open_anonymous[1].respondent_key != named.respondent_key  # not even while it was open
+    assert anonymous.respondent_key == f"closed-{anonymous.id}"  # and nothing at all once closed
+    async with database.snapshot() as session:
+        keys = list(await session.exec(select(InboundEvent.respondent_key)))
+    assert anonymous.respondent_key not in keys and open_anonymous[1].respondent_key not in keys
 
 
 async def test_a_restarted_engine_resumes_every_open_survey_at_its_question(
@@ -440,5 +482,6 @@ async def test_an_anonymous_form_keeps_no_person_and_no_message_address(engine: 
     await engine.handle(SubmitSurvey(who, "form-1", "internal-service", answers, anonymous=True))
     [conversation] = await conversations(database)
     assert conversation.person_id is None and conversation.anonymous
+    assert conversation.respondent_key == f"closed-{conversation.id}"
     async with database.snapshot() as session:
         assert list(await session.exec(select(Person))) == []
