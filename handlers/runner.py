@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Core
 from handlers.console import ConsoleChannel, stdin_lines
@@ -22,9 +23,13 @@ log = logging.getLogger(__name__)
 async def sweep_expired_surveys(core: Core) -> None:
     """Closes surveys past their expiry as partial, once a minute."""
     while True:
-        closed = await core.engine.expire_overdue()
-        if closed:
-            log.info("closed %d expired surveys as partial", closed)
+        try:
+            closed = await core.engine.expire_overdue()
+        except (SQLAlchemyError, OSError) as error:  # a database outage must not stop the bot
+            log.error("closing expired surveys failed (%s); trying again in a minute", error)
+        else:
+            if closed:
+                log.info("closed %d expired surveys as partial", closed)
         await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
 
 

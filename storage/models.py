@@ -147,5 +147,6 @@ class InboxUpdate(SQLModel, table=True):
     channel: str = Field(max_length=32, primary_key=True)
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     payload: str | None = Field(default=None, sa_type=Text)  # emptied once handled: it holds names
+    attempts: int = 0  # failed handlings; given up after a few
     received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     handled_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.events import Complain, StartSurvey
@@ -9,6 +11,9 @@ from bot.i18n import languages, translate
 from bot.surveys import Survey
 from handlers.telegram import render
 from handlers.telegram.common import Context, event_id, respond, respondent
+from handlers.telegram.delivery import Blocked
+
+log = logging.getLogger(__name__)
 
 
 def parse_start_payload(payload: str, surveys: dict[str, Survey], default: str) -> tuple[str, str | None]:
@@ -89,4 +94,7 @@ async def confirm(update: Update, context: Context, action: str) -> None:
 async def reply_text(update: Update, context: Context, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
     """A direct answer that changes no state (help, lists, confirmations)."""
     assert update.effective_chat is not None
-    await context.bot_data.sender.send(update.effective_chat.id, text, keyboard)
+    try:
+        await context.bot_data.sender.send(update.effective_chat.id, text, keyboard)
+    except Blocked:
+        log.info("a direct reply was refused: the chat blocked the bot")

@@ -19,6 +19,7 @@ from bot.prompts import ComplaintOpened, Notice, NoticeKind, Reply
 from handlers.telegram import render
 
 T = TypeVar("T")
+Step = tuple[Callable[[], Awaitable[object]], bool]  # a send, and whether it goes to the customer
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on average
@@ -114,39 +115,42 @@ class Delivery:
     async def deliver(
         self, event_id: str, who: Respondent, reply: Reply, pressed: CallbackQuery | None = None, customer: str = ""
     ) -> None:
-        """Sends the reply to the person (and alerts staff of a complaint), skipping what was already sent."""
-        chat_id = int(who.user_id)
+        """Sends the reply to the person and alerts staff of a complaint, skipping what was already sent.
+
+        A person who blocked the bot gets nothing more; staff still hear of their complaint.
+        """
         if pressed is not None:
             await self.sender.answer_query(pressed, _refusal(reply))
-        steps = self._steps(chat_id, reply, pressed, customer)
-        if who.user_id in self.unreachable:
-            log.info("chat %s blocked the bot: nothing sent", chat_id)
-            steps = []
-        for number, step in enumerate(steps[reply.delivered :], start=reply.delivered + 1):
-            try:
-                await step()
-            except Blocked:
-                log.info("chat %s blocked the bot: marked unreachable", chat_id)
-                await self.set_reachable(who, False)
-                number = len(steps)
+        steps = self._steps(int(who.user_id), reply, pressed) + self._staff_steps(reply, customer)
+        for number, (step, to_customer) in enumerate(steps[reply.delivered :], start=reply.delivered + 1):
+            if not (to_customer and who.user_id in self.unreachable):
+                try:
+                    await step()
+                except Blocked:
+                    log.info("a customer blocked the bot: marked unreachable, nothing more sent to them")
+                    await self.set_reachable(who, False)
             await self.engine.mark_delivered(who.channel, event_id, number)
-            if number == len(steps):
-                break
 
-    def _steps(
-        self, chat_id: int, reply: Reply, pressed: CallbackQuery | None, customer: str
-    ) -> list[Callable[[], Awaitable[object]]]:
-        steps: list[Callable[[], Awaitable[object]]] = []
+    def _steps(self, chat_id: int, reply: Reply, pressed: CallbackQuery | None) -> list[Step]:
+        """What the customer sees: the pressed question showing its answer, then the reply's messages."""
+        steps: list[Step] = []
         if pressed is not None and _refusal(reply) is None and isinstance(pressed.message, Message):
-            steps.append(partial(self._show_choice, pressed))
+            steps.append((partial(self._show_choice, pressed), True))
         for message in render.messages_for(reply, skip_refusals=pressed is not None):
-            steps.append(partial(self.sender.send, chat_id, message.text, message.keyboard))
-        if self.staff_chat_id is not None:
-            for prompt in reply.prompts:
-                if isinstance(prompt, ComplaintOpened):
-                    alert = render.staff_alert(prompt, "anonymous" if prompt.anonymous else customer)
-                    steps.append(partial(self._alert_staff, alert))
+            steps.append((partial(self.sender.send, chat_id, message.text, message.keyboard), True))
         return steps
+
+    def _staff_steps(self, reply: Reply, customer: str) -> list[Step]:
+        if self.staff_chat_id is None:
+            return []
+        return [
+            (
+                partial(self._alert_staff, render.staff_alert(prompt, "anonymous" if prompt.anonymous else customer)),
+                False,
+            )
+            for prompt in reply.prompts
+            if isinstance(prompt, ComplaintOpened)
+        ]
 
     async def _show_choice(self, pressed: CallbackQuery) -> None:
         """The question message shows the chosen answer and loses its keyboard, so no stale button stays live."""

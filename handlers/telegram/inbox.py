@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import update as update_rows
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col, func, select
 from telegram import Bot, Update
 from telegram.error import Conflict, NetworkError
@@ -26,6 +26,8 @@ CHANNEL = "telegram"
 POLL_TIMEOUT_SECONDS = 25
 RETRY_UNHANDLED_SECONDS = 30
 CONFLICT_PAUSE_SECONDS = 5
+MAX_ATTEMPTS = 5
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
 FLUSH_SECONDS = 0.5
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class Inbox:
         self.database = database
         self.bot = bot
         self.handle = handle  # True when the update was fully handled
-        self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._chat_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # per chat: its lock and how many use it
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._handled: list[int] = []
@@ -74,15 +76,32 @@ class Inbox:
     async def _handle_in_order(self, update: Update) -> None:
         chat = update.effective_chat
         key = chat.id if chat else 0
+        lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
+        self._chat_locks[key] = (lock, users + 1)
         try:
-            async with self._chat_locks[key]:
+            async with lock:
                 if await self.handle(update):
                     self._handled.append(update.update_id)
+                else:
+                    await self._failed(update.update_id)
         finally:
             self._in_flight.discard(update.update_id)
-            lock = self._chat_locks.get(key)
-            if lock is not None and not lock.locked():
-                del self._chat_locks[key]
+            lock, users = self._chat_locks[key]
+            if users == 1:
+                del self._chat_locks[key]  # no update of this chat is waiting
+            else:
+                self._chat_locks[key] = (lock, users - 1)
+
+    async def _failed(self, update_id: int) -> None:
+        """Counts a failed attempt; after MAX_ATTEMPTS the update is given up (logged) rather than retried forever."""
+        async with self.database.transaction() as session:
+            row = await session.get(InboxUpdate, (CHANNEL, update_id))
+            if row is None:
+                return
+            row.attempts += 1
+            if row.attempts >= MAX_ATTEMPTS:
+                log.error("telegram update %s failed %d times: given up", update_id, row.attempts)
+                row.payload, row.handled_at = None, utcnow()
 
     async def flush_handled(self) -> None:
         """Records the handled updates in one write. Losing this in a crash is harmless: handling again is a no-op,
@@ -90,17 +109,22 @@ class Inbox:
         handled, self._handled = self._handled, []
         if not handled:
             return
-        async with self.database.transaction() as session:
-            await session.exec(
-                update_rows(InboxUpdate)
-                .where(col(InboxUpdate.channel) == CHANNEL, col(InboxUpdate.update_id).in_(handled))
-                .values(payload=None, handled_at=utcnow())
-            )
+        try:
+            async with self.database.transaction() as session:
+                await session.exec(
+                    update_rows(InboxUpdate)
+                    .where(col(InboxUpdate.channel) == CHANNEL, col(InboxUpdate.update_id).in_(handled))
+                    .values(payload=None, handled_at=utcnow())
+                )
+        except DATABASE_ERRORS:
+            self._handled = handled + self._handled  # kept for the next flush
+            raise
 
     async def flush_handled_forever(self) -> None:
         while True:
             await asyncio.sleep(self.flush_seconds)
-            await self.flush_handled()
+            with log_database_errors("recording handled updates"):
+                await self.flush_handled()
 
     async def resubmit_unhandled(self) -> int:
         """Hands every stored but unhandled update to `handle` again, oldest first (at start and after failures)."""
@@ -120,7 +144,8 @@ class Inbox:
     async def retry_unhandled_forever(self) -> None:
         while True:
             await asyncio.sleep(RETRY_UNHANDLED_SECONDS)
-            await self.resubmit_unhandled()
+            with log_database_errors("resubmitting stored updates"):
+                await self.resubmit_unhandled()
 
     async def next_offset(self) -> int | None:
         """Past the newest stored update, so nothing stored is fetched again; None on first start."""
@@ -147,7 +172,13 @@ class Inbox:
                 log.warning("getUpdates failed (%s); retrying", error.message)
                 await asyncio.sleep(2)
                 continue
-            for update in await self.store(updates):
+            try:
+                stored = await self.store(updates)
+            except DATABASE_ERRORS as error:  # not confirmed to Telegram: fetched again on the next call
+                log.error("could not store %d telegram updates (%s); fetching them again", len(updates), error)
+                await asyncio.sleep(2)
+                continue
+            for update in stored:
                 self.submit(update)
             if updates:
                 offset = updates[-1].update_id + 1
@@ -157,3 +188,12 @@ class Inbox:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.flush_handled()
+
+
+@contextmanager
+def log_database_errors(doing: str) -> Iterator[None]:
+    """Keeps a background loop alive through a database outage: logs and lets the next round try again."""
+    try:
+        yield
+    except DATABASE_ERRORS as error:
+        log.error("telegram: %s failed (%s); trying again later", doing, error)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import ChatMember, Update
 
 from bot.events import EditText, NotText, TextAnswer
 from bot.i18n import translate
 from handlers.telegram.common import Context, event_id, respond, respondent
+from handlers.telegram.delivery import Blocked
+
+log = logging.getLogger(__name__)
 
 
 def message_ref(update: Update) -> str:
@@ -39,7 +44,10 @@ async def in_group(update: Update, context: Context) -> None:
     assert update.effective_chat is not None and update.effective_user is not None
     language = update.effective_user.language_code
     text = translate("private_only", language, bot=context.bot.username)
-    await context.bot_data.sender.send(update.effective_chat.id, text)
+    try:
+        await context.bot_data.sender.send(update.effective_chat.id, text)
+    except Blocked:
+        log.info("group %s does not let the bot write", update.effective_chat.id)
 
 
 async def membership_changed(update: Update, context: Context) -> None:

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("payload", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("received_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("handled_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("channel", "update_id"),

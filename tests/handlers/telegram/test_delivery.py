@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from handlers.telegram import TelegramChannel
 from storage.db import Database
-from storage.models import Answer, Person
+from storage.models import Answer, InboxUpdate, Person
 from tests.fakes.telegram_api import FakeTelegram
-from tests.handlers.telegram.conftest import CUSTOMER, Chat, MakeChannel
+from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, MakeChannel, wait_until
 
 FIRST_QUESTION = "How likely are you to recommend us to a friend or colleague?"
 
@@ -77,6 +77,8 @@ async def test_a_user_who_blocked_the_bot_is_marked_and_not_sent_to_again(
         assert (await session.exec(select(Person.unreachable))).one() is True
         stored = list(await session.exec(select(Answer.value, Answer.text)))
     assert stored == [(3, None), (None, "nothing")]  # what they send is still kept
+    alerts = fake_telegram.sent_messages(STAFF_CHAT)
+    assert alerts and alerts[0].startswith("New complaint #1 (low_score)")  # staff still hear of the complaint
 
 
 async def test_unblocking_makes_the_person_reachable_again(
@@ -115,3 +117,42 @@ async def test_a_slow_send_to_one_customer_holds_up_no_other(
 
     await fake_telegram.wait_for(lambda: len(served()) == 9, timeout=2.5)
     await fake_telegram.wait_for(lambda: len(served()) == 10, timeout=5)
+
+
+async def test_updates_of_one_chat_are_handled_in_order(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    await chat.command("start", "csat")
+    await chat.press("a1|1|satisfaction|5")
+    fake_telegram.delay("sendMessage", 0.3, times=3)  # slow replies while the next answers queue up
+    pushed = [
+        fake_telegram.push_update(fake_telegram.build.text(CUSTOMER, text)) for text in ("first", "second", "third")
+    ]
+    for update_id in pushed:
+        await chat.handled(update_id)
+    async with database.snapshot() as session:
+        stored = list(await session.exec(select(Answer.text).where(col(Answer.text).is_not(None))))
+    assert stored == ["first"]  # "first" answered the comment and closed the survey; the rest came after
+
+
+async def test_an_update_that_keeps_failing_is_given_up_after_a_few_attempts(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    async def broken(event: object) -> None:
+        raise RuntimeError("a bug")
+
+    polling.services.engine.handle = broken  # type: ignore[assignment,method-assign]
+    update_id = fake_telegram.push_update(fake_telegram.build.command(CUSTOMER, "start", "csat"))
+    for _ in range(5):
+        await wait_until(lambda: attempts_of(database, update_id), timeout=5)
+        await polling.inbox.resubmit_unhandled()
+    await chat.handled(update_id)
+    async with database.snapshot() as session:
+        row = await session.get(InboxUpdate, ("telegram", update_id))
+    assert row is not None and row.attempts == 5 and row.payload is None
+
+
+async def attempts_of(database: Database, update_id: int) -> bool:
+    async with database.snapshot() as session:
+        row = await session.get(InboxUpdate, ("telegram", update_id))
+    return row is not None and row.attempts > 0
