@@ -107,6 +107,12 @@ class Engine:
             if person is not None:
                 person.unreachable = not reachable
 
+    async def delivered_count(self, channel: str, event_id: str) -> int:
+        """How many messages of an event's reply were recorded as sent."""
+        async with self.database.snapshot() as session:
+            seen = await session.get(InboundEvent, (channel, event_id))
+        return seen.delivered if seen else 0
+
     async def unreachable_ids(self, channel: str) -> set[str]:
         """The platform ids of everyone the channel cannot deliver to."""
         async with self.database.snapshot() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -60,3 +61,26 @@ class Reply(BaseModel):
     prompts: list[Prompt] = []
     duplicate: bool = False  # the event was applied before: these prompts were already returned once
     delivered: int = 0  # of a duplicate: how many of these prompts the channel already sent
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message to send: the texts before a question (notices, complaint notes), then the question, if any."""
+
+    texts: list[str]
+    question: QuestionPrompt | None
+
+
+def as_messages(prompts: list[Prompt]) -> list[Message]:
+    """Prompts as few messages as possible: notices join the question that follows them."""
+    messages: list[Message] = []
+    pending: list[str] = []
+    for prompt in prompts:
+        if isinstance(prompt, QuestionPrompt):
+            messages.append(Message(pending, prompt))
+            pending = []
+        else:
+            pending.append(prompt.text)
+    if pending:
+        messages.append(Message(pending, None))
+    return messages

@@ -67,7 +67,14 @@ class SlackChannel:
             ],
         )
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
-        self.app = AsyncApp(client=client, signing_secret=secret, logger=quiet_logger("slack_bolt.AsyncApp"))
+        # Listeners store what they receive before acknowledging (so Slack retries what failed), then hand the
+        # slow part (posting replies) to Services.after_ack.
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=secret,
+            logger=quiet_logger("slack_bolt.AsyncApp"),
+            process_before_response=True,
+        )
         self.services = Services(engine=core.engine, settings=settings, client=client)
         register(self.app, self.services)
         self.socket: AsyncSocketModeHandler | None = None
@@ -78,7 +85,7 @@ class SlackChannel:
 
         @api.post(EVENTS_PATH, include_in_schema=False)
         async def slack_events(request: Request) -> Response:
-            """bolt verifies the signature, acknowledges at once and runs the listener after."""
+            """bolt verifies the signature and runs the listener, which stores, acknowledges, then posts."""
             response = await handler.handle(request)
             if response.status_code == 401:
                 log.warning("slack: refused a request with a missing, wrong or stale signature")
@@ -92,14 +99,8 @@ class SlackChannel:
         log.info("slack channel started (%s)", self.settings.mode)
 
     async def stop(self) -> None:
-        """Closes Socket Mode and lets listeners already acknowledged finish their work."""
+        """Closes Socket Mode and lets the work of acknowledged requests finish."""
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
-        running = [task for task in asyncio.all_tasks() if _is_listener(task)]
-        if running:
-            await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
-
-
-def _is_listener(task: asyncio.Task[object]) -> bool:
-    """bolt runs each acknowledged listener in a task of its own (slack_bolt.listener.asyncio_runner)."""
-    return getattr(task.get_coro(), "__qualname__", "").endswith("run_ack_function_asynchronously")
+        if self.services.tasks:
+            await asyncio.wait(self.services.tasks, timeout=SHUTDOWN_GRACE_SECONDS)

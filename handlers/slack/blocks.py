@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.analytics import GroupScore
-from bot.prompts import ComplaintOpened, Notice, Prompt, QuestionPrompt
+from bot.prompts import Message, QuestionPrompt
 from bot.surveys import Question, QuestionKind, Survey, end_labels
 from storage.models import Answer, Complaint, Conversation
 
@@ -37,6 +37,8 @@ ANONYMOUS_BLOCK = "anonymous"
 ANONYMOUS_OPTION = "anonymous"
 SEPARATOR = "|"
 TEXT_LIMIT = 3000  # a section's text
+BUTTON_TEXT_LIMIT = 75
+ACTIONS_LIMIT = 25
 
 
 def answer_value(question: QuestionPrompt, value: str) -> str:
@@ -50,33 +52,36 @@ def parse_answer_value(value: str) -> tuple[int, str, str] | None:
     return int(parts[0]), parts[1], parts[2]
 
 
-def prompt_blocks(prompts: Sequence[Prompt]) -> list[list[Block]]:
-    """The prompts as messages: notices join the question that follows them; a question carries its buttons."""
-    messages: list[list[Block]] = []
-    pending: list[str] = []
-    for prompt in prompts:
-        if isinstance(prompt, QuestionPrompt):
-            messages.append(question_blocks(prompt, pending))
-            pending = []
-        else:
-            pending.append(prompt.text)
-    if pending:
-        messages.append([section("\n\n".join(pending))])
-    return messages
+def message_blocks(message: Message) -> list[Block]:
+    """One message of a reply: its notices, then its question with the buttons."""
+    if message.question is None:
+        return [section("\n\n".join(message.texts))]
+    return question_blocks(message.question, message.texts)
+
+
+def message_text(message: Message) -> str:
+    """The plain-text fallback of a message (notifications, screen readers)."""
+    question = [message.question.text] if message.question else []
+    return "\n".join([*message.texts, *question])[:TEXT_LIMIT]
 
 
 def question_blocks(question: QuestionPrompt, before: Sequence[str] = ()) -> list[Block]:
     blocks: list[Block] = [section("\n\n".join([*before, f"*{question.text}*"]))]
     buttons = [
-        ButtonElement(text=option.label, action_id=f"{ANSWER}_{index}", value=answer_value(question, option.value))
+        ButtonElement(
+            text=option.label[:BUTTON_TEXT_LIMIT],
+            action_id=f"{ANSWER}_{index}",
+            value=answer_value(question, option.value),
+        )
         for index, option in enumerate(question.options)
     ]
     if question.skip:
+        skip = answer_value(question, question.skip.value)
         buttons.append(
-            ButtonElement(text=question.skip.label, action_id=f"{ANSWER}_skip", value=answer_value(question, "skip"))
+            ButtonElement(text=question.skip.label[:BUTTON_TEXT_LIMIT], action_id=f"{ANSWER}_skip", value=skip)
         )
-    if buttons:
-        blocks.append(ActionsBlock(elements=buttons))
+    for start in range(0, len(buttons), ACTIONS_LIMIT):  # an actions block holds at most 25 elements
+        blocks.append(ActionsBlock(elements=buttons[start : start + ACTIONS_LIMIT]))
     if question.low_label and question.high_label:
         low, high = question.options[0].label, question.options[-1].label
         ends = f"{low} = {question.low_label} · {high} = {question.high_label}"
@@ -89,13 +94,6 @@ def question_blocks(question: QuestionPrompt, before: Sequence[str] = ()) -> lis
 def answered_blocks(question_text: str, chosen: str) -> list[Block]:
     """A question once answered: its buttons replaced by the choice, so old buttons stop working."""
     return [section(question_text), ContextBlock(elements=[MarkdownTextObject(text=f"✅ {chosen}")])]
-
-
-def prompt_text(prompts: Sequence[Prompt]) -> str:
-    """The plain-text fallback of a message (notifications, screen readers)."""
-    return "\n".join(
-        prompt.text for prompt in prompts if isinstance(prompt, Notice | QuestionPrompt | ComplaintOpened)
-    )[:TEXT_LIMIT]
 
 
 def section(text: str) -> SectionBlock:

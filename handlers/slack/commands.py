@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
 
 from handlers.slack import blocks
 from handlers.slack.common import Services, log_api_error
@@ -21,7 +22,11 @@ def register(app: AsyncApp, services: Services) -> None:
         survey = services.engine.surveys[services.settings.feedback_survey]
         preselected = command.get("text", "").strip().lower() or None
         view = blocks.feedback_form(survey, survey.fallback_language, survey.anonymous, preselected)
-        try:
-            await services.client.views_open(trigger_id=command["trigger_id"], view=view)
-        except SlackApiError as error:
-            log_api_error("views.open", error)
+        services.after_ack(open_view(services, command["trigger_id"], view))
+
+
+async def open_view(services: Services, trigger_id: str, view: View) -> None:
+    try:
+        await services.client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as error:
+        log_api_error("views.open", error)

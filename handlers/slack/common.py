@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import SlackSettings
 from bot.engine import Engine
 from bot.events import Event, Respondent
-from bot.prompts import Reply
+from bot.prompts import Message, Reply, as_messages
 from handlers.slack import blocks
 
 CHANNEL = "slack"
@@ -28,7 +30,15 @@ class Services:
     engine: Engine
     settings: SlackSettings
     client: AsyncWebClient
-    staff_cache: tuple[float, set[str]] = field(default=(0.0, set()))
+    staff_cache: tuple[float, set[str]] = (0.0, set())
+    delivering: set[str] = field(default_factory=set)  # events whose reply is being posted
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # work left running after the acknowledgement
+
+    def after_ack(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` once the request is acknowledged; the channel waits for it on shutdown."""
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def is_staff(self, user_id: str) -> bool:
         """Configured staff ids, or members of the staff channel (fetched at most every few minutes)."""
@@ -39,17 +49,20 @@ class Services:
             return False
         fetched_at, members = self.staff_cache
         if time.monotonic() - fetched_at > STAFF_CACHE_SECONDS:
-            members = await self._members_of(channel)
-            self.staff_cache = (time.monotonic(), members)
+            fetched = await self._members_of(channel)
+            if fetched is not None:  # after an error, ask again next time rather than keep an empty list
+                members = fetched
+                self.staff_cache = (time.monotonic(), members)
         return user_id in members
 
-    async def _members_of(self, channel: str) -> set[str]:
+    async def _members_of(self, channel: str) -> set[str] | None:
         members: set[str] = set()
         try:
             async for page in await self.client.conversations_members(channel=channel, limit=200):
                 members.update(page.get("members", []))
         except SlackApiError as error:
             log_api_error("conversations.members", error)
+            return None
         return members
 
 
@@ -66,26 +79,38 @@ def log_api_error(method: str, error: SlackApiError) -> None:
         log.error("slack %s failed: %s", method, code)
 
 
-async def deliver(services: Services, event: Event, reply: Reply, thread_ts: str | None) -> str | None:
-    """Posts the reply's messages in the person's DM (in the survey's thread), each once; returns the last ts."""
-    posted_ts = None
-    messages = blocks.prompt_blocks(reply.prompts)
-    for number, message in enumerate(messages[reply.delivered :], start=reply.delivered + 1):
-        text = blocks.prompt_text(reply.prompts)
+async def deliver(services: Services, event: Event, reply: Reply, thread_ts: str | None) -> None:
+    """Posts the reply's messages in the person's DM (the survey's thread), each once, even if Slack retries."""
+    if event.event_id in services.delivering:
+        return  # a retry of an event whose reply is being posted right now
+    services.delivering.add(event.event_id)
+    try:
+        # A retry's reply was read before the first delivery finished: the count is read again now.
+        delivered = await services.engine.delivered_count(CHANNEL, event.event_id) if reply.duplicate else 0
+        await post_messages(services, event, as_messages(reply.prompts), delivered, thread_ts)
+    finally:
+        services.delivering.discard(event.event_id)
+
+
+async def post_messages(
+    services: Services, event: Event, messages: list[Message], delivered: int, thread_ts: str | None
+) -> None:
+    for number, message in enumerate(messages[delivered:], start=delivered + 1):
         try:
             response = await services.client.chat_postMessage(
-                channel=event.who.user_id, blocks=message, text=text, thread_ts=thread_ts
+                channel=event.who.user_id,
+                blocks=blocks.message_blocks(message),
+                text=blocks.message_text(message),
+                thread_ts=thread_ts,
             )
         except SlackApiError as error:
             log_api_error("chat.postMessage", error)
             if error.response.get("error") in UNDELIVERABLE:
                 await services.engine.mark_delivered(CHANNEL, event.event_id, len(messages))
-                return None
+                return
             raise
-        posted_ts = str(response["ts"])
-        thread_ts = thread_ts or posted_ts  # later messages of the survey go into its thread
+        thread_ts = thread_ts or str(response["ts"])  # later messages of the survey go into its thread
         await services.engine.mark_delivered(CHANNEL, event.event_id, number)
-    return posted_ts
 
 
 def event_key(body: dict[str, Any]) -> str:

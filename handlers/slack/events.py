@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -20,9 +21,10 @@ def register(app: AsyncApp, services: Services) -> None:
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, joins and the bot's own messages
         who = respondent(event["user"])
-        answer = TextAnswer(who, event_key(body), event.get("text", ""), f"{event['channel']}:{event['ts']}")
-        reply = await services.engine.handle(answer)
-        await deliver(services, answer, reply, thread_ts=event.get("thread_ts") or event["ts"])
+        text = html.unescape(event.get("text", ""))  # Slack escapes &, < and > in message text
+        answer = TextAnswer(who, event_key(body), text, f"{event['channel']}:{event['ts']}")
+        reply = await services.engine.handle(answer)  # stored before Slack hears back: a failure is retried
+        services.after_ack(deliver(services, answer, reply, thread_ts=event.get("thread_ts") or event["ts"]))
 
     @app.event("message")
     async def other_message(body: dict[str, Any]) -> None:
@@ -33,11 +35,14 @@ def register(app: AsyncApp, services: Services) -> None:
         """Publishes App Home: the person's open survey and answers, and for staff the figures and complaints."""
         if event.get("tab", "home") != "home":
             return
-        user_id = event["user"]
-        try:
-            await services.client.views_publish(user_id=user_id, view=await home_for(services, user_id))
-        except SlackApiError as error:
-            log_api_error("views.publish", error)
+        services.after_ack(publish_home(services, event["user"]))
+
+
+async def publish_home(services: Services, user_id: str) -> None:
+    try:
+        await services.client.views_publish(user_id=user_id, view=await home_for(services, user_id))
+    except SlackApiError as error:
+        log_api_error("views.publish", error)
 
 
 async def home_for(services: Services, user_id: str) -> Any:
@@ -51,7 +56,7 @@ async def home_for(services: Services, user_id: str) -> Any:
         staff = blocks.StaffFigures(csat, nps, total, newest, services.settings.min_group_size)
     return blocks.home_view(
         surveys=list(engine.surveys.values()),
-        language="en",
+        language=await engine.language_of(respondent(user_id)),
         open_survey=await engine.open_survey_of(respondent(user_id)),
         answers=await analytics.recent_answers_of(database, CHANNEL, user_id),
         staff=staff,

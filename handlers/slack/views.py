@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
 
 from bot.events import SubmitSurvey
 from bot.prompts import Notice, NoticeKind
 from handlers.slack import blocks
-from handlers.slack.common import Services, event_key, log_api_error, respondent
+from handlers.slack.common import Services, deliver, event_key, respondent
 
 
 def form_values(state: dict[str, Any]) -> dict[str, str]:
@@ -40,17 +39,10 @@ def register(app: AsyncApp, services: Services) -> None:
             form_values(state),
             anonymous=chose_anonymous(state),
         )
-        reply = await services.engine.handle(event)
+        reply = await services.engine.handle(event)  # stored before Slack hears back: nothing is lost
         hint = next((p for p in reply.prompts if isinstance(p, Notice) and p.kind == NoticeKind.HINT), None)
         if hint is not None and hint.question_id:
             await ack(response_action="errors", errors={hint.question_id: hint.text[:150]})
             return
         await ack()
-        try:  # the thanks (and a complaint's case number) in the DM: nothing stored names the person
-            await services.client.chat_postMessage(
-                channel=body["user"]["id"],
-                text=blocks.prompt_text(reply.prompts),
-                blocks=blocks.prompt_blocks(reply.prompts)[0],
-            )
-        except SlackApiError as error:
-            log_api_error("chat.postMessage", error)
+        services.after_ack(deliver(services, event, reply, thread_ts=None))  # the thanks, in the DM

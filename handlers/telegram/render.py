@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.prompts import ComplaintOpened, Notice, NoticeKind, Prompt, QuestionPrompt, Reply
+from bot.prompts import ComplaintOpened, Notice, NoticeKind, QuestionPrompt, Reply, as_messages
 
 # Button data: "<kind><version>|..." within Telegram's 64 bytes. A new layout gets a new version.
 ANSWER = "a1"  # a1|conversation|question|value
@@ -43,24 +43,19 @@ def parse_answer_data(data: str) -> AnswerData | None:
 
 
 def messages_for(reply: Reply, *, skip_refusals: bool = False) -> list[Message]:
-    """The reply as few messages as possible: notices join the question that follows them."""
-    messages: list[Message] = []
-    pending: list[str] = []
-    for prompt in reply.prompts:
-        if skip_refusals and isinstance(prompt, Notice) and prompt.kind == NoticeKind.REFUSAL:
-            continue
-        if isinstance(prompt, QuestionPrompt):
-            messages.append(Message("\n\n".join([*pending, question_text(prompt)]), keyboard(prompt)))
-            pending = []
-        else:
-            pending.append(prompt_text(prompt))
-    if pending:
-        messages.append(Message("\n\n".join(pending)))
-    return messages
-
-
-def prompt_text(prompt: Prompt) -> str:
-    return question_text(prompt) if isinstance(prompt, QuestionPrompt) else prompt.text
+    """The reply as Telegram messages; refusals of a button press go on the button's answer instead."""
+    prompts = [
+        prompt
+        for prompt in reply.prompts
+        if not (skip_refusals and isinstance(prompt, Notice) and prompt.kind == NoticeKind.REFUSAL)
+    ]
+    return [
+        Message(
+            "\n\n".join([*message.texts, *([question_text(message.question)] if message.question else [])]),
+            keyboard(message.question) if message.question else None,
+        )
+        for message in as_messages(prompts)
+    ]
 
 
 def question_text(question: QuestionPrompt) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,6 +32,11 @@ class SlackWorkspace:
 
     async def post(self, inbound: Inbound, **headers: Any) -> httpx.Response:
         return await self.client.post(EVENTS_PATH, content=inbound.body, headers=inbound.headers(**headers))
+
+    async def idle(self) -> None:
+        """Waits until the work the bot does after acknowledging is done."""
+        if self.channel.services.tasks:
+            await asyncio.wait(self.channel.services.tasks, timeout=5)
 
     async def settle(self, condition: Any, timeout: float = 5) -> Any:  # noqa: ASYNC109
         """Waits for what the bot does after acknowledging."""
