@@ -11,8 +11,13 @@ from storage import queries
 from storage.db import Database
 from storage.models import Answer, Complaint, Conversation
 
-SATISFIED_AT_LEAST = {QuestionKind.CSAT: 4}  # CSAT %: the share of 4s and 5s
+SATISFIED_AT_LEAST = 4  # CSAT %: the share of 4s and 5s
 PROMOTERS_FROM, DETRACTORS_UP_TO = 9, 6
+
+
+def too_small(answers: list[tuple[int, bool]], min_group_size: int) -> bool:
+    """A group with anonymous answers is shown only from `min_group_size` answers on, so none can be singled out."""
+    return any(anonymous for _, anonymous in answers) and len(answers) < min_group_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +30,7 @@ class GroupScore:
 
 
 def csat_percent(values: list[int]) -> float:
-    return 100 * sum(value >= SATISFIED_AT_LEAST[QuestionKind.CSAT] for value in values) / len(values)
+    return 100 * sum(value >= SATISFIED_AT_LEAST for value in values) / len(values)
 
 
 def nps(values: list[int]) -> float:
@@ -45,26 +50,27 @@ async def csat_by_group(database: Database, survey: Survey, min_group_size: int)
         pairs = await queries.paired_answers(
             session, survey_id=survey.id, group_question=group_question.id, score_question=score_question.id
         )
-    values: defaultdict[str, list[int]] = defaultdict(list)
-    for group, value in pairs:
-        values[group].append(value)
+    groups: defaultdict[str, list[tuple[int, bool]]] = defaultdict(list)
+    for group, value, anonymous in pairs:
+        groups[group].append((value, anonymous))
     figures = []
     for option in group_question.options:
-        answered = values.get(option.id, [])
-        hidden = not answered or (survey.anonymous and len(answered) < min_group_size)
-        figures.append(GroupScore(option.id, len(answered), None if hidden else csat_percent(answered)))
+        answered = groups.get(option.id, [])
+        hidden = not answered or too_small(answered, min_group_size)
+        figures.append(GroupScore(option.id, len(answered), None if hidden else csat_percent([v for v, _ in answered])))
     return figures
 
 
-async def nps_by_survey(database: Database, surveys: Iterable[Survey]) -> list[tuple[str, float | None, int]]:
-    """(survey, NPS, answers) for each survey with an NPS question; the NPS is None until someone answered."""
+async def nps_by_survey(database: Database, surveys: Iterable[Survey], min_group_size: int) -> list[GroupScore]:
+    """The NPS of each survey with an NPS question; None until answered, or while too few answered anonymously."""
     figures = []
     async with database.snapshot() as session:
         for survey in surveys:
             question = next((q for q in survey.questions if q.kind == QuestionKind.NPS), None)
             if question is not None:
-                values = await queries.scores(session, survey_id=survey.id, question_id=question.id)
-                figures.append((survey.id, nps(values) if values else None, len(values)))
+                answered = await queries.scores(session, survey_id=survey.id, question_id=question.id)
+                hidden = not answered or too_small(answered, min_group_size)
+                figures.append(GroupScore(survey.id, len(answered), None if hidden else nps([v for v, _ in answered])))
     return figures
 
 

@@ -133,11 +133,11 @@ async def forget_respondent(
 
 async def paired_answers(
     session: AsyncSession, *, survey_id: str, group_question: str, score_question: str
-) -> list[tuple[str, int]]:
-    """(group answer, score) per conversation of a survey: e.g. (service rated, its CSAT score)."""
+) -> list[tuple[str, int, bool]]:
+    """(group answer, score, anonymous) per conversation of a survey: e.g. (service rated, its CSAT score)."""
     group, score = aliased(Answer), aliased(Answer)
     statement = (
-        select(group.choice, score.value)
+        select(group.choice, score.value, Conversation.anonymous)
         .join(score, col(score.conversation_id) == group.conversation_id)
         .join(Conversation, col(Conversation.id) == group.conversation_id)
         .where(
@@ -148,16 +148,18 @@ async def paired_answers(
             col(score.value).is_not(None),
         )
     )
-    return [(str(choice), value) for choice, value in await session.exec(statement) if value is not None]
+    rows = await session.exec(statement)
+    return [(str(choice), value, anonymous) for choice, value, anonymous in rows if value is not None]
 
 
-async def scores(session: AsyncSession, *, survey_id: str, question_id: str) -> list[int]:
+async def scores(session: AsyncSession, *, survey_id: str, question_id: str) -> list[tuple[int, bool]]:
+    """(score, anonymous) of every answer to one question."""
     statement = (
-        select(Answer.value)
+        select(Answer.value, Conversation.anonymous)
         .join(Conversation, col(Conversation.id) == Answer.conversation_id)
         .where(Conversation.survey_id == survey_id, Answer.question_id == question_id, col(Answer.value).is_not(None))
     )
-    return [int(value) for value in await session.exec(statement) if value is not None]
+    return [(value, anonymous) for value, anonymous in await session.exec(statement) if value is not None]
 
 
 async def open_complaints(session: AsyncSession, *, limit: int) -> tuple[int, list[Complaint]]:

@@ -200,7 +200,7 @@ class StaffFigures:
     def __init__(
         self,
         csat: Sequence[GroupScore],
-        nps: Sequence[tuple[str, float | None, int]],
+        nps: Sequence[GroupScore],
         open_total: int,
         complaints: Sequence[Complaint],
         min_group_size: int,
@@ -209,16 +209,8 @@ class StaffFigures:
         self.complaints, self.min_group_size = complaints, min_group_size
 
     def blocks(self) -> list[Block]:
-        lines = [
-            f"• {score.group}: {score.percent:.0f}% satisfied ({score.answers} answers)"
-            if score.percent is not None
-            else f"• {score.group}: not shown, fewer than {self.min_group_size} answers ({score.answers})"
-            for score in self.csat
-        ]
-        lines += [
-            f"• NPS {survey}: {value:+.0f} ({answers} answers)" if value is not None else f"• NPS {survey}: no answers"
-            for survey, value, answers in self.nps
-        ]
+        lines = [self.line(score.group, score, "{:.0f}% satisfied") for score in self.csat]
+        lines += [self.line(f"NPS {score.group}", score, "{:+.0f}") for score in self.nps]
         complaints = [
             f"• #{c.id} {c.reasons.replace(',', ', ')} — {c.survey_id or 'direct'}"
             + (f" — “{c.text[:120]}”" if c.text else "")
@@ -228,3 +220,11 @@ class StaffFigures:
             section("*Service quality*\n" + ("\n".join(lines) or "No answers yet.")),
             section(f"*Open complaints: {self.open_total}*\n" + ("\n".join(complaints) or "None.")),
         ]
+
+    def line(self, name: str, score: GroupScore, figure: str) -> str:
+        """One figure; `figure` formats the percentage."""
+        if score.percent is not None:
+            return f"• {name}: {figure.format(score.percent)} ({score.answers} answers)"
+        if score.answers:
+            return f"• {name}: not shown, fewer than {self.min_group_size} anonymous answers ({score.answers})"
+        return f"• {name}: no answers"

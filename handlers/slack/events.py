@@ -51,7 +51,7 @@ async def home_for(services: Services, user_id: str) -> Any:
     if await services.is_staff(user_id):
         feedback = engine.surveys[services.settings.feedback_survey]
         csat = await analytics.csat_by_group(database, feedback, services.settings.min_group_size)
-        nps = await analytics.nps_by_survey(database, engine.surveys.values())
+        nps = await analytics.nps_by_survey(database, engine.surveys.values(), services.settings.min_group_size)
         total, newest = await analytics.open_complaints(database)
         staff = blocks.StaffFigures(csat, nps, total, newest, services.settings.min_group_size)
     return blocks.home_view(

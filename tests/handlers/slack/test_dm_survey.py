@@ -176,7 +176,8 @@ async def test_app_home_for_staff_shows_figures_and_hides_small_anonymous_groups
     home = await slack.settle(lambda: STAFF in slack.fake.homes and slack.fake.published_home(STAFF))
     texts = "\n".join(block["text"]["text"] for block in home["blocks"] if block["type"] == "section")
     assert "• hr: 80% satisfied (5 answers)" in texts
-    assert "• finance: not shown, fewer than 5 answers (1)" in texts
+    assert "• finance: not shown, fewer than 5 anonymous answers (1)" in texts
+    assert "• facilities: no answers" in texts
     assert "*Open complaints: 1*" in texts
     assert "• NPS nps: no answers" in texts
 
