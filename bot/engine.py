@@ -202,11 +202,7 @@ class Engine:
         survey = self.surveys.get(event.survey_id)
         if survey is None:
             turn = Turn(session, now, base_language(event.who.language))
-            return [
-                self._notice(
-                    turn, NoticeKind.REFUSAL, "survey_unknown", survey=event.survey_id, available=self._available
-                )
-            ]
+            return [self._unknown_survey(turn, event.survey_id)]
         person = await queries.get_person(session, channel=event.who.channel, platform_id=event.who.user_id)
         if person is not None:  # starting a survey oneself undoes /stop and proves the bot can reach them
             person.opted_out = person.unreachable = False
@@ -274,11 +270,7 @@ class Engine:
         survey = self.surveys.get(event.survey_id)
         turn = Turn(session, now, base_language(event.who.language))
         if survey is None:
-            return [
-                self._notice(
-                    turn, NoticeKind.REFUSAL, "survey_unknown", survey=event.survey_id, available=self._available
-                )
-            ]
+            return [self._unknown_survey(turn, event.survey_id)]
         parsed: dict[str, Parsed] = {}
         for question in survey.questions:
             given = (event.answers.get(question.id) or "").strip()
@@ -621,6 +613,9 @@ class Engine:
         conversation.closed_at = now
         conversation.updated_at = now
         conversation.current_question = None
+
+    def _unknown_survey(self, turn: Turn, survey_id: str) -> Notice:
+        return self._notice(turn, NoticeKind.REFUSAL, "survey_unknown", survey=survey_id, available=self._available)
 
     @staticmethod
     def _notice(turn: Turn, kind: NoticeKind, key: str, **params: object) -> Notice:

@@ -32,6 +32,7 @@ def translate(key: str, language: str | None, **params: object) -> str:
     return phrase.format(**params)
 
 
+@cache
 def words(key: str) -> dict[str, int]:
     """Typed words of every catalog for a `words_*` key, mapped to their position (numbers: their value)."""
     found: dict[str, int] = {}

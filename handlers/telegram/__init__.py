@@ -105,7 +105,6 @@ class TelegramChannel:
         self.services.delivery = Delivery(core.engine, sender, settings.staff_chat_id)
         self.services.surveys = core.surveys
         self.services.default_survey = core.settings.surveys.default
-        self.services.staff_chat_id = settings.staff_chat_id
         register(self.application, settings.staff_chat_id)
         self.application.add_error_handler(self.on_error)
         self.inbox = Inbox(core.database, self.application.bot, self.handle)
@@ -118,7 +117,7 @@ class TelegramChannel:
         return update.update_id not in self.services.failed_updates
 
     async def on_error(self, update: object, context: Context) -> None:
-        """The one error handler: log, keep the update for a retry, and tell staff when a staff chat is set."""
+        """The one error handler: log, and keep the update for a retry (given up after a few attempts)."""
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("telegram update %s failed", update_id, exc_info=context.error)
         if update_id is not None:

@@ -9,8 +9,7 @@ from bot.engine import Engine
 from bot.events import Event, Respondent
 from bot.surveys import Survey
 from handlers.telegram.delivery import Delivery, Sender
-
-CHANNEL = "telegram"
+from handlers.telegram.inbox import CHANNEL
 
 
 class Services:
@@ -21,7 +20,6 @@ class Services:
     sender: Sender
     surveys: dict[str, Survey]
     default_survey: str
-    staff_chat_id: int | None
     failed_updates: set[int]
 
     def __init__(self) -> None:

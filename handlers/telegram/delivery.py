@@ -17,11 +17,11 @@ from bot.engine import Engine
 from bot.events import Respondent
 from bot.prompts import ComplaintOpened, Notice, NoticeKind, Reply
 from handlers.telegram import render
+from handlers.telegram.inbox import CHANNEL
 
 T = TypeVar("T")
 Step = tuple[Callable[[], Awaitable[object]], bool]  # a send, and whether it goes to the customer
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on average
 PER_CHAT_BURST = 3  # a short burst is tolerated, so a quick answerer never waits
 STALE_CHATS_LIMIT = 10_000
