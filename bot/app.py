@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.cases import CaseDesk
 from bot.config import ConfigError, Settings
 from bot.engine import Engine
 from bot.sentiment import make_analyzer
@@ -56,6 +57,16 @@ async def open_database(settings: Settings) -> Database:
     return database
 
 
+def staff_destinations(settings: Settings) -> dict[str, str]:
+    """Where staff hear of new cases: the Slack staff channel, the Telegram staff chat (when their channel is on)."""
+    destinations = {}
+    if settings.slack.bot_token is not None and settings.slack.staff_channel:
+        destinations["slack"] = settings.slack.staff_channel
+    if settings.telegram.token is not None and settings.telegram.staff_chat_id is not None:
+        destinations["telegram"] = str(settings.telegram.staff_chat_id)
+    return destinations
+
+
 async def open_core(settings: Settings) -> Core:
     """Everything the bot needs, after checking that it is usable: surveys, database, schema."""
     surveys = load_checked_surveys(settings)
@@ -64,5 +75,11 @@ async def open_core(settings: Settings) -> Core:
         await database.close()
         raise ConfigError("[storage] url: the database schema is not up to date; run `feedbackbot db upgrade`")
     analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
-    engine = Engine(database=database, surveys=surveys, analyzer=analyzer, hash_key=settings.respondent_hash_key)
+    engine = Engine(
+        database=database,
+        surveys=surveys,
+        analyzer=analyzer,
+        hash_key=settings.respondent_hash_key,
+        desk=CaseDesk(settings.cases, staff_destinations(settings)),
+    )
     return Core(settings=settings, database=database, surveys=surveys, engine=engine)

@@ -102,6 +102,20 @@ class SentimentSettings(Section):
         return name
 
 
+class CaseSettings(Section):
+    # Keyword rules that suggest a category: the first category with a keyword in the customer's words.
+    categories: dict[str, list[str]] = {
+        "delivery": ["late", "courier", "parcel", "delivery", "arrived", "shipping"],
+        "billing": ["charge", "charged", "refund", "invoice", "price", "payment", "bill"],
+        "service": ["rude", "agent", "support", "waiting", "answer", "staff"],
+        "product": ["broken", "defect", "quality", "doesn't work", "stopped working", "crash"],
+    }
+    root_causes: list[str] = ["process", "people", "product", "supplier", "communication", "other"]
+    # Minutes to acknowledge and hours to resolve, by priority.
+    ack_minutes: dict[str, int] = {"high": 60, "normal": 240, "low": 1440}
+    resolve_hours: dict[str, int] = {"high": 24, "normal": 72, "low": 168}
+
+
 class PrivacySettings(Section):
     # Keys the hash that recognises an anonymous respondent's open survey; without it nobody can reverse it.
     hash_key: SecretStr | None = None
@@ -130,6 +144,7 @@ class Settings(BaseSettings):
     surveys: SurveySettings = SurveySettings()
     sentiment: SentimentSettings = SentimentSettings()
     privacy: PrivacySettings = PrivacySettings()
+    cases: CaseSettings = CaseSettings()
 
     @classmethod
     def settings_customise_sources(

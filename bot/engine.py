@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.answers import SKIP, Invalid, Parsed, condition_value, parse_button, parse_typed
+from bot.cases import CaseDesk, suggest_category
 from bot.events import (
     ChoiceAnswer,
     Complain,
@@ -59,12 +60,14 @@ class Engine:
         surveys: Mapping[str, Survey],
         analyzer: Analyzer,
         hash_key: bytes,
+        desk: CaseDesk | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database = database
         self.surveys = surveys
         self.analyzer = analyzer
         self.hash_key = hash_key
+        self.desk = desk or CaseDesk()
         self.clock = clock
 
     async def handle(self, event: Event) -> Reply:
@@ -106,6 +109,10 @@ class Engine:
             person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
             if person is not None:
                 person.unreachable = not reachable
+
+    async def case(self, case_id: int) -> Complaint | None:
+        async with self.database.snapshot() as session:
+            return await session.get(Complaint, case_id)
 
     async def delivered_count(self, channel: str, event_id: str) -> int:
         """How many messages of an event's reply were recorded as sent."""
@@ -441,7 +448,8 @@ class Engine:
         )
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)
         if reasons or (parsed.text and conversation.has_complaint):
-            return await self._record_complaint(turn, conversation, reasons, answers)
+            lowest = question.scale is not None and parsed.value == question.scale[0]
+            return await self._record_complaint(turn, conversation, reasons, answers, lowest_score=lowest)
         return []
 
     @staticmethod
@@ -463,6 +471,7 @@ class Engine:
         conversation: Conversation,
         reasons: list[ComplaintReason],
         answers: dict[str, Answer],
+        lowest_score: bool,
     ) -> list[Prompt]:
         """Opens the conversation's complaint, or adds new reasons; its words are always the current answers."""
         assert conversation.id is not None
@@ -478,6 +487,7 @@ class Engine:
             known = complaint.reasons.split(",")
             complaint.reasons = ",".join(known + [reason for reason in reasons if reason not in known])
             complaint.text, complaint.polarity = words, polarity
+            complaint.category = complaint.category or suggest_category(words, self.desk.settings.categories)
             return []
         complaint = Complaint(
             conversation_id=conversation.id,
@@ -491,7 +501,7 @@ class Engine:
             created_at=turn.now,
         )
         conversation.has_complaint = True
-        return [await self._open_complaint(turn, complaint, "complaint_opened")]
+        return [await self._open_complaint(turn, complaint, "complaint_opened", lowest_score)]
 
     async def _complain(self, turn: Turn, event: Complain) -> list[Prompt]:
         """An explicit complaint: stored at once with the person's own words."""
@@ -516,18 +526,20 @@ class Engine:
             )
         ]
 
-    async def _open_complaint(self, turn: Turn, complaint: Complaint, message_key: str) -> ComplaintOpened:
+    async def _open_complaint(
+        self, turn: Turn, complaint: Complaint, message_key: str, lowest_score: bool = False
+    ) -> ComplaintOpened:
+        """Opens the case: triage, the audit trail's first line and the staff alerts, all in this transaction."""
+        self.desk.triage(complaint, turn.now, lowest_score)
         turn.session.add(complaint)
         await turn.session.flush()
         assert complaint.id is not None
+        self.desk.opened(turn.session, complaint, turn.now)
         return ComplaintOpened(
             complaint_id=complaint.id,
             reasons=complaint.reasons.split(","),
             text=translate(message_key, turn.language, number=complaint.id),
-            survey_id=complaint.survey_id,
-            reference=complaint.reference,
             anonymous=complaint.person_id is None,
-            customer_text=complaint.text,
         )
 
     async def _set_language(self, session: AsyncSession, now: datetime, event: SetLanguage) -> list[Prompt]:

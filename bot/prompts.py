@@ -46,10 +46,7 @@ class ComplaintOpened(BaseModel):
     complaint_id: int
     reasons: list[str]
     text: str  # what the customer is told
-    survey_id: str | None = None
-    reference: str | None = None
     anonymous: bool = False
-    customer_text: str | None = None  # the customer's own words, for staff
 
 
 Prompt = Annotated[QuestionPrompt | Notice | ComplaintOpened, Field(discriminator="type")]

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Core
+from bot.outbox import Dispatcher, Sender
 from handlers.console import ConsoleChannel, stdin_lines
 from handlers.web import create_app
 
@@ -36,6 +37,7 @@ async def sweep_expired_surveys(core: Core) -> None:
 async def serve(core: Core) -> None:
     """Runs until stopped: the chat channels that have a token, or else the terminal channel."""
     api = create_app(core.database)
+    senders: dict[str, Sender] = {}
     async with AsyncExitStack() as channels:
         if core.settings.telegram.token is not None:
             from handlers.telegram import TelegramChannel  # loaded only when configured
@@ -44,6 +46,7 @@ async def serve(core: Core) -> None:
             telegram.mount(api)
             await telegram.start()
             channels.push_async_callback(telegram.stop)
+            senders["telegram"] = telegram.services.delivery.alert_staff
         if core.settings.slack.bot_token is not None:
             from handlers.slack import SlackChannel  # loaded only when configured
 
@@ -51,6 +54,9 @@ async def serve(core: Core) -> None:
             slack.mount(api)
             await slack.start()
             channels.push_async_callback(slack.stop)
+            senders["slack"] = slack.alert_staff
+        dispatcher = asyncio.create_task(Dispatcher(core.database, senders).run_forever())
+        channels.callback(dispatcher.cancel)
         await serve_http(core, api)
 
 

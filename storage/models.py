@@ -125,8 +125,63 @@ class Complaint(SQLModel, table=True):
     reasons: str = Field(max_length=128)  # comma-separated ComplaintReason values, first trigger first
     text: str | None = Field(default=None, sa_type=Text)  # the customer's own words
     polarity: float | None = None
+    # The case staff work on: new -> acknowledged -> resolved -> closed, or reopened.
     status: str = Field(default="new", max_length=16)
+    category: str | None = Field(default=None, max_length=32)
+    priority: str = Field(default="normal", max_length=16)
+    assignee: str | None = Field(default=None, max_length=64)
+    due_ack_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    due_resolve_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    corrective_action: str | None = Field(default=None, sa_type=Text)
+    root_cause: str | None = Field(default=None, max_length=32)
+    escalations: int = 0
+    escalated_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+class CaseEvent(SQLModel, table=True):
+    """The audit trail of a case: who did what, when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id", ondelete="CASCADE", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    actor: str = Field(max_length=64)  # a staff id, "customer" or "system"
+    action: str = Field(max_length=32)
+    detail: str | None = Field(default=None, sa_type=Text)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the same transaction as the change it reports; the dispatcher sends it once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)  # which sender delivers it
+    kind: str = Field(max_length=32)
+    payload: str = Field(sa_type=Text)  # JSON for the sender
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=200)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    claimed_until: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class InboundEvent(SQLModel, table=True):

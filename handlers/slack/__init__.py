@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
@@ -18,8 +19,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Core
+from bot.cases import STAFF_ALERT, alert_text
+from bot.outbox import Undeliverable
 from handlers.slack import actions, commands, events, views
-from handlers.slack.common import Services, log_api_error
+from handlers.slack.blocks import section
+from handlers.slack.common import UNDELIVERABLE, Services, log_api_error
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_SECONDS = 10
@@ -90,6 +94,22 @@ class SlackChannel:
             if response.status_code == 401:
                 log.warning("slack: refused a request with a missing, wrong or stale signature")
             return response
+
+    async def alert_staff(self, kind: str, payload: dict[str, Any]) -> None:
+        """The outbox's sender for Slack: a case alert in the staff channel."""
+        if kind != STAFF_ALERT:
+            raise Undeliverable(f"slack cannot send {kind!r} messages")
+        case = await self.services.engine.case(int(payload["case"]))
+        if case is None:
+            raise Undeliverable(f"case {payload['case']} no longer exists")
+        text = alert_text(case)
+        try:
+            await self.services.client.chat_postMessage(channel=payload["target"], text=text, blocks=[section(text)])
+        except SlackApiError as error:
+            log_api_error("chat.postMessage", error)
+            if error.response.get("error") in UNDELIVERABLE:
+                raise Undeliverable(str(error.response.get("error"))) from error
+            raise
 
     async def start(self) -> None:
         if self.settings.mode == "socket":

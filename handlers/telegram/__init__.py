@@ -102,7 +102,7 @@ class TelegramChannel:
         sender = Sender(self.application.bot)
         self.services.engine = core.engine
         self.services.sender = sender
-        self.services.delivery = Delivery(core.engine, sender, settings.staff_chat_id)
+        self.services.delivery = Delivery(core.engine, sender)
         self.services.surveys = core.surveys
         self.services.default_survey = core.settings.surveys.default
         register(self.application, settings.staff_chat_id)

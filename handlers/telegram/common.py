@@ -39,16 +39,8 @@ def event_id(update: Update) -> str:
     return f"{CHANNEL}-{update.update_id}"
 
 
-def customer_name(update: Update) -> str:
-    """How staff see the customer: name and @username."""
-    user = update.effective_user
-    if user is None:
-        return "unknown"
-    return f"{user.full_name} (@{user.username})" if user.username else user.full_name
-
-
 async def respond(update: Update, context: Context, event: Event, pressed: CallbackQuery | None = None) -> None:
     """Applies the event and delivers the reply; a redelivered update sends only what was not sent yet."""
     services = context.bot_data
     reply = await services.engine.handle(event)
-    await services.delivery.deliver(event.event_id, event.who, reply, pressed, customer_name(update))
+    await services.delivery.deliver(event.event_id, event.who, reply, pressed)

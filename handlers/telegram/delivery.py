@@ -8,19 +8,21 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.cases import STAFF_ALERT, alert_text
 from bot.engine import Engine
 from bot.events import Respondent
-from bot.prompts import ComplaintOpened, Notice, NoticeKind, Reply
+from bot.outbox import Undeliverable
+from bot.prompts import Notice, NoticeKind, Reply
 from handlers.telegram import render
 from handlers.telegram.inbox import CHANNEL
 
 T = TypeVar("T")
-Step = tuple[Callable[[], Awaitable[object]], bool]  # a send, and whether it goes to the customer
+Step = Callable[[], Awaitable[object]]
 log = logging.getLogger(__name__)
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on average
 PER_CHAT_BURST = 3  # a short burst is tolerated, so a quick answerer never waits
@@ -95,10 +97,9 @@ def _seconds(retry_after: int | timedelta) -> float:
 class Delivery:
     """Sends an engine reply once: each sent message is recorded, so a retried update sends only the rest."""
 
-    def __init__(self, engine: Engine, sender: Sender, staff_chat_id: int | None) -> None:
+    def __init__(self, engine: Engine, sender: Sender) -> None:
         self.engine = engine
         self.sender = sender
-        self.staff_chat_id = staff_chat_id
         self.unreachable: set[str] = set()  # people who blocked the bot; loaded at start, kept up to date
 
     async def load_unreachable(self) -> None:
@@ -112,18 +113,13 @@ class Delivery:
             self.unreachable.add(who.user_id)
         await self.engine.set_reachable(who, reachable)
 
-    async def deliver(
-        self, event_id: str, who: Respondent, reply: Reply, pressed: CallbackQuery | None = None, customer: str = ""
-    ) -> None:
-        """Sends the reply to the person and alerts staff of a complaint, skipping what was already sent.
-
-        A person who blocked the bot gets nothing more; staff still hear of their complaint.
-        """
+    async def deliver(self, event_id: str, who: Respondent, reply: Reply, pressed: CallbackQuery | None = None) -> None:
+        """Sends the reply to the person, skipping what was already sent; nothing to a person who blocked the bot."""
         if pressed is not None:
             await self.sender.answer_query(pressed, _refusal(reply))
-        steps = self._steps(int(who.user_id), reply, pressed) + self._staff_steps(reply, customer)
-        for number, (step, to_customer) in enumerate(steps[reply.delivered :], start=reply.delivered + 1):
-            if not (to_customer and who.user_id in self.unreachable):
+        steps = self._steps(int(who.user_id), reply, pressed)
+        for number, step in enumerate(steps[reply.delivered :], start=reply.delivered + 1):
+            if who.user_id not in self.unreachable:
                 try:
                     await step()
                 except Blocked:
@@ -132,25 +128,13 @@ class Delivery:
             await self.engine.mark_delivered(who.channel, event_id, number)
 
     def _steps(self, chat_id: int, reply: Reply, pressed: CallbackQuery | None) -> list[Step]:
-        """What the customer sees: the pressed question showing its answer, then the reply's messages."""
+        """The pressed question showing its answer, then the reply's messages."""
         steps: list[Step] = []
         if pressed is not None and _refusal(reply) is None and isinstance(pressed.message, Message):
-            steps.append((partial(self._show_choice, pressed), True))
+            steps.append(partial(self._show_choice, pressed))
         for message in render.messages_for(reply, skip_refusals=pressed is not None):
-            steps.append((partial(self.sender.send, chat_id, message.text, message.keyboard), True))
+            steps.append(partial(self.sender.send, chat_id, message.text, message.keyboard))
         return steps
-
-    def _staff_steps(self, reply: Reply, customer: str) -> list[Step]:
-        if self.staff_chat_id is None:
-            return []
-        return [
-            (
-                partial(self._alert_staff, render.staff_alert(prompt, "anonymous" if prompt.anonymous else customer)),
-                False,
-            )
-            for prompt in reply.prompts
-            if isinstance(prompt, ComplaintOpened)
-        ]
 
     async def _show_choice(self, pressed: CallbackQuery) -> None:
         """The question message shows the chosen answer and loses its keyboard, so no stale button stays live."""
@@ -159,12 +143,17 @@ class Delivery:
         label = render.chosen_label(message.reply_markup, pressed.data) or pressed.data
         await self.sender.edit(message, f"{message.text}\n\n✅ {label}")
 
-    async def _alert_staff(self, text: str) -> None:
-        assert self.staff_chat_id is not None
+    async def alert_staff(self, kind: str, payload: dict[str, Any]) -> None:
+        """The outbox's sender for Telegram: a case alert in the staff chat."""
+        if kind != STAFF_ALERT:
+            raise Undeliverable(f"telegram cannot send {kind!r} messages")
+        case = await self.engine.case(int(payload["case"]))
+        if case is None:
+            raise Undeliverable(f"case {payload['case']} no longer exists")
         try:
-            await self.sender.send(self.staff_chat_id, text)
-        except Blocked:
-            log.error("the staff chat %s refuses the bot's messages: complaint alert not delivered", self.staff_chat_id)
+            await self.sender.send(int(payload["target"]), alert_text(case))
+        except Blocked as error:
+            raise Undeliverable(f"the staff chat refuses the bot's messages: {error}") from error
 
 
 def _refusal(reply: Reply) -> str | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.prompts import ComplaintOpened, Notice, NoticeKind, QuestionPrompt, Reply, as_messages
+from bot.prompts import Notice, NoticeKind, QuestionPrompt, Reply, as_messages
 
 # Button data: "<kind><version>|..." within Telegram's 64 bytes. A new layout gets a new version.
 ANSWER = "a1"  # a1|conversation|question|value
@@ -92,14 +92,3 @@ def chosen_label(markup: InlineKeyboardMarkup | None, data: str) -> str | None:
             if button.callback_data == data:
                 return button.text
     return None
-
-
-def staff_alert(complaint: ComplaintOpened, customer: str) -> str:
-    """The staff chat's one-message summary of a new complaint."""
-    lines = [f"New complaint #{complaint.complaint_id} ({', '.join(complaint.reasons)}) from {customer}"]
-    if complaint.survey_id:
-        reference = f", reference {complaint.reference}" if complaint.reference else ""
-        lines.append(f"Survey: {complaint.survey_id}{reference}")
-    if complaint.customer_text:
-        lines.append(f"“{complaint.customer_text}”")
-    return "\n".join(lines)

@@ -10,8 +10,10 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Core
+from bot.cases import CaseDesk
 from bot.config import Settings
 from bot.engine import Engine
+from bot.outbox import Dispatcher
 from bot.surveys import Survey
 from handlers.telegram import TelegramChannel
 from storage.db import Database
@@ -45,20 +47,23 @@ async def make_channel(
     fake_telegram: FakeTelegram, database: Database, surveys: dict[str, Survey], engine: Engine
 ) -> AsyncIterator[MakeChannel]:
     """Starts a channel (polling unless told otherwise); stopped at teardown."""
-    started: list[TelegramChannel] = []
+    started: list[tuple[TelegramChannel, asyncio.Task[None]]] = []
 
     async def make(**telegram: Any) -> TelegramChannel:
+        engine.desk = CaseDesk(destinations={"telegram": str(STAFF_CHAT)})
         core = Core(
             settings=channel_settings(fake_telegram, **telegram), database=database, surveys=surveys, engine=engine
         )
         channel = TelegramChannel(core)
         channel.inbox.flush_seconds = 0.01  # tests wait for the handled mark
         await channel.start()
-        started.append(channel)
+        dispatcher = Dispatcher(database, {"telegram": channel.services.delivery.alert_staff}, clock=engine.clock)
+        started.append((channel, asyncio.create_task(dispatcher.run_forever(interval=0.02))))
         return channel
 
     yield make
-    for channel in started:
+    for channel, dispatcher in started:
+        dispatcher.cancel()
         await channel.stop()
 
 

@@ -32,9 +32,10 @@ async def test_a_deep_linked_csat_survey_with_a_complaint(
 
     await chat.say("The courier left my parcel in the rain.")
     assert chat.last()["text"] == "Thank you for your feedback!"
-    assert fake_telegram.sent_messages(STAFF_CHAT) == [
-        "New complaint #1 (low_score) from Test (@user714862471)\nSurvey: csat, reference ORDER123"
-    ]
+    alerts = await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(STAFF_CHAT))
+    assert alerts[0].startswith(
+        "New complaint #1 (low_score; priority normal) from a telegram customer\nSurvey: csat, reference ORDER123"
+    )
     async with database.snapshot() as session:
         answers = list(
             await session.exec(select(Answer.question_id, Answer.value, Answer.text).order_by(col(Answer.id)))
@@ -114,6 +115,8 @@ async def test_complain_command_opens_a_complaint_and_alerts_staff(
     assert chat.last()["text"].startswith("Please describe what went wrong after the command")
     await chat.command("complain", "I was charged twice for one order")
     assert chat.last()["text"] == "Thank you for telling us. Your complaint is registered as case #1."
-    assert fake_telegram.sent_messages(STAFF_CHAT) == [
-        "New complaint #1 (explicit) from Test (@user714862471)\n“I was charged twice for one order”"
+    alerts = await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(STAFF_CHAT))
+    assert alerts == [
+        "New complaint #1 (explicit; priority high, billing) from a telegram customer\n"
+        "“I was charged twice for one order”"
     ]
