@@ -14,11 +14,15 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from bot.app import load_checked_surveys, open_core, open_database
+from bot.cases import alert_text
 from bot.config import ConfigError, Settings, load_settings
 from bot.export import ExportFormat, export_answers
 from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
+from storage import queries
 from storage.migrate import upgrade
+from storage.models import CaseEvent, Complaint
+from storage.types import utcnow
 
 DEFAULT_CONFIG = Path("config.toml")
 T = TypeVar("T")
@@ -31,8 +35,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 surveys_app = typer.Typer(help="Work with the survey files.", no_args_is_help=True)
+cases_app = typer.Typer(help="Look at complaint cases.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(surveys_app, name="surveys")
+app.add_typer(cases_app, name="cases")
 
 
 def fail(message: str) -> NoReturn:
@@ -194,3 +200,65 @@ def score(
         for line in lines:
             text = line.rstrip("\r\n")
             typer.echo(json.dumps(score_text(analyzer, text, language), ensure_ascii=False))
+
+
+@cases_app.command("list")
+def cases_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="Only cases in this status (new, acknowledged, ...).")] = None,
+    overdue: Annotated[bool, typer.Option(help="Only open cases past their time to acknowledge or resolve.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """List complaint cases: number, status, priority, category, age and the customer's first words."""
+    settings = settings_of(ctx)
+
+    async def work() -> list[Complaint]:
+        database = await open_database(settings)
+        try:
+            async with database.snapshot() as session:
+                overdue_at = utcnow() if overdue else None
+                return await queries.list_cases(session, status=status, overdue_at=overdue_at, limit=limit)
+        finally:
+            await database.close()
+
+    for case in run_async(work):
+        words = (case.text or "").replace("\n", " ")[:60]
+        typer.echo(
+            f"#{case.id:<5} {case.status:<12} {case.priority:<7} {case.category or '-':<10} "
+            f"{case.created_at:%Y-%m-%d %H:%M}  {case.survey_id or 'direct':<16} {words}"
+        )
+
+
+@cases_app.command("show")
+def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="The case number.")]) -> None:
+    """Show one case in full, with its audit trail."""
+    settings = settings_of(ctx)
+
+    async def work() -> tuple[Complaint | None, list[CaseEvent]]:
+        database = await open_database(settings)
+        try:
+            async with database.snapshot() as session:
+                return await session.get(Complaint, number), await queries.case_events(session, case_id=number)
+        finally:
+            await database.close()
+
+    case, events = run_async(work)
+    if case is None:
+        fail(f"no case #{number}")
+    typer.echo(alert_text(case).replace("New complaint", "Complaint", 1))
+    for label, value in (
+        ("Status", case.status),
+        ("Assignee", case.assignee),
+        ("Acknowledge by", case.due_ack_at),
+        ("Resolve by", case.due_resolve_at),
+        ("Corrective action", case.corrective_action),
+        ("Root cause", case.root_cause),
+    ):
+        if value is not None:
+            typer.echo(f"{label}: {value:%Y-%m-%d %H:%M} UTC" if isinstance(value, datetime) else f"{label}: {value}")
+    typer.echo("Trail:")
+    for event in events:
+        typer.echo(
+            f"  {event.at:%Y-%m-%d %H:%M} {event.actor}: {event.action}"
+            + (f" ({event.detail})" if event.detail else "")
+        )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, CursorResult, String, case, cast, delete, literal, or_, text, update
+from sqlalchemy import ColumnElement, CursorResult, String, and_, case, cast, delete, literal, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Answer, Complaint, Conversation, ConversationStatus, InboundEvent, Person
+from storage.models import Answer, CaseEvent, Complaint, Conversation, ConversationStatus, InboundEvent, Person
 
 IS_OPEN = text(f"conversation.status = '{ConversationStatus.OPEN}'")
 
@@ -179,3 +179,22 @@ async def recent_answers(session: AsyncSession, *, person_id: int, limit: int) -
         .limit(limit)
     )
     return [(conversation, answer) for conversation, answer in await session.exec(statement)]
+
+
+async def list_cases(
+    session: AsyncSession, *, status: str | None, overdue_at: datetime | None, limit: int
+) -> list[Complaint]:
+    """Cases, newest first; `overdue_at`: only those open past a due time at that moment."""
+    statement = select(Complaint).order_by(col(Complaint.id).desc()).limit(limit)
+    if status is not None:
+        statement = statement.where(Complaint.status == status)
+    if overdue_at is not None:
+        unacknowledged = and_(col(Complaint.acknowledged_at).is_(None), col(Complaint.due_ack_at) < overdue_at)
+        unresolved = and_(col(Complaint.resolved_at).is_(None), col(Complaint.due_resolve_at) < overdue_at)
+        statement = statement.where(col(Complaint.status) != "closed", or_(unacknowledged, unresolved))
+    return list(await session.exec(statement))
+
+
+async def case_events(session: AsyncSession, *, case_id: int) -> list[CaseEvent]:
+    statement = select(CaseEvent).where(CaseEvent.complaint_id == case_id).order_by(col(CaseEvent.id))
+    return list(await session.exec(statement))

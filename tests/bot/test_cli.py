@@ -136,9 +136,32 @@ def test_surveys_check_names_each_broken_file(workdir: Path) -> None:
     assert (code, stdout.strip()) == (0, "1 surveys OK: good")
 
 
-@pytest.mark.parametrize("command", [[], ["db"], ["surveys"], ["run"], ["console"], ["export"], ["score"]])
+@pytest.mark.parametrize(
+    "command", [[], ["db"], ["surveys"], ["run"], ["console"], ["export"], ["score"], ["cases"], ["cases", "list"]]
+)
 def test_every_command_explains_itself(workdir: Path, command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"])
     assert result.exit_code == 0
     assert "Usage: " in result.stdout
     assert len(result.stdout.split()) > 15
+
+
+def test_cases_list_and_show(workdir: Path) -> None:
+    assert invoke("db", "upgrade", config="")[0] == 0
+    code, _, _ = invoke("console", stdin="1\nThe courier was rude and the parcel late\n/complain I was charged twice\n")
+    assert code == 0
+    code, listing, _ = invoke("cases", "list")
+    assert code == 0
+    lines = listing.strip().splitlines()
+    assert [line.split()[:4] for line in lines] == [
+        ["#2", "new", "high", "billing"],
+        ["#1", "new", "high", "delivery"],
+    ]
+    assert invoke("cases", "list", "--status", "closed")[1].strip() == ""
+    assert invoke("cases", "list", "--overdue")[1].strip() == ""  # both are due later
+    code, shown, _ = invoke("cases", "show", "1")
+    assert code == 0
+    assert shown.startswith("Complaint #1 (low_score, negative_text; priority high, delivery) from a console customer")
+    assert "“The courier was rude and the parcel late”" in shown
+    assert "Trail:" in shown and "system: opened (low_score" in shown
+    assert invoke("cases", "show", "99")[2].strip() == "feedbackbot: no case #99"
