@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import outbox
 from bot.config import CaseSettings
-from storage.models import CaseEvent, Complaint
+from storage import queries
+from storage.db import Database
+from storage.models import CaseEvent, CaseStatus, Complaint, Person
+from storage.types import utcnow
 
 HIGH_PRIORITY_POLARITY = -0.5  # words this negative make a case urgent
 STAFF_ALERT = "case_alert"
@@ -41,6 +46,10 @@ class CaseDesk:
         """Category, priority and the due times of a new case."""
         complaint.category = suggest_category(complaint.text, self.settings.categories)
         complaint.priority = priority_of(complaint, lowest_score)
+        self.triage_due(complaint, now)
+
+    def triage_due(self, complaint: Complaint, now: datetime) -> None:
+        """The times by which the case is to be acknowledged and resolved, from now."""
         complaint.due_ack_at = now + timedelta(minutes=self.settings.ack_minutes.get(complaint.priority, 240))
         complaint.due_resolve_at = now + timedelta(hours=self.settings.resolve_hours.get(complaint.priority, 72))
 
@@ -70,3 +79,126 @@ def alert_text(complaint: Complaint) -> str:
     if complaint.text:
         lines.append(f"“{complaint.text}”")
     return "\n".join(lines)
+
+
+CASE_UPDATE = "case_update"  # payload: case, target, line (the trail line to show)
+CASE_RESOLUTION = "case_resolution"  # payload: case, platform_id
+CASE_ESCALATION = "case_escalation"  # payload: case, target, line
+OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
+
+
+class CaseError(Exception):
+    """A staff or customer action the case's state does not allow; the message says why."""
+
+
+class Cases:
+    """The case workflow. Each step changes the case, writes its trail line and queues its messages in one
+    transaction, so that what staff and customers are told always matches what happened."""
+
+    def __init__(self, database: Database, desk: CaseDesk, clock: Callable[[], datetime] = utcnow) -> None:
+        self.database = database
+        self.desk = desk
+        self.clock = clock
+
+    async def acknowledge(self, case_id: int, actor: str) -> Complaint:
+        async with self._step(case_id) as (session, case, now):
+            if case.status not in (CaseStatus.NEW, CaseStatus.REOPENED):
+                raise CaseError(f"case #{case_id} is {case.status}: there is nothing to acknowledge")
+            case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED, now
+            self._changed(session, case, now, actor, "acknowledged", f"acknowledged by {actor}")
+        return case
+
+    async def assign(self, case_id: int, actor: str, assignee: str) -> Complaint:
+        async with self._step(case_id) as (session, case, now):
+            if case.status not in OPEN_STATUSES:
+                raise CaseError(f"case #{case_id} is {case.status}: it cannot be assigned")
+            case.assignee = assignee
+            self._changed(session, case, now, actor, "assigned", f"assigned to {assignee} by {actor}")
+        return case
+
+    async def resolve(
+        self, case_id: int, actor: str, *, corrective_action: str, root_cause: str, message: str | None
+    ) -> Complaint:
+        """Records the fix; the customer hears the outcome and is asked whether it is resolved for them."""
+        if not corrective_action.strip():
+            raise CaseError("the corrective action taken is required")
+        if root_cause not in self.desk.settings.root_causes:
+            raise CaseError(f"the root cause must be one of {', '.join(self.desk.settings.root_causes)}")
+        async with self._step(case_id) as (session, case, now):
+            if case.status not in OPEN_STATUSES:
+                raise CaseError(f"case #{case_id} is {case.status}: it cannot be resolved")
+            case.status, case.resolved_at = CaseStatus.RESOLVED, now
+            case.corrective_action, case.root_cause = corrective_action.strip(), root_cause
+            case.acknowledged_at = case.acknowledged_at or now
+            detail = f"{corrective_action.strip()} (root cause: {root_cause})"
+            self._changed(session, case, now, actor, "resolved", f"resolved by {actor}: {detail}")
+            await self._tell_customer(session, case, now, message)
+        return case
+
+    async def customer_answer(self, case_id: int, channel: str, platform_id: str, resolved: bool) -> Complaint:
+        """The customer's "Is this resolved for you?": yes closes the case, no reopens it and escalates again."""
+        async with self._step(case_id) as (session, case, now):
+            person = await session.get(Person, case.person_id) if case.person_id else None
+            if person is None or (person.channel, person.platform_id) != (channel, platform_id):
+                raise CaseError(f"case #{case_id} is not this person's")
+            if case.status != CaseStatus.RESOLVED:
+                raise CaseError(f"case #{case_id} is {case.status}: its outcome was already answered")
+            if resolved:
+                case.status, case.closed_at = CaseStatus.CLOSED, now
+                self._changed(session, case, now, "customer", "closed", "the customer confirmed it is resolved")
+            else:
+                case.status, case.resolved_at, case.acknowledged_at = CaseStatus.REOPENED, None, None
+                self.desk.triage_due(case, now)
+                self._changed(session, case, now, "customer", "reopened", "the customer says it is not resolved")
+                self._escalate(session, case, now, "reopened by the customer")
+        return case
+
+    async def escalate_overdue(self) -> int:
+        """Escalates every open case past a due time, again no more often than the reminder interval."""
+        now = self.clock()
+        quiet_since = now - timedelta(minutes=self.desk.settings.reminder_minutes)
+        async with self.database.transaction() as session:
+            overdue = await queries.list_cases(session, status=None, overdue_at=now, limit=500)
+            due = [case for case in overdue if case.escalated_at is None or case.escalated_at <= quiet_since]
+            for case in due:
+                late = "acknowledged" if case.acknowledged_at is None else "resolved"
+                self._escalate(session, case, now, f"not {late} in time")
+        return len(due)
+
+    @asynccontextmanager
+    async def _step(self, case_id: int) -> AsyncIterator[tuple[AsyncSession, Complaint, datetime]]:
+        async with self.database.transaction() as session:
+            statement = select(Complaint).where(Complaint.id == case_id).with_for_update()  # one step at a time
+            case = (await session.exec(statement)).first()
+            if case is None:
+                raise CaseError(f"there is no case #{case_id}")
+            yield session, case, self.clock()
+
+    def _changed(
+        self, session: AsyncSession, case: Complaint, now: datetime, actor: str, action: str, line: str
+    ) -> None:
+        """The trail line, and an update of the case's message for every staff destination."""
+        record(session, case, now, actor, action, line)
+        for channel, target in self.desk.destinations.items():
+            payload = {"case": case.id, "target": target, "line": line}
+            outbox.enqueue(session, channel=channel, kind=CASE_UPDATE, payload=payload, now=now)
+
+    def _escalate(self, session: AsyncSession, case: Complaint, now: datetime, why: str) -> None:
+        case.escalations += 1
+        case.escalated_at = now
+        record(session, case, now, "system", "escalated", why)
+        mention = f"{self.desk.settings.escalation_mention} " if self.desk.settings.escalation_mention else ""
+        line = f"{mention}Case #{case.id} escalated: {why}"
+        second_channel = self.desk.settings.escalation_channel
+        for channel, target in self.desk.destinations.items():
+            where = second_channel if channel == "slack" and second_channel else target
+            payload = {"case": case.id, "target": where, "line": line}
+            outbox.enqueue(session, channel=channel, kind=CASE_ESCALATION, payload=payload, now=now)
+
+    async def _tell_customer(self, session: AsyncSession, case: Complaint, now: datetime, message: str | None) -> None:
+        person = await session.get(Person, case.person_id) if case.person_id else None
+        if person is None:
+            record(session, case, now, "system", "not told", "the customer is anonymous or forgotten")
+            return
+        payload = {"case": case.id, "platform_id": person.platform_id, "message": (message or "").strip()}
+        outbox.enqueue(session, channel=person.channel, kind=CASE_RESOLUTION, payload=payload, now=now)

@@ -139,6 +139,9 @@ class Complaint(SQLModel, table=True):
     root_cause: str | None = Field(default=None, max_length=32)
     escalations: int = 0
     escalated_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # The case's message in the Slack staff channel, updated in place as the case moves.
+    slack_channel: str | None = Field(default=None, max_length=32)
+    slack_ts: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 

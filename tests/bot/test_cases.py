@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
-from bot.cases import CaseDesk, alert_text, suggest_category
+from bot.cases import CaseDesk, CaseError, Cases, alert_text, suggest_category
 from bot.config import CaseSettings
 from bot.engine import Engine
 from storage.db import Database
@@ -58,3 +59,124 @@ async def test_mild_cases_get_more_time(engine: Engine, database: Database, cloc
     async with database.snapshot() as session:
         [case] = await session.exec(select(Complaint))
     assert (case.priority, case.due_ack_at) == ("normal", clock.now + timedelta(minutes=240))
+
+
+async def open_case(engine: Engine, user_id: str = "alice") -> int:
+    customer = Customer(engine, user_id=user_id)
+    await customer.start("csat")
+    await customer.say("2")
+    await customer.say("The parcel arrived late")
+    return 1
+
+
+def outbox_of(rows: list[OutboxMessage], kind: str) -> list[dict[str, object]]:
+    return [json.loads(row.payload) for row in rows if row.kind == kind]
+
+
+async def all_outbox(database: Database) -> list[OutboxMessage]:
+    async with database.snapshot() as session:
+        return list(await session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def trail(database: Database) -> list[tuple[str, str]]:
+    async with database.snapshot() as session:
+        return [(e.actor, e.action) for e in await session.exec(select(CaseEvent).order_by(CaseEvent.id))]
+
+
+@pytest.fixture
+def cases(engine: Engine, database: Database, clock: Clock) -> Cases:
+    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
+    return Cases(database, engine.desk, clock)
+
+
+async def test_a_case_goes_from_new_to_closed_with_every_step_on_its_trail(
+    engine: Engine, database: Database, cases: Cases, clock: Clock
+) -> None:
+    case_id = await open_case(engine)
+    await cases.acknowledge(case_id, "U-STAFF")
+    await cases.assign(case_id, "U-STAFF", "U-FIXER")
+    clock.advance(hours=1)
+    case = await cases.resolve(
+        case_id, "U-FIXER", corrective_action="Resent the parcel by courier", root_cause="supplier", message="Sorry!"
+    )
+    assert (case.status, case.resolved_at, case.root_cause) == ("resolved", clock.now, "supplier")
+    [notice] = outbox_of(await all_outbox(database), "case_resolution")
+    assert notice == {"case": 1, "platform_id": "alice", "message": "Sorry!"}
+    case = await cases.customer_answer(case_id, "test", "alice", resolved=True)
+    assert (case.status, case.closed_at) == ("closed", clock.now)
+    assert await trail(database) == [
+        ("system", "opened"),
+        ("U-STAFF", "acknowledged"),
+        ("U-STAFF", "assigned"),
+        ("U-FIXER", "resolved"),
+        ("customer", "closed"),
+    ]
+    updates = outbox_of(await all_outbox(database), "case_update")
+    assert [u["line"] for u in updates] == [
+        "acknowledged by U-STAFF",
+        "assigned to U-FIXER by U-STAFF",
+        "resolved by U-FIXER: Resent the parcel by courier (root cause: supplier)",
+        "the customer confirmed it is resolved",
+    ]
+
+
+async def test_no_reopens_the_case_and_escalates_it(engine: Engine, database: Database, cases: Cases) -> None:
+    case_id = await open_case(engine)
+    await cases.resolve(case_id, "U-STAFF", corrective_action="Refunded", root_cause="process", message=None)
+    case = await cases.customer_answer(case_id, "test", "alice", resolved=False)
+    assert (case.status, case.escalations, case.resolved_at) == ("reopened", 1, None)
+    [escalation] = outbox_of(await all_outbox(database), "case_escalation")
+    assert escalation["line"] == "Case #1 escalated: reopened by the customer"
+    await cases.acknowledge(case_id, "U-STAFF")  # a reopened case is worked on again
+    await cases.resolve(case_id, "U-STAFF", corrective_action="Refunded again", root_cause="process", message=None)
+    assert (await cases.customer_answer(case_id, "test", "alice", resolved=True)).status == "closed"
+
+
+@pytest.mark.parametrize(
+    ("step", "error"),
+    [
+        ("resolve-empty", "the corrective action taken is required"),
+        ("resolve-cause", "the root cause must be one of"),
+        ("answer-twice", "its outcome was already answered"),
+        ("someone-else", "is not this person's"),
+        ("unknown", "there is no case #99"),
+    ],
+)
+async def test_refused_steps_change_nothing(
+    engine: Engine, database: Database, cases: Cases, step: str, error: str
+) -> None:
+    case_id = await open_case(engine)
+    before = await trail(database)
+    with pytest.raises(CaseError, match=error):
+        match step:
+            case "resolve-empty":
+                await cases.resolve(case_id, "U", corrective_action=" ", root_cause="process", message=None)
+            case "resolve-cause":
+                await cases.resolve(case_id, "U", corrective_action="x", root_cause="weather", message=None)
+            case "answer-twice":
+                await cases.customer_answer(case_id, "test", "alice", resolved=True)
+            case "someone-else":
+                await cases.resolve(case_id, "U", corrective_action="x", root_cause="process", message=None)
+                before = await trail(database)
+                await cases.customer_answer(case_id, "test", "mallory", resolved=True)
+            case "unknown":
+                await cases.acknowledge(99, "U")
+    assert await trail(database) == before
+
+
+async def test_an_overdue_case_escalates_again_no_more_often_than_the_reminder(
+    engine: Engine, database: Database, cases: Cases, clock: Clock
+) -> None:
+    await open_case(engine)  # priority normal: acknowledge within 4 hours
+    assert await cases.escalate_overdue() == 0
+    clock.advance(hours=4, minutes=1)
+    assert await cases.escalate_overdue() == 1
+    clock.advance(minutes=30)
+    assert await cases.escalate_overdue() == 0  # reminded less than an hour ago
+    clock.advance(minutes=31)
+    assert await cases.escalate_overdue() == 1
+    await cases.acknowledge(1, "U-STAFF")
+    clock.advance(hours=2)
+    assert await cases.escalate_overdue() == 0  # acknowledged, and not yet due to be resolved
+    escalations = outbox_of(await all_outbox(database), "case_escalation")
+    assert [e["line"] for e in escalations] == ["Case #1 escalated: not acknowledged in time"] * 2

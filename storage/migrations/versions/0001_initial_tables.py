@@ -166,6 +166,8 @@ def upgrade() -> None:
         sa.Column("root_cause", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("escalations", sa.Integer(), nullable=False),
         sa.Column("escalated_at", storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("slack_channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("slack_ts", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["conversation_id"], ["conversation.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["person_id"], ["person.id"], ondelete="SET NULL"),
