@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.cases import CaseDesk
+from bot.cases import CaseDesk, Cases
 from bot.config import ConfigError, Settings
 from bot.engine import Engine
 from bot.sentiment import make_analyzer
@@ -23,6 +23,7 @@ class Core:
     database: Database
     surveys: dict[str, Survey]
     engine: Engine
+    cases: Cases
 
     async def close(self) -> None:
         await self.database.close()
@@ -75,11 +76,8 @@ async def open_core(settings: Settings) -> Core:
         await database.close()
         raise ConfigError("[storage] url: the database schema is not up to date; run `feedbackbot db upgrade`")
     analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
+    desk = CaseDesk(settings.cases, staff_destinations(settings))
     engine = Engine(
-        database=database,
-        surveys=surveys,
-        analyzer=analyzer,
-        hash_key=settings.respondent_hash_key,
-        desk=CaseDesk(settings.cases, staff_destinations(settings)),
+        database=database, surveys=surveys, analyzer=analyzer, hash_key=settings.respondent_hash_key, desk=desk
     )
-    return Core(settings=settings, database=database, surveys=surveys, engine=engine)
+    return Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=Cases(database, desk))

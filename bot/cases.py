@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import outbox
 from bot.config import CaseSettings
+from bot.i18n import translate
 from storage import queries
 from storage.db import Database
 from storage.models import CaseEvent, CaseStatus, Complaint, Person
@@ -202,3 +203,26 @@ class Cases:
             return
         payload = {"case": case.id, "platform_id": person.platform_id, "message": (message or "").strip()}
         outbox.enqueue(session, channel=person.channel, kind=CASE_RESOLUTION, payload=payload, now=now)
+
+    async def remember_slack_message(self, case_id: int, channel: str, ts: str) -> None:
+        """Where the case's staff message is, so that later steps update it in place."""
+        async with self.database.transaction() as session:
+            case = await session.get(Complaint, case_id)
+            if case is not None:
+                case.slack_channel, case.slack_ts = channel, ts
+
+    async def load(self, case_id: int) -> tuple[Complaint, Person | None]:
+        """The case and its customer (None when anonymous or forgotten)."""
+        async with self.database.snapshot() as session:
+            case = await session.get(Complaint, case_id)
+            if case is None:
+                raise CaseError(f"there is no case #{case_id}")
+            person = await session.get(Person, case.person_id) if case.person_id else None
+        return case, person
+
+
+def outcome_text(case: Complaint, language: str | None, message: str) -> str:
+    """What the customer is told when their case is resolved, before being asked whether it is."""
+    words = (case.text or "").replace("\n", " ")[:300] or "…"
+    text = translate("outcome", language, number=case.id, words=words, action=case.corrective_action or "")
+    return "\n\n".join(part for part in (text, message, translate("outcome_question", language)) if part)

@@ -17,21 +17,22 @@ from bot.outbox import Dispatcher, Sender
 from handlers.console import ConsoleChannel, stdin_lines
 from handlers.web import create_app
 
-EXPIRY_SWEEP_SECONDS = 60
+SWEEP_SECONDS = 60
 log = logging.getLogger(__name__)
 
 
-async def sweep_expired_surveys(core: Core) -> None:
-    """Closes surveys past their expiry as partial, once a minute."""
+async def sweep(core: Core) -> None:
+    """Once a minute: closes surveys past their expiry as partial, escalates overdue cases."""
     while True:
         try:
             closed = await core.engine.expire_overdue()
+            escalated = await core.cases.escalate_overdue()
         except (SQLAlchemyError, OSError) as error:  # a database outage must not stop the bot
-            log.error("closing expired surveys failed (%s); trying again in a minute", error)
+            log.error("the minute's sweep failed (%s); trying again in a minute", error)
         else:
-            if closed:
-                log.info("closed %d expired surveys as partial", closed)
-        await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            if closed or escalated:
+                log.info("closed %d expired surveys as partial, escalated %d overdue cases", closed, escalated)
+        await asyncio.sleep(SWEEP_SECONDS)
 
 
 async def serve(core: Core) -> None:
@@ -46,7 +47,7 @@ async def serve(core: Core) -> None:
             telegram.mount(api)
             await telegram.start()
             channels.push_async_callback(telegram.stop)
-            senders["telegram"] = telegram.services.delivery.alert_staff
+            senders["telegram"] = telegram.send_outbox
         if core.settings.slack.bot_token is not None:
             from handlers.slack import SlackChannel  # loaded only when configured
 
@@ -54,7 +55,7 @@ async def serve(core: Core) -> None:
             slack.mount(api)
             await slack.start()
             channels.push_async_callback(slack.stop)
-            senders["slack"] = slack.alert_staff
+            senders["slack"] = slack.send_outbox
         dispatcher = asyncio.create_task(Dispatcher(core.database, senders).run_forever())
         channels.callback(dispatcher.cancel)
         await serve_http(core, api)
@@ -68,7 +69,7 @@ async def serve_http(core: Core, api: FastAPI) -> None:
     )
     log.info("HTTP server on http://%s:%d (GET /healthz)", settings.server.host, settings.server.port)
     async with asyncio.TaskGroup() as tasks:
-        sweeper = tasks.create_task(sweep_expired_surveys(core))
+        sweeper = tasks.create_task(sweep(core))
         serving = tasks.create_task(server.serve())
         if not settings.has_chat_platform:
             log.warning("no Telegram or Slack token configured: starting the terminal channel")

@@ -19,11 +19,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Core
-from bot.cases import STAFF_ALERT, alert_text
-from bot.outbox import Undeliverable
-from handlers.slack import actions, commands, events, views
-from handlers.slack.blocks import section
-from handlers.slack.common import UNDELIVERABLE, Services, log_api_error
+from bot.cases import Cases
+from handlers.slack import actions, cases, commands, events, views
+from handlers.slack.common import Services, log_api_error
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_SECONDS = 10
@@ -37,9 +35,10 @@ def quiet_logger(name: str) -> logging.Logger:
     return logger
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    """Every listener, by surface; within actions the catch-all comes last."""
+def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
+    """Every listener, by surface; case buttons before the catch-all of actions."""
     commands.register(app, services)
+    cases.register(app, services, case_work)
     actions.register(app, services)
     views.register(app, services)
     events.register(app, services)
@@ -80,7 +79,8 @@ class SlackChannel:
             process_before_response=True,
         )
         self.services = Services(engine=core.engine, settings=settings, client=client)
-        register(self.app, self.services)
+        self.cases = core.cases
+        register(self.app, self.services, core.cases)
         self.socket: AsyncSocketModeHandler | None = None
 
     def mount(self, api: FastAPI) -> None:
@@ -95,21 +95,9 @@ class SlackChannel:
                 log.warning("slack: refused a request with a missing, wrong or stale signature")
             return response
 
-    async def alert_staff(self, kind: str, payload: dict[str, Any]) -> None:
-        """The outbox's sender for Slack: a case alert in the staff channel."""
-        if kind != STAFF_ALERT:
-            raise Undeliverable(f"slack cannot send {kind!r} messages")
-        case = await self.services.engine.case(int(payload["case"]))
-        if case is None:
-            raise Undeliverable(f"case {payload['case']} no longer exists")
-        text = alert_text(case)
-        try:
-            await self.services.client.chat_postMessage(channel=payload["target"], text=text, blocks=[section(text)])
-        except SlackApiError as error:
-            log_api_error("chat.postMessage", error)
-            if error.response.get("error") in UNDELIVERABLE:
-                raise Undeliverable(str(error.response.get("error"))) from error
-            raise
+    async def send_outbox(self, kind: str, payload: dict[str, Any]) -> None:
+        """The outbox's sender for Slack: case alerts and updates for staff, outcomes for customers."""
+        await cases.send(self.services, self.cases, kind, payload)
 
     async def start(self) -> None:
         if self.settings.mode == "socket":

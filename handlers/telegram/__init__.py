@@ -26,7 +26,7 @@ from telegram.ext import (
 
 from bot.app import Core
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
-from handlers.telegram import callbacks, commands, messages, render
+from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
 from handlers.telegram.inbox import Inbox
@@ -65,6 +65,9 @@ def register(application: TelegramApp, staff_chat_id: int | None) -> None:
     application.add_handler(
         CallbackQueryHandler(callbacks.confirmed, pattern=f"^{render.CONFIRM}\\|(stop|forget)\\|(yes|no)$")
     )
+    application.add_handler(
+        CallbackQueryHandler(cases.outcome_answered, pattern=f"^{cases.OUTCOME}\\|\\d+\\|(yes|no)$")
+    )
     application.add_handler(CallbackQueryHandler(callbacks.refuse))  # forged or from an older version
     edited_text = filters.UpdateType.EDITED_MESSAGE & filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(private & edited_text, messages.edited_answer))
@@ -101,6 +104,7 @@ class TelegramChannel:
         self.services: Services = self.application.bot_data
         sender = Sender(self.application.bot)
         self.services.engine = core.engine
+        self.services.cases = core.cases
         self.services.sender = sender
         self.services.delivery = Delivery(core.engine, sender)
         self.services.surveys = core.surveys
@@ -122,6 +126,10 @@ class TelegramChannel:
         log.error("telegram update %s failed", update_id, exc_info=context.error)
         if update_id is not None:
             self.services.failed_updates.add(update_id)
+
+    async def send_outbox(self, kind: str, payload: dict[str, Any]) -> None:
+        """The outbox's sender for Telegram: case alerts and steps for staff, outcomes for customers."""
+        await cases.send(self.services.delivery, self.services.cases, kind, payload)
 
     def mount(self, api: FastAPI) -> None:
         """Adds POST /telegram/webhook to the bot's HTTP server."""

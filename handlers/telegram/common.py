@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import CallbackQuery, Update
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.cases import Cases
 from bot.engine import Engine
 from bot.events import Event, Respondent
 from bot.surveys import Survey
@@ -16,6 +17,7 @@ class Services:
     """The bot's typed `bot_data`: set once when the channel is built."""
 
     engine: Engine
+    cases: Cases
     delivery: Delivery
     sender: Sender
     surveys: dict[str, Survey]

@@ -8,15 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.cases import STAFF_ALERT, alert_text
 from bot.engine import Engine
 from bot.events import Respondent
-from bot.outbox import Undeliverable
 from bot.prompts import Notice, NoticeKind, Reply
 from handlers.telegram import render
 from handlers.telegram.inbox import CHANNEL
@@ -142,18 +140,6 @@ class Delivery:
         assert isinstance(message, Message) and pressed.data is not None
         label = render.chosen_label(message.reply_markup, pressed.data) or pressed.data
         await self.sender.edit(message, f"{message.text}\n\n✅ {label}")
-
-    async def alert_staff(self, kind: str, payload: dict[str, Any]) -> None:
-        """The outbox's sender for Telegram: a case alert in the staff chat."""
-        if kind != STAFF_ALERT:
-            raise Undeliverable(f"telegram cannot send {kind!r} messages")
-        case = await self.engine.case(int(payload["case"]))
-        if case is None:
-            raise Undeliverable(f"case {payload['case']} no longer exists")
-        try:
-            await self.sender.send(int(payload["target"]), alert_text(case))
-        except Blocked as error:
-            raise Undeliverable(f"the staff chat refuses the bot's messages: {error}") from error
 
 
 def _refusal(reply: Reply) -> str | None:

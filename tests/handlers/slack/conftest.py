@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bot.app import Core
+from bot.cases import Cases
 from bot.config import Settings
 from bot.engine import Engine
 from bot.surveys import Survey
@@ -60,7 +61,8 @@ async def slack(
     fake_slack: FakeSlack, database: Database, surveys: dict[str, Survey], engine: Engine
 ) -> AsyncIterator[SlackWorkspace]:
     fake_slack.add_user(STAFF, "staff-member")
-    core = Core(settings=slack_settings(fake_slack), database=database, surveys=surveys, engine=engine)
+    cases = Cases(database, engine.desk, engine.clock)
+    core = Core(settings=slack_settings(fake_slack), database=database, surveys=surveys, engine=engine, cases=cases)
     channel = SlackChannel(core)
     api = create_app(database)
     channel.mount(api)

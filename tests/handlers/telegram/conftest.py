@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Core
-from bot.cases import CaseDesk
+from bot.cases import CaseDesk, Cases
 from bot.config import Settings
 from bot.engine import Engine
 from bot.outbox import Dispatcher
@@ -51,13 +51,13 @@ async def make_channel(
 
     async def make(**telegram: Any) -> TelegramChannel:
         engine.desk = CaseDesk(destinations={"telegram": str(STAFF_CHAT)})
-        core = Core(
-            settings=channel_settings(fake_telegram, **telegram), database=database, surveys=surveys, engine=engine
-        )
+        settings = channel_settings(fake_telegram, **telegram)
+        cases = Cases(database, engine.desk, engine.clock)
+        core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=cases)
         channel = TelegramChannel(core)
         channel.inbox.flush_seconds = 0.01  # tests wait for the handled mark
         await channel.start()
-        dispatcher = Dispatcher(database, {"telegram": channel.services.delivery.alert_staff}, clock=engine.clock)
+        dispatcher = Dispatcher(database, {"telegram": channel.send_outbox}, clock=engine.clock)
         started.append((channel, asyncio.create_task(dispatcher.run_forever(interval=0.02))))
         return channel
 

@@ -1,0 +1,247 @@
+"""Complaint cases in the Slack staff channel: the case message and its buttons, the resolve form, the customer's
+answer to "Is this resolved for you?" in their DM; and the outbox's Slack sender."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    StaticSelectElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.cases import (
+    CASE_ESCALATION,
+    CASE_RESOLUTION,
+    CASE_UPDATE,
+    STAFF_ALERT,
+    CaseError,
+    Cases,
+    alert_text,
+    outcome_text,
+)
+from bot.i18n import translate
+from bot.outbox import Undeliverable
+from handlers.slack.blocks import section
+from handlers.slack.common import UNDELIVERABLE, Services, log_api_error
+from storage.models import CaseStatus, Complaint
+
+ACKNOWLEDGE, ASSIGN, RESOLVE = "case_acknowledge", "case_assign", "case_resolve"
+OUTCOME_YES, OUTCOME_NO = "case_outcome_yes", "case_outcome_no"
+RESOLVE_FORM = "case_resolve_form"
+ACTION_BLOCK, CAUSE_BLOCK, MESSAGE_BLOCK = "corrective_action", "root_cause", "customer_message"
+FIELD = "value"
+log = logging.getLogger("handlers.slack")
+
+
+def case_blocks(case: Complaint) -> list[Block]:
+    """The case's staff message: its state, the customer's words and, while open, the staff buttons."""
+    facts = [
+        f"*Status:* {case.status}",
+        f"*Priority:* {case.priority}",
+        f"*Category:* {case.category or '-'}",
+        f"*Assignee:* {f'<@{case.assignee}>' if case.assignee else '-'}",
+    ]
+    if case.due_ack_at and case.acknowledged_at is None:
+        facts.append(f"*Acknowledge by:* {case.due_ack_at:%Y-%m-%d %H:%M} UTC")
+    elif case.due_resolve_at and case.resolved_at is None:
+        facts.append(f"*Resolve by:* {case.due_resolve_at:%Y-%m-%d %H:%M} UTC")
+    if case.corrective_action:
+        facts.append(f"*Done:* {case.corrective_action} ({case.root_cause})")
+    blocks: list[Block] = [
+        HeaderBlock(text=f"Complaint #{case.id}"),
+        section(alert_text(case)),
+        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(facts))]),
+    ]
+    if case.status in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED):
+        buttons: list[Any] = []
+        if case.status != CaseStatus.ACKNOWLEDGED:
+            buttons.append(
+                ButtonElement(text="Acknowledge", action_id=ACKNOWLEDGE, value=str(case.id), style="primary")
+            )
+        buttons.append(UserSelectElement(action_id=ASSIGN, placeholder="Assign", initial_user=case.assignee or None))
+        buttons.append(ButtonElement(text="Resolve", action_id=RESOLVE, value=str(case.id)))
+        blocks.append(ActionsBlock(block_id=f"case-{case.id}", elements=buttons))
+    return blocks
+
+
+def resolve_form(case: Complaint, root_causes: list[str]) -> View:
+    """The form a case is resolved with: the corrective action and root cause are required."""
+    return View(
+        type="modal",
+        callback_id=RESOLVE_FORM,
+        private_metadata=str(case.id),
+        title=PlainTextObject(text=f"Resolve #{case.id}"[:24]),
+        submit=PlainTextObject(text="Resolve"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            InputBlock(
+                block_id=ACTION_BLOCK,
+                label="Corrective action taken",
+                element=PlainTextInputElement(action_id=FIELD, multiline=True, max_length=2000),
+            ),
+            InputBlock(
+                block_id=CAUSE_BLOCK,
+                label="Root cause",
+                element=StaticSelectElement(
+                    action_id=FIELD, options=[Option(value=c, text=c) for c in root_causes], placeholder="Choose"
+                ),
+            ),
+            InputBlock(
+                block_id=MESSAGE_BLOCK,
+                label="Message to the customer",
+                optional=True,
+                element=PlainTextInputElement(action_id=FIELD, multiline=True, max_length=1000),
+            ),
+        ],
+    )
+
+
+def register(app: AsyncApp, services: Services, cases: Cases) -> None:
+    """Staff buttons check that the presser is staff; everyone else is refused and logged."""
+
+    async def staff_only(body: dict[str, Any]) -> bool:
+        if await services.is_staff(body["user"]["id"]):
+            return True
+        log.warning("slack: a case button was pressed by someone who is not staff; refused")
+        channel = (body.get("channel") or {}).get("id")
+        if channel:
+            await services.client.chat_postEphemeral(
+                channel=channel, user=body["user"]["id"], text="Only staff can act on complaint cases."
+            )
+        return False
+
+    async def step(body: dict[str, Any], work: Any) -> None:
+        try:
+            await work
+        except CaseError as error:
+            channel = (body.get("channel") or {}).get("id")
+            if channel:
+                await services.client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=str(error))
+
+    @app.action(ACKNOWLEDGE)
+    async def acknowledge(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff take the case on."""
+        await ack()
+        if await staff_only(body):
+            await step(body, cases.acknowledge(int(action["value"]), body["user"]["id"]))
+
+    @app.action(ASSIGN)
+    async def assign(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Staff hand the case to a colleague."""
+        await ack()
+        case_id = int(action["block_id"].removeprefix("case-"))
+        if await staff_only(body):
+            await step(body, cases.assign(case_id, body["user"]["id"], action["selected_user"]))
+
+    @app.action(RESOLVE)
+    async def open_resolve_form(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Opens the resolve form."""
+        await ack()
+        if not await staff_only(body):
+            return
+        case, _ = await cases.load(int(action["value"]))
+        try:
+            await services.client.views_open(
+                trigger_id=body["trigger_id"], view=resolve_form(case, cases.desk.settings.root_causes)
+            )
+        except SlackApiError as error:
+            log_api_error("views.open", error)
+
+    @app.view(RESOLVE_FORM)
+    async def resolve(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Resolves the case with its corrective action and root cause; the customer hears the outcome."""
+        if not await services.is_staff(body["user"]["id"]):
+            await ack(response_action="errors", errors={ACTION_BLOCK: "Only staff can resolve cases."})
+            return
+        values = view["state"]["values"]
+        cause = (values[CAUSE_BLOCK][FIELD].get("selected_option") or {}).get("value", "")
+        try:
+            await cases.resolve(
+                int(view["private_metadata"]),
+                body["user"]["id"],
+                corrective_action=values[ACTION_BLOCK][FIELD].get("value") or "",
+                root_cause=cause,
+                message=values[MESSAGE_BLOCK][FIELD].get("value"),
+            )
+        except CaseError as error:
+            await ack(response_action="errors", errors={ACTION_BLOCK: str(error)[:150]})
+            return
+        await ack()
+
+    @app.action(OUTCOME_YES)
+    @app.action(OUTCOME_NO)
+    async def outcome(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """The customer's answer to "Is this resolved for you?"."""
+        await ack()
+        resolved = action["action_id"] == OUTCOME_YES
+        try:
+            case = await cases.customer_answer(int(action["value"]), "slack", body["user"]["id"], resolved)
+        except CaseError:
+            await services.client.chat_postMessage(channel=body["user"]["id"], text=translate("button_invalid", None))
+            return
+        key = "outcome_closed" if resolved else "outcome_reopened"
+        container = body.get("container", {})
+        text = translate(key, None, number=case.id)
+        await services.client.chat_update(
+            channel=container["channel_id"], ts=container["message_ts"], text=text, blocks=[section(text)]
+        )
+
+
+async def send(services: Services, cases: Cases, kind: str, payload: dict[str, Any]) -> None:
+    """The outbox's sender for Slack."""
+    try:
+        case, person = await cases.load(int(payload["case"]))
+    except CaseError as error:
+        raise Undeliverable(str(error)) from error
+    try:
+        if kind == STAFF_ALERT:
+            posted = await services.client.chat_postMessage(
+                channel=payload["target"], text=alert_text(case), blocks=case_blocks(case)
+            )
+            await cases.remember_slack_message(case.id or 0, str(posted["channel"]), str(posted["ts"]))
+        elif kind in (CASE_UPDATE, CASE_ESCALATION):
+            await update_staff_message(services, case, payload)
+        elif kind == CASE_RESOLUTION:
+            text = outcome_text(case, person.language if person else None, payload.get("message", ""))
+            buttons = [
+                ButtonElement(text=translate("yes", None), action_id=OUTCOME_YES, value=str(case.id), style="primary"),
+                ButtonElement(text=translate("no", None), action_id=OUTCOME_NO, value=str(case.id)),
+            ]
+            await services.client.chat_postMessage(
+                channel=payload["platform_id"], text=text, blocks=[section(text), ActionsBlock(elements=buttons)]
+            )
+        else:
+            raise Undeliverable(f"slack cannot send {kind!r} messages")
+    except SlackApiError as error:
+        log_api_error("chat.postMessage", error)
+        if error.response.get("error") in UNDELIVERABLE:
+            raise Undeliverable(str(error.response.get("error"))) from error
+        raise
+
+
+async def update_staff_message(services: Services, case: Complaint, payload: dict[str, Any]) -> None:
+    """The case's message shows its new state; the step goes in its thread (an escalation also where asked)."""
+    if case.slack_channel and case.slack_ts:
+        await services.client.chat_update(
+            channel=case.slack_channel, ts=case.slack_ts, text=alert_text(case), blocks=case_blocks(case)
+        )
+        await services.client.chat_postMessage(
+            channel=case.slack_channel, thread_ts=case.slack_ts, text=payload["line"]
+        )
+    if not case.slack_ts or payload["target"] != case.slack_channel:
+        await services.client.chat_postMessage(channel=payload["target"], text=payload["line"])
