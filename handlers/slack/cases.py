@@ -118,20 +118,24 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         if await services.is_staff(body["user"]["id"]):
             return True
         log.warning("slack: a case button was pressed by someone who is not staff; refused")
-        channel = (body.get("channel") or {}).get("id")
-        if channel:
-            await services.client.chat_postEphemeral(
-                channel=channel, user=body["user"]["id"], text="Only staff can act on complaint cases."
-            )
+        await tell_presser(body, "Only staff can act on complaint cases.")
         return False
 
     async def step(body: dict[str, Any], work: Any) -> None:
         try:
             await work
         except CaseError as error:
-            channel = (body.get("channel") or {}).get("id")
-            if channel:
-                await services.client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=str(error))
+            await tell_presser(body, str(error))
+
+    async def tell_presser(body: dict[str, Any], text: str) -> None:
+        """A notice only the presser sees; someone outside the channel (a forged press) gets none."""
+        channel = (body.get("channel") or {}).get("id")
+        if not channel:
+            return
+        try:
+            await services.client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+        except SlackApiError as error:
+            log_api_error("chat.postEphemeral", error)
 
     @app.action(ACKNOWLEDGE)
     async def acknowledge(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

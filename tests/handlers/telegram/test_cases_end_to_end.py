@@ -1,0 +1,168 @@
+"""A complaint from a Telegram customer, worked on by staff in Slack, closed with the customer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from bot.app import Core
+from bot.cases import CaseDesk, Cases
+from bot.config import Settings
+from bot.engine import Engine
+from bot.outbox import Dispatcher
+from bot.surveys import Survey
+from handlers.slack import SlackChannel
+from handlers.slack.cases import RESOLVE_FORM
+from handlers.telegram import TelegramChannel
+from handlers.web import create_app
+from storage.db import Database
+from storage.models import CaseEvent, Complaint
+from tests.conftest import Clock
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, block_actions, text_value, view_submission
+from tests.fakes.telegram_api import FakeTelegram
+from tests.handlers.slack.conftest import STAFF, SlackWorkspace
+from tests.handlers.telegram.conftest import CUSTOMER, Chat
+
+STAFF_CHANNEL = "CSTAFF"
+
+
+@pytest.fixture
+async def both(
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    database: Database,
+    surveys: dict[str, Survey],
+    engine: Engine,
+    clock: Clock,
+) -> AsyncIterator[tuple[SlackWorkspace, Cases]]:
+    """The bot with both channels, one database and one dispatcher, as `feedbackbot run` has them."""
+    fake_slack.add_user(STAFF, "staff-member")
+    fake_slack.add_channel(STAFF_CHANNEL, "complaints", members=[STAFF])
+    settings = Settings(
+        telegram={"token": fake_telegram.token, "api_base_url": fake_telegram.base_url, "request_timeout": 1},
+        slack={
+            "bot_token": fake_slack.token,
+            "signing_secret": SIGNING_SECRET,
+            "api_base_url": fake_slack.base_url,
+            "staff_channel": STAFF_CHANNEL,
+        },
+    )
+    engine.desk = CaseDesk(destinations={"slack": STAFF_CHANNEL})
+    cases = Cases(database, engine.desk, clock)
+    core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=cases)
+    telegram, slack = TelegramChannel(core), SlackChannel(core)
+    telegram.inbox.flush_seconds = 0.01
+    api = create_app(database)
+    slack.mount(api)
+    await telegram.start()
+    senders = {"telegram": telegram.send_outbox, "slack": slack.send_outbox}
+    dispatcher = asyncio.create_task(Dispatcher(database, senders, clock=clock).run_forever(interval=0.02))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
+        yield SlackWorkspace(fake_slack, client, slack), cases
+    dispatcher.cancel()
+    await slack.stop()
+    await telegram.stop()
+
+
+def staff_messages(fake: FakeSlack) -> list[dict[str, Any]]:
+    return fake.messages(STAFF_CHANNEL)
+
+
+def has_button(message: dict[str, Any], action_id: str) -> bool:
+    return any(e.get("action_id") == action_id for b in message.get("blocks", []) for e in b.get("elements", []))
+
+
+async def resolve_in_slack(slack: SlackWorkspace, action: str) -> None:
+    case_message = staff_messages(slack.fake)[0]
+    await slack.post(block_actions("case_resolve", "1", user_id=STAFF, channel_id=STAFF_CHANNEL, message=case_message))
+    await slack.settle(lambda: slack.fake.calls_of("views.open"))
+    option = {"value": "supplier", "text": {"type": "plain_text", "text": "supplier"}}
+    values = {
+        "corrective_action": {"value": text_value(action)},
+        "root_cause": {"value": {"type": "static_select", "selected_option": option}},
+        "customer_message": {"value": text_value("Sorry for the trouble.")},
+    }
+    response = await slack.post(view_submission(RESOLVE_FORM, values, private_metadata="1", user_id=STAFF))
+    assert response.status_code == 200 and response.content in (b"", b"null")
+
+
+async def answer_outcome(chat: Chat, fake: FakeTelegram, answer: str) -> None:
+    outcome = await fake.wait_for(lambda: [m for m in fake.chat_messages(CUSTOMER) if "o1|1|yes" in str(m)])
+    await chat.press(f"o1|1|{answer}", outcome[-1])
+
+
+async def test_a_telegram_complaint_is_worked_in_slack_and_closed_with_the_customer(
+    both: tuple[SlackWorkspace, Cases], chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    slack, _ = both
+    await chat.command("start", "csat-ORDER-7")
+    await chat.press("a1|1|satisfaction|1")
+    await chat.say("The parcel came two weeks late and the courier was rude")
+
+    [alert] = await slack.settle(lambda: staff_messages(slack.fake))
+    assert has_button(alert, "case_acknowledge") and has_button(alert, "case_resolve")
+    assert "reference ORDER-7" in alert["text"]
+
+    await slack.post(block_actions("case_acknowledge", "1", user_id=STAFF, channel_id=STAFF_CHANNEL, message=alert))
+    await slack.settle(lambda: not has_button(staff_messages(slack.fake)[0], "case_acknowledge"))
+
+    await resolve_in_slack(slack, "Refunded the delivery fee and warned the courier company")
+    await answer_outcome(chat, fake_telegram, "no")
+    assert fake_telegram.sent_messages(CUSTOMER)[-1].startswith("We're sorry it isn't resolved yet.")
+    await slack.settle(
+        lambda: any("escalated: reopened by the customer" in m["text"] for m in staff_messages(slack.fake))
+    )
+
+    await resolve_in_slack(slack, "Sent a new parcel by express")
+    await answer_outcome(chat, fake_telegram, "yes")
+    assert fake_telegram.sent_messages(CUSTOMER)[-1] == "Thank you! Your complaint #1 is closed."
+
+    async with database.snapshot() as session:
+        [case] = await session.exec(select(Complaint))
+        trail = [(e.actor, e.action) for e in await session.exec(select(CaseEvent).order_by(col(CaseEvent.id)))]
+    assert (case.status, case.corrective_action, case.root_cause) == (
+        "closed",
+        "Sent a new parcel by express",
+        "supplier",
+    )
+    assert trail == [
+        ("system", "opened"),
+        (STAFF, "acknowledged"),
+        (STAFF, "resolved"),
+        ("customer", "reopened"),
+        ("system", "escalated"),
+        (STAFF, "resolved"),
+        ("customer", "closed"),
+    ]
+    outcome = [m["text"] for m in fake_telegram.chat_messages(CUSTOMER) if "What we did" in m.get("text", "")]
+    assert outcome[0].startswith("About your complaint #1: you told us “The parcel came two weeks late")
+
+
+async def test_someone_who_is_not_staff_changes_nothing(
+    both: tuple[SlackWorkspace, Cases],
+    chat: Chat,
+    fake_slack: FakeSlack,
+    database: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Staff are the staff channel's members; a press from anyone else (a forged request) is refused and logged."""
+    slack, _ = both
+    fake_slack.add_channel("CPUBLIC", "general", members=[USER_ID])
+    await chat.command("complain", "Charged twice")
+    [alert] = await slack.settle(lambda: staff_messages(slack.fake))
+    await slack.post(block_actions("case_resolve", "1", user_id=USER_ID, channel_id="CPUBLIC", message=alert))
+    await slack.post(block_actions("case_acknowledge", "1", user_id=USER_ID, channel_id="CPUBLIC", message=alert))
+    refusals = await slack.settle(lambda: len(slack.fake.ephemeral) == 2 and slack.fake.ephemeral)
+    assert {message["text"] for _, _, message in refusals} == {"Only staff can act on complaint cases."}
+    assert "pressed by someone who is not staff; refused" in caplog.text
+    assert slack.fake.calls_of("views.open") == []
+    async with database.snapshot() as session:
+        [case] = await session.exec(select(Complaint))
+        trail = list(await session.exec(select(CaseEvent.action)))
+    assert (case.status, trail) == ("new", ["opened"])
