@@ -20,6 +20,7 @@ from storage.types import utcnow
 
 HIGH_PRIORITY_POLARITY = -0.5  # words this negative make a case urgent
 STAFF_ALERT = "case_alert"
+CASE_UPDATE = "case_update"  # payload: case, target, line (the trail line to show)
 
 
 def suggest_category(text: str | None, rules: Mapping[str, list[str]]) -> str | None:
@@ -54,6 +55,15 @@ class CaseDesk:
         complaint.due_ack_at = now + timedelta(minutes=self.settings.ack_minutes.get(complaint.priority, 240))
         complaint.due_resolve_at = now + timedelta(hours=self.settings.resolve_hours.get(complaint.priority, 72))
 
+    def changed(
+        self, session: AsyncSession, case: Complaint, now: datetime, actor: str, action: str, line: str
+    ) -> None:
+        """The trail line, and an update of the case's message for every staff destination."""
+        record(session, case, now, actor, action, line)
+        for channel, target in self.destinations.items():
+            payload = {"case": case.id, "target": target, "line": line}
+            outbox.enqueue(session, channel=channel, kind=CASE_UPDATE, payload=payload, now=now)
+
     def opened(self, session: AsyncSession, complaint: Complaint, now: datetime) -> None:
         """Records the opening and queues the staff alerts, in the same transaction as the complaint."""
         assert complaint.id is not None
@@ -82,9 +92,9 @@ def alert_text(complaint: Complaint) -> str:
     return "\n".join(lines)
 
 
-CASE_UPDATE = "case_update"  # payload: case, target, line (the trail line to show)
 CASE_RESOLUTION = "case_resolution"  # payload: case, platform_id
 CASE_ESCALATION = "case_escalation"  # payload: case, target, line
+CASE_CONTACT = "case_contact"  # payload: case, platform_id, message (written by staff)
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
 
 
@@ -106,7 +116,7 @@ class Cases:
             if case.status not in (CaseStatus.NEW, CaseStatus.REOPENED):
                 raise CaseError(f"case #{case_id} is {case.status}: there is nothing to acknowledge")
             case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED, now
-            self._changed(session, case, now, actor, "acknowledged", f"acknowledged by {actor}")
+            self.desk.changed(session, case, now, actor, "acknowledged", f"acknowledged by {actor}")
         return case
 
     async def assign(self, case_id: int, actor: str, assignee: str) -> Complaint:
@@ -114,7 +124,7 @@ class Cases:
             if case.status not in OPEN_STATUSES:
                 raise CaseError(f"case #{case_id} is {case.status}: it cannot be assigned")
             case.assignee = assignee
-            self._changed(session, case, now, actor, "assigned", f"assigned to {assignee} by {actor}")
+            self.desk.changed(session, case, now, actor, "assigned", f"assigned to {assignee} by {actor}")
         return case
 
     async def resolve(
@@ -132,8 +142,26 @@ class Cases:
             case.corrective_action, case.root_cause = corrective_action.strip(), root_cause
             case.acknowledged_at = case.acknowledged_at or now
             detail = f"{corrective_action.strip()} (root cause: {root_cause})"
-            self._changed(session, case, now, actor, "resolved", f"resolved by {actor}: {detail}")
+            self.desk.changed(session, case, now, actor, "resolved", f"resolved by {actor}: {detail}")
             await self._tell_customer(session, case, now, message)
+        return case
+
+    async def contact(self, case_id: int, actor: str, message: str) -> Complaint:
+        """Staff write to the customer through the bot; the customer's replies come back into the case."""
+        if not message.strip():
+            raise CaseError("the message to the customer is empty")
+        async with self._step(case_id) as (session, case, now):
+            person = await session.get(Person, case.person_id) if case.person_id else None
+            if person is None:
+                raise CaseError(f"the customer of case #{case_id} is anonymous or forgotten: they cannot be written to")
+            if case.status == CaseStatus.CLOSED:
+                raise CaseError(f"case #{case_id} is closed")
+            case.awaiting_reply = True
+            self.desk.changed(
+                session, case, now, actor, "contacted", f"{actor} wrote to the customer: {message.strip()}"
+            )
+            payload = {"case": case.id, "platform_id": person.platform_id, "message": message.strip()}
+            outbox.enqueue(session, channel=person.channel, kind=CASE_CONTACT, payload=payload, now=now)
         return case
 
     async def customer_answer(self, case_id: int, channel: str, platform_id: str, resolved: bool) -> Complaint:
@@ -146,11 +174,11 @@ class Cases:
                 raise CaseError(f"case #{case_id} is {case.status}: its outcome was already answered")
             if resolved:
                 case.status, case.closed_at = CaseStatus.CLOSED, now
-                self._changed(session, case, now, "customer", "closed", "the customer confirmed it is resolved")
+                self.desk.changed(session, case, now, "customer", "closed", "the customer confirmed it is resolved")
             else:
                 case.status, case.resolved_at, case.acknowledged_at = CaseStatus.REOPENED, None, None
                 self.desk.triage_due(case, now)
-                self._changed(session, case, now, "customer", "reopened", "the customer says it is not resolved")
+                self.desk.changed(session, case, now, "customer", "reopened", "the customer says it is not resolved")
                 self._escalate(session, case, now, "reopened by the customer")
         return case
 
@@ -174,15 +202,6 @@ class Cases:
             if case is None:
                 raise CaseError(f"there is no case #{case_id}")
             yield session, case, self.clock()
-
-    def _changed(
-        self, session: AsyncSession, case: Complaint, now: datetime, actor: str, action: str, line: str
-    ) -> None:
-        """The trail line, and an update of the case's message for every staff destination."""
-        record(session, case, now, actor, action, line)
-        for channel, target in self.desk.destinations.items():
-            payload = {"case": case.id, "target": target, "line": line}
-            outbox.enqueue(session, channel=channel, kind=CASE_UPDATE, payload=payload, now=now)
 
     def _escalate(self, session: AsyncSession, case: Complaint, now: datetime, why: str) -> None:
         case.escalations += 1

@@ -364,6 +364,10 @@ class Engine:
                     return conversation, conversation.current_question
                 if expired is not None:
                     return [self._notice(Turn(session, now, expired.language), NoticeKind.REFUSAL, "survey_expired")]
+                if await self._forwarded_to_case(session, now, event):
+                    return [
+                        self._notice(await self._turn_for(session, now, event.who), NoticeKind.INFO, "reply_forwarded")
+                    ]
                 return [self._notice(turn, NoticeKind.INFO, "no_open_survey", available=self._available)]
             case ChoiceAnswer():
                 found = await session.get(Conversation, event.conversation_id)
@@ -380,6 +384,15 @@ class Engine:
                 if found.expires_at <= now:  # until then even a finished survey takes corrections of typed answers
                     return [self._notice(Turn(session, now, found.language), NoticeKind.REFUSAL, "survey_closed")]
                 return found, answer.question_id
+
+    async def _forwarded_to_case(self, session: AsyncSession, now: datetime, event: TextAnswer) -> bool:
+        """A message outside any survey answers the staff who wrote to this person about a case, if any did."""
+        person = await queries.get_person(session, channel=event.who.channel, platform_id=event.who.user_id)
+        case = await queries.case_awaiting_reply(session, person_id=person.id) if person and person.id else None
+        if case is None:
+            return False
+        self.desk.changed(session, case, now, "customer", "replied", f"the customer replied: {event.text.strip()}")
+        return True
 
     def _still_open(self, turn: Turn, conversation: Conversation) -> list[Prompt]:
         """Nothing when the conversation takes answers; else the refusal (closing it first if it just expired)."""

@@ -137,6 +137,7 @@ class Complaint(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     corrective_action: str | None = Field(default=None, sa_type=Text)
     root_cause: str | None = Field(default=None, max_length=32)
+    awaiting_reply: bool = False  # staff wrote to the customer: their next message goes to the case
     escalations: int = 0
     escalated_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     # The case's message in the Slack staff channel, updated in place as the case moves.

@@ -198,3 +198,13 @@ async def list_cases(
 async def case_events(session: AsyncSession, *, case_id: int) -> list[CaseEvent]:
     statement = select(CaseEvent).where(CaseEvent.complaint_id == case_id).order_by(col(CaseEvent.id))
     return list(await session.exec(statement))
+
+
+async def case_awaiting_reply(session: AsyncSession, *, person_id: int) -> Complaint | None:
+    """The person's newest case whose staff wrote to them and wait for an answer."""
+    statement = (
+        select(Complaint)
+        .where(Complaint.person_id == person_id, col(Complaint.awaiting_reply).is_(True), Complaint.status != "closed")
+        .order_by(col(Complaint.id).desc())
+    )
+    return (await session.exec(statement)).first()

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.cases import (
+    CASE_CONTACT,
     CASE_ESCALATION,
     CASE_RESOLUTION,
     CASE_UPDATE,
@@ -40,9 +41,9 @@ from handlers.slack.blocks import section
 from handlers.slack.common import UNDELIVERABLE, Services, log_api_error
 from storage.models import CaseStatus, Complaint
 
-ACKNOWLEDGE, ASSIGN, RESOLVE = "case_acknowledge", "case_assign", "case_resolve"
+ACKNOWLEDGE, ASSIGN, RESOLVE, CONTACT = "case_acknowledge", "case_assign", "case_resolve", "case_contact"
 OUTCOME_YES, OUTCOME_NO = "case_outcome_yes", "case_outcome_no"
-RESOLVE_FORM = "case_resolve_form"
+RESOLVE_FORM, CONTACT_FORM = "case_resolve_form", "case_contact_form"
 ACTION_BLOCK, CAUSE_BLOCK, MESSAGE_BLOCK = "corrective_action", "root_cause", "customer_message"
 FIELD = "value"
 log = logging.getLogger("handlers.slack")
@@ -75,6 +76,8 @@ def case_blocks(case: Complaint) -> list[Block]:
             )
         buttons.append(UserSelectElement(action_id=ASSIGN, placeholder="Assign", initial_user=case.assignee or None))
         buttons.append(ButtonElement(text="Resolve", action_id=RESOLVE, value=str(case.id)))
+        if case.person_id is not None:  # an anonymous customer cannot be written to
+            buttons.append(ButtonElement(text="Contact customer", action_id=CONTACT, value=str(case.id)))
         blocks.append(ActionsBlock(block_id=f"case-{case.id}", elements=buttons))
     return blocks
 
@@ -107,6 +110,25 @@ def resolve_form(case: Complaint, root_causes: list[str]) -> View:
                 optional=True,
                 element=PlainTextInputElement(action_id=FIELD, multiline=True, max_length=1000),
             ),
+        ],
+    )
+
+
+def contact_form(case: Complaint) -> View:
+    """The form staff write to the customer with; the customer's replies come back into the case's thread."""
+    return View(
+        type="modal",
+        callback_id=CONTACT_FORM,
+        private_metadata=str(case.id),
+        title=PlainTextObject(text=f"Write to #{case.id}"[:24]),
+        submit=PlainTextObject(text="Send"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            InputBlock(
+                block_id=MESSAGE_BLOCK,
+                label="Message to the customer",
+                element=PlainTextInputElement(action_id=FIELD, multiline=True, max_length=1000),
+            )
         ],
     )
 
@@ -166,6 +188,32 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         except SlackApiError as error:
             log_api_error("views.open", error)
 
+    @app.action(CONTACT)
+    async def open_contact_form(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Opens the form to write to the customer."""
+        await ack()
+        if not await staff_only(body):
+            return
+        case, _ = await cases.load(int(action["value"]))
+        try:
+            await services.client.views_open(trigger_id=body["trigger_id"], view=contact_form(case))
+        except SlackApiError as error:
+            log_api_error("views.open", error)
+
+    @app.view(CONTACT_FORM)
+    async def contact(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Sends the staff's message to the customer through the bot."""
+        if not await services.is_staff(body["user"]["id"]):
+            await ack(response_action="errors", errors={MESSAGE_BLOCK: "Only staff can write to customers."})
+            return
+        message = view["state"]["values"][MESSAGE_BLOCK][FIELD].get("value") or ""
+        try:
+            await cases.contact(int(view["private_metadata"]), body["user"]["id"], message)
+        except CaseError as error:
+            await ack(response_action="errors", errors={MESSAGE_BLOCK: str(error)[:150]})
+            return
+        await ack()
+
     @app.view(RESOLVE_FORM)
     async def resolve(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Resolves the case with its corrective action and root cause; the customer hears the outcome."""
@@ -220,6 +268,9 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
             await cases.remember_slack_message(case.id or 0, str(posted["channel"]), str(posted["ts"]))
         elif kind in (CASE_UPDATE, CASE_ESCALATION):
             await update_staff_message(services, case, payload)
+        elif kind == CASE_CONTACT:
+            text = f"{translate('staff_message', None, number=case.id)}\n\n{payload['message']}"
+            await services.client.chat_postMessage(channel=payload["platform_id"], text=text, blocks=[section(text)])
         elif kind == CASE_RESOLUTION:
             text = outcome_text(case, person.language if person else None, payload.get("message", ""))
             buttons = [

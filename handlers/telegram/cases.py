@@ -7,6 +7,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
 from bot.cases import (
+    CASE_CONTACT,
     CASE_ESCALATION,
     CASE_RESOLUTION,
     CASE_UPDATE,
@@ -38,11 +39,15 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
         elif kind in (CASE_UPDATE, CASE_ESCALATION):
             line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {payload['line']}"
             await delivery.sender.send(int(payload["target"]), line)
-        elif kind == CASE_RESOLUTION:
+        elif kind in (CASE_RESOLUTION, CASE_CONTACT):
             platform_id = str(payload["platform_id"])
             if platform_id in delivery.unreachable:
                 raise Undeliverable("the customer blocked the bot")
             language = person.language if person else None
+            if kind == CASE_CONTACT:
+                text = f"{translate('staff_message', language, number=case.id)}\n\n{payload['message']}"
+                await delivery.sender.send(int(platform_id), text)
+                return
             await delivery.sender.send(
                 int(platform_id),
                 outcome_text(case, language, payload.get("message", "")),

@@ -180,3 +180,28 @@ async def test_an_overdue_case_escalates_again_no_more_often_than_the_reminder(
     assert await cases.escalate_overdue() == 0  # acknowledged, and not yet due to be resolved
     escalations = outbox_of(await all_outbox(database), "case_escalation")
     assert [e["line"] for e in escalations] == ["Case #1 escalated: not acknowledged in time"] * 2
+
+
+async def test_staff_write_to_the_customer_and_the_reply_joins_the_case(
+    engine: Engine, database: Database, cases: Cases
+) -> None:
+    case_id = await open_case(engine)
+    await cases.contact(case_id, "U-STAFF", "Which address should we send a new parcel to?")
+    [contact] = outbox_of(await all_outbox(database), "case_contact")
+    assert contact == {"case": 1, "platform_id": "alice", "message": "Which address should we send a new parcel to?"}
+    reply = await Customer(engine, user_id="alice").say("Elm Street 5, please")
+    assert reply.prompts[0].text == "Thank you, your message went to the team handling your complaint."
+    lines = [u["line"] for u in outbox_of(await all_outbox(database), "case_update")]
+    assert lines[-1] == "the customer replied: Elm Street 5, please"
+    assert await trail(database) == [("system", "opened"), ("U-STAFF", "contacted"), ("customer", "replied")]
+    unrelated = await Customer(engine, user_id="bob").say("hello?")
+    assert "no survey open" in unrelated.prompts[0].text
+
+
+async def test_an_anonymous_customer_cannot_be_written_to(engine: Engine, database: Database, cases: Cases) -> None:
+    customer = Customer(engine)
+    await customer.start("internal-service")
+    await customer.say("1")
+    await customer.say("1")
+    with pytest.raises(CaseError, match="anonymous or forgotten"):
+        await cases.contact(1, "U-STAFF", "Hello?")

@@ -164,6 +164,7 @@ def upgrade() -> None:
         sa.Column("closed_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("corrective_action", sa.Text(), nullable=True),
         sa.Column("root_cause", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("awaiting_reply", sa.Boolean(), nullable=False),
         sa.Column("escalations", sa.Integer(), nullable=False),
         sa.Column("escalated_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("slack_channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),

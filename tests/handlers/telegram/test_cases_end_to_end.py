@@ -166,3 +166,24 @@ async def test_someone_who_is_not_staff_changes_nothing(
         [case] = await session.exec(select(Complaint))
         trail = list(await session.exec(select(CaseEvent.action)))
     assert (case.status, trail) == ("new", ["opened"])
+
+
+async def test_staff_contact_the_customer_and_the_reply_reaches_the_case_thread(
+    both: tuple[SlackWorkspace, Cases], chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    slack, _ = both
+    await chat.command("complain", "My refund never arrived")
+    [alert] = await slack.settle(lambda: staff_messages(slack.fake))
+    assert has_button(alert, "case_contact")
+    await slack.post(block_actions("case_contact", "1", user_id=STAFF, channel_id=STAFF_CHANNEL, message=alert))
+    await slack.settle(lambda: slack.fake.calls_of("views.open"))
+    values = {"customer_message": {"value": text_value("Which account did you pay from?")}}
+    response = await slack.post(view_submission("case_contact_form", values, private_metadata="1", user_id=STAFF))
+    assert response.status_code == 200
+    await fake_telegram.wait_for(lambda: "Which account did you pay from?" in fake_telegram.sent_messages(CUSTOMER)[-1])
+    assert fake_telegram.sent_messages(CUSTOMER)[-1].startswith("Message from our team about your complaint #1:")
+    await chat.say("The one ending in 42")
+    thread = await slack.settle(
+        lambda: [m for m in staff_messages(slack.fake) if m["text"] == "the customer replied: The one ending in 42"]
+    )
+    assert thread[0]["thread_ts"] == alert["ts"]
