@@ -260,6 +260,7 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
         case, person = await cases.load(int(payload["case"]))
     except CaseError as error:
         raise Undeliverable(str(error)) from error
+    await services.pacer.wait(payload.get("target") or payload.get("platform_id"))  # about 1 message/s a channel
     try:
         if kind == STAFF_ALERT:
             posted = await services.client.chat_postMessage(

@@ -15,11 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import SlackSettings
 from bot.engine import Engine
 from bot.events import Event, Respondent
+from bot.pacing import Pacer
 from bot.prompts import Message, Reply, as_messages
 from handlers.slack import blocks
 
 CHANNEL = "slack"
 STAFF_CACHE_SECONDS = 300
+PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST = 1.0, 3  # Slack: about one message a second per channel
 # Errors that mean "this person or channel cannot be written to": logged once, clearly, never retried.
 UNDELIVERABLE = frozenset({"user_not_found", "channel_not_found", "not_in_channel", "is_archived", "cannot_dm_bot"})
 log = logging.getLogger("handlers.slack")
@@ -33,6 +35,7 @@ class Services:
     staff_cache: tuple[float, set[str]] = (0.0, set())
     delivering: set[str] = field(default_factory=set)  # events whose reply is being posted
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # work left running after the acknowledgement
+    pacer: Pacer = field(default_factory=lambda: Pacer(PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST))
 
     def after_ack(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs `work` once the request is acknowledged; the channel waits for it on shutdown."""
@@ -96,6 +99,7 @@ async def post_messages(
     services: Services, event: Event, messages: list[Message], delivered: int, thread_ts: str | None
 ) -> None:
     for number, message in enumerate(messages[delivered:], start=delivered + 1):
+        await services.pacer.wait(event.who.user_id)
         try:
             response = await services.client.chat_postMessage(
                 channel=event.who.user_id,

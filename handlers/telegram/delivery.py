@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
@@ -15,6 +14,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.engine import Engine
 from bot.events import Respondent
+from bot.pacing import Pacer
 from bot.prompts import Notice, NoticeKind, Reply
 from handlers.telegram import render
 from handlers.telegram.inbox import CHANNEL
@@ -24,7 +24,6 @@ Step = Callable[[], Awaitable[object]]
 log = logging.getLogger(__name__)
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on average
 PER_CHAT_BURST = 3  # a short burst is tolerated, so a quick answerer never waits
-STALE_CHATS_LIMIT = 10_000
 ATTEMPTS = 6
 FIRST_BACKOFF = 0.5
 
@@ -42,24 +41,13 @@ class Sender:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
-        self._due: dict[int, float] = {}
-
-    async def _pace(self, chat_id: int) -> None:
-        """Generic cell rate per chat: a burst passes, then one message per interval; other chats never wait."""
-        now = time.monotonic()
-        due = max(self._due.get(chat_id, now), now)  # when the chat's next message is due at the steady rate
-        self._due[chat_id] = due + PER_CHAT_INTERVAL
-        wait = due - (PER_CHAT_BURST - 1) * PER_CHAT_INTERVAL - now
-        if len(self._due) > STALE_CHATS_LIMIT:
-            self._due = {chat: at for chat, at in self._due.items() if at > now}
-        if wait > 0:
-            await asyncio.sleep(wait)
+        self.pacer = Pacer(PER_CHAT_INTERVAL, PER_CHAT_BURST)
 
     async def call(self, method: str, chat_id: int, send: Callable[[], Awaitable[T]], paced: bool = True) -> T | None:
         """One call with retries; None when Telegram refused it for good (400, logged)."""
         for attempt in range(ATTEMPTS):
             if paced:
-                await self._pace(chat_id)
+                await self.pacer.wait(chat_id)
             try:
                 return await send()
             except BadRequest as error:
