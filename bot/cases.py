@@ -79,14 +79,17 @@ def record(session: AsyncSession, complaint: Complaint, now: datetime, actor: st
     session.add(CaseEvent(complaint_id=complaint.id, at=now, actor=actor, action=action, detail=detail))
 
 
-def alert_text(complaint: Complaint) -> str:
-    """The staff alert of a case, as plain text: number, reasons, triage, survey and reference, the customer's words."""
+def alert_text(complaint: Complaint, answers: str | None = None) -> str:
+    """The staff alert of a case, as plain text: number, reasons, triage, survey and reference, the survey's scores
+    and choices (`answers`), the customer's words."""
     who = "an anonymous respondent" if complaint.person_id is None else f"a {complaint.channel} customer"
     triage = f"priority {complaint.priority}" + (f", {complaint.category}" if complaint.category else "")
     lines = [f"New complaint #{complaint.id} ({complaint.reasons.replace(',', ', ')}; {triage}) from {who}"]
     if complaint.survey_id:
         reference = f", reference {complaint.reference}" if complaint.reference else ""
         lines.append(f"Survey: {complaint.survey_id}{reference}")
+    if answers:
+        lines.append(f"Answers: {answers}")
     if complaint.text:
         lines.append(f"“{complaint.text}”")
     return "\n".join(lines)
@@ -229,6 +232,17 @@ class Cases:
             case = await session.get(Complaint, case_id)
             if case is not None:
                 case.slack_channel, case.slack_ts = channel, ts
+
+    async def answers_of(self, case: Complaint) -> str | None:
+        """The scores and choices of the case's survey, e.g. "satisfaction 1 · service facilities"."""
+        if case.conversation_id is None:
+            return None
+        async with self.database.snapshot() as session:
+            answers = await queries.get_answers(session, conversation_id=case.conversation_id)
+        shown = [
+            f"{a.question_id} {a.choice or a.value}" for a in answers if a.value is not None or a.choice is not None
+        ]
+        return " · ".join(shown) or None
 
     async def load(self, case_id: int) -> tuple[Complaint, Person | None]:
         """The case and its customer (None when anonymous or forgotten)."""

@@ -49,7 +49,7 @@ FIELD = "value"
 log = logging.getLogger("handlers.slack")
 
 
-def case_blocks(case: Complaint) -> list[Block]:
+def case_blocks(case: Complaint, answers: str | None = None) -> list[Block]:
     """The case's staff message: its state, the customer's words and, while open, the staff buttons."""
     facts = [
         f"*Status:* {case.status}",
@@ -65,7 +65,7 @@ def case_blocks(case: Complaint) -> list[Block]:
         facts.append(f"*Done:* {case.corrective_action} ({case.root_cause})")
     blocks: list[Block] = [
         HeaderBlock(text=f"Complaint #{case.id}"),
-        section(alert_text(case)),
+        section(alert_text(case, answers)),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(facts))]),
     ]
     if case.status in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED):
@@ -263,12 +263,13 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
     await services.pacer.wait(payload.get("target") or payload.get("platform_id"))  # about 1 message/s a channel
     try:
         if kind == STAFF_ALERT:
+            answers = await cases.answers_of(case)
             posted = await services.client.chat_postMessage(
-                channel=payload["target"], text=alert_text(case), blocks=case_blocks(case)
+                channel=payload["target"], text=alert_text(case, answers), blocks=case_blocks(case, answers)
             )
             await cases.remember_slack_message(case.id or 0, str(posted["channel"]), str(posted["ts"]))
         elif kind in (CASE_UPDATE, CASE_ESCALATION):
-            await update_staff_message(services, case, payload)
+            await update_staff_message(services, cases, case, payload)
         elif kind == CASE_CONTACT:
             text = f"{translate('staff_message', None, number=case.id)}\n\n{payload['message']}"
             await services.client.chat_postMessage(channel=payload["platform_id"], text=text, blocks=[section(text)])
@@ -290,12 +291,12 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
         raise
 
 
-async def update_staff_message(services: Services, case: Complaint, payload: dict[str, Any]) -> None:
+async def update_staff_message(services: Services, cases: Cases, case: Complaint, payload: dict[str, Any]) -> None:
     """The case's message shows its new state; the step goes in its thread (an escalation also where asked)."""
     if case.slack_channel and case.slack_ts:
-        await services.client.chat_update(
-            channel=case.slack_channel, ts=case.slack_ts, text=alert_text(case), blocks=case_blocks(case)
-        )
+        answers = await cases.answers_of(case)
+        text, blocks = alert_text(case, answers), case_blocks(case, answers)
+        await services.client.chat_update(channel=case.slack_channel, ts=case.slack_ts, text=text, blocks=blocks)
         await services.client.chat_postMessage(
             channel=case.slack_channel, thread_ts=case.slack_ts, text=payload["line"]
         )

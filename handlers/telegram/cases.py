@@ -35,7 +35,7 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
         raise Undeliverable(str(error)) from error
     try:
         if kind == STAFF_ALERT:
-            await delivery.sender.send(int(payload["target"]), alert_text(case))
+            await delivery.sender.send(int(payload["target"]), alert_text(case, await cases.answers_of(case)))
         elif kind in (CASE_UPDATE, CASE_ESCALATION):
             line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {payload['line']}"
             await delivery.sender.send(int(payload["target"]), line)

@@ -34,7 +34,8 @@ async def test_a_deep_linked_csat_survey_with_a_complaint(
     assert chat.last()["text"] == "Thank you for your feedback!"
     alerts = await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(STAFF_CHAT))
     assert alerts[0].startswith(
-        "New complaint #1 (low_score; priority normal) from a telegram customer\nSurvey: csat, reference ORDER123"
+        "New complaint #1 (low_score; priority normal) from a telegram customer\nSurvey: csat, reference ORDER123\n"
+        "Answers: satisfaction 2"
     )
     async with database.snapshot() as session:
         answers = list(
