@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -21,13 +22,13 @@ from handlers.slack.cases import RESOLVE_FORM
 from handlers.telegram import TelegramChannel
 from handlers.web import create_app
 from storage.db import Database
-from storage.models import CaseEvent, Complaint
+from storage.models import CaseEvent, Complaint, OutboxMessage
 from tests.conftest import Clock
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, block_actions, text_value, view_submission
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.slack.conftest import STAFF, SlackWorkspace
-from tests.handlers.telegram.conftest import CUSTOMER, Chat
+from tests.handlers.telegram.conftest import CUSTOMER, Chat, wait_until
 
 STAFF_CHANNEL = "CSTAFF"
 
@@ -187,3 +188,23 @@ async def test_staff_contact_the_customer_and_the_reply_reaches_the_case_thread(
         lambda: [m for m in staff_messages(slack.fake) if m["text"] == "the customer replied: The one ending in 42"]
     )
     assert thread[0]["thread_ts"] == alert["ts"]
+
+
+async def outbox_attempts_reach(database: Database, attempts: int) -> bool:
+    async with database.snapshot() as session:
+        return sum(row.attempts for row in await session.exec(select(OutboxMessage))) == attempts
+
+
+async def test_slack_failing_for_a_while_gets_the_alert_exactly_once(
+    both: tuple[SlackWorkspace, Cases], chat: Chat, fake_slack: FakeSlack, clock: Clock, database: Database
+) -> None:
+    slack, _ = both
+    fake_slack.fail("chat.postMessage", "fatal_error", times=3)  # Slack's own trouble, answered with ok: false
+    await chat.command("complain", "Nobody answers the phone")
+    for failed in range(1, 4):
+        await wait_until(partial(outbox_attempts_reach, database, failed))
+        clock.advance(minutes=10)  # past the dispatcher's backoff
+    [alert] = await slack.settle(lambda: staff_messages(slack.fake))
+    assert alert["text"].startswith("New complaint #1 (explicit")
+    await asyncio.sleep(0.2)  # the dispatcher keeps running: nothing more arrives
+    assert len(staff_messages(slack.fake)) == 1
