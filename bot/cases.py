@@ -167,11 +167,18 @@ class Cases:
             outbox.enqueue(session, channel=person.channel, kind=CASE_CONTACT, payload=payload, now=now)
         return case
 
-    async def customer_answer(self, case_id: int, channel: str, platform_id: str, resolved: bool) -> Complaint:
-        """The customer's "Is this resolved for you?": yes closes the case, no reopens it and escalates again."""
+    async def customer_answer(
+        self, case_id: int, channel: str, platform_id: str, resolved: bool, follow_up_key: str | None = None
+    ) -> Complaint:
+        """The customer's "Is this resolved for you?": yes closes the case, no reopens it and escalates again.
+
+        An anonymous respondent is recognised by `follow_up_key` (Engine.follow_up_key), a named one by their id.
+        """
         async with self._step(case_id) as (session, case, now):
             person = await session.get(Person, case.person_id) if case.person_id else None
-            if person is None or (person.channel, person.platform_id) != (channel, platform_id):
+            named = person is not None and (person.channel, person.platform_id) == (channel, platform_id)
+            anonymous = person is None and case.follow_up_key is not None and case.follow_up_key == follow_up_key
+            if not (named or anonymous):
                 raise CaseError(f"case #{case_id} is not this person's")
             if case.status != CaseStatus.RESOLVED:
                 raise CaseError(f"case #{case_id} is {case.status}: its outcome was already answered")
@@ -221,7 +228,10 @@ class Cases:
     async def _tell_customer(self, session: AsyncSession, case: Complaint, now: datetime, message: str | None) -> None:
         person = await session.get(Person, case.person_id) if case.person_id else None
         if person is None:
-            record(session, case, now, "system", "not told", "the customer is anonymous or forgotten")
+            if case.follow_up_key:
+                record(session, case, now, "system", "outcome waiting", "the anonymous respondent sees it on App Home")
+            else:
+                record(session, case, now, "system", "not told", "the customer is anonymous or forgotten")
             return
         payload = {"case": case.id, "platform_id": person.platform_id, "message": (message or "").strip()}
         outbox.enqueue(session, channel=person.channel, kind=CASE_RESOLUTION, payload=payload, now=now)
@@ -232,6 +242,11 @@ class Cases:
             case = await session.get(Complaint, case_id)
             if case is not None:
                 case.slack_channel, case.slack_ts = channel, ts
+
+    async def awaiting_anonymous_answer(self, follow_up_key: str) -> list[Complaint]:
+        """Resolved cases of an anonymous respondent that wait for their "Is this resolved for you?"."""
+        async with self.database.snapshot() as session:
+            return await queries.resolved_cases_for(session, follow_up_key=follow_up_key)
 
     async def answers_of(self, case: Complaint) -> str | None:
         """The scores and choices of the case's survey, e.g. "satisfaction 1 · service facilities"."""

@@ -161,6 +161,7 @@ class Engine:
         """
         async with self.database.transaction() as session:
             reply = Reply(prompts=await self._apply(session, event))
+            await self._let_anonymous_follow_up(session, event.who, reply)
             # Forgetting deletes the person's events, so its own record names nobody; nor does an event about an
             # anonymous conversation, which would otherwise link it to the person.
             anonymous = any(getattr(prompt, "anonymous", False) for prompt in reply.prompts)
@@ -171,6 +172,19 @@ class Engine:
             session.add(record)
             await session.flush()
         return reply
+
+    async def _let_anonymous_follow_up(self, session: AsyncSession, who: Respondent, reply: Reply) -> None:
+        """An anonymous complaint keeps a keyed hash of its author, so the bot alone can bring them the outcome."""
+        for prompt in reply.prompts:
+            if isinstance(prompt, ComplaintOpened) and prompt.anonymous:
+                complaint = await session.get(Complaint, prompt.complaint_id)
+                if complaint is not None and complaint.conversation_id is not None:
+                    complaint.follow_up_key = self.follow_up_key(who)
+
+    def follow_up_key(self, who: Respondent) -> str:
+        """The keyed hash that finds a person's anonymous cases, and nothing else of theirs."""
+        message = f"follow-up:{who.channel}:{who.user_id}".encode()
+        return hmac.new(self.hash_key, message, hashlib.sha256).hexdigest()
 
     async def _recorded_reply(self, event: Event) -> Reply | None:
         async with self.database.snapshot() as session:

@@ -138,6 +138,8 @@ class Complaint(SQLModel, table=True):
     corrective_action: str | None = Field(default=None, sa_type=Text)
     root_cause: str | None = Field(default=None, max_length=32)
     awaiting_reply: bool = False  # staff wrote to the customer: their next message goes to the case
+    # For an anonymous respondent: a keyed hash only the bot can match, so the outcome reaches them through the bot.
+    follow_up_key: str | None = Field(default=None, max_length=64, index=True)
     escalations: int = 0
     escalated_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     # The case's message in the Slack staff channel, updated in place as the case moves.

@@ -208,3 +208,8 @@ async def case_awaiting_reply(session: AsyncSession, *, person_id: int) -> Compl
         .order_by(col(Complaint.id).desc())
     )
     return (await session.exec(statement)).first()
+
+
+async def resolved_cases_for(session: AsyncSession, *, follow_up_key: str) -> list[Complaint]:
+    statement = select(Complaint).where(Complaint.follow_up_key == follow_up_key, Complaint.status == "resolved")
+    return list(await session.exec(statement.order_by(col(Complaint.id))))

@@ -41,7 +41,7 @@ def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
     cases.register(app, services, case_work)
     actions.register(app, services)
     views.register(app, services)
-    events.register(app, services)
+    events.register(app, services, case_work)
 
     @app.error
     async def on_error(error: Exception) -> None:

@@ -163,6 +163,7 @@ def home_view(
     open_survey: Survey | None,
     answers: Sequence[tuple[Conversation, Answer]],
     staff: StaffFigures | None,
+    outcomes: Sequence[Block] = (),
 ) -> View:
     """App Home: the person's open survey, their answers and surveys to start; figures and complaints for staff."""
     blocks: list[Block] = [HeaderBlock(text="Feedback")]
@@ -176,6 +177,8 @@ def home_view(
             ]
         )
     )
+    if outcomes:  # the outcomes of the person's anonymous complaints, which only they see
+        blocks += [DividerBlock(), *outcomes]
     if answers:
         lines = [
             f"• {conversation.survey_id} / {answer.question_id}: {shown(answer)}" for conversation, answer in answers

@@ -38,7 +38,7 @@ from bot.cases import (
 from bot.i18n import translate
 from bot.outbox import Undeliverable
 from handlers.slack.blocks import section
-from handlers.slack.common import UNDELIVERABLE, Services, log_api_error
+from handlers.slack.common import UNDELIVERABLE, Services, log_api_error, respondent
 from storage.models import CaseStatus, Complaint
 
 ACKNOWLEDGE, ASSIGN, RESOLVE, CONTACT = "case_acknowledge", "case_assign", "case_resolve", "case_contact"
@@ -80,6 +80,16 @@ def case_blocks(case: Complaint, answers: str | None = None) -> list[Block]:
             buttons.append(ButtonElement(text="Contact customer", action_id=CONTACT, value=str(case.id)))
         blocks.append(ActionsBlock(block_id=f"case-{case.id}", elements=buttons))
     return blocks
+
+
+def outcome_blocks(case: Complaint, message: str = "") -> list[Block]:
+    """The outcome of a case and the customer's two buttons."""
+    text = outcome_text(case, None, message)
+    buttons = [
+        ButtonElement(text=translate("yes", None), action_id=OUTCOME_YES, value=str(case.id), style="primary"),
+        ButtonElement(text=translate("no", None), action_id=OUTCOME_NO, value=str(case.id)),
+    ]
+    return [section(text), ActionsBlock(elements=buttons)]
 
 
 def resolve_form(case: Complaint, root_causes: list[str]) -> View:
@@ -241,17 +251,21 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         """The customer's answer to "Is this resolved for you?"."""
         await ack()
         resolved = action["action_id"] == OUTCOME_YES
+        user = body["user"]["id"]
+        follow_up_key = services.engine.follow_up_key(respondent(user))
         try:
-            case = await cases.customer_answer(int(action["value"]), "slack", body["user"]["id"], resolved)
+            case = await cases.customer_answer(int(action["value"]), "slack", user, resolved, follow_up_key)
         except CaseError:
-            await services.client.chat_postMessage(channel=body["user"]["id"], text=translate("button_invalid", None))
+            await services.client.chat_postMessage(channel=user, text=translate("button_invalid", None))
             return
-        key = "outcome_closed" if resolved else "outcome_reopened"
+        text = translate("outcome_closed" if resolved else "outcome_reopened", None, number=case.id)
         container = body.get("container", {})
-        text = translate(key, None, number=case.id)
-        await services.client.chat_update(
-            channel=container["channel_id"], ts=container["message_ts"], text=text, blocks=[section(text)]
-        )
+        if container.get("type") == "message":
+            await services.client.chat_update(
+                channel=container["channel_id"], ts=container["message_ts"], text=text, blocks=[section(text)]
+            )
+        else:  # answered on App Home, anonymously: the answer is acknowledged in the DM
+            await services.client.chat_postMessage(channel=user, text=text)
 
 
 async def send(services: Services, cases: Cases, kind: str, payload: dict[str, Any]) -> None:
@@ -274,14 +288,9 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
             text = f"{translate('staff_message', None, number=case.id)}\n\n{payload['message']}"
             await services.client.chat_postMessage(channel=payload["platform_id"], text=text, blocks=[section(text)])
         elif kind == CASE_RESOLUTION:
+            blocks = outcome_blocks(case, payload.get("message", ""))
             text = outcome_text(case, person.language if person else None, payload.get("message", ""))
-            buttons = [
-                ButtonElement(text=translate("yes", None), action_id=OUTCOME_YES, value=str(case.id), style="primary"),
-                ButtonElement(text=translate("no", None), action_id=OUTCOME_NO, value=str(case.id)),
-            ]
-            await services.client.chat_postMessage(
-                channel=payload["platform_id"], text=text, blocks=[section(text), ActionsBlock(elements=buttons)]
-            )
+            await services.client.chat_postMessage(channel=payload["platform_id"], text=text, blocks=blocks)
         else:
             raise Undeliverable(f"slack cannot send {kind!r} messages")
     except SlackApiError as error:

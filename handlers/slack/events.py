@@ -9,12 +9,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot import analytics
+from bot.cases import Cases
 from bot.events import TextAnswer
 from handlers.slack import blocks
+from handlers.slack.cases import outcome_blocks
 from handlers.slack.common import CHANNEL, Services, deliver, event_key, log_api_error, respondent
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, services: Services, cases: Cases) -> None:
     @app.event({"type": "message", "channel_type": "im"})
     async def dm_message(body: dict[str, Any], event: dict[str, Any]) -> None:
         """A person's message in the DM answers their open survey's question; the reply goes in the thread."""
@@ -35,17 +37,17 @@ def register(app: AsyncApp, services: Services) -> None:
         """Publishes App Home: the person's open survey and answers, and for staff the figures and complaints."""
         if event.get("tab", "home") != "home":
             return
-        services.after_ack(publish_home(services, event["user"]))
+        services.after_ack(publish_home(services, cases, event["user"]))
 
 
-async def publish_home(services: Services, user_id: str) -> None:
+async def publish_home(services: Services, cases: Cases, user_id: str) -> None:
     try:
-        await services.client.views_publish(user_id=user_id, view=await home_for(services, user_id))
+        await services.client.views_publish(user_id=user_id, view=await home_for(services, cases, user_id))
     except SlackApiError as error:
         log_api_error("views.publish", error)
 
 
-async def home_for(services: Services, user_id: str) -> Any:
+async def home_for(services: Services, cases: Cases, user_id: str) -> Any:
     engine, database = services.engine, services.engine.database
     staff = None
     if await services.is_staff(user_id):
@@ -54,10 +56,15 @@ async def home_for(services: Services, user_id: str) -> Any:
         nps = await analytics.nps_by_survey(database, engine.surveys.values(), services.settings.min_group_size)
         total, newest = await analytics.open_complaints(database)
         staff = blocks.StaffFigures(csat, nps, total, newest, services.settings.min_group_size)
+    follow_up_key = engine.follow_up_key(respondent(user_id))
+    outcomes = [
+        block for case in await cases.awaiting_anonymous_answer(follow_up_key) for block in outcome_blocks(case)
+    ]
     return blocks.home_view(
         surveys=list(engine.surveys.values()),
         language=await engine.language_of(respondent(user_id)),
         open_survey=await engine.open_survey_of(respondent(user_id)),
         answers=await analytics.recent_answers_of(database, CHANNEL, user_id),
         staff=staff,
+        outcomes=outcomes,
     )

@@ -165,6 +165,7 @@ def upgrade() -> None:
         sa.Column("corrective_action", sa.Text(), nullable=True),
         sa.Column("root_cause", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("awaiting_reply", sa.Boolean(), nullable=False),
+        sa.Column("follow_up_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("escalations", sa.Integer(), nullable=False),
         sa.Column("escalated_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("slack_channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
@@ -175,6 +176,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("conversation_id"),
     )
+    with op.batch_alter_table("complaint", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_complaint_follow_up_key"), ["follow_up_key"], unique=False)
+
     op.create_table(
         "caseevent",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -198,6 +202,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_caseevent_complaint_id"))
 
     op.drop_table("caseevent")
+    with op.batch_alter_table("complaint", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_complaint_follow_up_key"))
+
     op.drop_table("complaint")
     with op.batch_alter_table("answer", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_answer_message_ref"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -25,9 +27,19 @@ from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage
 from tests.conftest import Clock
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, block_actions, text_value, view_submission
+from tests.fakes.slack_signing import (
+    SIGNING_SECRET,
+    USER_ID,
+    Inbound,
+    app_home_opened,
+    block_actions,
+    event_callback,
+    text_value,
+    view_submission,
+)
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.slack.conftest import STAFF, SlackWorkspace
+from tests.handlers.slack.test_feedback_form import database_dump
 from tests.handlers.telegram.conftest import CUSTOMER, Chat, wait_until
 
 STAFF_CHANNEL = "CSTAFF"
@@ -208,3 +220,50 @@ async def test_slack_failing_for_a_while_gets_the_alert_exactly_once(
     assert alert["text"].startswith("New complaint #1 (explicit")
     await asyncio.sleep(0.2)  # the dispatcher keeps running: nothing more arrives
     assert len(staff_messages(slack.fake)) == 1
+
+
+async def test_an_anonymous_employee_hears_the_outcome_through_the_bot_alone(
+    both: tuple[SlackWorkspace, Cases], fake_slack: FakeSlack, database: Database
+) -> None:
+    slack, _ = both
+    option = {
+        "type": "static_select",
+        "selected_option": {"value": "facilities", "text": {"type": "plain_text", "text": "x"}},
+    }
+    score = {"type": "static_select", "selected_option": {"value": "1", "text": {"type": "plain_text", "text": "1"}}}
+    anonymous = {
+        "type": "checkboxes",
+        "selected_options": [{"value": "anonymous", "text": {"type": "plain_text", "text": "a"}}],
+    }
+    values = {
+        "service": {"value": option},
+        "quality": {"value": score},
+        "speed": {"value": score},
+        "comment": {"value": text_value("The heating has been off for a week")},
+        "anonymous": {"value": anonymous},
+    }
+    await slack.post(view_submission("feedback_form", values, private_metadata="internal-service"))
+    [alert] = await slack.settle(lambda: staff_messages(slack.fake))
+    assert "from an anonymous respondent" in alert["text"] and not has_button(alert, "case_contact")
+    await resolve_in_slack(slack, "Repaired the boiler")
+
+    await slack.post(event_callback(app_home_opened()))
+    home = await slack.settle(lambda: USER_ID in fake_slack.homes and fake_slack.published_home(USER_ID))
+    assert any("What we did: Repaired the boiler" in b.get("text", {}).get("text", "") for b in home["blocks"])
+    await slack.post(on_app_home(block_actions("case_outcome_yes", "1", user_id=USER_ID)))
+    await slack.settle(
+        lambda: any(m["text"] == "Thank you! Your complaint #1 is closed." for m in fake_slack.messages(USER_ID))
+    )
+    async with database.snapshot() as session:
+        [case] = await session.exec(select(Complaint))
+    assert (case.status, case.person_id) == ("closed", None)
+    dump = await database_dump(database)
+    assert "The heating has been off" in dump and USER_ID not in dump
+
+
+def on_app_home(inbound: Inbound) -> Inbound:
+    """The same press made on App Home: Slack then names a view, not a message or a channel."""
+    payload = inbound.payload | {"container": {"type": "view", "view_id": "VHOME"}}
+    payload.pop("channel", None)
+    payload.pop("message", None)
+    return Inbound(urlencode({"payload": json.dumps(payload)}), inbound.content_type)
