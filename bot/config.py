@@ -115,7 +115,7 @@ class CaseSettings(Section):
     ack_minutes: dict[str, int] = {"high": 60, "normal": 240, "low": 1440}
     resolve_hours: dict[str, int] = {"high": 24, "normal": 72, "low": 168}
     reminder_minutes: int = Field(default=60, ge=1)  # an overdue case is escalated again at most this often
-    escalation_mention: str = ""  # e.g. "<!subteam^S0123>" to mention a Slack user group
+    escalation_mention: str | None = None  # e.g. "<!subteam^S0123>" to mention a Slack user group
     escalation_channel: str | None = None  # a second Slack channel for escalations; default: the staff channel
 
 
