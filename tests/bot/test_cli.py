@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.config import load_settings
 from tests.conftest import ROOT
 
 
@@ -165,3 +166,13 @@ def test_cases_list_and_show(workdir: Path) -> None:
     assert "“The courier was rude and the parcel late”" in shown
     assert "Trail:" in shown and "system: opened (low_score" in shown
     assert invoke("cases", "show", "99")[2].strip() == "feedbackbot: no case #99"
+
+
+def test_the_example_configuration_is_valid_and_explains_every_key() -> None:
+    example = ROOT / "config.example.toml"
+    settings = load_settings(example)
+    text = example.read_text(encoding="utf-8")
+    for section, values in settings.model_dump().items():
+        keys = values if isinstance(values, dict) else {section: values}
+        for key in keys:
+            assert f"\n{key} =" in text or text.startswith(f"{key} ="), f"{section}.{key} is missing"
