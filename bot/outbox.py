@@ -48,11 +48,16 @@ class Dispatcher:
     """Sends due outbox messages through the senders of the configured channels."""
 
     def __init__(
-        self, database: Database, senders: Mapping[str, Sender], clock: Callable[[], datetime] = utcnow
+        self,
+        database: Database,
+        senders: Mapping[str, Sender],
+        clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = LEASE,
     ) -> None:
         self.database = database
         self.senders = senders
         self.clock = clock
+        self.lease = lease
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
 
     async def run_once(self) -> int:
@@ -90,7 +95,7 @@ class Dispatcher:
             )
             claimed = list(await session.exec(due))
             for message in claimed:
-                message.claimed_until, message.claimed_by = now + LEASE, self.worker
+                message.claimed_until, message.claimed_by = now + self.lease, self.worker
         return claimed
 
     async def _send(self, message: OutboxMessage) -> int:
