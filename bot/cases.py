@@ -84,6 +84,8 @@ def alert_text(complaint: Complaint, answers: str | None = None) -> str:
     and choices (`answers`), the customer's words."""
     who = "an anonymous respondent" if complaint.person_id is None else f"a {complaint.channel} customer"
     triage = f"priority {complaint.priority}" + (f", {complaint.category}" if complaint.category else "")
+    if complaint.polarity is not None:
+        triage += f", sentiment {complaint.polarity:+.2f}"
     lines = [f"New complaint #{complaint.id} ({complaint.reasons.replace(',', ', ')}; {triage}) from {who}"]
     if complaint.survey_id:
         reference = f", reference {complaint.reference}" if complaint.reference else ""
@@ -258,6 +260,12 @@ class Cases:
             f"{a.question_id} {a.choice or a.value}" for a in answers if a.value is not None or a.choice is not None
         ]
         return " · ".join(shown) or None
+
+    async def remember_telegram_message(self, case_id: int, message_id: int) -> None:
+        async with self.database.transaction() as session:
+            case = await session.get(Complaint, case_id)
+            if case is not None:
+                case.telegram_message_id = message_id
 
     async def load(self, case_id: int) -> tuple[Complaint, Person | None]:
         """The case and its customer (None when anonymous or forgotten)."""

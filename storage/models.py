@@ -145,6 +145,7 @@ class Complaint(SQLModel, table=True):
     # The case's message in the Slack staff channel, updated in place as the case moves.
     slack_channel: str | None = Field(default=None, max_length=32)
     slack_ts: str | None = Field(default=None, max_length=32)
+    telegram_message_id: int | None = None  # the case's alert in the Telegram staff chat
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 

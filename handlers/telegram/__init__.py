@@ -48,6 +48,8 @@ def register(application: TelegramApp, staff_chat_id: int | None) -> None:
     group_commands = filters.ChatType.GROUPS & filters.COMMAND
     if staff_chat_id is not None:
         group_commands = group_commands & ~filters.Chat(staff_chat_id)
+        staff_replies = filters.Chat(staff_chat_id) & filters.REPLY & filters.TEXT & filters.UpdateType.MESSAGE
+        application.add_handler(MessageHandler(staff_replies, cases.staff_replied))
     application.add_handler(MessageHandler(group_commands, messages.in_group))
     for name, handler in (
         ("start", commands.start),
@@ -68,6 +70,7 @@ def register(application: TelegramApp, staff_chat_id: int | None) -> None:
     application.add_handler(
         CallbackQueryHandler(cases.outcome_answered, pattern=f"^{cases.OUTCOME}\\|\\d+\\|(yes|no)$")
     )
+    application.add_handler(CallbackQueryHandler(cases.staff_pressed, pattern=f"^{cases.STAFF}\\|"))
     application.add_handler(CallbackQueryHandler(callbacks.refuse))  # forged or from an older version
     edited_text = filters.UpdateType.EDITED_MESSAGE & filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(private & edited_text, messages.edited_answer))
@@ -109,6 +112,7 @@ class TelegramChannel:
         self.services.delivery = Delivery(core.engine, sender)
         self.services.surveys = core.surveys
         self.services.default_survey = core.settings.surveys.default
+        self.services.staff_chat_id = settings.staff_chat_id
         register(self.application, settings.staff_chat_id)
         self.application.add_error_handler(self.on_error)
         self.inbox = Inbox(core.database, self.application.bot, self.handle)

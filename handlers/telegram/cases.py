@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
 from bot.cases import (
     CASE_CONTACT,
@@ -23,8 +24,36 @@ from handlers.telegram import render
 from handlers.telegram.common import Context, respondent
 from handlers.telegram.delivery import Blocked, Delivery
 from handlers.telegram.inbox import CHANNEL
+from storage.models import CaseStatus, Complaint
 
 OUTCOME = "o1"  # o1|case|yes
+log = logging.getLogger(__name__)
+STAFF = "k1"  # k1|action|case[|root cause index]
+ASK_ACTION = "reply to this message with the corrective action taken."
+ASK_MESSAGE = "reply to this message with your message to the customer."
+ACTION_LABEL = "Corrective action: "
+OPEN = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
+
+
+def staff_text(case: Complaint, answers: str | None) -> str:
+    """The alert in the staff chat, with the case's state."""
+    state = f"Status: {case.status}" + (f", assigned to {case.assignee}" if case.assignee else "")
+    if case.corrective_action:
+        state += f"\nDone: {case.corrective_action} ({case.root_cause})"
+    return f"{alert_text(case, answers)}\n{state}"
+
+
+def staff_keyboard(case: Complaint) -> InlineKeyboardMarkup | None:
+    """Staff buttons while the case is open: Acknowledge, Assign to me, Resolve, Contact customer."""
+    if case.status not in OPEN:
+        return None
+
+    def button(label: str, action: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(label, callback_data=render.SEPARATOR.join((STAFF, action, str(case.id))))
+
+    first = [button("Acknowledge", "ack")] if case.status != CaseStatus.ACKNOWLEDGED else []
+    second = [button("Resolve", "resolve")] + ([button("Contact customer", "contact")] if case.person_id else [])
+    return InlineKeyboardMarkup([[*first, button("Assign to me", "mine")], second])
 
 
 async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, Any]) -> None:
@@ -35,10 +64,17 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
         raise Undeliverable(str(error)) from error
     try:
         if kind == STAFF_ALERT:
-            await delivery.sender.send(int(payload["target"]), alert_text(case, await cases.answers_of(case)))
+            text = staff_text(case, await cases.answers_of(case))
+            sent = await delivery.sender.send(int(payload["target"]), text, staff_keyboard(case))
+            if sent is not None:
+                await cases.remember_telegram_message(case.id or 0, sent.message_id)
         elif kind in (CASE_UPDATE, CASE_ESCALATION):
+            chat = int(payload["target"])
+            if kind == CASE_UPDATE and case.telegram_message_id:  # the alert shows the case as it is now
+                text = staff_text(case, await cases.answers_of(case))
+                await delivery.sender.edit_by_id(chat, case.telegram_message_id, text, staff_keyboard(case))
             line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {payload['line']}"
-            await delivery.sender.send(int(payload["target"]), line)
+            await delivery.sender.send(chat, line)
         elif kind in (CASE_RESOLUTION, CASE_CONTACT):
             platform_id = str(payload["platform_id"])
             if platform_id in delivery.unreachable:
@@ -87,3 +123,73 @@ async def outcome_answered(update: Update, context: Context) -> None:
         await services.sender.edit(query.message, f"{query.message.text}\n\n✅ {translate(answer, language)}")
     key = "outcome_closed" if answer == "yes" else "outcome_reopened"
     await services.sender.send(int(who.user_id), translate(key, language, number=case.id))
+
+
+def staff_actor(update: Update) -> str:
+    user = update.effective_user
+    assert user is not None
+    return f"tg:{user.id}"
+
+
+def in_staff_chat(update: Update, context: Context) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.id == context.bot_data.staff_chat_id
+
+
+async def staff_pressed(update: Update, context: Context) -> None:
+    """A staff button in the staff chat: acknowledge, take the case, or start resolving or contacting."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    services = context.bot_data
+    if not in_staff_chat(update, context):
+        log.warning("telegram: a case button was pressed outside the staff chat; refused")
+        await services.sender.answer_query(query, "Only staff can act on complaint cases.")
+        return
+    _, action, case_id, *rest = query.data.split(render.SEPARATOR)
+    actor, number = staff_actor(update), int(case_id)
+    try:
+        if action == "ack":
+            await services.cases.acknowledge(number, actor)
+        elif action == "mine":
+            await services.cases.assign(number, actor, actor)
+        elif action == "cause" and rest and isinstance(query.message, Message):
+            done = (query.message.text or "").partition(ACTION_LABEL)[2].split("\n")[0]
+            cause = services.cases.desk.settings.root_causes[int(rest[0])]
+            await services.cases.resolve(number, actor, corrective_action=done, root_cause=cause, message=None)
+        elif action in ("resolve", "contact"):
+            ask = ASK_ACTION if action == "resolve" else ASK_MESSAGE
+            await services.sender.send(
+                query.message.chat.id if query.message else 0, f"Case #{number}: {ask}", ForceReply(selective=True)
+            )
+    except (CaseError, IndexError, ValueError) as error:
+        await services.sender.answer_query(query, str(error)[:200])
+        return
+    await services.sender.answer_query(query)
+
+
+async def staff_replied(update: Update, context: Context) -> None:
+    """A staff reply to the bot's question: the corrective action (root cause buttons follow) or a customer message."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    asked = (message.reply_to_message.text or "") if message.reply_to_message else ""
+    number_text, _, ask = asked.removeprefix("Case #").partition(": ")
+    if not number_text.isdigit():
+        return
+    services, number = context.bot_data, int(number_text)
+    if ask == ASK_ACTION:
+        causes = services.cases.desk.settings.root_causes
+        rows = [
+            [
+                InlineKeyboardButton(
+                    cause, callback_data=render.SEPARATOR.join((STAFF, "cause", str(number), str(index)))
+                )
+            ]
+            for index, cause in enumerate(causes)
+        ]
+        text = f"Case #{number}. {ACTION_LABEL}{message.text.strip()}\nChoose the root cause:"
+        await services.sender.send(message.chat_id, text, InlineKeyboardMarkup(rows))
+    elif ask == ASK_MESSAGE:
+        try:
+            await services.cases.contact(number, staff_actor(update), message.text)
+        except CaseError as error:
+            await services.sender.send(message.chat_id, str(error))

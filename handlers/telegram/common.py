@@ -22,6 +22,7 @@ class Services:
     sender: Sender
     surveys: dict[str, Survey]
     default_survey: str
+    staff_chat_id: int | None
     failed_updates: set[int]
 
     def __init__(self) -> None:

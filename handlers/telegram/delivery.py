@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message
+from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.engine import Engine
@@ -62,7 +62,9 @@ class Sender:
                 await asyncio.sleep(FIRST_BACKOFF * 2**attempt)
         raise DeliveryFailed(f"telegram {method} to chat {chat_id} failed {ATTEMPTS} times")
 
-    async def send(self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None) -> Message | None:
+    async def send(
+        self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | ForceReply | None = None
+    ) -> Message | None:
         return await self.call(
             "sendMessage", chat_id, lambda: self.bot.send_message(chat_id, text, reply_markup=keyboard)
         )
@@ -70,6 +72,17 @@ class Sender:
     async def edit(self, message: Message, text: str) -> None:
         """Replaces a message's text and removes its keyboard."""
         await self.call("editMessageText", message.chat_id, lambda: message.edit_text(text), paced=False)
+
+    async def edit_by_id(
+        self, chat_id: int, message_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Replaces the text (and keyboard) of a message the bot sent earlier."""
+        await self.call(
+            "editMessageText",
+            chat_id,
+            lambda: self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard),
+            paced=False,
+        )
 
     async def answer_query(self, query: CallbackQuery, text: str | None = None) -> None:
         """Stops the button's spinner; an expired query is not worth a retry."""

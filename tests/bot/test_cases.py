@@ -47,7 +47,7 @@ async def test_a_complaint_opens_a_triaged_case_with_its_trail_and_alerts(
         ("telegram", "-100123"),
     ]
     assert alert_text(case) == (
-        "New complaint #1 (low_score; priority high, delivery) from a test customer\n"
+        "New complaint #1 (low_score; priority high, delivery, sentiment +0.00) from a test customer\n"
         "Survey: csat, reference ORDER-9\n“The courier threw my parcel over the fence”"
     )
 

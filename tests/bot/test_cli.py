@@ -162,7 +162,9 @@ def test_cases_list_and_show(workdir: Path) -> None:
     assert invoke("cases", "list", "--overdue")[1].strip() == ""  # both are due later
     code, shown, _ = invoke("cases", "show", "1")
     assert code == 0
-    assert shown.startswith("Complaint #1 (low_score, negative_text; priority high, delivery) from a console customer")
+    assert shown.startswith(
+        "Complaint #1 (low_score, negative_text; priority high, delivery, sentiment -0.72) from a console customer"
+    )
     assert "“The courier was rude and the parcel late”" in shown
     assert "Trail:" in shown and "system: opened (low_score" in shown
     assert invoke("cases", "show", "99")[2].strip() == "feedbackbot: no case #99"

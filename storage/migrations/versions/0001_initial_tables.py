@@ -170,6 +170,7 @@ def upgrade() -> None:
         sa.Column("escalated_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("slack_channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("slack_ts", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("telegram_message_id", sa.Integer(), nullable=True),
         sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["conversation_id"], ["conversation.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["person_id"], ["person.id"], ondelete="SET NULL"),

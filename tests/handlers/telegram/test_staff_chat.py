@@ -1,0 +1,88 @@
+"""Staff work a case from the Telegram staff chat: acknowledge, take it, resolve it with its root cause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from handlers.telegram import TelegramChannel
+from storage.db import Database
+from storage.models import CaseEvent, Complaint
+from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
+from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons
+
+
+async def staff_alert(fake: FakeTelegram) -> dict[str, Any]:
+    await fake.wait_for(lambda: fake.sent_messages(STAFF_CHAT))
+    return fake.chat_messages(STAFF_CHAT)[0]
+
+
+async def case(database: Database) -> Complaint:
+    async with database.snapshot() as session:
+        return (await session.exec(select(Complaint))).one()
+
+
+async def test_staff_resolve_a_case_from_the_staff_chat(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    staff = Chat(fake_telegram, database, STAFF_CHAT)
+    await chat.command("complain", "My refund never arrived")
+    alert = await staff_alert(fake_telegram)
+    assert [label for row in buttons(alert) for label, _ in row] == [
+        "Acknowledge",
+        "Assign to me",
+        "Resolve",
+        "Contact customer",
+    ]
+
+    await staff.push(fake_telegram.build.callback_query(alert, "k1|ack|1", user_id=GROUP_MEMBER))
+    await fake_telegram.wait_for(
+        lambda: "Status: acknowledged" in fake_telegram.messages[(STAFF_CHAT, alert["message_id"])]["text"]
+    )
+    edited = fake_telegram.messages[(STAFF_CHAT, alert["message_id"])]
+    assert "Acknowledge" not in [label for row in buttons(edited) for label, _ in row]
+    await fake_telegram.wait_for(
+        lambda: f"Case #1: acknowledged by tg:{GROUP_MEMBER}" in fake_telegram.sent_messages(STAFF_CHAT)
+    )
+
+    await staff.push(fake_telegram.build.callback_query(edited, "k1|resolve|1", user_id=GROUP_MEMBER))
+    prompt = await fake_telegram.wait_for(
+        lambda: [m for m in fake_telegram.chat_messages(STAFF_CHAT) if "corrective action taken" in m.get("text", "")]
+    )
+    reply = fake_telegram.build.message(
+        STAFF_CHAT,
+        user_id=GROUP_MEMBER,
+        text="Refunded the order and fixed the payment job",
+        reply_to_message=prompt[0],
+    )
+    await staff.push({"message": reply})
+    causes = await fake_telegram.wait_for(
+        lambda: [m for m in fake_telegram.chat_messages(STAFF_CHAT) if "Choose the root cause" in m.get("text", "")]
+    )
+    await staff.push(fake_telegram.build.callback_query(causes[0], "k1|cause|1|0", user_id=GROUP_MEMBER))
+
+    await fake_telegram.wait_for(
+        lambda: any("What we did: Refunded the order" in t for t in fake_telegram.sent_messages(CUSTOMER))
+    )
+    resolved = await case(database)
+    assert (resolved.status, resolved.corrective_action, resolved.root_cause) == (
+        "resolved",
+        "Refunded the order and fixed the payment job",
+        "process",
+    )
+    async with database.snapshot() as session:
+        trail = list(await session.exec(select(CaseEvent.action).order_by(col(CaseEvent.id))))
+    assert trail == ["opened", "acknowledged", "resolved"]
+
+
+async def test_a_staff_button_pressed_outside_the_staff_chat_changes_nothing(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    await chat.command("complain", "Charged twice")
+    alert = await staff_alert(fake_telegram)
+    forged = alert | {"chat": fake_telegram.chat_messages(CUSTOMER)[0]["chat"]}
+    await chat.push(fake_telegram.build.callback_query(forged, "k1|ack|1"))
+    notice = fake_telegram.calls_of("answerCallbackQuery")[-1].params.get("text")
+    assert notice == "Only staff can act on complaint cases."
+    assert (await case(database)).status == "new"
