@@ -86,3 +86,24 @@ async def test_a_staff_button_pressed_outside_the_staff_chat_changes_nothing(
     notice = fake_telegram.calls_of("answerCallbackQuery")[-1].params.get("text")
     assert notice == "Only staff can act on complaint cases."
     assert (await case(database)).status == "new"
+
+
+async def test_staff_write_to_the_customer_from_the_staff_chat(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    staff = Chat(fake_telegram, database, STAFF_CHAT)
+    await chat.command("complain", "The app deleted my order")
+    alert = await staff_alert(fake_telegram)
+    await staff.push(fake_telegram.build.callback_query(alert, "k1|contact|1", user_id=GROUP_MEMBER))
+    prompt = await fake_telegram.wait_for(
+        lambda: [m for m in fake_telegram.chat_messages(STAFF_CHAT) if "message to the customer" in m.get("text", "")]
+    )
+    reply = fake_telegram.build.message(
+        STAFF_CHAT, user_id=GROUP_MEMBER, text="Which order number was it?", reply_to_message=prompt[0]
+    )
+    await staff.push({"message": reply})
+    await fake_telegram.wait_for(lambda: "Which order number was it?" in fake_telegram.sent_messages(CUSTOMER)[-1])
+    await chat.say("ORDER-77")
+    await fake_telegram.wait_for(
+        lambda: "Case #1: the customer replied: ORDER-77" in fake_telegram.sent_messages(STAFF_CHAT)
+    )
