@@ -110,10 +110,6 @@ class Engine:
             if person is not None:
                 person.unreachable = not reachable
 
-    async def case(self, case_id: int) -> Complaint | None:
-        async with self.database.snapshot() as session:
-            return await session.get(Complaint, case_id)
-
     async def delivered_count(self, channel: str, event_id: str) -> int:
         """How many messages of an event's reply were recorded as sent."""
         async with self.database.snapshot() as session:
