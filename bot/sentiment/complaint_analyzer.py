@@ -7,7 +7,8 @@ negative, "not bad" mildly positive, "not good or helpful" negates both), except
 emphasis ("never been so disappointed"), and "least" before it negates it ("the least helpful"). Capitals among
 lower-case words strengthen it, and negative valences weigh more than positive ones. Three cues of plain complaints
 add a negative valence of their own: a negation that reaches no sentiment word ("it didn't arrive"), "too" before a
-neutral word ("too long") and a question asking why. After "but" the text counts more than before it. The sum, plus
+neutral word ("too long") and a question asking why; thanks for something bad ("thanks for the late delivery") are
+sarcasm and count for nothing. After "but" the text counts more than before it. The sum, plus
 the emphasis of exclamation marks and repeated question marks, is squashed into -1..+1 with VADER's normalization,
 which is close to sum/4 for small sums: so the polarity reads roughly as the raters' mean divided by 4.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from statistics import fmean
 
@@ -53,6 +54,8 @@ UNMET_EXPECTATION = -0.75
 EXCESS = -1.0
 # A question asking "why" is mostly a reproach ("why does it take so long?").
 WHY_QUESTION = -1.0
+# "Thanks for the late delivery", "thank you for wasting my time": thanks for something bad is sarcasm.
+THANKS = frozenset(["thank", "thanks", "thx"])
 
 CLAUSE_PUNCTUATION = frozenset(".,;:!?")
 SENTENCE_ENDS = frozenset(".!?")
@@ -169,6 +172,7 @@ class ComplaintScorer:
 
     @staticmethod
     def _clause_sum(units: list[Unit]) -> float:
+        units = _without_sarcastic_thanks(units)
         total = 0.0
         for i, unit in enumerate(units):
             if unit.kind is Kind.SENTIMENT:
@@ -176,6 +180,21 @@ class ComplaintScorer:
             elif unit.kind is Kind.NEGATION and _unmet(units[i + 1 : i + 1 + REACH]):
                 total += UNMET_EXPECTATION
         return total
+
+
+def _without_sarcastic_thanks(units: list[Unit]) -> list[Unit]:
+    """The clause with its thanks made plain when what they are for is bad."""
+    for i, unit in enumerate(units):
+        if unit.word in THANKS and _thanks_for_harm(units[i + 1 :]):
+            return [*units[:i], replace(unit, kind=Kind.PLAIN, value=0.0), *units[i + 1 :]]
+    return units
+
+
+def _thanks_for_harm(after_thanks: list[Unit]) -> bool:
+    words = [unit.word for unit in after_thanks]
+    if "for" not in words:
+        return False
+    return any(unit.kind is Kind.SENTIMENT and unit.value < 0 for unit in after_thanks[words.index("for") :])
 
 
 def _after_too(units: list[Unit]) -> bool:

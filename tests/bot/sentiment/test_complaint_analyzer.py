@@ -95,6 +95,15 @@ def test_the_clause_after_but_outweighs_the_one_before(complaints: ComplaintAnal
         "The courier was late and the box fell apart",
         "Been on hold for hours",
         "Cheaply made, poor quality",
+        "No refund yet",
+        "I didn't get a refund",
+        "Support never replied",
+        "They promised a callback that never came",
+        "Couldn't reach anyone",
+        "The website keeps logging me out",
+        "It would be nice if you answered the phone",
+        "Thank you for nothing",
+        "Support closed my ticket without fixing anything",
     ],
 )
 def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
@@ -115,10 +124,22 @@ def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer,
         "The staff were very friendly",
         "Hello",
         "",
+        "Couldn't be happier",
+        "Never had an issue",
+        "I had no issues",
+        "Would order again",
+        "The refund arrived today, thanks",
+        "Refund processed quickly, thank you",
     ],
 )
 def test_praise_and_neutral_answers_are_not_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
     assert not complaints.analyze(text).complaint
+
+
+@pytest.mark.parametrize("text", ["Thanks for the late delivery", "Thank you for wasting my time"])
+def test_thanks_for_something_bad_are_sarcasm(complaints: ComplaintAnalyzer, text: str) -> None:
+    assert complaints.analyze(text).complaint
+    assert not complaints.analyze("Thanks for the quick delivery").complaint
 
 
 @pytest.mark.parametrize("text", ["Late again \U0001f621", "\U0001f44e", "Delivery took two weeks \U0001f612"])
