@@ -8,9 +8,10 @@ emphasis ("never been so disappointed"), and "least" before it negates it ("the 
 lower-case words strengthen it, and negative valences weigh more than positive ones. Three cues of plain complaints
 add a negative valence of their own: a negation that reaches no sentiment word ("it didn't arrive"), "too" before a
 neutral word ("too long") and a question asking why; thanks for something bad ("thanks for the late delivery") are
-sarcasm and count for nothing. After "but" the text counts more than before it. The sum, plus
-the emphasis of exclamation marks and repeated question marks, is squashed into -1..+1 with VADER's normalization,
-which is close to sum/4 for small sums: so the polarity reads roughly as the raters' mean divided by 4.
+sarcasm and count for nothing. A problem that a remedy reaches ("fixed the problem", "the issue was resolved")
+counts like a negated one. After "but" the text counts more than before it. The sum, plus the emphasis of
+exclamation marks and repeated question marks, is squashed into -1..+1 with VADER's normalization, which is close
+to sum/4 for small sums: so the polarity reads roughly as the raters' mean divided by 4.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ UNMET_EXPECTATION = -0.75
 EXCESS = -1.0
 # A question asking "why" is mostly a reproach ("why does it take so long?").
 WHY_QUESTION = -1.0
+# A remedied problem ("fixed the problem") reads like a negated one ("not bad"): mildly positive.
+REMEDY_SCALAR = NEGATION_SCALAR
 # "Thanks for the late delivery", "thank you for wasting my time": thanks for something bad is sarcasm.
 THANKS = frozenset(["thank", "thanks", "thx"])
 
@@ -157,7 +160,27 @@ class ComplaintScorer:
             if kind is Kind.SENTIMENT and not value:
                 kind = Kind.PLAIN  # a phrase rated neutral ("kind of", "no comment") hides its words' valences
             units.append(Unit(kind, token.word, value, token.shouting))
-        return units
+        return [
+            replace(unit, value=unit.value * REMEDY_SCALAR) if self._remedied(units, i) else unit
+            for i, unit in enumerate(units)
+        ]
+
+    def _remedied(self, units: list[Unit], i: int) -> bool:
+        """Whether the negative word units[i] is reached by a remedy: "fixed the problem", "did not fix the problem",
+        "the issue was resolved" (a negation in between, "the issue was not resolved", keeps it a problem)."""
+        if units[i].kind is not Kind.SENTIMENT or units[i].value >= 0:
+            return False
+        before = units[max(0, i - REACH) : i]
+        for distance, unit in enumerate(before):
+            negated = any(earlier.kind is Kind.NEGATION for earlier in before[:distance])
+            if unit.word in self.lexicon.remedied or (unit.word in self.lexicon.remedies and negated):
+                return True
+        for unit in units[i + 1 : i + 1 + REACH]:
+            if unit.word in self.lexicon.remedied:
+                return True
+            if unit.kind is not Kind.PLAIN:
+                return False
+        return False
 
     def _phrase_at(self, tokens: list[Token], start: int) -> tuple[int, Kind, float]:
         """The longest lexicon phrase starting at `start`: (its length in words, its kind, its value), or

@@ -39,6 +39,8 @@ class Lexicon:
     intensifiers: dict[str, float]  # degree words: added to the magnitude of a sentiment word just after them
     degree_phrases: dict[tuple[str, ...], float]  # multi-word degree words: "kind of", "sort of"
     negators: frozenset[str]
+    remedied: frozenset[str]  # "fixed", "resolved": a problem they reach is good news
+    remedies: frozenset[str]  # "fix", "resolve": the same, but only after a negation ("did not fix")
     clause_breaks: frozenset[str]
     emoticons: frozenset[str]  # the lexicon's tokens made of punctuation, like ":-(", matched before words
     subjectivities: dict[str, float]  # TextBlob's 0 (objective) .. 1 (subjective), of every word it rates
@@ -96,6 +98,8 @@ def load_lexicon() -> Lexicon:
         intensifiers={word: step for word, step in degree_words.items() if " " not in word},
         degree_phrases={phrase_words(words): step for words, step in degree_words.items() if " " in words},
         negators=negators,
+        remedied=frozenset(ours["remedied"]),
+        remedies=frozenset(ours["remedies"]),
         clause_breaks=frozenset(ours["clause_breaks"]),
         emoticons=frozenset(token for token in entries if not PLAIN_WORD.fullmatch(token)),
         subjectivities={form: subjectivity for form, (_, subjectivity) in senses.items()},

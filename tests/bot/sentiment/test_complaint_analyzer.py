@@ -136,6 +136,28 @@ def test_praise_and_neutral_answers_are_not_complaints(complaints: ComplaintAnal
     assert not complaints.analyze(text).complaint
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["They fixed the problem in minutes", "Support solved my issue quickly", "My problem was resolved the same day"],
+)
+def test_a_remedied_problem_is_good_news(complaints: ComplaintAnalyzer, text: str) -> None:
+    assert complaints.analyze(text).label is Label.POSITIVE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "They never fixed the problem",
+        "The update didn't fix the bug",
+        "The issue was not resolved",
+        "Please fix this bug",
+        "Still having the same problem after the repair",
+    ],
+)
+def test_an_unremedied_problem_is_a_complaint(complaints: ComplaintAnalyzer, text: str) -> None:
+    assert complaints.analyze(text).complaint
+
+
 @pytest.mark.parametrize("text", ["Thanks for the late delivery", "Thank you for wasting my time"])
 def test_thanks_for_something_bad_are_sarcasm(complaints: ComplaintAnalyzer, text: str) -> None:
     assert complaints.analyze(text).complaint
