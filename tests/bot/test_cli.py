@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -178,3 +179,29 @@ def test_the_example_configuration_is_valid_and_explains_every_key() -> None:
         keys = values if isinstance(values, dict) else {section: values}
         for key in keys:
             assert f"\n{key} =" in text or text.startswith(f"{key} ="), f"{section}.{key} is missing"
+
+
+def test_score_prints_one_json_object_per_line_of_a_file(workdir: Path) -> None:
+    texts = ["Still waiting for my refund", "Great service, thanks!", "Очень плохое обслуживание", ""]
+    Path("answers.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    code, stdout, _ = invoke("score", "answers.txt", config="")
+    assert code == 0
+    scored = [json.loads(line) for line in stdout.splitlines()]
+    assert [(line["label"], line["complaint"]) for line in scored] == [
+        ("negative", True),
+        ("positive", False),
+        ("unknown", False),
+        ("neutral", False),
+    ]
+    assert scored[0]["polarity"] < 0 < scored[1]["polarity"]
+    assert {line["analyzer"] for line in scored} == {"complaints"}
+
+
+def test_score_reads_standard_input_with_the_configured_analyzer_and_threshold(workdir: Path) -> None:
+    mild = "The delivery was slightly late\n"
+    code, stdout, _ = invoke("score", config="[sentiment]\ncomplaint_threshold = -0.9\n", stdin=mild)
+    assert (code, json.loads(stdout)["complaint"]) == (0, False)
+    code, stdout, _ = invoke("score", config='[sentiment]\nanalyzer = "textblob"\n', stdin="Terrible service\n")
+    assert json.loads(stdout) == {"polarity": -1.0, "label": "negative", "complaint": True, "analyzer": "textblob"}
+    code, stdout, _ = invoke("score", "--language", "es", config="", stdin="Terrible service\n")
+    assert json.loads(stdout)["label"] == "unknown"
