@@ -3,15 +3,16 @@
 Each sentiment word or phrase of the text gets its lexicon valence (-4..+4, the mean human rating), adjusted by the
 words up to three before it in its clause, as VADER does: a degree word strengthens or weakens it ("very slow",
 "kind of late"; a little less from two or three words back), each negation flips and damps it ("not good" is
-negative, "not bad" mildly positive, "not good or helpful" negates both), except "never ... so/this", which is
-emphasis ("never been so disappointed"), and "least" before it negates it ("the least helpful"). Capitals among
-lower-case words strengthen it, and negative valences weigh more than positive ones. Three cues of plain complaints
-add a negative valence of their own: a negation that reaches no sentiment word ("it didn't arrive"), "too" before a
-neutral word ("too long") and a question asking why; thanks for something bad ("thanks for the late delivery") are
-sarcasm and count for nothing. A problem that a remedy reaches ("fixed the problem", "the issue was resolved")
-counts like a negated one. After "but" the text counts more than before it. The sum, plus the emphasis of
-exclamation marks and repeated question marks, is squashed into -1..+1 with VADER's normalization, which is close
-to sum/4 for small sums: so the polarity reads roughly as the raters' mean divided by 4.
+negative, "not bad" mildly positive, "not good or helpful" negates both), except "never ... so/this" and "not be"
+before a comparative, which are emphasis ("never been so disappointed", "could not be happier"), and "least" before
+it negates it ("the least helpful"). Capitals among lower-case words strengthen it, and negative valences weigh more
+than positive ones. Four cues of plain complaints add a negative valence of their own: a negation that reaches no
+sentiment word ("it didn't arrive"), "too" before a neutral word ("too long"), "keeps" before a verb ("keeps
+asking") and a question asking why; thanks for something bad ("thanks for the late delivery") are sarcasm and count
+for nothing. A problem that a remedy reaches ("fixed the problem", "the issue was resolved") counts like a negated
+one. After "but" the text counts more than before it. The sum, plus the emphasis of exclamation marks and repeated
+question marks, is squashed into -1..+1 with VADER's normalization, which is close to sum/4 for small sums: so the
+polarity reads roughly as the raters' mean divided by 4.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ DEGREE_DECAY = (1.0, 0.95, 0.9)
 # "never so happy", "never been this angry": emphasis, not negation.
 NEVER_SO_SCALAR = 1.25
 EMPHATIC_AFTER_NEVER = frozenset(["so", "this"])
+# "could not be happier", "couldn't have gone better", "could not be worse": a negated comparative after "be" is a
+# superlative, emphasis too; "it did not get better" is a plain negation.
+EMPHATIC_BEFORE_COMPARATIVE = frozenset(["be", "been", "gone"])
 # "the least helpful" is not helpful; "at least" and "the very least" negate nothing.
 NOT_LEAST_AFTER = frozenset(["at", "very"])
 # Readers weigh bad news more than good news of the same strength (the negativity bias).
@@ -51,6 +55,9 @@ NEGATIVITY_BIAS = 1.25
 # A negation that reaches no sentiment word still says that something expected did not happen: "it didn't
 # arrive", "nobody called back", "the app doesn't load". Customer feedback is full of such plain complaints.
 UNMET_EXPECTATION = -0.75
+# "keeps asking", "kept transferring me": something that happens again and again is a nuisance.
+REPETITION = -1.0
+KEEP = frozenset(["keep", "keeps", "kept", "keeping"])
 # "too" before a word without sentiment: an excess is a complaint ("too long", "too small").
 EXCESS = -1.0
 # A question asking "why" is mostly a reproach ("why does it take so long?").
@@ -202,6 +209,8 @@ class ComplaintScorer:
                 total += _in_context(unit, units[max(0, i - REACH) : i])
             elif unit.kind is Kind.NEGATION and _unmet(units[i + 1 : i + 1 + REACH]):
                 total += UNMET_EXPECTATION
+            elif unit.word in KEEP and _repeated_action(units[i + 1 : i + 2]):
+                total += REPETITION
         return total
 
 
@@ -230,6 +239,11 @@ def _after_too(units: list[Unit]) -> bool:
     return False
 
 
+def _repeated_action(after_keep: list[Unit]) -> bool:
+    """ "keeps asking": a verb in -ing without sentiment of its own right after "keep"."""
+    return bool(after_keep) and after_keep[0].kind is Kind.PLAIN and after_keep[0].word.endswith("ing")
+
+
 def _unmet(reached: list[Unit]) -> bool:
     """A negation followed by words of its clause, none of them a sentiment word it could negate."""
     return bool(reached) and all(unit.kind is not Kind.SENTIMENT for unit in reached)
@@ -248,12 +262,20 @@ def _in_context(unit: Unit, before: list[Unit]) -> float:
             valence += sign * step * DEGREE_DECAY[distance]
         elif modifier.kind is Kind.NEGATION:
             between = before[len(before) - distance :]
-            emphatic = modifier.word == "never" and any(word.word in EMPHATIC_AFTER_NEVER for word in between)
+            emphatic = _emphatic_negation(modifier.word, unit.word, [word.word for word in between])
             scalar *= NEVER_SO_SCALAR if emphatic else NEGATION_SCALAR
     if before and before[-1].word == "least" and not (len(before) > 1 and before[-2].word in NOT_LEAST_AFTER):
         scalar *= NEGATION_SCALAR
     valence *= scalar
     return valence * NEGATIVITY_BIAS if valence < 0 else valence
+
+
+def _emphatic_negation(negation: str, sentiment_word: str, between: list[str]) -> bool:
+    """ "never been so happy", "could not be happier": emphasis, not negation."""
+    if negation == "never" and EMPHATIC_AFTER_NEVER.intersection(between):
+        return True
+    comparative = sentiment_word in ("better", "worse") or sentiment_word.endswith("er")
+    return comparative and not EMPHATIC_BEFORE_COMPARATIVE.isdisjoint(between)
 
 
 def _punctuation_emphasis(text: str) -> float:

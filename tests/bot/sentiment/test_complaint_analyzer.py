@@ -49,6 +49,21 @@ def test_never_so_is_emphasis_not_negation(complaints: ComplaintAnalyzer) -> Non
     assert not complaints.analyze("Never so happy with a purchase").complaint
 
 
+@pytest.mark.parametrize(
+    "praise", ["Couldn't be happier", "The staff couldn't have been nicer", "It couldn't have gone better"]
+)
+def test_a_negated_comparative_after_be_is_emphasis(complaints: ComplaintAnalyzer, praise: str) -> None:
+    assert complaints.analyze(praise).label is Label.POSITIVE
+    assert complaints.analyze("The service could not be worse").complaint
+    assert complaints.analyze("It did not get better").complaint
+
+
+def test_something_that_keeps_happening_is_a_nuisance(complaints: ComplaintAnalyzer) -> None:
+    assert complaints.analyze("Customer service kept transferring me").complaint
+    assert complaints.analyze("The app keeps asking for my password").complaint
+    assert complaints.analyze("It keeps getting better").label is Label.POSITIVE
+
+
 def test_least_negates_the_word_after_it_but_at_least_does_not(complaints: ComplaintAnalyzer) -> None:
     assert polarity(complaints, "the least helpful agent") < 0 < polarity(complaints, "a helpful agent")
     assert polarity(complaints, "at least it was helpful") > 0
@@ -104,6 +119,10 @@ def test_the_clause_after_but_outweighs_the_one_before(complaints: ComplaintAnal
         "It would be nice if you answered the phone",
         "Thank you for nothing",
         "Support closed my ticket without fixing anything",
+        "I can't cancel my subscription online",
+        "Quality has gone downhill",
+        "The screen cracked within a week",
+        "The app asks me to log in every single time",
     ],
 )
 def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
