@@ -5,7 +5,9 @@ Each analyzer runs at its reference complaint threshold: the baselines as the da
 (complaint = negative label: TextBlob polarity < 0, VADER compound < -0.05), the complaint detector at the
 project's default. A second table picks the threshold on two sets and reports complaint F1 on the third
 (leave one set out), so that a threshold chosen on these sets is judged on a set it was not chosen on. A last table
-gives the detector's complaint F1 margin over the better of the two baselines on each set.
+gives the detector's complaint F1 margin over the better of the two baselines on each set, and the very last the
+complaint figures on bench/customer_feedback.tsv, customer-feedback answers labelled by us (a development set: see
+its header).
 """
 
 from __future__ import annotations
@@ -14,9 +16,17 @@ import argparse
 from pathlib import Path
 
 from bot.sentiment import DEFAULT_COMPLAINT_THRESHOLD, Analyzer, make_analyzer
-from bot.sentiment.evaluation import Figures, RatedText, evaluate, leave_one_set_out, load_rated_texts
+from bot.sentiment.evaluation import (
+    Figures,
+    RatedText,
+    evaluate,
+    leave_one_set_out,
+    load_rated_texts,
+    precision_recall_f1,
+)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment"
+CUSTOMER_FEEDBACK = Path(__file__).with_name("customer_feedback.tsv")
 SETS = {
     "tweets": "tweets_GroundTruth.txt",
     "movie": "movieReviewSnippets_GroundTruth.txt",
@@ -59,6 +69,20 @@ def main() -> None:
         ours = complaint_f1[set_name, "complaints"]
         best = max(complaint_f1[set_name, baseline] for baseline in BASELINES)
         print(f"{set_name:>10} {ours:>10.3f} {best:>10.3f} {ours - best:>+10.3f}")
+
+    print(f"\ncustomer feedback labelled by us ({CUSTOMER_FEEDBACK.name}, a development set)")
+    print(" ".join(f"{column:>10}" for column in ("analyzer", "cP", "cR", "cF1")))
+    labelled = _labelled_feedback()
+    for analyzer_name, analyzer in analyzers.items():
+        flagged = [analyzer.analyze(text).complaint for text, _ in labelled]
+        figures = precision_recall_f1([complaint for _, complaint in labelled], flagged)
+        print(f"{analyzer_name:>10} " + " ".join(f"{ratio:>10.3f}" for ratio in figures))
+
+
+def _labelled_feedback() -> list[tuple[str, bool]]:
+    """(text, is a complaint) of each `LABEL<TAB>TEXT` line; C marks a complaint."""
+    lines = CUSTOMER_FEEDBACK.read_text(encoding="utf-8").splitlines()
+    return [(text, label == "C") for label, text in (line.split("\t", 1) for line in lines if not line.startswith("#"))]
 
 
 def _polarities_and_means(analyzer: Analyzer, rated: list[RatedText]) -> tuple[list[float], list[float]]:
