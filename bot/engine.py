@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +48,18 @@ class Turn:
     session: AsyncSession
     now: datetime
     language: str
+
+
+@dataclass(slots=True)
+class Sheet:
+    """A conversation's answers by question and its complaint, loaded with it in one statement and kept current."""
+
+    answers: dict[str, Answer] = field(default_factory=dict)
+    complaint: Complaint | None = None
+
+    @classmethod
+    def of(cls, loaded: queries.LoadedConversation) -> Sheet:
+        return cls({answer.question_id: answer for answer in loaded.answers}, loaded.complaint)
 
 
 class Engine:
@@ -100,8 +112,11 @@ class Engine:
 
     async def mark_delivered(self, channel: str, event_id: str, count: int) -> None:
         """Records that the first `count` messages of an event's reply reached the platform."""
-        async with self.database.writing() as connection:
-            await queries.mark_delivered(connection, channel=channel, event_id=event_id, count=count)
+
+        async def record(session: AsyncSession) -> None:
+            await queries.mark_delivered(await session.connection(), channel=channel, event_id=event_id, count=count)
+
+        await self.database.group_commit.run(record)
 
     async def set_reachable(self, who: Respondent, reachable: bool) -> None:
         """Marks whether the platform delivers to this person (False after they block the bot)."""
@@ -166,7 +181,6 @@ class Engine:
                 channel=event.who.channel, event_id=event.event_id, respondent_key=key, reply=reply.model_dump_json()
             )
             session.add(record)
-            await session.flush()
         return reply
 
     async def _let_anonymous_follow_up(self, session: AsyncSession, who: Respondent, reply: Reply) -> None:
@@ -309,9 +323,9 @@ class Engine:
         turn = Turn(session, now, conversation.language)
         self._close(conversation, now, ConversationStatus.COMPLETED)
         prompts: list[Prompt] = []
-        answers: dict[str, Answer] = {}
+        sheet = Sheet()
         for question in survey.questions:
-            prompts += await self._store(turn, conversation, survey, question, parsed[question.id], None, answers)
+            prompts += await self._store(turn, conversation, survey, question, parsed[question.id], None, sheet)
         return [*prompts, Notice(kind=NoticeKind.THANKS, text=survey.text(survey.thank_you, turn.language))]
 
     def _parse_form_value(self, turn: Turn, survey: Survey, question: Question, given: str) -> Parsed:
@@ -337,17 +351,14 @@ class Engine:
         target = await self._target_of(session, now, event)
         if isinstance(target, list):
             return target
-        conversation, question_id = target
+        conversation, sheet, question_id = target
         survey = self.surveys[conversation.survey_id]
         turn = Turn(session, now, conversation.language)
         question = survey.question(question_id or "")
         if question is None:
             return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]
-        assert conversation.id is not None
-        stored = await queries.get_answers(session, conversation_id=conversation.id)
-        answers = {answer.question_id: answer for answer in stored}
         earlier = question.id != conversation.current_question
-        if earlier and question.id not in answers:
+        if earlier and question.id not in sheet.answers:
             return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]  # a question not reached yet
         try:
             parsed = self._parse(turn, survey, question, event)
@@ -356,23 +367,28 @@ class Engine:
             notice = self._notice(turn, kind, invalid.key, **invalid.params)
             return [notice] if earlier else [notice, self._ask(turn, conversation, survey, question)]
         message_ref = event.message_ref if isinstance(event, TextAnswer) else None
-        prompts = await self._store(turn, conversation, survey, question, parsed, message_ref, answers)
+        prompts = await self._store(turn, conversation, survey, question, parsed, message_ref, sheet)
         conversation.updated_at = now
         if earlier:
             return [self._notice(turn, NoticeKind.INFO, "answer_updated"), *prompts]
-        return prompts + await self._advance(turn, conversation, survey, after=question, answers=answers)
+        return prompts + await self._advance(turn, conversation, survey, after=question, answers=sheet.answers)
 
     async def _target_of(
         self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer | EditText
-    ) -> tuple[Conversation, str | None] | list[Prompt]:
-        """The open conversation and question the event answers, or the notices explaining why there is none."""
+    ) -> tuple[Conversation, Sheet, str | None] | list[Prompt]:
+        """The conversation (with its sheet) and question the event answers, or the notices explaining why there is
+        none. The conversation, its answers and its complaint come in one statement: this runs for every answer."""
         turn = Turn(session, now, base_language(event.who.language))
         match event:
             case TextAnswer():
-                conversation, expired = await self._open_conversation(session, now, event.who)
-                if conversation is not None:
-                    return conversation, conversation.current_question
-                if expired is not None:
+                loaded = await queries.load_open_conversation(
+                    session, channel=event.who.channel, respondent_keys=self.respondent_keys(event.who)
+                )
+                if loaded is not None and loaded.conversation.expires_at > now:
+                    return loaded.conversation, Sheet.of(loaded), loaded.conversation.current_question
+                if loaded is not None:
+                    expired = loaded.conversation
+                    self._close(expired, now, ConversationStatus.PARTIAL)
                     return [self._notice(Turn(session, now, expired.language), NoticeKind.REFUSAL, "survey_expired")]
                 if await self._forwarded_to_case(session, now, event):
                     return [
@@ -380,10 +396,14 @@ class Engine:
                     ]
                 return [self._notice(turn, NoticeKind.INFO, "no_open_survey", available=self._available)]
             case ChoiceAnswer():
-                found = await session.get(Conversation, event.conversation_id)
-                if found is None or found.respondent_key not in self.respondent_keys(event.who):
+                loaded = await queries.load_conversation(session, conversation_id=event.conversation_id)
+                if loaded is None or loaded.conversation.respondent_key not in self.respondent_keys(event.who):
                     return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]  # forged or someone else's
-                return self._still_open(turn, found) or (found, event.question_id)
+                return self._still_open(turn, loaded.conversation) or (
+                    loaded.conversation,
+                    Sheet.of(loaded),
+                    event.question_id,
+                )
             case EditText():
                 answered = await queries.find_answer_by_message(
                     session, message_ref=event.message_ref, respondent_keys=self.respondent_keys(event.who)
@@ -393,7 +413,10 @@ class Engine:
                 answer, found = answered
                 if found.expires_at <= now:  # until then even a finished survey takes corrections of typed answers
                     return [self._notice(Turn(session, now, found.language), NoticeKind.REFUSAL, "survey_closed")]
-                return found, answer.question_id
+                assert found.id is not None
+                loaded = await queries.load_conversation(session, conversation_id=found.id)
+                assert loaded is not None  # found in this transaction
+                return found, Sheet.of(loaded), answer.question_id
 
     async def _forwarded_to_case(self, session: AsyncSession, now: datetime, event: TextAnswer) -> bool:
         """A message outside any survey answers the staff who wrote to this person about a case, if any did."""
@@ -443,18 +466,18 @@ class Engine:
         question: Question,
         parsed: Parsed,
         message_ref: str | None,
-        answers: dict[str, Answer],
+        sheet: Sheet,
     ) -> list[Prompt]:
-        """Saves (or updates) the answer with its sentiment into `answers`; returns a complaint prompt if one opens."""
+        """Saves (or updates) the answer with its sentiment into `sheet`; returns a complaint prompt if one opens."""
         assert conversation.id is not None
         sentiment = self.analyzer.analyze(parsed.text, turn.language) if parsed.text else None
-        answer = answers.get(question.id)
+        answer = sheet.answers.get(question.id)
         if answer is None:
             answer = Answer(
                 conversation_id=conversation.id, question_id=question.id, kind=question.kind, answered_at=turn.now
             )
             turn.session.add(answer)
-            answers[question.id] = answer
+            sheet.answers[question.id] = answer
         answer.sqlmodel_update(
             {
                 "value": parsed.value,
@@ -472,7 +495,7 @@ class Engine:
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)
         if reasons or (parsed.text and conversation.has_complaint):
             lowest = question.scale is not None and parsed.value == question.scale[0]
-            return await self._record_complaint(turn, conversation, reasons, answers, lowest_score=lowest)
+            return await self._record_complaint(turn, conversation, reasons, sheet, lowest_score=lowest)
         return []
 
     @staticmethod
@@ -493,17 +516,13 @@ class Engine:
         turn: Turn,
         conversation: Conversation,
         reasons: list[ComplaintReason],
-        answers: dict[str, Answer],
+        sheet: Sheet,
         lowest_score: bool,
     ) -> list[Prompt]:
         """Opens the conversation's complaint, or adds new reasons; its words are always the current answers."""
         assert conversation.id is not None
-        complaint = (
-            await queries.get_complaint_for(turn.session, conversation_id=conversation.id)
-            if conversation.has_complaint
-            else None
-        )
-        texts = [answer for answer in answers.values() if answer.text]
+        complaint = sheet.complaint
+        texts = [answer for answer in sheet.answers.values() if answer.text]
         words = "\n".join(answer.text for answer in texts if answer.text) or None
         polarity = min((answer.polarity for answer in texts if answer.polarity is not None), default=None)
         if complaint is not None:
@@ -523,7 +542,7 @@ class Engine:
             polarity=polarity,
             created_at=turn.now,
         )
-        conversation.has_complaint = True
+        conversation.has_complaint, sheet.complaint = True, complaint
         return [await self._open_complaint(turn, complaint, "complaint_opened", lowest_score)]
 
     async def _complain(self, turn: Turn, event: Complain) -> list[Prompt]:

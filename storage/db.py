@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.sqlite_inline import inline_creator
 
 READ_ONLY = "feedbackbot_read_only"
+T = TypeVar("T")
+Job = Callable[[AsyncSession], Awaitable[T]]
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -54,21 +56,17 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # SQLite has one writer at a time: queueing writers here is fair and fast, where SQLite's busy handler
         # would make them sleep and poll. PostgreSQL takes concurrent writers as they come.
+        self.serialises_writers = self.engine.dialect.name == "sqlite"
         self._writer: contextlib.AbstractAsyncContextManager[object] = (
-            asyncio.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+            asyncio.Lock() if self.serialises_writers else contextlib.nullcontext()
         )
+        self.group_commit = GroupCommit(self)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self._writer, self._sessions() as session, session.begin():
             yield session
-
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncConnection]:
-        """A bare connection inside one transaction, for Core statements on hot paths."""
-        async with self._writer, self.engine.begin() as connection:
-            yield connection
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
@@ -85,3 +83,71 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class GroupCommit:
+    """Runs the write jobs that queue up together in one transaction: one commit for several chats' work.
+
+    Only where writers take turns anyway (SQLite); elsewhere each job has its own transaction, as before. The jobs
+    of a batch run one after another, in arrival order. A batch that fails is rolled back and run again one job at
+    a time, so that a job's failure (say a redelivered event's duplicate key) is its own and the others commit.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._queued: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def run(self, job: Job[T]) -> T:
+        """Runs `job` in a transaction, committed when this returns."""
+        if not self.database.serialises_writers:
+            async with self.database.transaction() as session:
+                return await job(session)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((job, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run_queued())
+        return await future
+
+    async def _run_queued(self) -> None:
+        try:
+            while self._queued:
+                await self._run_batch()
+        finally:
+            self._runner = None
+
+    async def _run_batch(self) -> None:
+        batch: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        try:
+            async with self.database.transaction() as session:
+                batch, self._queued = self._queued, []  # taken on the writer's turn: every job queued until now
+                results = [await job(session) for job, _ in batch]
+        except Exception as error:
+            if not batch:  # the transaction did not even start
+                batch, self._queued = self._queued, []
+            if len(batch) == 1:
+                _settle(batch[0][1], error=error)
+            else:
+                for job, future in batch:
+                    await self._run_alone(job, future)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            _settle(future, result)
+
+    async def _run_alone(self, job: Job[Any], future: asyncio.Future[Any]) -> None:
+        try:
+            async with self.database.transaction() as session:
+                result = await job(session)
+        except Exception as error:
+            _settle(future, error=error)
+        else:
+            _settle(future, result)
+
+
+def _settle(future: asyncio.Future[Any], result: object = None, error: BaseException | None = None) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, CursorResult, String, and_, case, cast, delete, literal, or_, text, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    String,
+    TextClause,
+    and_,
+    case,
+    cast,
+    delete,
+    literal,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
@@ -46,14 +60,50 @@ async def get_open_conversation(
     return (await session.exec(statement)).first()
 
 
+class LoadedConversation(NamedTuple):
+    conversation: Conversation
+    answers: list[Answer]
+    complaint: Complaint | None
+
+
+async def load_open_conversation(
+    session: AsyncSession, *, channel: str, respondent_keys: list[str]
+) -> LoadedConversation | None:
+    """The open conversation with its answers and complaint, in one statement."""
+    return await _load_with_answers(
+        session,
+        col(Conversation.channel) == channel,
+        col(Conversation.respondent_key).in_(respondent_keys),
+        IS_OPEN,  # literal, so that the partial index of open conversations serves the lookup
+    )
+
+
+async def load_conversation(session: AsyncSession, *, conversation_id: int) -> LoadedConversation | None:
+    """The conversation with its answers and complaint, in one statement."""
+    return await _load_with_answers(session, col(Conversation.id) == conversation_id)
+
+
+async def _load_with_answers(
+    session: AsyncSession, *where: ColumnElement[bool] | TextClause
+) -> LoadedConversation | None:
+    statement = (
+        select(Conversation, Answer, Complaint)
+        .outerjoin(Answer, col(Answer.conversation_id) == Conversation.id)
+        .outerjoin(Complaint, col(Complaint.conversation_id) == Conversation.id)
+        .where(*where)
+        .order_by(col(Conversation.id), col(Answer.id))
+    )
+    rows = list(await session.exec(statement))
+    if not rows:
+        return None
+    conversation, _, complaint = rows[0]
+    answers = [answer for owner, answer, _ in rows if owner is conversation and answer is not None]
+    return LoadedConversation(conversation, answers, complaint)
+
+
 async def get_answers(session: AsyncSession, *, conversation_id: int) -> list[Answer]:
     statement = select(Answer).where(Answer.conversation_id == conversation_id).order_by(col(Answer.id))
     return list(await session.exec(statement))
-
-
-async def get_complaint_for(session: AsyncSession, *, conversation_id: int) -> Complaint | None:
-    statement = select(Complaint).where(Complaint.conversation_id == conversation_id)
-    return (await session.exec(statement)).first()
 
 
 async def close_expired_conversations(session: AsyncSession, *, now: datetime) -> int:

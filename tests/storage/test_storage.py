@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
 from storage.migrate import is_current
@@ -77,3 +80,22 @@ async def test_one_person_per_channel_and_platform_id(database: Database) -> Non
     with pytest.raises(IntegrityError):
         async with database.transaction() as session:
             session.add(Person(channel="telegram", platform_id="42"))
+
+
+async def test_jobs_committed_together_fail_alone(database: Database) -> None:
+    """A failing job of a group commit fails only its own caller; the jobs queued with it are committed."""
+
+    def add(platform_id: str) -> Callable[[AsyncSession], Awaitable[str]]:
+        async def job(session: AsyncSession) -> str:
+            session.add(Person(channel="test", platform_id=platform_id))
+            await session.flush()
+            return platform_id
+
+        return job
+
+    results = await asyncio.gather(
+        *(database.group_commit.run(add(platform_id)) for platform_id in ("a", "b", "a", "c")), return_exceptions=True
+    )
+    assert results[:2] == ["a", "b"] and isinstance(results[2], IntegrityError) and results[3] == "c"
+    async with database.snapshot() as session:
+        assert sorted(await session.exec(select(Person.platform_id))) == ["a", "b", "c"]
