@@ -96,6 +96,7 @@ async def test_jobs_committed_together_fail_alone(database: Database) -> None:
     results = await asyncio.gather(
         *(database.group_commit.run(add(platform_id)) for platform_id in ("a", "b", "a", "c")), return_exceptions=True
     )
-    assert results[:2] == ["a", "b"] and isinstance(results[2], IntegrityError) and results[3] == "c"
+    assert sorted(result for result in results if isinstance(result, str)) == ["a", "b", "c"]
+    assert len([result for result in results if isinstance(result, IntegrityError)]) == 1  # either "a" may win
     async with database.snapshot() as session:
         assert sorted(await session.exec(select(Person.platform_id))) == ["a", "b", "c"]
