@@ -177,10 +177,13 @@ class Engine:
             # anonymous conversation, which would otherwise link it to the person.
             anonymous = any(getattr(prompt, "anonymous", False) for prompt in reply.prompts)
             key = None if isinstance(event, Forget) or anonymous else self.respondent_key(event.who)
-            record = InboundEvent(
-                channel=event.who.channel, event_id=event.event_id, respondent_key=key, reply=reply.model_dump_json()
+            await queries.record_event(
+                await session.connection(),
+                channel=event.who.channel,
+                event_id=event.event_id,
+                respondent_key=key,
+                reply=reply.model_dump_json(),
             )
-            session.add(record)
         return reply
 
     async def _let_anonymous_follow_up(self, session: AsyncSession, who: Respondent, reply: Reply) -> None:

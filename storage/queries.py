@@ -15,6 +15,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    insert,
     literal,
     or_,
     text,
@@ -26,6 +27,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Answer, CaseEvent, Complaint, Conversation, ConversationStatus, InboundEvent, Person
+from storage.types import utcnow
 
 IS_OPEN = text(f"conversation.status = '{ConversationStatus.OPEN}'")
 
@@ -138,6 +140,14 @@ async def find_answer_by_message(
     )
     row = (await session.exec(statement)).first()
     return (row[0], row[1]) if row else None
+
+
+async def record_event(
+    connection: AsyncConnection, *, channel: str, event_id: str, respondent_key: str | None, reply: str
+) -> None:
+    """A Core statement: every event ends with it, and the ORM's unit of work would cost more than the insert."""
+    values = {"respondent_key": respondent_key, "reply": reply, "delivered": 0, "received_at": utcnow()}
+    await connection.execute(insert(InboundEvent).values(channel=channel, event_id=event_id, **values))
 
 
 async def mark_delivered(connection: AsyncConnection, *, channel: str, event_id: str, count: int) -> None:
