@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -46,20 +45,21 @@ def label_for(polarity: float) -> Label:
 def make_analyzer(name: str, complaint_threshold: float) -> Analyzer:
     """The analyzer configured by `[sentiment] analyzer`; a text is a complaint when its polarity is below
     complaint_threshold (each analyzer's docstring says how its polarity reads)."""
-    factories = _analyzer_factories()
-    try:
-        return factories[name](complaint_threshold)
-    except KeyError:
-        raise ValueError(f"unknown analyzer {name!r}; choose one of {', '.join(factories)}") from None
+    if name not in ANALYZER_NAMES:
+        raise ValueError(f"unknown analyzer {name!r}; choose one of {', '.join(ANALYZER_NAMES)}")
+    # Imported here: the analyzers import this module's types, and only the chosen one is loaded (TextBlob's
+    # import alone takes most of a second, for nltk).
+    if name == "textblob":
+        from bot.sentiment.textblob_analyzer import TextBlobAnalyzer
 
+        return TextBlobAnalyzer(complaint_threshold)
+    if name == "vader":
+        from bot.sentiment.vader_analyzer import VaderAnalyzer
 
-def _analyzer_factories() -> dict[str, Callable[[float], Analyzer]]:
-    # Imported here: the analyzers import this module's types, and only the chosen one needs its lexicon.
+        return VaderAnalyzer(complaint_threshold)
     from bot.sentiment.complaint_analyzer import ComplaintAnalyzer
-    from bot.sentiment.textblob_analyzer import TextBlobAnalyzer
-    from bot.sentiment.vader_analyzer import VaderAnalyzer
 
-    return {"complaints": ComplaintAnalyzer, "textblob": TextBlobAnalyzer, "vader": VaderAnalyzer}
+    return ComplaintAnalyzer(complaint_threshold)
 
 
 ANALYZER_NAMES = ("complaints", "textblob", "vader")

@@ -11,12 +11,14 @@ nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from statistics import fmean
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT
@@ -58,7 +60,7 @@ def vader_valences() -> dict[str, float]:
 
 def pattern_senses() -> dict[str, tuple[float, float]]:
     """TextBlob's adjective lexicon: (polarity, subjectivity) of each word, the mean over its senses."""
-    path = resources.files("textblob").joinpath("en", "en-sentiment.xml")
+    path = _package_folder("textblob") / "en" / "en-sentiment.xml"
     senses: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
     for word in ElementTree.fromstring(path.read_bytes()).iter("word"):
         senses[word.attrib["form"].lower()].append((float(word.attrib["polarity"]), float(word.attrib["subjectivity"])))
@@ -72,6 +74,13 @@ def pattern_valences(senses: dict[str, tuple[float, float]]) -> dict[str, float]
         for form, (polarity, subjectivity) in senses.items()
         if abs(polarity) >= PATTERN_MIN_POLARITY and subjectivity >= PATTERN_MIN_SUBJECTIVITY
     }
+
+
+def _package_folder(package: str) -> Path:
+    """Where an installed package lies, found without importing it (importing textblob loads nltk: a second)."""
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin is not None, f"{package} is a dependency"
+    return Path(spec.origin).parent
 
 
 def vader_degree_words(rated: dict[str, float], negators: frozenset[str]) -> dict[str, float]:
