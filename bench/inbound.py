@@ -161,8 +161,8 @@ def percentile(values: list[float], share: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100)
-    parser.add_argument("--answers", type=int, default=3, help="answers per customer and run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--answers", type=int, default=6, help="answers per customer and run")
+    parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
     parent, child = multiprocessing.Pipe()
     fake = multiprocessing.get_context("spawn").Process(target=fake_process, args=(child,), daemon=True)
