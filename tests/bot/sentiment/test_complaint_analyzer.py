@@ -128,6 +128,11 @@ def test_the_clause_after_but_outweighs_the_one_before(complaints: ComplaintAnal
         "Support told me to reinstall, which did nothing",
         "Had to wait in the queue for an hour",
         "The new interface is a step backwards",
+        "Could do better",
+        "The product is ok but delivery took ages",
+        "where is my order??",
+        "Nobody bothered to call me back",
+        "Fix your website!",
     ],
 )
 def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
