@@ -133,6 +133,10 @@ def test_the_clause_after_but_outweighs_the_one_before(complaints: ComplaintAnal
         "where is my order??",
         "Nobody bothered to call me back",
         "Fix your website!",
+        "Billing is a nightmare.",
+        "Lovely staff, but honestly the wait for a table was unacceptable.",
+        "I've been a loyal customer for years but the changes to your loyalty scheme are a joke.",
+        "I was promised a call back within 24 hours.",
     ],
 )
 def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
