@@ -19,10 +19,11 @@ from bot.sentiment import DEFAULT_COMPLAINT_THRESHOLD, Analyzer, make_analyzer
 from bot.sentiment.evaluation import (
     Figures,
     RatedText,
+    complaint_figures,
     evaluate,
     leave_one_set_out,
+    load_labelled_texts,
     load_rated_texts,
-    precision_recall_f1,
 )
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment"
@@ -72,17 +73,10 @@ def main() -> None:
 
     print(f"\ncustomer feedback labelled by us ({CUSTOMER_FEEDBACK.name}, a development set)")
     print(" ".join(f"{column:>10}" for column in ("analyzer", "cP", "cR", "cF1")))
-    labelled = _labelled_feedback()
+    labelled = load_labelled_texts(CUSTOMER_FEEDBACK)
     for analyzer_name, analyzer in analyzers.items():
-        flagged = [analyzer.analyze(text).complaint for text, _ in labelled]
-        figures = precision_recall_f1([complaint for _, complaint in labelled], flagged)
+        figures = complaint_figures(analyzer, labelled)
         print(f"{analyzer_name:>10} " + " ".join(f"{ratio:>10.3f}" for ratio in figures))
-
-
-def _labelled_feedback() -> list[tuple[str, bool]]:
-    """(text, is a complaint) of each `LABEL<TAB>TEXT` line; C marks a complaint."""
-    lines = CUSTOMER_FEEDBACK.read_text(encoding="utf-8").splitlines()
-    return [(text, label == "C") for label, text in (line.split("\t", 1) for line in lines if not line.startswith("#"))]
 
 
 def _polarities_and_means(analyzer: Analyzer, rated: list[RatedText]) -> tuple[list[float], list[float]]:
