@@ -188,7 +188,10 @@ def surveys_check(ctx: typer.Context) -> None:
 @app.command()
 def score(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(help="Texts, one per line; default: standard input.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Texts, one per line; default: standard input.", exists=True, dir_okay=False),
+    ] = None,
     language: Annotated[str | None, typer.Option(help="Language code of the texts, when known.")] = None,
 ) -> None:
     """Score texts as the bot does for escalation: one JSON object per line (polarity, label, complaint)."""
@@ -196,10 +199,19 @@ def score(
 
     settings = settings_of(ctx)
     analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
-    with file.open(encoding="utf-8") if file else sys.stdin as lines:
-        for line in lines:
-            text = line.rstrip("\r\n")
+    with file.open("rb") if file else sys.stdin.buffer as lines:
+        for number, line in enumerate(lines, start=1):
+            text = _utf8_text(line, number).rstrip("\r\n")
             typer.echo(json.dumps(score_text(analyzer, text, language), ensure_ascii=False))
+
+
+def _utf8_text(line: bytes, number: int) -> str:
+    """The line as text; bytes that are not UTF-8 are replaced (and said), so every line still gets its answer."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        typer.echo(f"line {number}: not UTF-8 text; the unreadable bytes were replaced", err=True)
+        return line.decode("utf-8", errors="replace")
 
 
 @cases_app.command("list")

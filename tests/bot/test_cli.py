@@ -205,3 +205,17 @@ def test_score_reads_standard_input_with_the_configured_analyzer_and_threshold(w
     assert json.loads(stdout) == {"polarity": -1.0, "label": "negative", "complaint": True, "analyzer": "textblob"}
     code, stdout, _ = invoke("score", "--language", "es", config="", stdin="Terrible service\n")
     assert json.loads(stdout)["label"] == "unknown"
+
+
+def test_score_answers_every_line_of_a_file_that_is_not_all_utf8(workdir: Path) -> None:
+    Path("mixed.txt").write_bytes(b"Terrible service\n\xff\xfe broken\nGreat, thanks\n")
+    code, stdout, stderr = invoke("score", "mixed.txt", config="")
+    assert code == 0
+    assert [json.loads(line)["complaint"] for line in stdout.splitlines()] == [True, True, False]
+    assert stderr.strip() == "line 2: not UTF-8 text; the unreadable bytes were replaced"
+
+
+def test_score_names_a_missing_file(workdir: Path) -> None:
+    code, _, stderr = invoke("score", "missing.txt", config="")
+    assert code == 2
+    assert "missing.txt' does not exist" in stderr
