@@ -56,6 +56,7 @@ class Sheet:
 
     answers: dict[str, Answer] = field(default_factory=dict)
     complaint: Complaint | None = None
+    complaint_is_new: bool = False  # opened by this event: its staff alert is still to come, with every answer
 
     @classmethod
     def of(cls, loaded: queries.LoadedConversation) -> Sheet:
@@ -496,9 +497,10 @@ class Engine:
             }
         )
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)
-        if reasons or (parsed.text and conversation.has_complaint):
+        if reasons or conversation.has_complaint:
             lowest = question.scale is not None and parsed.value == question.scale[0]
-            return await self._record_complaint(turn, conversation, reasons, sheet, lowest_score=lowest)
+            news = _case_news(question, parsed)
+            return await self._record_complaint(turn, conversation, reasons, sheet, lowest_score=lowest, news=news)
         return []
 
     @staticmethod
@@ -521,8 +523,10 @@ class Engine:
         reasons: list[ComplaintReason],
         sheet: Sheet,
         lowest_score: bool,
+        news: str | None,
     ) -> list[Prompt]:
-        """Opens the conversation's complaint, or adds new reasons; its words are always the current answers."""
+        """Opens the conversation's complaint, or adds new reasons; its words are always the current answers. An
+        answer given after the staff were alerted (`news`) goes on the case's trail and to the staff."""
         assert conversation.id is not None
         complaint = sheet.complaint
         texts = [answer for answer in sheet.answers.values() if answer.text]
@@ -533,6 +537,8 @@ class Engine:
             complaint.reasons = ",".join(known + [reason for reason in reasons if reason not in known])
             complaint.text, complaint.polarity = words, polarity
             complaint.category = complaint.category or suggest_category(words, self.desk.settings.categories)
+            if news and not sheet.complaint_is_new:
+                self.desk.changed(turn.session, complaint, turn.now, "customer", "answered", news)
             return []
         complaint = Complaint(
             conversation_id=conversation.id,
@@ -545,7 +551,7 @@ class Engine:
             polarity=polarity,
             created_at=turn.now,
         )
-        conversation.has_complaint, sheet.complaint = True, complaint
+        conversation.has_complaint, sheet.complaint, sheet.complaint_is_new = True, complaint, True
         return [await self._open_complaint(turn, complaint, "complaint_opened", lowest_score)]
 
     async def _complain(self, turn: Turn, event: Complain) -> list[Prompt]:
@@ -693,3 +699,12 @@ def _options(survey: Survey, question: Question, language: str) -> list[Option]:
     if question.kind == QuestionKind.YES_NO:
         return [Option(value=word, label=translate(word, language)) for word in ("yes", "no")]
     return []
+
+
+def _case_news(question: Question, parsed: Parsed) -> str | None:
+    """An answer as its case's trail and the staff thread read it. The words stay out of it: they live only in the
+    complaint (shown by the staff alert, updated in place), so that /forget can erase them."""
+    if parsed.text:
+        return "the customer added a comment"
+    shown = parsed.choice if parsed.choice is not None else parsed.value
+    return None if shown is None else f"the customer answered {question.id}: {shown}"

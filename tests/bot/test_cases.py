@@ -6,14 +6,15 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.cases import CaseDesk, CaseError, Cases, alert_text, suggest_category
 from bot.config import CaseSettings
 from bot.engine import Engine
+from bot.events import SubmitSurvey
 from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage
-from tests.bot.customer import Customer
+from tests.bot.customer import Customer, question_of
 from tests.conftest import Clock
 
 RULES = CaseSettings().categories
@@ -36,15 +37,24 @@ async def test_a_complaint_opens_a_triaged_case_with_its_trail_and_alerts(
     await customer.say("The courier threw my parcel over the fence")
     async with database.snapshot() as session:
         [case] = await session.exec(select(Complaint))
-        [event] = await session.exec(select(CaseEvent))
-        alerts = list(await session.exec(select(OutboxMessage)))
+        opened, commented = await session.exec(select(CaseEvent).order_by(col(CaseEvent.id)))
+        messages = list(await session.exec(select(OutboxMessage)))
     assert (case.status, case.priority, case.category) == ("new", "high", "delivery")  # the lowest score
     assert case.due_ack_at == clock.now + timedelta(minutes=60)
     assert case.due_resolve_at == clock.now + timedelta(hours=24)
-    assert (event.actor, event.action, event.at) == ("system", "opened", clock.now)
-    assert sorted((a.channel, json.loads(a.payload)["target"]) for a in alerts) == [
-        ("slack", "CSTAFF"),
-        ("telegram", "-100123"),
+    assert (opened.actor, opened.action, opened.at) == ("system", "opened", clock.now)
+    # The score opened the case and alerted staff; the comment after it updates the alert (the words stay out of
+    # the trail and the messages, so that /forget can erase them from the complaint alone).
+    assert (commented.actor, commented.action, commented.detail) == (
+        "customer",
+        "answered",
+        "the customer added a comment",
+    )
+    assert sorted((m.kind, m.channel, json.loads(m.payload)["target"]) for m in messages) == [
+        ("case_alert", "slack", "CSTAFF"),
+        ("case_alert", "telegram", "-100123"),
+        ("case_update", "slack", "CSTAFF"),
+        ("case_update", "telegram", "-100123"),
     ]
     assert alert_text(case) == (
         "New complaint #1 (low_score; priority high, delivery, sentiment +0.00) from a test customer\n"
@@ -106,6 +116,7 @@ async def test_a_case_goes_from_new_to_closed_with_every_step_on_its_trail(
     assert (case.status, case.closed_at) == ("closed", clock.now)
     assert await trail(database) == [
         ("system", "opened"),
+        ("customer", "answered"),  # the comment after the score
         ("U-STAFF", "acknowledged"),
         ("U-STAFF", "assigned"),
         ("U-FIXER", "resolved"),
@@ -113,6 +124,7 @@ async def test_a_case_goes_from_new_to_closed_with_every_step_on_its_trail(
     ]
     updates = outbox_of(await all_outbox(database), "case_update")
     assert [u["line"] for u in updates] == [
+        "the customer added a comment",
         "acknowledged by U-STAFF",
         "assigned to U-FIXER by U-STAFF",
         "resolved by U-FIXER: Resent the parcel by courier (root cause: supplier)",
@@ -193,7 +205,12 @@ async def test_staff_write_to_the_customer_and_the_reply_joins_the_case(
     assert reply.prompts[0].text == "Thank you, your message went to the team handling your complaint."
     lines = [u["line"] for u in outbox_of(await all_outbox(database), "case_update")]
     assert lines[-1] == "the customer replied: Elm Street 5, please"
-    assert await trail(database) == [("system", "opened"), ("U-STAFF", "contacted"), ("customer", "replied")]
+    assert await trail(database) == [
+        ("system", "opened"),
+        ("customer", "answered"),
+        ("U-STAFF", "contacted"),
+        ("customer", "replied"),
+    ]
     unrelated = await Customer(engine, user_id="bob").say("hello?")
     assert "no survey open" in unrelated.prompts[0].text
 
@@ -205,3 +222,22 @@ async def test_an_anonymous_customer_cannot_be_written_to(engine: Engine, databa
     await customer.say("1")
     with pytest.raises(CaseError, match="anonymous or forgotten"):
         await cases.contact(1, "U-STAFF", "Hello?")
+
+
+async def test_a_changed_score_after_the_alert_reaches_the_staff(engine: Engine, database: Database) -> None:
+    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
+    customer = Customer(engine)
+    started = await customer.start("csat")
+    await customer.say("1")
+    await customer.press("4", question_of(started))  # the earlier question's buttons
+    assert await trail(database) == [("system", "opened"), ("customer", "answered")]
+    [update] = outbox_of(await all_outbox(database), "case_update")
+    assert update == {"case": 1, "target": "CSTAFF", "line": "the customer answered satisfaction: 4"}
+
+
+async def test_a_form_that_opens_a_case_alerts_once_with_every_answer(engine: Engine, database: Database) -> None:
+    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
+    answers = {"service": "facilities", "quality": "1", "speed": "1", "comment": "The heating is broken again"}
+    await engine.handle(SubmitSurvey(Customer(engine).who, "form-1", "internal-service", answers, anonymous=False))
+    assert await trail(database) == [("system", "opened")]
+    assert [m.kind for m in await all_outbox(database)] == ["case_alert"]

@@ -118,9 +118,13 @@ async def test_a_telegram_complaint_is_worked_in_slack_and_closed_with_the_custo
     await chat.press("a1|1|satisfaction|1")
     await chat.say("The parcel came two weeks late and the courier was rude")
 
-    [alert] = await slack.settle(lambda: staff_messages(slack.fake))
+    # The score opens the case; the alert shows the comment, whether it was sent after it or updated in place.
+    alert, *thread = await slack.settle(
+        lambda: [m for m in staff_messages(slack.fake) if "two weeks late" in m["text"]] and staff_messages(slack.fake)
+    )
     assert has_button(alert, "case_acknowledge") and has_button(alert, "case_resolve")
-    assert "reference ORDER-7" in alert["text"]
+    assert "reference ORDER-7" in alert["text"] and "two weeks late" in alert["text"]
+    assert [m["text"] for m in thread] in ([], ["the customer added a comment"])
 
     await slack.post(block_actions("case_acknowledge", "1", user_id=STAFF, channel_id=STAFF_CHANNEL, message=alert))
     await slack.settle(lambda: not has_button(staff_messages(slack.fake)[0], "case_acknowledge"))
@@ -146,6 +150,7 @@ async def test_a_telegram_complaint_is_worked_in_slack_and_closed_with_the_custo
     )
     assert trail == [
         ("system", "opened"),
+        ("customer", "answered"),
         (STAFF, "acknowledged"),
         (STAFF, "resolved"),
         ("customer", "reopened"),
