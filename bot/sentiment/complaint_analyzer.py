@@ -3,16 +3,17 @@
 Each sentiment word or phrase of the text gets its lexicon valence (-4..+4, the mean human rating), adjusted by the
 words up to three before it in its clause, as VADER does: a degree word strengthens or weakens it ("very slow",
 "kind of late"; a little less from two or three words back), each negation flips and damps it ("not good" is
-negative, "not bad" mildly positive, "not good or helpful" negates both), except "never ... so/this" and "not be"
-before a comparative, which are emphasis ("never been so disappointed", "could not be happier"), and "least" before
-it negates it ("the least helpful"). Capitals among lower-case words strengthen it, and negative valences weigh more
-than positive ones. Four cues of plain complaints add a negative valence of their own: a negation that reaches no
-sentiment word ("it didn't arrive"), "too" before a neutral word ("too long"), "keeps" before a verb ("keeps
-asking") and a question asking why; thanks for something bad ("thanks for the late delivery") are sarcasm and count
-for nothing. A problem that a remedy reaches ("fixed the problem", "the issue was resolved") counts like a negated
-one. After "but" the text counts more than before it. The sum, plus the emphasis of exclamation marks and repeated
-question marks, is squashed into -1..+1 with VADER's normalization, which is close to sum/4 for small sums: so the
-polarity reads roughly as the raters' mean divided by 4.
+negative, "not bad" mildly positive, "not good or helpful" negates both), except "never ... so/this" and "could not
+be" before a comparative, which are emphasis ("never been so disappointed", "could not be happier"), and "least"
+before it negates it ("the least helpful"). Capitals among lower-case words strengthen it, and negative valences
+weigh more than positive ones. Four cues of plain complaints add a negative valence of their own: a negation that
+reaches no sentiment word ("it didn't arrive"), "too" before a neutral word ("too long"), "keeps" before a verb
+("keeps asking") and a question asking why; thanks for something bad ("thanks for the late delivery") are sarcasm
+and count for nothing. A problem that a remedy reaches ("fixed the problem", "the issue was resolved") counts like a
+negated one, unless bad news follows ("resolved too late"). After "but" the text counts more than before it. The
+sum, plus the emphasis of exclamation marks and repeated question marks, is squashed into -1..+1 with VADER's
+normalization, which is close to sum/4 for small sums: so the polarity reads roughly as the raters' mean divided by
+4.
 """
 
 from __future__ import annotations
@@ -45,9 +46,13 @@ DEGREE_DECAY = (1.0, 0.95, 0.9)
 # "never so happy", "never been this angry": emphasis, not negation.
 NEVER_SO_SCALAR = 1.25
 EMPHATIC_AFTER_NEVER = frozenset(["so", "this"])
-# "could not be happier", "couldn't have gone better", "could not be worse": a negated comparative after "be" is a
-# superlative, emphasis too; "it did not get better" is a plain negation.
+# "could not be happier", "couldn't have gone better", "could not be worse": a negated comparative after "could be"
+# is a superlative, emphasis too; "it did not get better" and "it won't be better" are plain negations.
 EMPHATIC_BEFORE_COMPARATIVE = frozenset(["be", "been", "gone"])
+COMPARATIVES = frozenset(
+    ["better", "worse", "happier", "nicer", "easier", "friendlier", "kinder", "faster", "quicker", "smoother"]
+)
+MODALS = frozenset(["could", "can"])  # "could not be better" is emphasis; "will not be better" is a negation
 # "the least helpful" is not helpful; "at least" and "the very least" negate nothing.
 NOT_LEAST_AFTER = frozenset(["at", "very"])
 # Readers weigh bad news more than good news of the same strength (the negativity bias).
@@ -66,6 +71,7 @@ WHY_QUESTION = -1.0
 REMEDY_SCALAR = NEGATION_SCALAR
 # "Thanks for the late delivery", "thank you for wasting my time": thanks for something bad is sarcasm.
 THANKS = frozenset(["thank", "thanks", "thx"])
+THANKED_REACH = 2  # "for the late delivery" is bad news thanked for; "for looking into my issue" is not
 
 CLAUSE_PUNCTUATION = frozenset(".,;:!?")
 SENTENCE_ENDS = frozenset(".!?")
@@ -173,15 +179,20 @@ class ComplaintScorer:
         ]
 
     def _remedied(self, units: list[Unit], i: int) -> bool:
-        """Whether the negative word units[i] is reached by a remedy: "fixed the problem", "did not fix the problem",
-        "the issue was resolved" (a negation in between, "the issue was not resolved", keeps it a problem)."""
-        if units[i].kind is not Kind.SENTIMENT or units[i].value >= 0:
+        """Whether units[i] is a problem that a remedy reaches with only plain words between: "fixed the problem",
+        "did not fix the problem", "the issue was resolved"; not "fixed the wrong problem" (a rated word between),
+        "the issue was not resolved" (a negation between) nor "resolved late" (bad news after it)."""
+        if units[i].word not in self.lexicon.problems or units[i].kind is not Kind.SENTIMENT:
             return False
-        before = units[max(0, i - REACH) : i]
-        for distance, unit in enumerate(before):
-            negated = any(earlier.kind is Kind.NEGATION for earlier in before[:distance])
+        if any(unit.kind is Kind.SENTIMENT and unit.value < 0 for unit in units[i + 1 :]):
+            return False  # how it was remedied is bad: "resolved too late", "fixed after terrible delays"
+        for distance, unit in enumerate(reversed(units[max(0, i - REACH) : i])):
+            earlier = units[max(0, i - REACH) : i - distance - 1]
+            negated = any(word.kind is Kind.NEGATION for word in earlier)
             if unit.word in self.lexicon.remedied or (unit.word in self.lexicon.remedies and negated):
                 return True
+            if unit.kind is not Kind.PLAIN:
+                break
         for unit in units[i + 1 : i + 1 + REACH]:
             if unit.word in self.lexicon.remedied:
                 return True
@@ -206,10 +217,10 @@ class ComplaintScorer:
         total = 0.0
         for i, unit in enumerate(units):
             if unit.kind is Kind.SENTIMENT:
-                total += _in_context(unit, units[max(0, i - REACH) : i])
+                total += _in_context(unit, units[max(0, i - REACH - 1) : i])
             elif unit.kind is Kind.NEGATION and _unmet(units[i + 1 : i + 1 + REACH]):
                 total += UNMET_EXPECTATION
-            elif unit.word in KEEP and _repeated_action(units[i + 1 : i + 2]):
+            elif unit.word in KEEP and i > 0 and _repeated_action(units[i + 1 : i + 2]):
                 total += REPETITION
         return total
 
@@ -223,10 +234,12 @@ def _without_sarcastic_thanks(units: list[Unit]) -> list[Unit]:
 
 
 def _thanks_for_harm(after_thanks: list[Unit]) -> bool:
+    """Whether what the thanks are for, the words just after "for", is bad: "for wasting", "for the late"."""
     words = [unit.word for unit in after_thanks]
     if "for" not in words:
         return False
-    return any(unit.kind is Kind.SENTIMENT and unit.value < 0 for unit in after_thanks[words.index("for") :])
+    start = words.index("for") + 1
+    return any(unit.kind is Kind.SENTIMENT and unit.value < 0 for unit in after_thanks[start : start + THANKED_REACH])
 
 
 def _after_too(units: list[Unit]) -> bool:
@@ -240,8 +253,12 @@ def _after_too(units: list[Unit]) -> bool:
 
 
 def _repeated_action(after_keep: list[Unit]) -> bool:
-    """ "keeps asking": a verb in -ing without sentiment of its own right after "keep"."""
-    return bool(after_keep) and after_keep[0].kind is Kind.PLAIN and after_keep[0].word.endswith("ing")
+    """ "it keeps asking": a verb in -ing without sentiment of its own right after "keep" (not "keeps everything";
+    the caller skips a clause that starts with "keep", an encouragement: "keep doing what you do")."""
+    if not after_keep or after_keep[0].kind is not Kind.PLAIN:
+        return False
+    word = after_keep[0].word
+    return word.endswith("ing") and not word.endswith("thing")
 
 
 def _unmet(reached: list[Unit]) -> bool:
@@ -249,8 +266,10 @@ def _unmet(reached: list[Unit]) -> bool:
     return bool(reached) and all(unit.kind is not Kind.SENTIMENT for unit in reached)
 
 
-def _in_context(unit: Unit, before: list[Unit]) -> float:
-    """A sentiment word's valence adjusted by its capitals and the degree words and negations just before it."""
+def _in_context(unit: Unit, preceding: list[Unit]) -> float:
+    """A sentiment word's valence adjusted by its capitals and the degree words and negations up to REACH words
+    before it (`preceding` has one word more, for the modal of a negation: "could not be happier")."""
+    before = preceding[-REACH:]
     valence = unit.value
     sign = math.copysign(1.0, valence)
     if unit.shouting:
@@ -261,21 +280,24 @@ def _in_context(unit: Unit, before: list[Unit]) -> float:
             step = modifier.value + (SHOUTING_INCREMENT if modifier.shouting else 0.0)
             valence += sign * step * DEGREE_DECAY[distance]
         elif modifier.kind is Kind.NEGATION:
-            between = before[len(before) - distance :]
-            emphatic = _emphatic_negation(modifier.word, unit.word, [word.word for word in between])
-            scalar *= NEVER_SO_SCALAR if emphatic else NEGATION_SCALAR
+            position = len(preceding) - 1 - distance
+            modal = preceding[position - 1].word if position > 0 else ""
+            between = [word.word for word in preceding[position + 1 :]]
+            scalar *= (
+                NEVER_SO_SCALAR if _emphatic_negation(modifier.word, modal, unit.word, between) else NEGATION_SCALAR
+            )
     if before and before[-1].word == "least" and not (len(before) > 1 and before[-2].word in NOT_LEAST_AFTER):
         scalar *= NEGATION_SCALAR
     valence *= scalar
     return valence * NEGATIVITY_BIAS if valence < 0 else valence
 
 
-def _emphatic_negation(negation: str, sentiment_word: str, between: list[str]) -> bool:
-    """ "never been so happy", "could not be happier": emphasis, not negation."""
+def _emphatic_negation(negation: str, modal: str, sentiment_word: str, between: list[str]) -> bool:
+    """ "never been so happy", "could not be happier", "cannot be better": emphasis, not negation."""
     if negation == "never" and EMPHATIC_AFTER_NEVER.intersection(between):
         return True
-    comparative = sentiment_word in ("better", "worse") or sentiment_word.endswith("er")
-    return comparative and not EMPHATIC_BEFORE_COMPARATIVE.isdisjoint(between)
+    could_not = negation == "cannot" or modal in MODALS
+    return could_not and sentiment_word in COMPARATIVES and not EMPHATIC_BEFORE_COMPARATIVE.isdisjoint(between)
 
 
 def _punctuation_emphasis(text: str) -> float:

@@ -41,7 +41,8 @@ class Lexicon:
     intensifiers: dict[str, float]  # degree words: added to the magnitude of a sentiment word just after them
     degree_phrases: dict[tuple[str, ...], float]  # multi-word degree words: "kind of", "sort of"
     negators: frozenset[str]
-    remedied: frozenset[str]  # "fixed", "resolved": a problem they reach is good news
+    problems: frozenset[str]  # "problem", "issue": what a remedy reaches
+    remedied: frozenset[str]  # "fixed", "resolving": a problem they reach is good news
     remedies: frozenset[str]  # "fix", "resolve": the same, but only after a negation ("did not fix")
     clause_breaks: frozenset[str]
     emoticons: frozenset[str]  # the lexicon's tokens made of punctuation, like ":-(", matched before words
@@ -107,6 +108,7 @@ def load_lexicon() -> Lexicon:
         intensifiers={word: step for word, step in degree_words.items() if " " not in word},
         degree_phrases={phrase_words(words): step for words, step in degree_words.items() if " " in words},
         negators=negators,
+        problems=frozenset(ours["problems"]),
         remedied=frozenset(ours["remedied"]),
         remedies=frozenset(ours["remedies"]),
         clause_breaks=frozenset(ours["clause_breaks"]),
