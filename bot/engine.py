@@ -476,6 +476,7 @@ class Engine:
         assert conversation.id is not None
         sentiment = self.analyzer.analyze(parsed.text, turn.language) if parsed.text else None
         answer = sheet.answers.get(question.id)
+        earlier = None if answer is None else Parsed(answer.value, answer.choice, answer.text, answer.skipped)
         if answer is None:
             answer = Answer(
                 conversation_id=conversation.id, question_id=question.id, kind=question.kind, answered_at=turn.now
@@ -499,7 +500,7 @@ class Engine:
         reasons = self._complaint_reasons(survey, question, parsed, sentiment)
         if reasons or conversation.has_complaint:
             lowest = question.scale is not None and parsed.value == question.scale[0]
-            news = _case_news(question, parsed)
+            news = None if parsed == earlier else _case_news(question, parsed, earlier)
             return await self._record_complaint(turn, conversation, reasons, sheet, lowest_score=lowest, news=news)
         return []
 
@@ -701,10 +702,10 @@ def _options(survey: Survey, question: Question, language: str) -> list[Option]:
     return []
 
 
-def _case_news(question: Question, parsed: Parsed) -> str | None:
-    """An answer as its case's trail and the staff thread read it. The words stay out of it: they live only in the
-    complaint (shown by the staff alert, updated in place), so that /forget can erase them."""
+def _case_news(question: Question, parsed: Parsed, earlier: Parsed | None) -> str | None:
+    """A new or changed answer as its case's trail and the staff thread read it. The words stay out of it: they live
+    only in the complaint (shown by the staff alert, updated in place), so that /forget can erase them."""
     if parsed.text:
-        return "the customer added a comment"
-    shown = parsed.choice if parsed.choice is not None else parsed.value
+        return "the customer changed their comment" if earlier and earlier.text else "the customer added a comment"
+    shown = condition_value(question.kind, parsed)
     return None if shown is None else f"the customer answered {question.id}: {shown}"

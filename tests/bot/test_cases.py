@@ -235,6 +235,32 @@ async def test_a_changed_score_after_the_alert_reaches_the_staff(engine: Engine,
     assert update == {"case": 1, "target": "CSTAFF", "line": "the customer answered satisfaction: 4"}
 
 
+async def test_the_same_answer_again_is_no_news(engine: Engine, database: Database) -> None:
+    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
+    customer = Customer(engine)
+    started = await customer.start("csat")
+    await customer.say("1")
+    await customer.press("1", question_of(started))  # a double tap, or a stale button
+    assert await trail(database) == [("system", "opened")]
+    assert [m.kind for m in await all_outbox(database)] == ["case_alert"]
+
+
+async def test_news_reads_as_the_customer_answered(engine: Engine, database: Database) -> None:
+    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
+    customer = Customer(engine)
+    await customer.start("ces")
+    await customer.say("1")  # the least easy: opens the case
+    await customer.say("yes")
+    await customer.say("The form kept losing what I typed", message_ref="m1")
+    await customer.edit("m1", "The form kept losing what I typed, twice")
+    lines = [u["line"] for u in outbox_of(await all_outbox(database), "case_update")]
+    assert lines == [
+        "the customer answered resolved: yes",
+        "the customer added a comment",
+        "the customer changed their comment",
+    ]
+
+
 async def test_a_form_that_opens_a_case_alerts_once_with_every_answer(engine: Engine, database: Database) -> None:
     engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     answers = {"service": "facilities", "quality": "1", "speed": "1", "comment": "The heating is broken again"}
