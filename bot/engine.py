@@ -428,7 +428,7 @@ class Engine:
         case = await queries.case_awaiting_reply(session, person_id=person.id) if person and person.id else None
         if case is None:
             return False
-        self.desk.changed(session, case, now, "customer", "replied", f"the customer replied: {event.text.strip()}")
+        self.desk.changed(session, case, now, "customer", "replied", queries.CUSTOMER_REPLY + event.text.strip())
         return True
 
     def _still_open(self, turn: Turn, conversation: Conversation) -> list[Prompt]:

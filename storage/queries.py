@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import NamedTuple
@@ -26,7 +27,16 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Answer, CaseEvent, Complaint, Conversation, ConversationStatus, InboundEvent, Person
+from storage.models import (
+    Answer,
+    CaseEvent,
+    Complaint,
+    Conversation,
+    ConversationStatus,
+    InboundEvent,
+    OutboxMessage,
+    Person,
+)
 from storage.types import utcnow
 
 IS_OPEN = text(f"conversation.status = '{ConversationStatus.OPEN}'")
@@ -185,10 +195,41 @@ async def forget_respondent(
     concerned: ColumnElement[bool] = col(Complaint.conversation_id).in_(conversation_ids)
     if person is not None:
         concerned = or_(concerned, col(Complaint.person_id) == person.id)
+    await _erase_case_messages(
+        session, [case_id for case_id in await session.exec(select(Complaint.id).where(concerned))]
+    )
     await session.exec(update(Complaint).where(concerned).values(text=None, reference=None, person_id=None))
     await session.exec(delete(InboundEvent).where(col(InboundEvent.respondent_key).in_(respondent_keys)))
     if person is not None:
         await session.delete(person)
+
+
+# How the trail and the staff thread show a customer's reply to staff, and what stays of it after /forget.
+CUSTOMER_REPLY = "the customer replied: "
+ERASED_REPLY = "the customer replied (erased at their request)"
+
+
+async def _erase_case_messages(session: AsyncSession, case_ids: list[int | None]) -> None:
+    """The customer's replies on their cases' trails and staff messages are erased, and the messages addressed to
+    them (which name their platform id) dropped, sent or not. Outbox payloads start with their case number."""
+    if not case_ids:
+        return
+    await session.exec(
+        update(CaseEvent)
+        .where(
+            col(CaseEvent.complaint_id).in_(case_ids),
+            col(CaseEvent.actor) == "customer",
+            col(CaseEvent.action) == "replied",
+        )
+        .values(detail=ERASED_REPLY)
+    )
+    of_cases = or_(*(col(OutboxMessage.payload).startswith(f'{{"case": {case_id},') for case_id in case_ids))
+    for message in await session.exec(select(OutboxMessage).where(of_cases)):
+        payload = json.loads(message.payload)
+        if "platform_id" in payload:
+            await session.delete(message)
+        elif str(payload.get("line", "")).startswith(CUSTOMER_REPLY):
+            message.payload = json.dumps(payload | {"line": ERASED_REPLY})
 
 
 async def paired_answers(

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlmodel import SQLModel
 
 from bot.engine import Engine
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
@@ -130,3 +131,14 @@ def clock() -> Clock:
 def engine(database: Database, surveys: dict[str, Survey], clock: Clock) -> Engine:
     analyzer = make_analyzer(DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD)
     return Engine(database=database, surveys=surveys, analyzer=analyzer, hash_key=b"test-key", clock=clock)
+
+
+async def database_dump(database: Database) -> str:
+    """Every value of every table, as text: what a privacy test searches for personal data."""
+    async with database.engine.connect() as connection:
+        rows = [
+            repr(tuple(row))
+            for table in SQLModel.metadata.sorted_tables
+            for row in (await connection.execute(table.select())).all()
+        ]
+    return "\n".join(rows)

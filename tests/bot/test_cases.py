@@ -11,11 +11,11 @@ from sqlmodel import col, select
 from bot.cases import CaseDesk, CaseError, Cases, alert_text, suggest_category
 from bot.config import CaseSettings
 from bot.engine import Engine
-from bot.events import SubmitSurvey
+from bot.events import Forget, SubmitSurvey
 from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage
 from tests.bot.customer import Customer, question_of
-from tests.conftest import Clock
+from tests.conftest import Clock, database_dump
 
 RULES = CaseSettings().categories
 
@@ -213,6 +213,27 @@ async def test_staff_write_to_the_customer_and_the_reply_joins_the_case(
     ]
     unrelated = await Customer(engine, user_id="bob").say("hello?")
     assert "no survey open" in unrelated.prompts[0].text
+
+
+async def test_forget_erases_the_customers_replies_and_the_messages_to_them(
+    engine: Engine, database: Database, cases: Cases
+) -> None:
+    case_id = await open_case(engine)
+    await cases.contact(case_id, "U-STAFF", "Which address should we send a new parcel to?")
+    await cases.resolve(case_id, "U-STAFF", corrective_action="Resent", root_cause="supplier", message="Sorry!")
+    alice = Customer(engine, user_id="alice")
+    await alice.say("Elm Street 5, please")
+    await alice.send(Forget)
+    dump = await database_dump(database)
+    assert "Elm Street" not in dump and "'alice'" not in dump and '"alice"' not in dump
+    assert "the customer replied (erased at their request)" in dump
+    assert await trail(database) == [
+        ("system", "opened"),
+        ("customer", "answered"),
+        ("U-STAFF", "contacted"),
+        ("U-STAFF", "resolved"),
+        ("customer", "replied"),
+    ]
 
 
 async def test_an_anonymous_customer_cannot_be_written_to(engine: Engine, database: Database, cases: Cases) -> None:

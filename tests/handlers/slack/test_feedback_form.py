@@ -6,10 +6,11 @@ import json
 import logging
 
 import pytest
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from storage.db import Database
 from storage.models import Answer, Conversation, Person
+from tests.conftest import database_dump
 from tests.fakes.slack_signing import USER_ID, slash_command, text_value, view_submission
 from tests.handlers.slack.conftest import SlackWorkspace
 
@@ -82,14 +83,3 @@ async def test_a_submission_missing_a_required_answer_keeps_the_form_open(
     assert body["errors"] == {"quality": "How satisfied are you with their service? This question needs an answer."}
     async with database.snapshot() as session:
         assert list(await session.exec(select(Conversation))) == []
-
-
-async def database_dump(database: Database) -> str:
-    """Every value of every table, as text."""
-    async with database.engine.connect() as connection:
-        rows = [
-            repr(tuple(row))
-            for table in SQLModel.metadata.sorted_tables
-            for row in (await connection.execute(table.select())).all()
-        ]
-    return "\n".join(rows)

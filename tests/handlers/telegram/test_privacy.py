@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
-from sqlmodel import SQLModel
+from sqlalchemy import select
 
 from handlers.telegram import TelegramChannel
 from storage.db import Database
 from storage.models import Answer, Person
+from tests.conftest import database_dump
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.telegram.conftest import CUSTOMER, Chat, buttons
 
 FREE_TEXT = "Ask for Maria at the Elm Street shop, she was rude"
-
-
-async def database_dump(database: Database) -> str:
-    """Every value in every table, as text."""
-    async with database.engine.connect() as connection:
-        rows = [
-            repr(tuple(row))
-            for table in SQLModel.metadata.sorted_tables
-            for row in (await connection.execute(select(text("*")).select_from(table))).all()
-        ]
-    return "\n".join(rows)
 
 
 async def test_forget_after_confirmation_leaves_no_personal_data(
