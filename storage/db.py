@@ -99,7 +99,9 @@ class GroupCommit:
         self._runner: asyncio.Task[None] | None = None
 
     async def run(self, job: Job[T]) -> T:
-        """Runs `job` in a transaction, committed when this returns."""
+        """Runs `job` in a transaction, committed when this returns. A job may run twice (in a batch that failed
+        and was rolled back, then alone) and runs even if its caller was cancelled meanwhile: jobs must be safe to
+        repeat, as recording a delivery is."""
         if not self.database.serialises_writers:
             async with self.database.transaction() as session:
                 return await job(session)
@@ -122,6 +124,10 @@ class GroupCommit:
             async with self.database.transaction() as session:
                 batch, self._queued = self._queued, []  # taken on the writer's turn: every job queued until now
                 results = [await job(session) for job, _ in batch]
+        except asyncio.CancelledError:  # shutting down: the callers still waiting are cancelled too
+            for _, future in batch + self._queued:
+                future.cancel()
+            raise
         except Exception as error:
             if not batch:  # the transaction did not even start
                 batch, self._queued = self._queued, []
