@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import sys
@@ -199,19 +200,20 @@ def score(
 
     settings = settings_of(ctx)
     analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
-    with file.open("rb") if file else sys.stdin.buffer as lines:
+    source = file.open("rb") if file else sys.stdin.buffer
+    # Any line ending ends a line; bytes that are not UTF-8 are kept aside (surrogateescape) to be reported.
+    with io.TextIOWrapper(source, encoding="utf-8", errors="surrogateescape", newline=None) as lines:
         for number, line in enumerate(lines, start=1):
-            text = _utf8_text(line, number).rstrip("\r\n")
+            text = _readable(line.rstrip("\n"), number)
             typer.echo(json.dumps(score_text(analyzer, text, language), ensure_ascii=False))
 
 
-def _utf8_text(line: bytes, number: int) -> str:
-    """The line as text; bytes that are not UTF-8 are replaced (and said), so every line still gets its answer."""
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
+def _readable(line: str, number: int) -> str:
+    """The line, with bytes that were not UTF-8 replaced (and said), so that every line still gets its answer."""
+    readable = line.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+    if readable != line:
         typer.echo(f"line {number}: not UTF-8 text; the unreadable bytes were replaced", err=True)
-        return line.decode("utf-8", errors="replace")
+    return readable
 
 
 @cases_app.command("list")

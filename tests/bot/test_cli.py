@@ -207,11 +207,11 @@ def test_score_reads_standard_input_with_the_configured_analyzer_and_threshold(w
     assert json.loads(stdout)["label"] == "unknown"
 
 
-def test_score_answers_every_line_of_a_file_that_is_not_all_utf8(workdir: Path) -> None:
-    Path("mixed.txt").write_bytes(b"Terrible service\n\xff\xfe broken\nGreat, thanks\n")
+def test_score_answers_every_line_whatever_its_ending_or_encoding(workdir: Path) -> None:
+    Path("mixed.txt").write_bytes(b"Terrible service\r\n\xff\xfe broken\rGreat, thanks\nAwful")
     code, stdout, stderr = invoke("score", "mixed.txt", config="")
     assert code == 0
-    assert [json.loads(line)["complaint"] for line in stdout.splitlines()] == [True, True, False]
+    assert [json.loads(line)["complaint"] for line in stdout.splitlines()] == [True, True, False, True]
     assert stderr.strip() == "line 2: not UTF-8 text; the unreadable bytes were replaced"
 
 
