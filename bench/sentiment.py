@@ -75,8 +75,8 @@ def main() -> None:
     print(" ".join(f"{column:>10}" for column in ("analyzer", "cP", "cR", "cF1")))
     labelled = load_labelled_texts(CUSTOMER_FEEDBACK)
     for analyzer_name, analyzer in analyzers.items():
-        figures = complaint_figures(analyzer, labelled)
-        print(f"{analyzer_name:>10} " + " ".join(f"{ratio:>10.3f}" for ratio in figures))
+        ratios = complaint_figures(analyzer, labelled)
+        print(f"{analyzer_name:>10} " + " ".join(f"{ratio:>10.3f}" for ratio in ratios))
 
 
 def _polarities_and_means(analyzer: Analyzer, rated: list[RatedText]) -> tuple[list[float], list[float]]:

@@ -54,10 +54,20 @@ def load_rated_texts(path: Path) -> list[RatedText]:
     return rated
 
 
+LABELS = {"C": True, ".": False}  # complaint, not a complaint
+
+
 def load_labelled_texts(path: Path) -> list[tuple[str, bool]]:
-    """(text, is a complaint) of each `LABEL<TAB>TEXT` line, C marking a complaint; lines starting with # are notes."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [(text, label == "C") for label, text in (line.split("\t", 1) for line in lines if not line.startswith("#"))]
+    """(text, is a complaint) of each `LABEL<TAB>TEXT` line, LABEL being C or "."; blank lines and lines starting
+    with # are skipped."""
+    labelled = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip() and not line.startswith("#"):
+            label, _, text = line.partition("\t")
+            if label not in LABELS or not text:
+                raise ValueError(f"{path.name} line {number}: expected C or . then a tab and the text")
+            labelled.append((text, LABELS[label]))
+    return labelled
 
 
 def complaint_figures(analyzer: Analyzer, labelled: Sequence[tuple[str, bool]]) -> tuple[float, float, float]:

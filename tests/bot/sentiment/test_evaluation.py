@@ -13,6 +13,7 @@ from bot.sentiment.evaluation import (
     human_label,
     is_human_complaint,
     leave_one_set_out,
+    load_labelled_texts,
     load_rated_texts,
     pearson_r,
     precision_recall_f1,
@@ -108,3 +109,13 @@ def test_complaint_f1_flags_polarities_below_the_threshold() -> None:
 def test_leave_one_set_out_breaks_ties_with_the_first_threshold() -> None:
     scored = {"a": ([-0.2], [-1.0]), "b": ([-0.2], [-1.0])}
     assert [held.threshold for held in leave_one_set_out(scored, (-0.1, -0.15))] == [-0.1, -0.1]
+
+
+def test_labelled_texts_skip_notes_and_blank_lines_and_refuse_unknown_labels(tmp_path: Path) -> None:
+    good = tmp_path / "good.tsv"
+    good.write_text("# a note\nC\tLate again\n\n.\tAll good\n", encoding="utf-8")
+    assert load_labelled_texts(good) == [("Late again", True), ("All good", False)]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("C\tLate again\nX\tWhat?\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.tsv line 2: expected C or \."):
+        load_labelled_texts(bad)
