@@ -33,14 +33,20 @@ ASK_ACTION = "reply to this message with the corrective action taken."
 ASK_MESSAGE = "reply to this message with your message to the customer."
 ACTION_LABEL = "Corrective action: "
 OPEN = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
+MESSAGE_LIMIT = 4096  # characters in one Telegram message
 
 
 def staff_text(case: Complaint, answers: str | None) -> str:
-    """The alert in the staff chat, with the case's state."""
+    """The alert in the staff chat, with the case's state; long words are cut to fit one Telegram message."""
     state = f"Status: {case.status}" + (f", assigned to {case.assignee}" if case.assignee else "")
     if case.corrective_action:
         state += f"\nDone: {case.corrective_action} ({case.root_cause})"
-    return f"{alert_text(case, answers)}\n{state}"
+    alert = alert_text(case, answers)
+    room = MESSAGE_LIMIT - len(state) - 1
+    if len(alert) > room:
+        cut = f"… (all of it: feedbackbot cases show {case.id})"
+        alert = alert[: room - len(cut)] + cut
+    return f"{alert}\n{state}"
 
 
 def staff_keyboard(case: Complaint) -> InlineKeyboardMarkup | None:

@@ -107,3 +107,14 @@ async def test_staff_write_to_the_customer_from_the_staff_chat(
     await fake_telegram.wait_for(
         lambda: "Case #1: the customer replied: ORDER-77" in fake_telegram.sent_messages(STAFF_CHAT)
     )
+
+
+async def test_a_long_complaint_still_fits_one_staff_message(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram
+) -> None:
+    words = "The parcel was late and nobody answered my calls. " * 80  # 4,000 characters
+    await chat.command("complain", words.strip())
+    alert = await staff_alert(fake_telegram)
+    assert len(alert["text"]) <= 4096  # Telegram refuses longer messages
+    assert alert["text"].startswith("New complaint #1 (explicit")
+    assert alert["text"].endswith("… (all of it: feedbackbot cases show 1)\nStatus: new")
