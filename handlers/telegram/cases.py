@@ -80,7 +80,7 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
                 text = staff_text(case, await cases.answers_of(case))
                 await delivery.sender.edit_by_id(chat, case.telegram_message_id, text, staff_keyboard(case))
             line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {payload['line']}"
-            await delivery.sender.send(chat, line)
+            await delivery.sender.send(chat, line[:MESSAGE_LIMIT])  # a customer's reply may fill a message itself
         elif kind in (CASE_RESOLUTION, CASE_CONTACT):
             platform_id = str(payload["platform_id"])
             if platform_id in delivery.unreachable:
