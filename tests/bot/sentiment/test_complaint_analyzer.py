@@ -142,6 +142,8 @@ def test_the_clause_after_but_outweighs_the_one_before(complaints: ComplaintAnal
         "Lovely staff, but honestly the wait for a table was unacceptable.",
         "I've been a loyal customer for years but the changes to your loyalty scheme are a joke.",
         "I was promised a call back within 24 hours.",
+        "Ordered a birthday cake, got someone else's order",
+        "Half the menu was unavailable",
     ],
 )
 def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
@@ -169,6 +171,8 @@ def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer,
         "The refund arrived today, thanks",
         "Refund processed quickly, thank you",
         "Nothing to report",
+        "No wait at all today",
+        "Got my money back without any fuss",
     ],
 )
 def test_praise_and_neutral_answers_are_not_complaints(complaints: ComplaintAnalyzer, text: str) -> None:

@@ -1,6 +1,6 @@
 """The detector's complaint F1 on the shared human-rated sets must not fall: a change that breaks detection fails.
 
-Floors sit just below the measured figures at the default threshold (bench/sentiment.py): 0.870 / 0.607 / 0.610
+Floors sit just below the measured figures at the default threshold (bench/sentiment.py): 0.870 / 0.607 / 0.609
 (tweets / movie / nyt). The references (complaint = negative label): TextBlob 0.659 / 0.516 / 0.394 and VADER
 0.883 / 0.518 / 0.582. The movie and nyt floors are above both; the tweets floor is not, because the detector
 does not beat VADER there (VADER's lexicon and rules were built and validated on that very set). On the
@@ -20,7 +20,7 @@ from bot.sentiment.evaluation import complaint_figures, evaluate, load_labelled_
 
 DATA_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sentiment"
 CUSTOMER_FEEDBACK = Path(__file__).resolve().parents[3] / "bench" / "customer_feedback.tsv"
-CUSTOMER_FEEDBACK_F1_FLOOR = 0.92  # measured 0.934
+CUSTOMER_FEEDBACK_F1_FLOOR = 0.92  # measured 0.938
 COMPLAINT_F1_FLOORS = {
     "tweets_GroundTruth.txt": 0.865,
     "movieReviewSnippets_GroundTruth.txt": 0.600,
