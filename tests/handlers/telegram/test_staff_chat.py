@@ -112,9 +112,9 @@ async def test_staff_write_to_the_customer_from_the_staff_chat(
 async def test_a_long_complaint_still_fits_one_staff_message(
     polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram
 ) -> None:
-    words = "The parcel was late and nobody answered my calls. " * 80  # 4,000 characters
+    words = "The parcel was late \U0001f621 and nobody answered my calls. " * 77  # 4,081 UTF-16 code units
     await chat.command("complain", words.strip())
     alert = await staff_alert(fake_telegram)
-    assert len(alert["text"]) <= 4096  # Telegram refuses longer messages
+    assert len(alert["text"].encode("utf-16-le")) // 2 <= 4096  # Telegram refuses longer messages
     assert alert["text"].startswith("New complaint #1 (explicit")
     assert alert["text"].endswith("… (all of it: feedbackbot cases show 1)\nStatus: new")
