@@ -374,8 +374,23 @@ class Engine:
         prompts = await self._store(turn, conversation, survey, question, parsed, message_ref, sheet)
         conversation.updated_at = now
         if earlier:
-            return [self._notice(turn, NoticeKind.INFO, "answer_updated"), *prompts]
+            updated = self._notice(turn, NoticeKind.INFO, "answer_updated")
+            return [updated, *prompts, *await self._reconsider(turn, conversation, survey, sheet.answers)]
         return prompts + await self._advance(turn, conversation, survey, after=question, answers=sheet.answers)
+
+    async def _reconsider(
+        self, turn: Turn, conversation: Conversation, survey: Survey, answers: dict[str, Answer]
+    ) -> list[Prompt]:
+        """After an earlier answer changed, the open question may no longer apply ("What went wrong?" once the score
+        went up): then the first unanswered question that applies is asked instead."""
+        current = survey.question(conversation.current_question or "")
+        if conversation.status != ConversationStatus.OPEN or current is None or current.condition is None:
+            return []
+        given = _given(answers)
+        if current.condition.holds(given):
+            return []
+        unanswered = [question for question in survey.questions if question.id not in answers]
+        return self._ask_first_that_applies(turn, conversation, survey, unanswered, given)
 
     async def _target_of(
         self, session: AsyncSession, now: datetime, event: TextAnswer | ChoiceAnswer | EditText
@@ -644,9 +659,19 @@ class Engine:
         answers: dict[str, Answer],
     ) -> list[Prompt]:
         """Moves to the next question whose condition holds, or completes the survey with its thank-you."""
-        given = {question_id: _condition_value(answer) for question_id, answer in answers.items()}
         start = survey.questions.index(after) + 1 if after else 0
-        for question in survey.questions[start:]:
+        return self._ask_first_that_applies(turn, conversation, survey, survey.questions[start:], _given(answers))
+
+    def _ask_first_that_applies(
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        survey: Survey,
+        candidates: list[Question],
+        given: Mapping[str, int | str | None],
+    ) -> list[Prompt]:
+        """Asks the first candidate whose condition holds, or completes the survey with its thank-you."""
+        for question in candidates:
             if question.condition is None or question.condition.holds(given):
                 conversation.current_question = question.id
                 return [self._ask(turn, conversation, survey, question)]
@@ -684,6 +709,11 @@ class Engine:
     @staticmethod
     def _notice(turn: Turn, kind: NoticeKind, key: str, **params: object) -> Notice:
         return Notice(kind=kind, text=translate(key, turn.language, **params))
+
+
+def _given(answers: Mapping[str, Answer]) -> dict[str, int | str | None]:
+    """What conditions compare, per answered question."""
+    return {question_id: _condition_value(answer) for question_id, answer in answers.items()}
 
 
 def _condition_value(answer: Answer) -> int | str | None:

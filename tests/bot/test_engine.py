@@ -178,6 +178,21 @@ async def test_buttons_answer_the_current_question_and_update_an_earlier_one_whi
     assert (await conversations(database))[0].current_question == "comment"
 
 
+async def test_a_changed_earlier_answer_moves_past_a_question_that_no_longer_applies(
+    engine: Engine, database: Database
+) -> None:
+    customer = Customer(engine)
+    first = question_of(await customer.start("csat"))
+    assert (asked := question_of(await customer.press("2", first))) is not None
+    assert asked.question_id == "what_went_wrong"  # asked only when satisfaction <= 2
+    reply = await customer.press("5", first)
+    assert notices(reply) == [translate("answer_updated", "en")]
+    assert (instead := question_of(reply)) is not None and instead.question_id == "comment"
+    assert (await conversations(database))[0].current_question == "comment"
+    still = await customer.press("1", first)  # back to a low score: "comment" no longer applies either
+    assert (again := question_of(still)) is not None and again.question_id == "what_went_wrong"
+
+
 async def test_an_earlier_button_after_the_survey_closed_is_politely_refused(
     engine: Engine, database: Database
 ) -> None:
