@@ -71,7 +71,7 @@ WHY_QUESTION = -1.0
 REMEDY_SCALAR = NEGATION_SCALAR
 # "Thanks for the late delivery", "thank you for wasting my time": thanks for something bad is sarcasm.
 THANKS = frozenset(["thank", "thanks", "thx"])
-THANKED_REACH = 2  # "for the late delivery" is bad news thanked for; "for looking into my issue" is not
+THANKED_REACH = 2  # "for the (very) late delivery" is bad news thanked for; "for looking into my issue" is not
 
 CLAUSE_PUNCTUATION = frozenset(".,;:!?")
 SENTENCE_ENDS = frozenset(".!?")
@@ -179,26 +179,34 @@ class ComplaintScorer:
         ]
 
     def _remedied(self, units: list[Unit], i: int) -> bool:
-        """Whether units[i] is a problem that a remedy reaches with only plain words between: "fixed the problem",
-        "did not fix the problem", "the issue was resolved"; not "fixed the wrong problem" (a rated word between),
-        "the issue was not resolved" (a negation between) nor "resolved late" (bad news after it)."""
+        """Whether units[i] is a problem that a remedy reaches: "fixed the problem", "did not fix the problem",
+        "the issue was resolved without delay"; not "nobody was handling my complaint" (a negation too far back to
+        reach the problem itself) nor "resolved too late" (bad news after it)."""
         if units[i].word not in self.lexicon.problems or units[i].kind is not Kind.SENTIMENT:
             return False
-        if any(unit.kind is Kind.SENTIMENT and unit.value < 0 for unit in units[i + 1 :]):
-            return False  # how it was remedied is bad: "resolved too late", "fixed after terrible delays"
-        for distance, unit in enumerate(reversed(units[max(0, i - REACH) : i])):
-            earlier = units[max(0, i - REACH) : i - distance - 1]
-            negated = any(word.kind is Kind.NEGATION for word in earlier)
-            if unit.word in self.lexicon.remedied or (unit.word in self.lexicon.remedies and negated):
-                return True
-            if unit.kind is not Kind.PLAIN:
+        remedy = self._remedy_of(units, i)
+        if remedy is None:
+            return False
+        negations = [j for j in range(remedy) if units[j].kind is Kind.NEGATION]
+        if negations and i - negations[-1] > REACH:
+            return False
+        return not _bad_news(units[max(i, remedy) + 1 :])
+
+    def _remedy_of(self, units: list[Unit], i: int) -> int | None:
+        """Where the remedy verb that reaches the problem units[i] is, with only plain words between: "fixed the
+        problem", "the issue was resolved"; none for "fixed the wrong problem" or "the issue was not resolved"."""
+        for j in range(i - 1, max(-1, i - REACH - 1), -1):
+            negated = any(unit.kind is Kind.NEGATION for unit in units[max(0, i - REACH) : j])
+            if units[j].word in self.lexicon.remedied or (units[j].word in self.lexicon.remedies and negated):
+                return j
+            if units[j].kind is not Kind.PLAIN:
                 break
-        for unit in units[i + 1 : i + 1 + REACH]:
-            if unit.word in self.lexicon.remedied:
-                return True
-            if unit.kind is not Kind.PLAIN:
-                return False
-        return False
+        for j in range(i + 1, min(len(units), i + 1 + REACH)):
+            if units[j].word in self.lexicon.remedied:
+                return j
+            if units[j].kind is not Kind.PLAIN:
+                return None
+        return None
 
     def _phrase_at(self, tokens: list[Token], start: int) -> tuple[int, Kind, float]:
         """The longest lexicon phrase starting at `start`: (its length in words, its kind, its value), or
@@ -220,7 +228,7 @@ class ComplaintScorer:
                 total += _in_context(unit, units[max(0, i - REACH - 1) : i])
             elif unit.kind is Kind.NEGATION and _unmet(units[i + 1 : i + 1 + REACH]):
                 total += UNMET_EXPECTATION
-            elif unit.word in KEEP and i > 0 and _repeated_action(units[i + 1 : i + 2]):
+            elif unit.word in KEEP and not (i == 0 and unit.word == "keep") and _repeated_action(units[i + 1 : i + 2]):
                 total += REPETITION
         return total
 
@@ -233,13 +241,23 @@ def _without_sarcastic_thanks(units: list[Unit]) -> list[Unit]:
     return units
 
 
+def _bad_news(units: list[Unit]) -> bool:
+    """A negative word that no negation just before reaches: "too late", but not "without delay"."""
+    return any(
+        unit.kind is Kind.SENTIMENT
+        and unit.value < 0
+        and not any(word.kind is Kind.NEGATION for word in units[max(0, k - REACH) : k])
+        for k, unit in enumerate(units)
+    )
+
+
 def _thanks_for_harm(after_thanks: list[Unit]) -> bool:
     """Whether what the thanks are for, the words just after "for", is bad: "for wasting", "for the late"."""
     words = [unit.word for unit in after_thanks]
     if "for" not in words:
         return False
-    start = words.index("for") + 1
-    return any(unit.kind is Kind.SENTIMENT and unit.value < 0 for unit in after_thanks[start : start + THANKED_REACH])
+    thanked = [unit for unit in after_thanks[words.index("for") + 1 :] if unit.kind is not Kind.DEGREE]
+    return any(unit.kind is Kind.SENTIMENT and unit.value < 0 for unit in thanked[:THANKED_REACH])
 
 
 def _after_too(units: list[Unit]) -> bool:
@@ -254,7 +272,7 @@ def _after_too(units: list[Unit]) -> bool:
 
 def _repeated_action(after_keep: list[Unit]) -> bool:
     """ "it keeps asking": a verb in -ing without sentiment of its own right after "keep" (not "keeps everything";
-    the caller skips a clause that starts with "keep", an encouragement: "keep doing what you do")."""
+    the caller skips "keep" starting a clause, an encouragement: "keep doing what you do")."""
     if not after_keep or after_keep[0].kind is not Kind.PLAIN:
         return False
     word = after_keep[0].word

@@ -66,6 +66,8 @@ def test_something_that_keeps_happening_is_a_nuisance(complaints: ComplaintAnaly
     assert complaints.analyze("The app keeps asking for my password").complaint
     assert complaints.analyze("It keeps getting better").label is Label.POSITIVE
     assert not complaints.analyze("Keep doing what you're doing!").complaint
+    assert complaints.analyze("The driver was friendly but kept calling me at night").complaint
+    assert complaints.analyze("Keeps asking the same question").complaint
     assert not complaints.analyze("It keeps everything organised").complaint
 
 
@@ -188,6 +190,8 @@ def test_praise_and_neutral_answers_are_not_complaints(complaints: ComplaintAnal
         "Thanks for fixing my issue so fast",
         "Thank you for solving my problem",
         "The update fixed the crashes I had",
+        "Fixed the problem with no delay",
+        "The problem was resolved without delay",
     ],
 )
 def test_a_remedied_problem_is_good_news(complaints: ComplaintAnalyzer, text: str) -> None:
@@ -207,13 +211,18 @@ def test_a_remedied_problem_is_good_news(complaints: ComplaintAnalyzer, text: st
         "The problem was resolved late",
         "My issue was resolved too slowly",
         "Problem fixed after terrible delays",
+        "Nobody was handling my complaint",
+        "No one is resolving my issue",
+        "Nobody has resolved the issue",
     ],
 )
 def test_an_unremedied_or_badly_remedied_problem_is_a_complaint(complaints: ComplaintAnalyzer, text: str) -> None:
     assert complaints.analyze(text).complaint
 
 
-@pytest.mark.parametrize("text", ["Thanks for the late delivery", "Thank you for wasting my time"])
+@pytest.mark.parametrize(
+    "text", ["Thanks for the late delivery", "Thank you for wasting my time", "Thanks for the very late delivery"]
+)
 def test_thanks_for_something_bad_are_sarcasm(complaints: ComplaintAnalyzer, text: str) -> None:
     assert complaints.analyze(text).complaint
     assert not complaints.analyze("Thanks for the quick delivery").complaint
