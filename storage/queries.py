@@ -207,6 +207,7 @@ async def forget_respondent(
 # How the trail and the staff thread show a customer's reply to staff, and what stays of it after /forget.
 CUSTOMER_REPLY = "the customer replied: "
 ERASED_REPLY = "the customer replied (erased at their request)"
+CASES_PER_QUERY = 200  # SQLite refuses an expression deeper than 1,000 terms
 
 
 async def _erase_case_messages(session: AsyncSession, case_ids: list[int | None]) -> None:
@@ -223,13 +224,14 @@ async def _erase_case_messages(session: AsyncSession, case_ids: list[int | None]
         )
         .values(detail=ERASED_REPLY)
     )
-    of_cases = or_(*(col(OutboxMessage.payload).startswith(f'{{"case": {case_id},') for case_id in case_ids))
-    for message in await session.exec(select(OutboxMessage).where(of_cases)):
-        payload = json.loads(message.payload)
-        if "platform_id" in payload:
-            await session.delete(message)
-        elif str(payload.get("line", "")).startswith(CUSTOMER_REPLY):
-            message.payload = json.dumps(payload | {"line": ERASED_REPLY})
+    for chunk in (case_ids[start : start + CASES_PER_QUERY] for start in range(0, len(case_ids), CASES_PER_QUERY)):
+        of_cases = or_(*(col(OutboxMessage.payload).startswith(f'{{"case": {case_id},') for case_id in chunk))
+        for message in await session.exec(select(OutboxMessage).where(of_cases)):
+            payload = json.loads(message.payload)
+            if "platform_id" in payload:
+                await session.delete(message)
+            elif str(payload.get("line", "")).startswith(CUSTOMER_REPLY):
+                message.payload = json.dumps(payload | {"line": ERASED_REPLY})
 
 
 async def paired_answers(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -14,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import queries
 from storage.db import Database
 from storage.migrate import is_current
-from storage.models import Conversation, ConversationStatus, Person
+from storage.models import Complaint, Conversation, ConversationStatus, OutboxMessage, Person
 
 
 async def test_the_migrations_create_exactly_the_tables_of_the_models(database: Database) -> None:
@@ -100,3 +102,21 @@ async def test_jobs_committed_together_fail_alone(database: Database) -> None:
     assert len([result for result in results if isinstance(result, IntegrityError)]) == 1  # either "a" may win
     async with database.snapshot() as session:
         assert sorted(await session.exec(select(Person.platform_id))) == ["a", "b", "c"]
+
+
+async def test_forgetting_someone_with_a_thousand_cases_drops_every_message_to_them(database: Database) -> None:
+    async with database.transaction() as session:
+        person = Person(channel="telegram", platform_id="777")
+        session.add(person)
+        await session.flush()
+        cases = [Complaint(person_id=person.id, channel="telegram", reasons="explicit") for _ in range(1_001)]
+        session.add_all(cases)
+        await session.flush()
+        for case in cases:
+            payload = json.dumps({"case": case.id, "platform_id": "777", "message": "Hello"})
+            session.add(OutboxMessage(channel="telegram", kind="case_contact", payload=payload))
+    async with database.transaction() as session:
+        await queries.forget_respondent(session, channel="telegram", platform_id="777", respondent_keys=[])
+    async with database.snapshot() as session:
+        assert list(await session.exec(select(OutboxMessage))) == []
+        assert {case.person_id for case in await session.exec(select(Complaint))} == {None}
