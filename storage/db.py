@@ -96,6 +96,7 @@ class GroupCommit:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._queued: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        self._batch: list[tuple[Job[Any], asyncio.Future[Any]]] = []  # the jobs being run
         self._runner: asyncio.Task[None] | None = None
 
     async def run(self, job: Job[T]) -> T:
@@ -115,29 +116,30 @@ class GroupCommit:
         try:
             while self._queued:
                 await self._run_batch()
+        except asyncio.CancelledError:  # shutting down: the callers still waiting are cancelled too
+            for _, future in self._batch + self._queued:
+                future.cancel()
+            self._batch, self._queued = [], []
+            raise
         finally:
             self._runner = None
 
     async def _run_batch(self) -> None:
-        batch: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        self._batch = []
         try:
             async with self.database.transaction() as session:
-                batch, self._queued = self._queued, []  # taken on the writer's turn: every job queued until now
-                results = [await job(session) for job, _ in batch]
-        except asyncio.CancelledError:  # shutting down: the callers still waiting are cancelled too
-            for _, future in batch + self._queued:
-                future.cancel()
-            raise
+                self._batch, self._queued = self._queued, []  # taken on the writer's turn: every job queued so far
+                results = [await job(session) for job, _ in self._batch]
         except Exception as error:
-            if not batch:  # the transaction did not even start
-                batch, self._queued = self._queued, []
-            if len(batch) == 1:
-                _settle(batch[0][1], error=error)
+            if not self._batch:  # the transaction did not even start
+                self._batch, self._queued = self._queued, []
+            if len(self._batch) == 1:
+                _settle(self._batch[0][1], error=error)
             else:
-                for job, future in batch:
+                for job, future in self._batch:
                     await self._run_alone(job, future)
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, future), result in zip(self._batch, results, strict=True):
             _settle(future, result)
 
     async def _run_alone(self, job: Job[Any], future: asyncio.Future[Any]) -> None:

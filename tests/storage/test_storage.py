@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -120,3 +121,26 @@ async def test_forgetting_someone_with_a_thousand_cases_drops_every_message_to_t
     async with database.snapshot() as session:
         assert list(await session.exec(select(OutboxMessage))) == []
         assert {case.person_id for case in await session.exec(select(Complaint))} == {None}
+
+
+async def test_the_callers_of_a_cancelled_group_commit_are_cancelled_not_left_waiting(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}")  # group commit batches on SQLite only
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(session: AsyncSession) -> None:
+        running.set()
+        await release.wait()
+
+    async def quick(session: AsyncSession) -> None:
+        return None
+
+    callers = [asyncio.create_task(database.group_commit.run(slow))]
+    await running.wait()
+    callers += [asyncio.create_task(database.group_commit.run(quick)) for _ in range(2)]
+    await asyncio.sleep(0)
+    runner = database.group_commit._runner
+    assert runner is not None
+    runner.cancel()  # as at shutdown
+    results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), timeout=5)
+    assert [type(result) for result in results] == [asyncio.CancelledError] * 3
+    await database.close()
