@@ -146,6 +146,9 @@ def test_the_clause_after_but_outweighs_the_one_before(complaints: ComplaintAnal
         "I was promised a call back within 24 hours.",
         "Ordered a birthday cake, got someone else's order",
         "Half the menu was unavailable",
+        "IT took a week to reset my password",
+        "Procurement takes forever to approve anything",
+        "Meeting rooms are always double booked",
     ],
 )
 def test_plain_customer_complaints_are_complaints(complaints: ComplaintAnalyzer, text: str) -> None:
