@@ -29,7 +29,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from bot.sentiment import DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.sentiment.evaluation import is_human_complaint, load_rated_texts
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment"
+DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "reference" / "data" / "sentiment"
 SETS = {
     "tweets": "tweets_GroundTruth.txt",
     "movie": "movieReviewSnippets_GroundTruth.txt",

@@ -26,7 +26,7 @@ from bot.sentiment.evaluation import (
     load_rated_texts,
 )
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "reference" / "data" / "sentiment"
 CUSTOMER_FEEDBACK = Path(__file__).with_name("customer_feedback.tsv")
 SETS = {
     "tweets": "tweets_GroundTruth.txt",

@@ -26,7 +26,6 @@ from storage.migrate import upgrade
 pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.slack_api"]
 os.environ["PTB_TIMEDELTA"] = "true"  # as the bot sets it: RetryAfter carries a timedelta, without warnings
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 POSTGRES_URL_VARIABLE = "FEEDBACKBOT_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -1,6 +1,6 @@
 """Figures of an analyzer on human-rated texts (the VADER paper's ground-truth files), in pure Python.
 
-The definitions follow shared/data/sentiment/README.md so that figures compare across runs: the human label is
+The definitions follow tests/reference/data/sentiment/README.md so that figures compare across runs: the human label is
 positive when the raters' MEAN (-4..+4) is >= +0.2, negative when <= -0.2, else neutral; a complaint is MEAN < -0.5.
 """
 

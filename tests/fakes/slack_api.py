@@ -2,7 +2,7 @@
 
 Point slack_sdk at it with `AsyncWebClient(token=fake.token, base_url=fake.base_url)` (bolt: pass that client to
 `AsyncApp(client=..., signing_secret=...)`). Every call is checked by name against
-../shared/specs/slack-web-api.openapi.json, and every Block Kit payload against slack_sdk.models; a wrong call is
+tests/reference/specs/slack-web-api.openapi.json, and every Block Kit payload against slack_sdk.models; a wrong call is
 answered like Slack (HTTP 200, `{"ok": false, "error": "unknown_method" | "invalid_arguments" | "invalid_blocks"}`)
 and recorded in `fake.violations`, and the `fake_slack` fixture fails the test at teardown while any remain.
 Load the fixture with `pytest_plugins = ["tests.fakes.slack_api"]` in the top-level conftest.py.
@@ -49,7 +49,7 @@ from tests.fakes.slack_signing import (  # re-exported: the workspace the fake s
     im_channel_id,
 )
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "specs" / "slack-web-api.openapi.json"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "reference" / "specs" / "slack-web-api.openapi.json"
 TOKEN = "xoxb-111-222-fakeSlackBotToken"  # bolt treats only xoxb- tokens as bot tokens
 SCOPES = "chat:write,commands,im:write,im:history,users:read,channels:read,groups:read,reactions:write"
 

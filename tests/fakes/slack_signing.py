@@ -1,6 +1,6 @@
 """Signed inbound Slack requests (slash commands, interactivity, Events API) for driving the real bolt app.
 
-Bodies start from the samples in ../shared/samples/slack (bolt-python's scenario tests and Slack's documentation),
+Bodies start from the samples in tests/reference/samples/slack (bolt-python's scenario tests and Slack's documentation),
 with the workspace below: the bot's own ids match the fake Web API (`tests.fakes.slack_api`), and its default user
 and channel exist there. Each builder returns an `Inbound` (raw body + content type); `inbound.headers(secret)` signs
 it for now, as Slack does:
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "slack"
+SAMPLES = Path(__file__).resolve().parents[1] / "reference" / "samples" / "slack"
 FORM = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"
 SIGNING_SECRET = "fake-slack-signing-secret"

@@ -1,7 +1,7 @@
 """A loopback fake of the Telegram Bot API, so tests drive the real python-telegram-bot stack offline.
 
 Point PTB at it with `ApplicationBuilder().token(fake.token).base_url(fake.base_url)` (or
-`Bot(fake.token, base_url=fake.base_url)`). Every call is checked against ../shared/specs/telegram-bot-api.json:
+`Bot(fake.token, base_url=fake.base_url)`). Every call is checked against tests/reference/specs/telegram-bot-api.json:
 a wrong call is answered like Telegram (400 Bad Request; 404 Not Found for an unknown method; 401 for a wrong token)
 and recorded in `fake.violations`, and the `fake_telegram` fixture fails the test at teardown while any remain.
 Load the fixture with `pytest_plugins = ["tests.fakes.telegram_api"]` in the top-level conftest.py.

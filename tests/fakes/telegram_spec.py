@@ -1,4 +1,4 @@
-"""Check Telegram Bot API calls and objects against the machine-readable spec in ../shared/specs.
+"""Check Telegram Bot API calls and objects against the machine-readable spec in tests/reference/specs.
 
 The spec (github.com/PaulSonOfLars/telegram-bot-api-spec) lists every method with its parameters and every type
 with its fields: name, possible types ("Integer", "Array of MessageEntity", "InlineKeyboardMarkup", ...) and whether
@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "specs" / "telegram-bot-api.json"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "reference" / "specs" / "telegram-bot-api.json"
 ARRAY = "Array of "
 # A union subtype's discriminator: 'Type of the reaction, always "emoji"', 'Scope type, must be chat'.
 _ALWAYS = re.compile(r'always "([^"]+)"|, must be ([a-z0-9_]+)$')

@@ -330,5 +330,5 @@ async def test_application_polls_the_fake(fake_telegram: FakeTelegram) -> None:
     assert [c.method for c in fake_telegram.calls][:2] == ["getMe", "deleteWebhook"]
 
 
-def test_spec_is_the_shared_one() -> None:
+def test_spec_is_the_reference_copy() -> None:
     assert Path(SPEC_PATH).is_file() and TelegramSpec.load().version.startswith("Bot API")

@@ -18,7 +18,7 @@ from bot.sentiment import make_analyzer
 from bot.sentiment.complaint_analyzer import ComplaintAnalyzer
 from bot.sentiment.evaluation import complaint_figures, evaluate, load_labelled_texts, load_rated_texts
 
-DATA_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sentiment"
+DATA_DIR = Path(__file__).resolve().parents[2] / "reference" / "data" / "sentiment"
 CUSTOMER_FEEDBACK = Path(__file__).resolve().parents[3] / "bench" / "customer_feedback.tsv"
 CUSTOMER_FEEDBACK_F1_FLOOR = 0.92  # measured 0.942
 COMPLAINT_F1_FLOORS = {

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 from handlers.slack import commands
-from tests.conftest import SHARED
+from tests.fakes.slack_api import SPEC_PATH
 from tests.fakes.slack_signing import USER_ID, app_home_opened, block_actions, event_callback, slash_command
 from tests.handlers.slack.conftest import STAFF, SlackWorkspace
 
 MANIFEST = json.loads((Path(commands.__file__).parent / "manifest.json").read_text(encoding="utf-8"))
-SPEC = json.loads((SHARED / "specs" / "slack-web-api.openapi.json").read_text(encoding="utf-8"))
+SPEC = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
 # Scopes the manifest asks for that no Web API call needs: running a slash command, and receiving message.im.
 FOR_EVENTS = {"commands", "im:history"}
 
