@@ -15,9 +15,7 @@ to every call.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import itertools
 import json
 import re
@@ -28,14 +26,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-import pytest
 import pytest_asyncio
 from aiohttp import web
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from tests.fakes.base import FakeApi
 from tests.fakes.slack_signing import (  # re-exported: the workspace the fake starts with
     APP_ID,
     BOT_ID,
@@ -72,7 +70,6 @@ _TS = re.compile(r"\d+\.\d{6}")
 
 JSON = Any
 Params = dict[str, JSON]
-T = TypeVar("T")
 
 
 class Call(NamedTuple):
@@ -249,17 +246,19 @@ def channel_object(channel_id: str, name: str, *, private: bool = False, user: s
     return base | {"name": name, "name_normalized": name, "creator": USER_ID, "is_general": False} | kinds
 
 
-class FakeSlack:
+class FakeSlack(FakeApi[Violation]):
     """The fake Web API server with its recorded calls, workspace state and injected failures.
 
     The workspace starts with the bot user, the samples' user W111 and channel C111 (bot and W111 are members).
     """
 
+    api_name = "the Slack Web API"
+
     def __init__(self, token: str = TOKEN, *, spec: SlackSpec | None = None) -> None:
+        super().__init__()
         self.token = token
         self.spec = spec or SlackSpec.load()
         self.calls: list[Call] = []
-        self.violations: list[Violation] = []
         self.users: dict[str, Params] = {}
         self.channels: dict[str, Params] = {}
         self.members: dict[str, list[str]] = {}
@@ -275,8 +274,6 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._failures: defaultdict[str, list[SlackError]] = defaultdict(list)
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
-        self._closing = False
-        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Callable[[Params], Params]] = {
             "auth.test": self._auth_test,
@@ -404,35 +401,6 @@ class FakeSlack:
         """Bodies posted to `response_url(key)`, in order."""
         return [body for k, body in self.responses if k == key]
 
-    def pop_violations(self) -> list[Violation]:
-        """Return and forget the recorded violations (for tests that send bad calls on purpose)."""
-        violations, self.violations = self.violations, []
-        return violations
-
-    def expect_violation(self, fragment: str) -> Violation:
-        """Remove and return the violation whose description contains `fragment`; fail if there is none."""
-        for violation in self.violations:
-            if fragment in violation.description:
-                self.violations.remove(violation)
-                return violation
-        raise AssertionError(f"no violation mentions {fragment!r}: {[str(v) for v in self.violations]}")
-
-    def assert_clean(self) -> None:
-        """Fail the running test if any violation is recorded (the fixture calls this at teardown)."""
-        if self.violations:
-            report = "\n".join(f"  {v}" for v in self.violations)
-            pytest.fail(f"the bot called the Slack Web API wrongly:\n{report}", pytrace=False)
-
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:  # noqa: ASYNC109
-        """Wait until `predicate()` is truthy and return it; re-checked on every call to the fake."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not (result := predicate()):
-                    await self._wait_change(0.05)  # a short wait also covers conditions outside the fake
-        except TimeoutError:
-            raise AssertionError(f"condition not met within {timeout}s") from None
-        return result
-
     # HTTP
 
     async def _serve(self, request: web.Request) -> web.Response:
@@ -521,22 +489,6 @@ class FakeSlack:
             self.violations.append(Violation("response_url", "; ".join(errors), body))
         self._pulse()
         return web.Response(text="ok")
-
-    # waiting
-
-    def _pulse(self) -> None:
-        """Wake everything waiting for a change (finished call, shutdown)."""
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _wait_change(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), seconds)
-
-    async def _sleep(self, seconds: float) -> None:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while not self._closing and (left := deadline - asyncio.get_running_loop().time()) > 0:
-            await self._wait_change(left)
 
     # workspace lookups
 

@@ -10,7 +10,6 @@ Load the fixture with `pytest_plugins = ["tests.fakes.telegram_api"]` in the top
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -19,12 +18,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from tests.fakes.base import FakeApi
 from tests.fakes.telegram_spec import TelegramSpec, Upload
 
 TOKEN = "123456789:TEST-fake-telegram-token"
@@ -52,7 +51,6 @@ FAILURE_TEXT = {
 JSON = Any
 Params = dict[str, JSON]
 ChatId = int | str
-T = TypeVar("T")
 
 
 class Call(NamedTuple):
@@ -190,10 +188,13 @@ class UpdateBuilder:
         return {"file_id": f"file-{n}", "file_unique_id": f"unique-{n}", "file_size": 1024}
 
 
-class FakeTelegram:
+class FakeTelegram(FakeApi[Violation]):
     """The fake Bot API server with its recorded calls, chat state, update queue and injected failures."""
 
+    api_name = "the Telegram Bot API"
+
     def __init__(self, token: str = TOKEN, *, max_poll_timeout: float = 1.0, spec: TelegramSpec | None = None):
+        super().__init__()
         self.token = token
         self.spec = spec or TelegramSpec.load()
         self.max_poll_timeout = max_poll_timeout
@@ -205,7 +206,6 @@ class FakeTelegram:
         }
         self.build = UpdateBuilder(self)
         self.calls: list[Call] = []
-        self.violations: list[Violation] = []
         self.messages: dict[tuple[ChatId, int], Params] = {}  # current state of every known message
         self.blocked: set[ChatId] = set()
         self.commands: dict[str, list[Params]] = {}
@@ -221,8 +221,6 @@ class FakeTelegram:
         self._failures: defaultdict[str, list[ApiError]] = defaultdict(list)
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
         self._poll_generation = 0
-        self._closing = False
-        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Callable[[Params], JSON]] = {
             "getMe": lambda _: self.bot,
@@ -323,35 +321,6 @@ class FakeTelegram:
         """Updates not yet confirmed by an offset."""
         return list(self._updates)
 
-    def pop_violations(self) -> list[Violation]:
-        """Return and forget the recorded violations (for tests that send bad calls on purpose)."""
-        violations, self.violations = self.violations, []
-        return violations
-
-    def expect_violation(self, fragment: str) -> Violation:
-        """Remove and return the violation whose description contains `fragment`; fail if there is none."""
-        for violation in self.violations:
-            if fragment in violation.description:
-                self.violations.remove(violation)
-                return violation
-        raise AssertionError(f"no violation mentions {fragment!r}: {[str(v) for v in self.violations]}")
-
-    def assert_clean(self) -> None:
-        """Fail the running test if any violation is recorded (the fixture calls this at teardown)."""
-        if self.violations:
-            report = "\n".join(f"  {v}" for v in self.violations)
-            pytest.fail(f"the bot called the Telegram Bot API wrongly:\n{report}", pytrace=False)
-
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:  # noqa: ASYNC109
-        """Wait until `predicate()` is truthy and return it; re-checked on every call to the fake."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not (result := predicate()):
-                    await self._wait_change(0.05)  # a short wait also covers conditions outside the fake
-        except TimeoutError:
-            raise AssertionError(f"condition not met within {timeout}s") from None
-        return result
-
     def allocate_message_id(self, chat_id: ChatId) -> int:
         self._message_ids[chat_id] = self._message_ids.get(chat_id, 0) + 1
         return self._message_ids[chat_id]
@@ -419,22 +388,6 @@ class FakeTelegram:
         if self.spec.returns[method] == ("Boolean",):
             return True
         raise ApiError(400, f"fake does not implement {method}", violation=True)
-
-    # waiting
-
-    def _pulse(self) -> None:
-        """Wake everything waiting for a change (new update, finished call, shutdown)."""
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _wait_change(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), seconds)
-
-    async def _sleep(self, seconds: float) -> None:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while not self._closing and (left := deadline - asyncio.get_running_loop().time()) > 0:
-            await self._wait_change(left)
 
     # getUpdates
 

@@ -1,0 +1,74 @@
+"""What both fake platform servers share: the recorded spec violations, and waiting for a change in the fake."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+class Described(Protocol):
+    @property
+    def description(self) -> str: ...
+
+
+V = TypeVar("V", bound=Described)
+
+
+class FakeApi(Generic[V]):
+    """Base of a fake server: subclasses record violations, call `_pulse` on every change and set `_closing`."""
+
+    api_name: ClassVar[str]  # "the Slack Web API", as failure messages name it
+
+    def __init__(self) -> None:
+        self.violations: list[V] = []
+        self._closing = False
+        self._changed = asyncio.Event()
+
+    def pop_violations(self) -> list[V]:
+        """Return and forget the recorded violations (for tests that send bad calls on purpose)."""
+        violations, self.violations = self.violations, []
+        return violations
+
+    def expect_violation(self, fragment: str) -> V:
+        """Remove and return the violation whose description contains `fragment`; fail if there is none."""
+        for violation in self.violations:
+            if fragment in violation.description:
+                self.violations.remove(violation)
+                return violation
+        raise AssertionError(f"no violation mentions {fragment!r}: {[str(v) for v in self.violations]}")
+
+    def assert_clean(self) -> None:
+        """Fail the running test if any violation is recorded (the fixture calls this at teardown)."""
+        if self.violations:
+            report = "\n".join(f"  {v}" for v in self.violations)
+            pytest.fail(f"the bot called {self.api_name} wrongly:\n{report}", pytrace=False)
+
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:  # noqa: ASYNC109
+        """Wait until `predicate()` is truthy and return it; re-checked on every call to the fake."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not (result := predicate()):
+                    await self._wait_change(0.05)  # a short wait also covers conditions outside the fake
+        except TimeoutError:
+            raise AssertionError(f"condition not met within {timeout}s") from None
+        return result
+
+    def _pulse(self) -> None:
+        """Wake everything waiting for a change (new update, finished call, shutdown)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _wait_change(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self._closing and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await self._wait_change(left)
