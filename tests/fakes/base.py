@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import ClassVar, Generic, Protocol, TypeVar
+from types import TracebackType
+from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 import pytest
+from aiohttp import web
 
 T = TypeVar("T")
 
@@ -29,6 +31,32 @@ class FakeApi(Generic[V]):
         self.violations: list[V] = []
         self._closing = False
         self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def _listen(self, app: web.Application) -> str:
+        """Serves `app` on a free loopback port; returns its root URL."""
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        host, port = self._runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop the server; pending long polls and delays return at once."""
+        self._closing = True
+        self._pulse()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.close()
 
     def pop_violations(self) -> list[V]:
         """Return and forget the recorded violations (for tests that send bad calls on purpose)."""

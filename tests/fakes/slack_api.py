@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import pytest_asyncio
@@ -274,7 +273,6 @@ class FakeSlack(FakeApi[Violation]):
         self._ids = itertools.count(1)
         self._failures: defaultdict[str, list[SlackError]] = defaultdict(list)
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
-        self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Callable[[Params], Params]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -301,27 +299,9 @@ class FakeSlack(FakeApi[Violation]):
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._serve)
         app.router.add_post("/respond/{key}", self._respond)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self._root = f"http://{host}:{port}"
+        self._root = await self._listen(app)
         self.base_url = f"{self._root}/api/"
         return self
-
-    async def close(self) -> None:
-        """Stop the server; pending delays return at once."""
-        self._closing = True
-        self._pulse()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSlack:
-        return await self.start()
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.close()
 
     # test controls: workspace
 

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import pytest_asyncio
@@ -221,7 +220,6 @@ class FakeTelegram(FakeApi[Violation]):
         self._failures: defaultdict[str, list[ApiError]] = defaultdict(list)
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
         self._poll_generation = 0
-        self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Callable[[Params], JSON]] = {
             "getMe": lambda _: self.bot,
             "sendMessage": self._send_message,
@@ -242,27 +240,9 @@ class FakeTelegram(FakeApi[Violation]):
     async def start(self) -> FakeTelegram:
         app = web.Application(client_max_size=50 * 2**20)
         app.router.add_route("*", "/bot{token}/{method}", self._serve)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}/bot"
-        self.base_file_url = f"http://{host}:{port}/file/bot"
+        root = await self._listen(app)
+        self.base_url, self.base_file_url = f"{root}/bot", f"{root}/file/bot"
         return self
-
-    async def close(self) -> None:
-        """Stop the server; pending long polls and delays return at once."""
-        self._closing = True
-        self._pulse()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegram:
-        return await self.start()
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.close()
 
     # test controls
 
