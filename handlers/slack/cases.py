@@ -94,53 +94,49 @@ def outcome_blocks(case: Complaint, message: str = "") -> list[Block]:
 
 def resolve_form(case: Complaint, root_causes: list[str]) -> View:
     """The form a case is resolved with: the corrective action and root cause are required."""
-    return View(
-        type="modal",
-        callback_id=RESOLVE_FORM,
-        private_metadata=str(case.id),
-        title=PlainTextObject(text=f"Resolve #{case.id}"[:24]),
-        submit=PlainTextObject(text="Resolve"),
-        close=PlainTextObject(text="Cancel"),
+    causes = StaticSelectElement(
+        action_id=FIELD, options=[Option(value=c, text=c) for c in root_causes], placeholder="Choose"
+    )
+    return _case_form(
+        case,
+        RESOLVE_FORM,
+        title=f"Resolve #{case.id}",
+        submit="Resolve",
         blocks=[
-            InputBlock(
-                block_id=ACTION_BLOCK,
-                label="Corrective action taken",
-                element=PlainTextInputElement(action_id=FIELD, multiline=True, max_length=2000),
-            ),
-            InputBlock(
-                block_id=CAUSE_BLOCK,
-                label="Root cause",
-                element=StaticSelectElement(
-                    action_id=FIELD, options=[Option(value=c, text=c) for c in root_causes], placeholder="Choose"
-                ),
-            ),
-            InputBlock(
-                block_id=MESSAGE_BLOCK,
-                label="Message to the customer",
-                optional=True,
-                element=PlainTextInputElement(action_id=FIELD, multiline=True, max_length=1000),
-            ),
+            InputBlock(block_id=ACTION_BLOCK, label="Corrective action taken", element=_text_field(2000)),
+            InputBlock(block_id=CAUSE_BLOCK, label="Root cause", element=causes),
+            _message_field(optional=True),
         ],
     )
 
 
 def contact_form(case: Complaint) -> View:
     """The form staff write to the customer with; the customer's replies come back into the case's thread."""
+    return _case_form(
+        case, CONTACT_FORM, title=f"Write to #{case.id}", submit="Send", blocks=[_message_field(optional=False)]
+    )
+
+
+def _case_form(case: Complaint, callback_id: str, *, title: str, submit: str, blocks: list[Block]) -> View:
     return View(
         type="modal",
-        callback_id=CONTACT_FORM,
+        callback_id=callback_id,
         private_metadata=str(case.id),
-        title=PlainTextObject(text=f"Write to #{case.id}"[:24]),
-        submit=PlainTextObject(text="Send"),
+        title=PlainTextObject(text=title[:24]),  # Slack's limit for a modal title
+        submit=PlainTextObject(text=submit),
         close=PlainTextObject(text="Cancel"),
-        blocks=[
-            InputBlock(
-                block_id=MESSAGE_BLOCK,
-                label="Message to the customer",
-                element=PlainTextInputElement(action_id=FIELD, multiline=True, max_length=1000),
-            )
-        ],
+        blocks=blocks,
     )
+
+
+def _message_field(*, optional: bool) -> InputBlock:
+    return InputBlock(
+        block_id=MESSAGE_BLOCK, label="Message to the customer", optional=optional, element=_text_field(1000)
+    )
+
+
+def _text_field(max_length: int) -> PlainTextInputElement:
+    return PlainTextInputElement(action_id=FIELD, multiline=True, max_length=max_length)
 
 
 def register(app: AsyncApp, services: Services, cases: Cases) -> None:
