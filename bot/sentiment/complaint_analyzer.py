@@ -24,8 +24,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from statistics import fmean
 
-from bot.sentiment import Label, Sentiment, label_for
-from bot.sentiment.language import reads_as_english
+from bot.sentiment.english import EnglishAnalyzer
 from bot.sentiment.lexicon import Lexicon, load_lexicon
 from bot.sentiment.tokens import Token, tokenize
 
@@ -327,7 +326,7 @@ def _punctuation_emphasis(text: str) -> float:
     return emphasis
 
 
-class ComplaintAnalyzer:
+class ComplaintAnalyzer(EnglishAnalyzer):
     """English complaint detector for customer feedback.
 
     `complaint_threshold` applies to the polarity, which reads roughly as the raters' expected mean / 4. The default
@@ -342,17 +341,8 @@ class ComplaintAnalyzer:
     name = "complaints"
 
     def __init__(self, complaint_threshold: float) -> None:
-        self.complaint_threshold = complaint_threshold
+        super().__init__(complaint_threshold)
         self.scorer = ComplaintScorer(load_lexicon())
 
-    def analyze(self, text: str, language: str | None = None) -> Sentiment:
-        if not reads_as_english(text, language):
-            return Sentiment(0.0, None, Label.UNKNOWN, complaint=False, analyzer=self.name)
-        polarity, subjectivity = self.scorer.score(text)
-        return Sentiment(
-            polarity=polarity,
-            subjectivity=subjectivity,
-            label=label_for(polarity),
-            complaint=polarity < self.complaint_threshold,
-            analyzer=self.name,
-        )
+    def score(self, text: str) -> tuple[float, float | None]:
+        return self.scorer.score(text)
