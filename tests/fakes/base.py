@@ -1,12 +1,14 @@
-"""What both fake platform servers share: the recorded spec violations, and waiting for a change in the fake."""
+"""What both fake platform servers share: serving on loopback, recorded spec violations, waiting for a change."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import pytest
 from aiohttp import web
@@ -14,21 +16,25 @@ from aiohttp import web
 T = TypeVar("T")
 
 
-class Described(Protocol):
-    @property
-    def description(self) -> str: ...
+@dataclass(frozen=True)
+class Violation:
+    """A call that breaks the platform's published spec (or a response of the fake that would)."""
+
+    method: str
+    description: str
+    params: Mapping[str, Any]
+
+    def __str__(self) -> str:
+        return f"{self.method}({json.dumps(self.params, default=str)}): {self.description}"
 
 
-V = TypeVar("V", bound=Described)
-
-
-class FakeApi(Generic[V]):
+class FakeApi:
     """Base of a fake server: subclasses record violations, call `_pulse` on every change and set `_closing`."""
 
     api_name: ClassVar[str]  # "the Slack Web API", as failure messages name it
 
     def __init__(self) -> None:
-        self.violations: list[V] = []
+        self.violations: list[Violation] = []
         self._closing = False
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -58,12 +64,12 @@ class FakeApi(Generic[V]):
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.close()
 
-    def pop_violations(self) -> list[V]:
+    def pop_violations(self) -> list[Violation]:
         """Return and forget the recorded violations (for tests that send bad calls on purpose)."""
         violations, self.violations = self.violations, []
         return violations
 
-    def expect_violation(self, fragment: str) -> V:
+    def expect_violation(self, fragment: str) -> Violation:
         """Remove and return the violation whose description contains `fragment`; fail if there is none."""
         for violation in self.violations:
             if fragment in violation.description:

@@ -32,7 +32,7 @@ from aiohttp import web
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from tests.fakes.base import FakeApi
+from tests.fakes.base import FakeApi, Violation
 from tests.fakes.slack_signing import (  # re-exported: the workspace the fake starts with
     APP_ID,
     BOT_ID,
@@ -77,18 +77,6 @@ class Call(NamedTuple):
     method: str
     args: Params
     at: float
-
-
-@dataclass(frozen=True)
-class Violation:
-    """A call that breaks the Web API spec or sends Block Kit that Slack would reject."""
-
-    method: str
-    description: str
-    args: Mapping[str, JSON]
-
-    def __str__(self) -> str:
-        return f"{self.method}({json.dumps(self.args, default=str)}): {self.description}"
 
 
 class SlackError(Exception):
@@ -245,7 +233,7 @@ def channel_object(channel_id: str, name: str, *, private: bool = False, user: s
     return base | {"name": name, "name_normalized": name, "creator": USER_ID, "is_general": False} | kinds
 
 
-class FakeSlack(FakeApi[Violation]):
+class FakeSlack(FakeApi):
     """The fake Web API server with its recorded calls, workspace state and injected failures.
 
     The workspace starts with the bot user, the samples' user W111 and channel C111 (bot and W111 are members).

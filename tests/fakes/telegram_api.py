@@ -15,14 +15,13 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
 import pytest_asyncio
 from aiohttp import web
 
-from tests.fakes.base import FakeApi
+from tests.fakes.base import FakeApi, Violation
 from tests.fakes.telegram_spec import TelegramSpec, Upload
 
 TOKEN = "123456789:TEST-fake-telegram-token"
@@ -58,18 +57,6 @@ class Call(NamedTuple):
     method: str
     params: Params
     at: float
-
-
-@dataclass(frozen=True)
-class Violation:
-    """A call that breaks the Bot API spec (or a response of the fake that does)."""
-
-    method: str
-    description: str
-    params: Mapping[str, JSON]
-
-    def __str__(self) -> str:
-        return f"{self.method}({json.dumps(self.params, default=str)}): {self.description}"
 
 
 class ApiError(Exception):
@@ -187,7 +174,7 @@ class UpdateBuilder:
         return {"file_id": f"file-{n}", "file_unique_id": f"unique-{n}", "file_size": 1024}
 
 
-class FakeTelegram(FakeApi[Violation]):
+class FakeTelegram(FakeApi):
     """The fake Bot API server with its recorded calls, chat state, update queue and injected failures."""
 
     api_name = "the Telegram Bot API"
