@@ -22,7 +22,7 @@ from bot.i18n import translate
 from bot.outbox import Undeliverable
 from handlers.telegram import render
 from handlers.telegram.common import Context, respondent
-from handlers.telegram.delivery import Blocked, Delivery
+from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery
 from handlers.telegram.inbox import CHANNEL
 from storage.models import CaseStatus, Complaint
 
@@ -33,7 +33,6 @@ ASK_ACTION = "reply to this message with the corrective action taken."
 ASK_MESSAGE = "reply to this message with your message to the customer."
 ACTION_LABEL = "Corrective action: "
 OPEN = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
-MESSAGE_LIMIT = 4096  # characters (code points) in one Telegram message
 
 
 def staff_text(case: Complaint, answers: str | None) -> str:
@@ -84,7 +83,7 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
                 text = staff_text(case, await cases.answers_of(case))
                 await delivery.sender.edit_by_id(chat, case.telegram_message_id, text, staff_keyboard(case))
             line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {payload['line']}"
-            await delivery.sender.send(chat, fit(line, case.id))  # a customer's reply may fill a message itself
+            await delivery.sender.send(chat, line)
         elif kind in (CASE_RESOLUTION, CASE_CONTACT):
             platform_id = str(payload["platform_id"])
             if platform_id in delivery.unreachable:
@@ -92,7 +91,6 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
             language = person.language if person else None
             if kind == CASE_CONTACT:
                 text = f"{translate('staff_message', language, number=case.id)}\n\n{payload['message']}"
-                text = text[:MESSAGE_LIMIT]  # staff may have written a whole message themselves
                 await delivery.sender.send(int(platform_id), text)
                 return
             await delivery.sender.send(

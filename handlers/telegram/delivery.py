@@ -26,6 +26,7 @@ PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on 
 PER_CHAT_BURST = 3  # a short burst is tolerated, so a quick answerer never waits
 ATTEMPTS = 6
 FIRST_BACKOFF = 0.5
+MESSAGE_LIMIT = 4096  # characters in one Telegram message; a longer one is refused
 
 
 class DeliveryFailed(Exception):
@@ -65,18 +66,22 @@ class Sender:
     async def send(
         self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | ForceReply | None = None
     ) -> Message | None:
+        """Sends a text, cut to one message: longer ones Telegram refuses for good."""
+        text = text[:MESSAGE_LIMIT]
         return await self.call(
             "sendMessage", chat_id, lambda: self.bot.send_message(chat_id, text, reply_markup=keyboard)
         )
 
     async def edit(self, message: Message, text: str) -> None:
         """Replaces a message's text and removes its keyboard."""
+        text = text[:MESSAGE_LIMIT]
         await self.call("editMessageText", message.chat_id, lambda: message.edit_text(text), paced=False)
 
     async def edit_by_id(
         self, chat_id: int, message_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None
     ) -> None:
         """Replaces the text (and keyboard) of a message the bot sent earlier."""
+        text = text[:MESSAGE_LIMIT]
         await self.call(
             "editMessageText",
             chat_id,

@@ -156,3 +156,10 @@ async def attempts_of(database: Database, update_id: int) -> bool:
     async with database.snapshot() as session:
         row = await session.get(InboxUpdate, ("telegram", update_id))
     return row is not None and row.attempts > 0
+
+
+async def test_a_text_longer_than_a_telegram_message_is_cut_to_one(
+    polling: TelegramChannel, fake_telegram: FakeTelegram
+) -> None:
+    await polling.services.sender.send(CUSTOMER, "x" * 5000)
+    assert [len(text) for text in fake_telegram.sent_messages(CUSTOMER)] == [4096]  # 4,097 would be refused
