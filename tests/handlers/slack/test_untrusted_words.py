@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.cases import CaseDesk
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey, TextAnswer
 from bot.outbox import Dispatcher
+from storage.db import Database
+from storage.models import Answer
 from tests.fakes.slack_signing import (
+    USER_ID,
     app_home_opened,
     block_actions,
     event_callback,
@@ -154,3 +158,16 @@ async def test_staff_app_home_shows_complaints_escaped_each_on_its_line(
     assert_harmless([text for _, text in objects], objects)
     [complaints] = [text for _, text in objects if "Hey" in text]
     assert "\n" not in complaints  # one complaint, one line: its words cannot add another
+
+
+@pytest.mark.parametrize("number", ["\u00b2", "\u0661", "\uff11"], ids=["superscript", "Arabic-Indic", "fullwidth"])
+async def test_a_forged_answer_button_with_other_digits_changes_nothing(
+    slack: SlackWorkspace, database: Database, number: str
+) -> None:
+    await slack.post(block_actions("survey_start_0", "csat"))  # conversation 1, at its first question
+    await slack.settle(lambda: slack.fake.messages(USER_ID))
+    await slack.post(block_actions("survey_answer_0", f"{number}|satisfaction|1"))
+    [(_, _, notice)] = await slack.settle(lambda: slack.fake.ephemeral)
+    assert notice["text"] == "That button is no longer valid."
+    async with database.snapshot() as session:
+        assert list(await session.exec(select(Answer))) == []
