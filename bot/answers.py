@@ -10,6 +10,10 @@ from bot.surveys import Question, QuestionKind
 
 YES, NO = "yes", "no"
 SKIP = "skip"
+# ASCII digits only: `\d`, str.isdigit() and int() also take Arabic-Indic, fullwidth and other Unicode digits.
+SCALE_VALUE = re.compile(r"-?[0-9]{1,3}")
+TYPED_NUMBER = re.compile(r"[-+]?[0-9]{1,6}")
+OPTION_NUMBER = re.compile(r"[0-9]{1,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,7 @@ def parse_button(question: Question, value: str) -> Parsed:
         return Parsed(value=int(value == YES))
     if question.kind == QuestionKind.CHOICE and value in {option.id for option in question.options}:
         return Parsed(choice=value)
-    if question.scale is not None and re.fullmatch(r"-?\d{1,3}", value):
+    if question.scale is not None and SCALE_VALUE.fullmatch(value):
         low, high = question.scale
         if low <= int(value) <= high:
             return Parsed(value=int(value))
@@ -88,7 +92,7 @@ def _yes_no(normalized: str) -> Parsed:
 
 
 def _typed_choice(question: Question, normalized: str, option_labels: list[str]) -> Parsed:
-    if normalized.isdigit() and 1 <= int(normalized) <= len(question.options):
+    if OPTION_NUMBER.fullmatch(normalized) and 1 <= int(normalized) <= len(question.options):
         return Parsed(choice=question.options[int(normalized) - 1].id)
     for option in question.options:
         names = {option.id, *(label.lower() for label in option.label.values())}
@@ -100,7 +104,7 @@ def _typed_choice(question: Question, normalized: str, option_labels: list[str])
 def _scale_value(question: Question, normalized: str) -> Parsed:
     assert question.scale is not None  # every other kind is handled above
     low, high = question.scale
-    number = int(normalized) if re.fullmatch(r"[-+]?\d{1,6}", normalized) else words("words_numbers").get(normalized)
+    number = int(normalized) if TYPED_NUMBER.fullmatch(normalized) else words("words_numbers").get(normalized)
     if number is None:
         raise Invalid("hint_number", {"low": low, "high": high})
     if not low <= number <= high:

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import outbox
 from bot.config import CaseSettings
 from bot.i18n import translate
+from bot.untrusted import one_line, quoted
 from storage import queries
 from storage.db import Database
 from storage.models import CaseEvent, CaseStatus, Complaint, Person
@@ -81,19 +82,20 @@ def record(session: AsyncSession, complaint: Complaint, now: datetime, actor: st
 
 def alert_text(complaint: Complaint, answers: str | None = None) -> str:
     """The staff alert of a case, as plain text: number, reasons, triage, survey and reference, the survey's scores
-    and choices (`answers`), the customer's words."""
+    and choices (`answers`), the customer's words. What the customer wrote is made visible and kept on its own
+    quoted lines, so that it cannot pass for the bot's lines; each channel escapes it further for its surface."""
     who = "an anonymous respondent" if complaint.person_id is None else f"a {complaint.channel} customer"
     triage = f"priority {complaint.priority}" + (f", {complaint.category}" if complaint.category else "")
     if complaint.polarity is not None:
         triage += f", sentiment {complaint.polarity:+.2f}"
     lines = [f"New complaint #{complaint.id} ({complaint.reasons.replace(',', ', ')}; {triage}) from {who}"]
     if complaint.survey_id:
-        reference = f", reference {complaint.reference}" if complaint.reference else ""
+        reference = f", reference {one_line(complaint.reference)}" if complaint.reference else ""
         lines.append(f"Survey: {complaint.survey_id}{reference}")
     if answers:
-        lines.append(f"Answers: {answers}")
+        lines.append(f"Answers: {one_line(answers)}")
     if complaint.text:
-        lines.append(f"“{complaint.text}”")
+        lines.append(quoted(complaint.text))
     return "\n".join(lines)
 
 

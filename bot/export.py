@@ -15,6 +15,7 @@ from storage.db import Database
 from storage.models import Answer, Conversation, Person
 
 BATCH_ROWS = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP CSV injection)
 COLUMNS = (
     "survey",
     "conversation",
@@ -87,6 +88,11 @@ def _row(answer: Answer, conversation: Conversation, person: str | None) -> dict
     }
 
 
+def inert(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: words starting like a formula get a leading apostrophe."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 async def export_answers(
     database: Database,
     out: TextIO,
@@ -95,14 +101,15 @@ async def export_answers(
     since: datetime | None = None,
     survey_id: str | None = None,
 ) -> int:
-    """Writes the rows to `out` as CSV (with a header) or JSON lines; returns how many."""
+    """Writes the rows to `out` as CSV (with a header, formulas made inert) or JSON lines (the raw data); returns how
+    many."""
     writer = csv.DictWriter(out, fieldnames=COLUMNS) if export_format == ExportFormat.CSV else None
     if writer:
         writer.writeheader()
     count = 0
     async for row in answer_rows(database, since=since, survey_id=survey_id):
         if writer:
-            writer.writerow(row)
+            writer.writerow({column: inert(value) for column, value in row.items()})
         else:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         count += 1

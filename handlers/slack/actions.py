@@ -78,7 +78,7 @@ async def show_choice(services: Services, body: dict[str, Any], action: dict[str
         await services.client.chat_update(
             channel=body["container"]["channel_id"],
             ts=body["container"]["message_ts"],
-            text=f"{question} {chosen}",
+            text=f"{question} {blocks.escaped(chosen)}",  # the question as the bot posted it, in mrkdwn
             blocks=blocks.answered_blocks(question, chosen),
         )
     except SlackApiError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from slack_sdk.models.blocks import (
@@ -26,6 +27,7 @@ from slack_sdk.models.views import View
 from bot.analytics import GroupScore
 from bot.prompts import Message, QuestionPrompt
 from bot.surveys import Question, QuestionKind, Survey, end_labels
+from bot.untrusted import one_line, visible
 from storage.models import Answer, Complaint, Conversation
 
 # action_id / callback_id / block_id strings Slack sends back: one place, shared by builders and listeners.
@@ -39,6 +41,7 @@ SEPARATOR = "|"
 TEXT_LIMIT = 3000  # a section's text
 BUTTON_TEXT_LIMIT = 75
 ACTIONS_LIMIT = 25
+CONVERSATION_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits: str.isdigit() takes other scripts' digits too
 
 
 def answer_value(question: QuestionPrompt, value: str) -> str:
@@ -47,26 +50,39 @@ def answer_value(question: QuestionPrompt, value: str) -> str:
 
 def parse_answer_value(value: str) -> tuple[int, str, str] | None:
     parts = value.split(SEPARATOR)
-    if len(parts) != 3 or not parts[0].isdigit():
+    if len(parts) != 3 or not CONVERSATION_NUMBER.fullmatch(parts[0]):
         return None
     return int(parts[0]), parts[1], parts[2]
+
+
+def escaped(text: str) -> str:
+    """Text for mrkdwn or a message's fallback `text` (which Slack reads as mrkdwn too): Slack's control characters
+    `&`, `<` and `>` as the entities Slack documents, so that nothing in it mentions or links; invisible characters
+    that could disguise the rest removed."""
+    return visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def words(text: str) -> SectionBlock:
+    """Someone's words, shown as they are: plain text (no formatting), escaped (no mention, no link)."""
+    return SectionBlock(text=PlainTextObject(text=escaped(text)[:TEXT_LIMIT]))
 
 
 def message_blocks(message: Message) -> list[Block]:
     """One message of a reply: its notices, then its question with the buttons."""
     if message.question is None:
-        return [section("\n\n".join(message.texts))]
+        return [section(escaped("\n\n".join(message.texts)))]
     return question_blocks(message.question, message.texts)
 
 
 def message_text(message: Message) -> str:
     """The plain-text fallback of a message (notifications, screen readers)."""
     question = [message.question.text] if message.question else []
-    return "\n".join([*message.texts, *question])[:TEXT_LIMIT]
+    return escaped("\n".join([*message.texts, *question]))[:TEXT_LIMIT]
 
 
 def question_blocks(question: QuestionPrompt, before: Sequence[str] = ()) -> list[Block]:
-    blocks: list[Block] = [section("\n\n".join([*before, f"*{question.text}*"]))]
+    notices = [escaped(text) for text in before]
+    blocks: list[Block] = [section("\n\n".join([*notices, f"*{escaped(question.text)}*"]))]
     buttons = [
         ButtonElement(
             text=option.label[:BUTTON_TEXT_LIMIT],
@@ -85,15 +101,16 @@ def question_blocks(question: QuestionPrompt, before: Sequence[str] = ()) -> lis
     if question.low_label and question.high_label:
         low, high = question.options[0].label, question.options[-1].label
         ends = f"{low} = {question.low_label} · {high} = {question.high_label}"
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ends)]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escaped(ends))]))
     elif not buttons:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="_Reply in this thread._")]))
     return blocks
 
 
-def answered_blocks(question_text: str, chosen: str) -> list[Block]:
-    """A question once answered: its buttons replaced by the choice, so old buttons stop working."""
-    return [section(question_text), ContextBlock(elements=[MarkdownTextObject(text=f"✅ {chosen}")])]
+def answered_blocks(question_mrkdwn: str, chosen: str) -> list[Block]:
+    """A question once answered (its text as the bot posted it): its buttons replaced by the choice, so old buttons
+    stop working."""
+    return [section(question_mrkdwn), ContextBlock(elements=[MarkdownTextObject(text=f"✅ {escaped(chosen)}")])]
 
 
 def section(text: str) -> SectionBlock:
@@ -181,9 +198,10 @@ def home_view(
         blocks += [DividerBlock(), *outcomes]
     if answers:
         lines = [
-            f"• {conversation.survey_id} / {answer.question_id}: {shown(answer)}" for conversation, answer in answers
+            f"• {conversation.survey_id} / {answer.question_id}: {one_line(shown(answer))}"
+            for conversation, answer in answers
         ]
-        blocks += [DividerBlock(), section("*Your recent answers*\n" + "\n".join(lines))]
+        blocks += [DividerBlock(), section("*Your recent answers*"), words("\n".join(lines))]
     if staff is not None:
         blocks += [DividerBlock(), *staff.blocks()]
     return View(type="home", blocks=blocks)
@@ -216,12 +234,13 @@ class StaffFigures:
         lines += [self.line(f"NPS {score.group}", score, "{:+.0f}") for score in self.nps]
         complaints = [
             f"• #{c.id} {c.reasons.replace(',', ', ')} — {c.survey_id or 'direct'}"
-            + (f" — “{c.text[:120]}”" if c.text else "")
+            + (f" — “{one_line(c.text)[:120]}”" if c.text else "")  # one line each: no line can pass for another
             for c in self.complaints
         ]
         return [
-            section("*Service quality*\n" + ("\n".join(lines) or "No answers yet.")),
-            section(f"*Open complaints: {self.open_total}*\n" + ("\n".join(complaints) or "None.")),
+            section("*Service quality*\n" + escaped("\n".join(lines) or "No answers yet.")),
+            section(f"*Open complaints: {self.open_total}*"),
+            words("\n".join(complaints) or "None."),
         ]
 
     def line(self, name: str, score: GroupScore, figure: str) -> str:

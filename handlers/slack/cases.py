@@ -4,6 +4,7 @@ answer to "Is this resolved for you?" in their DM; and the outbox's Slack sender
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -37,7 +38,8 @@ from bot.cases import (
 )
 from bot.i18n import translate
 from bot.outbox import Undeliverable
-from handlers.slack.blocks import section
+from bot.untrusted import one_line
+from handlers.slack.blocks import TEXT_LIMIT, escaped, section, words
 from handlers.slack.common import UNDELIVERABLE, Services, log_api_error, respondent
 from storage.models import CaseStatus, Complaint
 
@@ -46,27 +48,31 @@ OUTCOME_YES, OUTCOME_NO = "case_outcome_yes", "case_outcome_no"
 RESOLVE_FORM, CONTACT_FORM = "case_resolve_form", "case_contact_form"
 ACTION_BLOCK, CAUSE_BLOCK, MESSAGE_BLOCK = "corrective_action", "root_cause", "customer_message"
 FIELD = "value"
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")  # an id a mention may be made of
 log = logging.getLogger("handlers.slack")
 
 
 def case_blocks(case: Complaint, answers: str | None = None) -> list[Block]:
-    """The case's staff message: its state, the customer's words and, while open, the staff buttons."""
+    """The case's staff message: the alert as plain text (the customer's words in it can neither mention, link nor
+    format), its state and, while open, the staff buttons."""
     facts = [
         f"*Status:* {case.status}",
         f"*Priority:* {case.priority}",
-        f"*Category:* {case.category or '-'}",
-        f"*Assignee:* {f'<@{case.assignee}>' if case.assignee else '-'}",
+        f"*Category:* {escaped(case.category or '-')}",
+        f"*Assignee:* {assignee(case.assignee)}",
     ]
     if case.due_ack_at and case.acknowledged_at is None:
         facts.append(f"*Acknowledge by:* {case.due_ack_at:%Y-%m-%d %H:%M} UTC")
     elif case.due_resolve_at and case.resolved_at is None:
         facts.append(f"*Resolve by:* {case.due_resolve_at:%Y-%m-%d %H:%M} UTC")
-    if case.corrective_action:
-        facts.append(f"*Done:* {case.corrective_action} ({case.root_cause})")
+    state: list[MarkdownTextObject | PlainTextObject] = [MarkdownTextObject(text=" · ".join(facts))]
+    if case.corrective_action:  # staff words: shown as they were typed, on one line
+        done = one_line(f"Done: {case.corrective_action} ({case.root_cause})")
+        state.append(PlainTextObject(text=escaped(done)[:TEXT_LIMIT]))
     blocks: list[Block] = [
         HeaderBlock(text=f"Complaint #{case.id}"),
-        section(alert_text(case, answers)),
-        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(facts))]),
+        words(alert_text(case, answers)),
+        ContextBlock(elements=state),
     ]
     if case.status in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED):
         buttons: list[Any] = []
@@ -82,6 +88,19 @@ def case_blocks(case: Complaint, answers: str | None = None) -> list[Block]:
     return blocks
 
 
+def assignee(user: str | None) -> str:
+    """A mention of the case's assignee when they are a Slack user, else their id as text."""
+    if user and SLACK_USER.fullmatch(user):
+        return f"<@{user}>"
+    return escaped(user or "-")
+
+
+def trail_line(line: str) -> dict[str, Any]:
+    """A step of the case as a message; its words may be a customer's or staff's: escaped plain text, on one line."""
+    text = one_line(line)
+    return {"text": escaped(text)[:TEXT_LIMIT], "blocks": [words(text)]}
+
+
 def outcome_blocks(case: Complaint, message: str = "") -> list[Block]:
     """The outcome of a case and the customer's two buttons."""
     text = outcome_text(case, None, message)
@@ -89,7 +108,7 @@ def outcome_blocks(case: Complaint, message: str = "") -> list[Block]:
         ButtonElement(text=translate("yes", None), action_id=OUTCOME_YES, value=str(case.id), style="primary"),
         ButtonElement(text=translate("no", None), action_id=OUTCOME_NO, value=str(case.id)),
     ]
-    return [section(text), ActionsBlock(elements=buttons)]
+    return [words(text), ActionsBlock(elements=buttons)]
 
 
 def resolve_form(case: Complaint, root_causes: list[str]) -> View:
@@ -275,18 +294,24 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
         if kind == STAFF_ALERT:
             answers = await cases.answers_of(case)
             posted = await services.client.chat_postMessage(
-                channel=payload["target"], text=alert_text(case, answers), blocks=case_blocks(case, answers)
+                channel=payload["target"], text=alert_fallback(case, answers), blocks=case_blocks(case, answers)
             )
             await cases.remember_slack_message(case.id or 0, str(posted["channel"]), str(posted["ts"]))
-        elif kind in (CASE_UPDATE, CASE_ESCALATION):
-            await update_staff_message(services, cases, case, payload)
+        elif kind == CASE_UPDATE:
+            await update_staff_message(services, cases, case, payload["target"], trail_line(payload["line"]))
+        elif kind == CASE_ESCALATION:  # the bot's words, with the escalation mention the operator configured
+            await update_staff_message(services, cases, case, payload["target"], {"text": payload["line"]})
         elif kind == CASE_CONTACT:
             text = f"{translate('staff_message', None, number=case.id)}\n\n{payload['message']}"
-            await services.client.chat_postMessage(channel=payload["platform_id"], text=text, blocks=[section(text)])
+            await services.client.chat_postMessage(
+                channel=payload["platform_id"], text=escaped(text)[:TEXT_LIMIT], blocks=[words(text)]
+            )
         elif kind == CASE_RESOLUTION:
             blocks = outcome_blocks(case, payload.get("message", ""))
             text = outcome_text(case, person.language if person else None, payload.get("message", ""))
-            await services.client.chat_postMessage(channel=payload["platform_id"], text=text, blocks=blocks)
+            await services.client.chat_postMessage(
+                channel=payload["platform_id"], text=escaped(text)[:TEXT_LIMIT], blocks=blocks
+            )
         else:
             raise Undeliverable(f"slack cannot send {kind!r} messages")
     except SlackApiError as error:
@@ -296,14 +321,24 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
         raise
 
 
-async def update_staff_message(services: Services, cases: Cases, case: Complaint, payload: dict[str, Any]) -> None:
-    """The case's message shows its new state; the step goes in its thread (an escalation also where asked)."""
+def alert_fallback(case: Complaint, answers: str | None) -> str:
+    """The case message's `text` (notifications): the alert, escaped, since Slack reads it as mrkdwn."""
+    return escaped(alert_text(case, answers))[:TEXT_LIMIT]
+
+
+async def update_staff_message(
+    services: Services, cases: Cases, case: Complaint, target: str, line: dict[str, Any]
+) -> None:
+    """The case's message shows its new state; the step (`line`: the message's text and blocks) goes in its thread,
+    an escalation also where asked."""
     if case.slack_channel and case.slack_ts:
         answers = await cases.answers_of(case)
-        text, blocks = alert_text(case, answers), case_blocks(case, answers)
-        await services.client.chat_update(channel=case.slack_channel, ts=case.slack_ts, text=text, blocks=blocks)
-        await services.client.chat_postMessage(
-            channel=case.slack_channel, thread_ts=case.slack_ts, text=payload["line"]
+        await services.client.chat_update(
+            channel=case.slack_channel,
+            ts=case.slack_ts,
+            text=alert_fallback(case, answers),
+            blocks=case_blocks(case, answers),
         )
-    if not case.slack_ts or payload["target"] != case.slack_channel:
-        await services.client.chat_postMessage(channel=payload["target"], text=payload["line"])
+        await services.client.chat_postMessage(channel=case.slack_channel, thread_ts=case.slack_ts, **line)
+    if not case.slack_ts or target != case.slack_channel:
+        await services.client.chat_postMessage(channel=target, **line)

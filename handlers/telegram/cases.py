@@ -20,6 +20,7 @@ from bot.cases import (
 )
 from bot.i18n import translate
 from bot.outbox import Undeliverable
+from bot.untrusted import one_line
 from handlers.telegram import render
 from handlers.telegram.common import Context, respondent
 from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery
@@ -82,7 +83,8 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
             if kind == CASE_UPDATE and case.telegram_message_id:  # the alert shows the case as it is now
                 text = staff_text(case, await cases.answers_of(case))
                 await delivery.sender.edit_by_id(chat, case.telegram_message_id, text, staff_keyboard(case))
-            line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {payload['line']}"
+            # A step's line may carry a customer's words: on one line, without invisible characters.
+            line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {one_line(payload['line'])}"
             await delivery.sender.send(chat, line)
         elif kind in (CASE_RESOLUTION, CASE_CONTACT):
             platform_id = str(payload["platform_id"])

@@ -69,6 +69,8 @@ async def complaints(database: Database) -> list[Complaint]:
 VALID_TYPED = [
     ("csat", "4", {"value": 4}),
     ("csat", "four", {"value": 4}),
+    ("csat", "3", {"value": 3}),
+    ("csat", "three", {"value": 3}),
     ("csat", " 5. ", {"value": 5}),
     ("csat", "cinco", {"value": 5}),
     ("nps", "0", {"value": 0}),
@@ -107,6 +109,12 @@ INVALID_TYPED = [
     ("csat", "0", "hint_out_of_range", {"value": 0, "low": 1, "high": 5}),
     ("csat", "4.5", "hint_number", {"low": 1, "high": 5}),
     ("csat", "skip", "hint_number", {"low": 1, "high": 5}),
+    # Digits of other scripts, which int() and str.isdigit() take: ASCII digits and number words only.
+    ("csat", "\u0663", "hint_number", {"low": 1, "high": 5}),  # Arabic-Indic three
+    ("csat", "\uff13", "hint_number", {"low": 1, "high": 5}),  # fullwidth three
+    ("nps", "\u096f", "hint_number", {"low": 0, "high": 10}),  # Devanagari nine
+    ("choice", "\u0662", "hint_choice", {"options": "IT helpdesk, Facilities, HR"}),  # Arabic-Indic two
+    ("choice", "\u00b2", "hint_choice", {"options": "IT helpdesk, Facilities, HR"}),  # superscript two
     ("nps", "11", "hint_out_of_range", {"value": 11, "low": 0, "high": 10}),
     ("ces", "eight", "hint_out_of_range", {"value": 8, "low": 1, "high": 7}),
     ("rating", "4", "hint_out_of_range", {"value": 4, "low": 0, "high": 3}),
@@ -214,6 +222,8 @@ FORGED_PRESSES = [
     ("a question not reached yet", {"question_id": "comment"}),
     ("a value off the scale", {"value": "9"}),
     ("skip on a required question", {"value": "skip"}),
+    ("an Arabic-Indic digit", {"value": "\u0663"}),
+    ("a fullwidth digit", {"value": "\uff13"}),
 ]
 
 

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from bot.engine import Engine
 from bot.export import COLUMNS, ExportFormat, export_answers
 from storage.db import Database
@@ -50,3 +52,28 @@ async def test_jsonl_filters_by_date_and_survey(engine: Engine, database: Databa
     assert recent[0]["person"] is None and recent[0]["choice"] == "it-helpdesk"
     nps = (await export(database, ExportFormat.JSONL, survey_id="nps")).splitlines()
     assert [json.loads(line)["value"] for line in nps] == [9, None]
+
+
+FORMULAS = {  # what the customer typed -> the comment's cell (a comment is stored without surrounding spaces)
+    '=HYPERLINK("https://evil.example","Details")': '\'=HYPERLINK("https://evil.example","Details")',
+    "+1+2": "'+1+2",
+    "-2+3": "'-2+3",
+    "@SUM(A1:A2)": "'@SUM(A1:A2)",
+    "\tindented": "indented",
+    "\rreturn": "return",
+}
+
+
+@pytest.mark.parametrize(("words", "comment_cell"), FORMULAS.items())
+async def test_csv_cells_that_start_like_a_formula_are_made_text(
+    engine: Engine, database: Database, words: str, comment_cell: str
+) -> None:
+    customer = Customer(engine)
+    await customer.start("nps", reference=words)
+    await customer.say("9")
+    await customer.say(words)
+    rows = list(csv.DictReader(io.StringIO(await export(database, ExportFormat.CSV), newline="")))
+    assert [(row["reference"], row["text"]) for row in rows] == [(f"'{words}", ""), (f"'{words}", comment_cell)]
+    assert rows[0]["value"] == "9"  # numbers stay numbers
+    jsonl = [json.loads(line) for line in (await export(database, ExportFormat.JSONL)).splitlines()]
+    assert (jsonl[1]["reference"], jsonl[1]["text"]) == (words, words.strip())  # JSON lines keep the raw data
