@@ -12,9 +12,9 @@ from bot.engine import Engine
 from bot.events import Respondent, StartSurvey
 from handlers.telegram import TelegramChannel
 from storage.db import Database
-from storage.models import CaseEvent, OutboxMessage, OutboxStatus
+from storage.models import CaseEvent
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
-from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, MakeChannel, wait_until
+from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, MakeChannel, outbox_settled
 
 FIRST_QUESTION = "How satisfied are you with our service?"
 
@@ -25,17 +25,6 @@ async def push_twice(channel: TelegramChannel, chat: Chat, built: dict[str, Any]
     update = Update.de_json({"update_id": update_id, **built}, channel.application.bot)
     assert update is not None
     assert await channel.handle(update)
-
-
-async def outbox_settled(database: Database) -> None:
-    """Waits until the dispatcher has sent every queued message."""
-
-    async def settled() -> bool:
-        async with database.snapshot() as session:
-            pending = await session.exec(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))
-            return pending.first() is None
-
-    await wait_until(settled)
 
 
 async def trail(database: Database) -> list[str]:
