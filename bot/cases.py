@@ -117,6 +117,8 @@ class EventKey(NamedTuple):
 
 
 class Step(NamedTuple):
+    """One step's transaction, with its case locked and its time."""
+
     session: AsyncSession
     case: Complaint
     now: datetime

@@ -141,7 +141,7 @@ class Engine:
                     respondent_key=key,
                     reply=Reply().model_dump_json(),
                 )
-        except IntegrityError:
+        except IntegrityError:  # recorded before: a redelivery, or a case step that took the event
             recorded = await self.event_record(channel, event_id)
             if recorded is not None:
                 return recorded

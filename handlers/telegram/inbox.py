@@ -108,6 +108,7 @@ class Inbox:
                 row.payload, row.handled_at = None, utcnow()
 
     async def flush_handled(self) -> None:
+        """Records the handled updates, never while a resubmission reads which are unhandled."""
         async with self._recording:
             await self._record_handled()
 
