@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import col, select
 from telegram import Update
 
+from bot.cases import EventKey
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey
 from handlers.telegram import TelegramChannel
@@ -110,3 +111,22 @@ async def test_a_message_perhaps_sent_before_a_crash_is_counted_as_resent_after_
 
     await push_twice(channel, chat, fake_telegram.build.command(CUSTOMER, "help"))  # no restart: nothing resent
     assert channel.services.delivery.resent_after_restart == 1
+
+
+async def test_an_answer_whose_step_was_applied_before_a_crash_still_gets_its_reply(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    await chat.command("complain", "Charged twice")
+    await polling.services.cases.resolve(1, "tg:1", corrective_action="Refunded", root_cause="process", message=None)
+    outcome = await fake_telegram.wait_for(
+        lambda: [m for m in fake_telegram.chat_messages(CUSTOMER) if "o1|1|yes" in str(m)]
+    )
+    pressed = {"update_id": 1000, **fake_telegram.build.callback_query(outcome[0], "o1|1|yes")}
+    # The earlier process closed the case, then died before telling the customer.
+    await polling.services.cases.customer_answer(
+        1, "telegram", str(CUSTOMER), True, event=EventKey("telegram", "telegram-1000")
+    )
+    await chat.push(pressed)
+    assert chat.texts()[-1] == "Thank you! Your complaint #1 is closed."
+    assert fake_telegram.messages[(CUSTOMER, outcome[0]["message_id"])]["text"].endswith("✅ Yes")
+    assert await trail(database) == ["opened", "resolved", "closed"]
