@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import outbox
 from bot.config import CaseSettings
 from bot.i18n import translate
+from bot.prompts import Reply
 from bot.untrusted import one_line, quoted
 from storage import queries
 from storage.db import Database
@@ -109,25 +111,46 @@ class CaseError(Exception):
     """A staff or customer action the case's state does not allow; the message says why."""
 
 
+class EventKey(NamedTuple):
+    """The platform event a step answers (a button press, a reply, a form): the step is applied once per event."""
+
+    channel: str
+    event_id: str
+
+
+class Step(NamedTuple):
+    """One step's transaction, with its case locked and its time."""
+
+    session: AsyncSession
+    case: Complaint
+    now: datetime
+    repeated: bool  # the step's event was applied before (a redelivery): nothing is to change or be sent
+
+
 class Cases:
     """The case workflow. Each step changes the case, writes its trail line and queues its messages in one
-    transaction, so that what staff and customers are told always matches what happened."""
+    transaction, so that what staff and customers are told always matches what happened. A step given its
+    platform event records it in that transaction too, so that a redelivered event changes and sends nothing."""
 
     def __init__(self, database: Database, desk: CaseDesk, clock: Callable[[], datetime] = utcnow) -> None:
         self.database = database
         self.desk = desk
         self.clock = clock
 
-    async def acknowledge(self, case_id: int, actor: str) -> Complaint:
-        async with self._step(case_id) as (session, case, now):
+    async def acknowledge(self, case_id: int, actor: str, event: EventKey | None = None) -> Complaint:
+        async with self._step(case_id, event) as (session, case, now, repeated):
+            if repeated:
+                return case
             if case.status not in (CaseStatus.NEW, CaseStatus.REOPENED):
                 raise CaseError(f"case #{case_id} is {case.status}: there is nothing to acknowledge")
             case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED, now
             self.desk.changed(session, case, now, actor, "acknowledged", f"acknowledged by {actor}")
         return case
 
-    async def assign(self, case_id: int, actor: str, assignee: str) -> Complaint:
-        async with self._step(case_id) as (session, case, now):
+    async def assign(self, case_id: int, actor: str, assignee: str, event: EventKey | None = None) -> Complaint:
+        async with self._step(case_id, event) as (session, case, now, repeated):
+            if repeated:
+                return case
             if case.status not in OPEN_STATUSES:
                 raise CaseError(f"case #{case_id} is {case.status}: it cannot be assigned")
             case.assignee = assignee
@@ -135,14 +158,23 @@ class Cases:
         return case
 
     async def resolve(
-        self, case_id: int, actor: str, *, corrective_action: str, root_cause: str, message: str | None
+        self,
+        case_id: int,
+        actor: str,
+        *,
+        corrective_action: str,
+        root_cause: str,
+        message: str | None,
+        event: EventKey | None = None,
     ) -> Complaint:
         """Records the fix; the customer hears the outcome and is asked whether it is resolved for them."""
         if not corrective_action.strip():
             raise CaseError("the corrective action taken is required")
         if root_cause not in self.desk.settings.root_causes:
             raise CaseError(f"the root cause must be one of {', '.join(self.desk.settings.root_causes)}")
-        async with self._step(case_id) as (session, case, now):
+        async with self._step(case_id, event) as (session, case, now, repeated):
+            if repeated:
+                return case
             if case.status not in OPEN_STATUSES:
                 raise CaseError(f"case #{case_id} is {case.status}: it cannot be resolved")
             case.status, case.resolved_at = CaseStatus.RESOLVED, now
@@ -153,11 +185,13 @@ class Cases:
             await self._tell_customer(session, case, now, message)
         return case
 
-    async def contact(self, case_id: int, actor: str, message: str) -> Complaint:
+    async def contact(self, case_id: int, actor: str, message: str, event: EventKey | None = None) -> Complaint:
         """Staff write to the customer through the bot; the customer's replies come back into the case."""
         if not message.strip():
             raise CaseError("the message to the customer is empty")
-        async with self._step(case_id) as (session, case, now):
+        async with self._step(case_id, event) as (session, case, now, repeated):
+            if repeated:
+                return case
             person = await session.get(Person, case.person_id) if case.person_id else None
             if person is None:
                 raise CaseError(f"the customer of case #{case_id} is anonymous or forgotten: they cannot be written to")
@@ -172,13 +206,21 @@ class Cases:
         return case
 
     async def customer_answer(
-        self, case_id: int, channel: str, platform_id: str, resolved: bool, follow_up_key: str | None = None
+        self,
+        case_id: int,
+        channel: str,
+        platform_id: str,
+        resolved: bool,
+        follow_up_key: str | None = None,
+        event: EventKey | None = None,
     ) -> Complaint:
         """The customer's "Is this resolved for you?": yes closes the case, no reopens it and escalates again.
 
         An anonymous respondent is recognised by `follow_up_key` (Engine.follow_up_key), a named one by their id.
         """
-        async with self._step(case_id) as (session, case, now):
+        async with self._step(case_id, event) as (session, case, now, repeated):
+            if repeated:
+                return case
             person = await session.get(Person, case.person_id) if case.person_id else None
             named = person is not None and (person.channel, person.platform_id) == (channel, platform_id)
             anonymous = person is None and case.follow_up_key is not None and case.follow_up_key == follow_up_key
@@ -209,13 +251,24 @@ class Cases:
         return len(due)
 
     @asynccontextmanager
-    async def _step(self, case_id: int) -> AsyncIterator[tuple[AsyncSession, Complaint, datetime]]:
+    async def _step(self, case_id: int, event: EventKey | None) -> AsyncIterator[Step]:
+        """The case locked for one step; the step's event, if new, is recorded when the step succeeds."""
         async with self.database.transaction() as session:
             statement = select(Complaint).where(Complaint.id == case_id).with_for_update()  # one step at a time
             case = (await session.exec(statement)).first()
             if case is None:
                 raise CaseError(f"there is no case #{case_id}")
-            yield session, case, self.clock()
+            # Read under the case's lock: a concurrent copy of the event waits, then finds it recorded.
+            seen = event is not None and await queries.get_event(session, **event._asdict()) is not None
+            yield Step(session, case, self.clock(), repeated=seen)
+            if event is not None and not seen:
+                await queries.record_event(
+                    await session.connection(),
+                    channel=event.channel,
+                    event_id=event.event_id,
+                    respondent_key=None,
+                    reply=Reply().model_dump_json(),
+                )
 
     def _escalate(self, session: AsyncSession, case: Complaint, now: datetime, why: str) -> None:
         case.escalations += 1

@@ -160,6 +160,12 @@ async def record_event(
     await connection.execute(insert(InboundEvent).values(channel=channel, event_id=event_id, **values))
 
 
+async def get_event(session: AsyncSession, *, channel: str, event_id: str) -> InboundEvent | None:
+    """The once-only record of a platform event, if it was applied."""
+    statement = select(InboundEvent).where(InboundEvent.channel == channel, InboundEvent.event_id == event_id)
+    return (await session.exec(statement)).first()
+
+
 async def mark_delivered(connection: AsyncConnection, *, channel: str, event_id: str, count: int) -> None:
     """A Core statement on a bare connection: it runs after every message sent, so it skips the ORM."""
     statement = (

@@ -33,6 +33,7 @@ from bot.cases import (
     STAFF_ALERT,
     CaseError,
     Cases,
+    EventKey,
     alert_text,
     outcome_text,
 )
@@ -40,7 +41,7 @@ from bot.i18n import translate
 from bot.outbox import Undeliverable
 from bot.untrusted import one_line
 from handlers.slack.blocks import TEXT_LIMIT, escaped, section, words
-from handlers.slack.common import UNDELIVERABLE, Services, log_api_error, respondent
+from handlers.slack.common import CHANNEL, UNDELIVERABLE, Services, event_key, log_api_error, respondent
 from storage.models import CaseStatus, Complaint
 
 ACKNOWLEDGE, ASSIGN, RESOLVE, CONTACT = "case_acknowledge", "case_assign", "case_resolve", "case_contact"
@@ -189,7 +190,7 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         """Staff take the case on."""
         await ack()
         if await staff_only(body):
-            await step(body, cases.acknowledge(int(action["value"]), body["user"]["id"]))
+            await step(body, cases.acknowledge(int(action["value"]), body["user"]["id"], once(body)))
 
     @app.action(ASSIGN)
     async def assign(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -197,7 +198,7 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         await ack()
         case_id = int(action["block_id"].removeprefix("case-"))
         if await staff_only(body):
-            await step(body, cases.assign(case_id, body["user"]["id"], action["selected_user"]))
+            await step(body, cases.assign(case_id, body["user"]["id"], action["selected_user"], once(body)))
 
     @app.action(RESOLVE)
     async def open_resolve_form(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -233,7 +234,7 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
             return
         message = view["state"]["values"][MESSAGE_BLOCK][FIELD].get("value") or ""
         try:
-            await cases.contact(int(view["private_metadata"]), body["user"]["id"], message)
+            await cases.contact(int(view["private_metadata"]), body["user"]["id"], message, once(body))
         except CaseError as error:
             await ack(response_action="errors", errors={MESSAGE_BLOCK: str(error)[:150]})
             return
@@ -254,6 +255,7 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
                 corrective_action=values[ACTION_BLOCK][FIELD].get("value") or "",
                 root_cause=cause,
                 message=values[MESSAGE_BLOCK][FIELD].get("value"),
+                event=once(body),
             )
         except CaseError as error:
             await ack(response_action="errors", errors={ACTION_BLOCK: str(error)[:150]})
@@ -281,6 +283,11 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
             )
         else:  # answered on App Home, anonymously: the answer is acknowledged in the DM
             await services.client.chat_postMessage(channel=user, text=text)
+
+
+def once(body: dict[str, Any]) -> EventKey:
+    """The request's key: a staff step is applied once per request, however often Slack delivers it."""
+    return EventKey(CHANNEL, event_key(body))
 
 
 async def send(services: Services, cases: Cases, kind: str, payload: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -15,6 +16,7 @@ from bot.cases import (
     STAFF_ALERT,
     CaseError,
     Cases,
+    EventKey,
     alert_text,
     outcome_text,
 )
@@ -22,8 +24,8 @@ from bot.i18n import translate
 from bot.outbox import Undeliverable
 from bot.untrusted import one_line
 from handlers.telegram import render
-from handlers.telegram.common import Context, respondent
-from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery
+from handlers.telegram.common import Context, event_id, respondent
+from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery, Step
 from handlers.telegram.inbox import CHANNEL
 from storage.models import CaseStatus, Complaint
 
@@ -124,16 +126,20 @@ async def outcome_answered(update: Update, context: Context) -> None:
     who = respondent(update)
     services = context.bot_data
     language = await services.engine.language_of(who)
+    event = EventKey(CHANNEL, event_id(update))
     try:
-        case = await services.cases.customer_answer(int(case_id), CHANNEL, who.user_id, answer == "yes")
+        case = await services.cases.customer_answer(int(case_id), CHANNEL, who.user_id, answer == "yes", event=event)
     except CaseError:
         await services.sender.answer_query(query, translate("button_invalid", language))
         return
     await services.sender.answer_query(query)
+    steps: list[Step] = []
     if isinstance(query.message, Message):
-        await services.sender.edit(query.message, f"{query.message.text}\n\n✅ {translate(answer, language)}")
+        shown = f"{query.message.text}\n\n✅ {translate(answer, language)}"
+        steps.append(partial(services.sender.edit, query.message, shown))
     key = "outcome_closed" if answer == "yes" else "outcome_reopened"
-    await services.sender.send(int(who.user_id), translate(key, language, number=case.id))
+    steps.append(partial(services.sender.send, int(who.user_id), translate(key, language, number=case.id)))
+    await services.delivery.reply_once(event.event_id, steps, who)
 
 
 def staff_actor(update: Update) -> str:
@@ -157,21 +163,21 @@ async def staff_pressed(update: Update, context: Context) -> None:
         await services.sender.answer_query(query, "Only staff can act on complaint cases.")
         return
     _, action, case_id, *rest = query.data.split(render.SEPARATOR)
-    actor, number = staff_actor(update), int(case_id)
+    actor, number, event = staff_actor(update), int(case_id), EventKey(CHANNEL, event_id(update))
     try:
         if action == "ack":
-            await services.cases.acknowledge(number, actor)
+            await services.cases.acknowledge(number, actor, event)
         elif action == "mine":
-            await services.cases.assign(number, actor, actor)
+            await services.cases.assign(number, actor, actor, event)
         elif action == "cause" and rest and isinstance(query.message, Message):
             done = (query.message.text or "").partition(ACTION_LABEL)[2].split("\n")[0]
             cause = services.cases.desk.settings.root_causes[int(rest[0])]
-            await services.cases.resolve(number, actor, corrective_action=done, root_cause=cause, message=None)
+            await services.cases.resolve(
+                number, actor, corrective_action=done, root_cause=cause, message=None, event=event
+            )
         elif action in ("resolve", "contact"):
             ask = ASK_ACTION if action == "resolve" else ASK_MESSAGE
-            await services.sender.send(
-                query.message.chat.id if query.message else 0, f"Case #{number}: {ask}", ForceReply(selective=True)
-            )
+            await tell_staff(update, context, f"Case #{number}: {ask}", ForceReply(selective=True))
     except (CaseError, IndexError, ValueError) as error:
         await services.sender.answer_query(query, str(error)[:200])
         return
@@ -198,9 +204,18 @@ async def staff_replied(update: Update, context: Context) -> None:
             for index, cause in enumerate(causes)
         ]
         text = f"Case #{number}. {ACTION_LABEL}{message.text.strip()}\nChoose the root cause:"
-        await services.sender.send(message.chat_id, text, InlineKeyboardMarkup(rows))
+        await tell_staff(update, context, text, InlineKeyboardMarkup(rows))
     elif ask == ASK_MESSAGE:
         try:
-            await services.cases.contact(number, staff_actor(update), message.text)
+            await services.cases.contact(number, staff_actor(update), message.text, EventKey(CHANNEL, event_id(update)))
         except CaseError as error:
-            await services.sender.send(message.chat_id, str(error))
+            await tell_staff(update, context, str(error))
+
+
+async def tell_staff(
+    update: Update, context: Context, text: str, keyboard: InlineKeyboardMarkup | ForceReply | None = None
+) -> None:
+    """The bot's answer in the staff chat to a staff update, sent once however often the update comes."""
+    assert update.effective_chat is not None
+    send = partial(context.bot_data.sender.send, update.effective_chat.id, text, keyboard)
+    await context.bot_data.delivery.reply_once(event_id(update), [send])

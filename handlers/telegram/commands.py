@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -11,9 +11,6 @@ from bot.i18n import languages, translate
 from bot.surveys import Survey
 from handlers.telegram import render
 from handlers.telegram.common import Context, event_id, respond, respondent
-from handlers.telegram.delivery import Blocked
-
-log = logging.getLogger(__name__)
 
 
 def parse_start_payload(payload: str, surveys: dict[str, Survey], default: str) -> tuple[str, str | None]:
@@ -92,9 +89,7 @@ async def confirm(update: Update, context: Context, action: str) -> None:
 
 
 async def reply_text(update: Update, context: Context, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
-    """A direct answer that changes no state (help, lists, confirmations)."""
+    """A direct answer that changes no state (help, lists, confirmations), sent once per update."""
     assert update.effective_chat is not None
-    try:
-        await context.bot_data.sender.send(update.effective_chat.id, text, keyboard)
-    except Blocked:
-        log.info("a direct reply was refused: the chat blocked the bot")
+    send = partial(context.bot_data.sender.send, update.effective_chat.id, text, keyboard)
+    await context.bot_data.delivery.reply_once(event_id(update), [send], respondent(update))

@@ -12,12 +12,13 @@ from typing import TypeVar
 from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.engine import Engine
+from bot.engine import Engine, Record
 from bot.events import Respondent
 from bot.pacing import Pacer
 from bot.prompts import Notice, NoticeKind, Reply
 from handlers.telegram import render
 from handlers.telegram.inbox import CHANNEL
+from storage.types import utcnow
 
 T = TypeVar("T")
 Step = Callable[[], Awaitable[object]]
@@ -99,12 +100,15 @@ def _seconds(retry_after: int | timedelta) -> float:
 
 
 class Delivery:
-    """Sends an engine reply once: each sent message is recorded, so a retried update sends only the rest."""
+    """Sends a reply once: each sent message is recorded right after it is sent, so a retried update sends only the
+    rest. A crash between a send and its record sends that message again: counted, logged "resent after restart"."""
 
     def __init__(self, engine: Engine, sender: Sender) -> None:
         self.engine = engine
         self.sender = sender
         self.unreachable: set[str] = set()  # people who blocked the bot; loaded at start, kept up to date
+        self.started_at = utcnow()  # events recorded before this were begun by an earlier process
+        self.resent_after_restart = 0
 
     async def load_unreachable(self) -> None:
         self.unreachable = await self.engine.unreachable_ids(CHANNEL)
@@ -122,14 +126,50 @@ class Delivery:
         if pressed is not None:
             await self.sender.answer_query(pressed, _refusal(reply))
         steps = self._steps(int(who.user_id), reply, pressed)
-        for number, step in enumerate(steps[reply.delivered :], start=reply.delivered + 1):
-            if who.user_id not in self.unreachable:
-                try:
-                    await step()
-                except Blocked:
-                    log.info("a customer blocked the bot: marked unreachable, nothing more sent to them")
-                    await self.set_reachable(who, False)
-            await self.engine.mark_delivered(who.channel, event_id, number)
+        record = None
+        if reply.duplicate and reply.delivered < len(steps):
+            record = await self.engine.event_record(CHANNEL, event_id)
+        await self._send(event_id, steps, reply.delivered, who, self._after_restart(record))
+
+    async def reply_once(self, event_id: str, steps: list[Step], to: Respondent | None = None) -> None:
+        """Sends what the channel answers by itself (help, lists, staff prompts) once per update, recorded like the
+        engine's replies. `to`: the person the steps write to; None for the staff chat."""
+        record = await self.engine.record_direct_reply(CHANNEL, event_id, to)
+        await self._send(event_id, steps, record.delivered, to, self._after_restart(record))
+
+    def _after_restart(self, record: Record | None) -> bool:
+        return record is not None and record.received_at < self.started_at
+
+    async def _send(
+        self, event_id: str, steps: list[Step], delivered: int, to: Respondent | None, after_restart: bool
+    ) -> None:
+        """Takes the steps not yet sent, recording each right after it. After a restart, the first of them may
+        have been sent just before the crash."""
+        for number, step in enumerate(steps[delivered:], start=delivered + 1):
+            sent = await self._take(step, to)
+            await self.engine.mark_delivered(CHANNEL, event_id, number)
+            if sent and after_restart and number == delivered + 1:
+                self.resent_after_restart += 1
+                log.warning(
+                    "resent after restart: message %d of %s may have gone out before the crash too (%d so far)",
+                    number,
+                    event_id,
+                    self.resent_after_restart,
+                )
+
+    async def _take(self, step: Step, to: Respondent | None) -> bool:
+        """Runs one step; False when its person blocked the bot, which drops it."""
+        if to is not None and to.user_id in self.unreachable:
+            return False
+        try:
+            await step()
+        except Blocked:
+            if to is None:  # the staff chat refuses the bot: the update fails, to be tried again
+                raise
+            log.info("a customer blocked the bot: marked unreachable, nothing more sent to them")
+            await self.set_reachable(to, False)
+            return False
+        return True
 
     def _steps(self, chat_id: int, reply: Reply, pressed: CallbackQuery | None) -> list[Step]:
         """The pressed question showing its answer, then the reply's messages."""

@@ -43,6 +43,9 @@ class Inbox:
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._handled: list[int] = []
+        # Held while handled ids are being recorded and while a resubmission reads the unhandled ones, so that it
+        # never reads an update as unhandled whose handled mark is on its way.
+        self._recording = asyncio.Lock()
         self.flush_seconds = FLUSH_SECONDS
 
     async def store(self, updates: Sequence[Update]) -> list[Update]:
@@ -65,8 +68,9 @@ class Inbox:
         return new
 
     def submit(self, update: Update) -> None:
-        """Handles the update in the background: after earlier updates of its chat, beside other chats."""
-        if update.update_id in self._in_flight:
+        """Handles the update in the background: after earlier updates of its chat, beside other chats. One being
+        handled, or handled and not yet recorded so, is not handled again."""
+        if update.update_id in self._in_flight or update.update_id in self._handled:
             return
         self._in_flight.add(update.update_id)
         task = asyncio.create_task(self._handle_in_order(update))
@@ -104,6 +108,11 @@ class Inbox:
                 row.payload, row.handled_at = None, utcnow()
 
     async def flush_handled(self) -> None:
+        """Records the handled updates, never while a resubmission reads which are unhandled."""
+        async with self._recording:
+            await self._record_handled()
+
+    async def _record_handled(self) -> None:
         """Records the handled updates in one write. Losing this in a crash is harmless: handling again is a no-op,
         since the engine applies each event once and the delivery count stops a second send."""
         handled, self._handled = self._handled, []
@@ -128,17 +137,18 @@ class Inbox:
 
     async def resubmit_unhandled(self) -> int:
         """Hands every stored but unhandled update to `handle` again, oldest first (at start and after failures)."""
-        async with self.database.snapshot() as session:
-            rows = await session.exec(
-                select(InboxUpdate.update_id, InboxUpdate.payload)
-                .where(InboxUpdate.channel == CHANNEL, col(InboxUpdate.handled_at).is_(None))
-                .order_by(col(InboxUpdate.update_id))
-            )
-            pending = [(update_id, payload) for update_id, payload in rows if payload]
-        for _, payload in pending:
-            update = Update.de_json(json.loads(payload), self.bot)
-            if update is not None:
-                self.submit(update)
+        async with self._recording:
+            async with self.database.snapshot() as session:
+                rows = await session.exec(
+                    select(InboxUpdate.update_id, InboxUpdate.payload)
+                    .where(InboxUpdate.channel == CHANNEL, col(InboxUpdate.handled_at).is_(None))
+                    .order_by(col(InboxUpdate.update_id))
+                )
+                pending = [(update_id, payload) for update_id, payload in rows if payload]
+            for _, payload in pending:
+                update = Update.de_json(json.loads(payload), self.bot)
+                if update is not None:
+                    self.submit(update)
         return len(pending)
 
     async def retry_unhandled_forever(self) -> None:

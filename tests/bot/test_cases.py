@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.cases import CaseDesk, CaseError, Cases, alert_text, suggest_category
+from bot.cases import CaseDesk, CaseError, Cases, EventKey, alert_text, suggest_category
 from bot.config import CaseSettings
 from bot.engine import Engine
 from bot.events import Forget, SubmitSurvey
@@ -288,3 +288,45 @@ async def test_a_form_that_opens_a_case_alerts_once_with_every_answer(engine: En
     await engine.handle(SubmitSurvey(Customer(engine).who, "form-1", "internal-service", answers, anonymous=False))
     assert await trail(database) == [("system", "opened")]
     assert [m.kind for m in await all_outbox(database)] == ["case_alert"]
+
+
+async def test_a_step_given_its_event_again_changes_and_sends_nothing(
+    engine: Engine, database: Database, cases: Cases
+) -> None:
+    """A redelivered staff press or reply: the case, its trail and the messages stay as the first delivery left them."""
+    case_id = await open_case(engine)
+    for _ in range(2):
+        await cases.acknowledge(case_id, "U-STAFF", EventKey("slack", "press-1"))
+        await cases.assign(case_id, "U-STAFF", "U-FIXER", EventKey("slack", "press-2"))
+        await cases.contact(case_id, "U-FIXER", "Which address?", EventKey("slack", "form-1"))
+        await cases.resolve(
+            case_id,
+            "U-FIXER",
+            corrective_action="Resent",
+            root_cause="supplier",
+            message=None,
+            event=EventKey("slack", "form-2"),
+        )
+        await cases.customer_answer(case_id, "test", "alice", resolved=False, event=EventKey("test", "press-3"))
+    assert await trail(database) == [
+        ("system", "opened"),
+        ("customer", "answered"),
+        ("U-STAFF", "acknowledged"),
+        ("U-STAFF", "assigned"),
+        ("U-FIXER", "contacted"),
+        ("U-FIXER", "resolved"),
+        ("customer", "reopened"),
+        ("system", "escalated"),
+    ]
+    assert [m.kind for m in await all_outbox(database)] == [
+        "case_alert",
+        "case_update",
+        "case_update",
+        "case_update",
+        "case_update",
+        "case_contact",
+        "case_update",
+        "case_resolution",
+        "case_update",
+        "case_escalation",
+    ]

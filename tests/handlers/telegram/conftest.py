@@ -17,7 +17,7 @@ from bot.outbox import Dispatcher
 from bot.surveys import Survey
 from handlers.telegram import TelegramChannel
 from storage.db import Database
-from storage.models import InboxUpdate
+from storage.models import InboxUpdate, OutboxMessage, OutboxStatus
 from tests.fakes.telegram_api import FakeTelegram
 
 CUSTOMER = 714862471
@@ -131,3 +131,14 @@ def buttons(message: dict[str, Any]) -> list[list[tuple[str, str]]]:
 async def inbox_rows(database: Database) -> list[InboxUpdate]:
     async with database.snapshot() as session:
         return list(await session.exec(select(InboxUpdate)))
+
+
+async def outbox_settled(database: Database) -> None:
+    """Waits until the dispatcher has sent every queued message."""
+
+    async def settled() -> bool:
+        async with database.snapshot() as session:
+            pending = await session.exec(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))
+            return pending.first() is None
+
+    await wait_until(settled)

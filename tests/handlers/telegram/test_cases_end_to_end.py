@@ -40,7 +40,7 @@ from tests.fakes.slack_signing import (
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.slack.conftest import STAFF, SlackWorkspace
 from tests.handlers.slack.test_feedback_form import database_dump
-from tests.handlers.telegram.conftest import CUSTOMER, Chat, wait_until
+from tests.handlers.telegram.conftest import CUSTOMER, Chat, outbox_settled, wait_until
 
 STAFF_CHANNEL = "CSTAFF"
 
@@ -272,3 +272,21 @@ def on_app_home(inbound: Inbound) -> Inbound:
     payload.pop("channel", None)
     payload.pop("message", None)
     return Inbound(urlencode({"payload": json.dumps(payload)}), inbound.content_type)
+
+
+async def test_a_staff_form_slack_delivers_twice_is_applied_once(
+    both: tuple[SlackWorkspace, Cases], chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    slack, _ = both
+    await chat.command("complain", "My refund never arrived")
+    await slack.settle(lambda: staff_messages(slack.fake))
+    values = {"customer_message": {"value": text_value("Which account did you pay from?")}}
+    submission = view_submission("case_contact_form", values, private_metadata="1", user_id=STAFF)
+    for retry in (0, 1):
+        assert (await slack.post(submission, retry=retry)).status_code == 200
+    await outbox_settled(database)
+    sent = [text for text in fake_telegram.sent_messages(CUSTOMER) if "Which account did you pay from?" in text]
+    assert len(sent) == 1
+    async with database.snapshot() as session:
+        trail = list(await session.exec(select(CaseEvent.action).order_by(col(CaseEvent.id))))
+    assert trail == ["opened", "contacted"]

@@ -12,16 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlmodel import col, select
 
 from handlers.telegram import SECRET_HEADER
 from storage.db import Database
-from storage.models import Answer, Complaint, Conversation
+from storage.models import Answer, CaseEvent, Complaint, Conversation
 from tests.conftest import ROOT
-from tests.fakes.telegram_api import FakeTelegram
-from tests.handlers.telegram.conftest import WEBHOOK_SECRET, Chat
+from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
+from tests.handlers.telegram.conftest import STAFF_CHAT, WEBHOOK_SECRET, Chat, outbox_settled, wait_until
 from tests.handlers.test_console import FEEDBACKBOT, free_port
 
 CUSTOMERS = (1111, 2222, 3333)
@@ -215,3 +216,54 @@ def data_of(question: dict[str, object], label: str) -> str:
             if button["text"] == label:
                 return str(button["callback_data"])
     raise AssertionError(f"no button {label}")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # its row locks hold the moment of the kill
+async def test_killed_right_after_a_staff_message_is_handled_the_customer_gets_it_once(
+    bot: BotProcess, fake_telegram: FakeTelegram, database: Database, database_url: str
+) -> None:
+    """The kill lands after the staff reply's step is committed and before its update is marked handled, so the
+    restarted bot handles the update again: the step must find its event recorded and do nothing."""
+    bot.env["FEEDBACKBOT_TELEGRAM__STAFF_CHAT_ID"] = str(STAFF_CHAT)
+    await bot.start()
+    customer = CUSTOMERS[0]
+    fake_telegram.push_update(fake_telegram.build.command(customer, "complain", "The app deleted my order"))
+    [alert] = await fake_telegram.wait_for(lambda: fake_telegram.chat_messages(STAFF_CHAT), timeout=20)
+    fake_telegram.push_update(fake_telegram.build.callback_query(alert, "k1|contact|1", user_id=GROUP_MEMBER))
+    [prompt] = await fake_telegram.wait_for(
+        lambda: [m for m in fake_telegram.chat_messages(STAFF_CHAT) if "to the customer" in m.get("text", "")],
+        timeout=20,
+    )
+    fake_telegram.fail("sendMessage", status=500, times=1000)  # the message to the customer waits in the outbox
+    reply = fake_telegram.build.message(
+        STAFF_CHAT, user_id=GROUP_MEMBER, text="Which order number was it?", reply_to_message=prompt
+    )
+    dsn = database_url.replace("postgresql+asyncpg", "postgresql")
+    case_lock, mark_lock = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        async with case_lock.transaction():
+            await case_lock.execute("SELECT id FROM complaint WHERE id = 1 FOR UPDATE")  # the step waits for this
+            update_id = fake_telegram.push_update({"message": reply})
+            await mark_lock.execute("BEGIN")
+            stored = "SELECT 1 FROM inboxupdate WHERE channel = 'telegram' AND update_id = $1 FOR UPDATE"
+            await wait_until(lambda: mark_lock.fetchval(stored, update_id), timeout=20)  # its handled mark waits
+        await wait_until(lambda: contacted(database), timeout=20)  # the step went ahead once the case was free
+        bot.kill()
+    finally:
+        await case_lock.close()
+        await mark_lock.close()  # rolls back
+    fake_telegram._failures.clear()
+    await bot.start()
+    await Chat(fake_telegram, database).handled(update_id, timeout=30)
+    await outbox_settled(database)
+    assert len([text for text in fake_telegram.sent_messages(customer) if "Which order number was it?" in text]) == 1
+    async with database.snapshot() as session:
+        assert list(await session.exec(select(CaseEvent.action).order_by(col(CaseEvent.id)))) == [
+            "opened",
+            "contacted",
+        ]
+
+
+async def contacted(database: Database) -> bool:
+    async with database.snapshot() as session:
+        return (await session.exec(select(CaseEvent).where(CaseEvent.action == "contacted"))).first() is not None
