@@ -4,7 +4,6 @@ that stops all the same turns /healthz to 503."""
 from __future__ import annotations
 
 import json
-import logging
 
 import httpx
 import pytest
