@@ -24,6 +24,11 @@ class Fatal(BaseException):
     """An error no loop catches (as none catches a library's SystemExit): the loop stops."""
 
 
+class UnpluggedBot:
+    async def get_updates(self, **_: object) -> None:
+        raise Fatal
+
+
 async def test_polling_waits_out_a_429_and_goes_on(
     make_channel: MakeChannel, fake_telegram: FakeTelegram, chat: Chat, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -56,10 +61,7 @@ async def test_health_names_a_loop_that_stopped(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def unplugged(**_: object) -> None:
-        raise Fatal
-
-    monkeypatch.setattr(polling.inbox, "bot", type("UnpluggedBot", (), {"get_updates": staticmethod(unplugged)})())
+    monkeypatch.setattr(polling.inbox, "bot", UnpluggedBot())
     api = create_app(database, loops=polling.loops)
 
     async def health() -> httpx.Response:
