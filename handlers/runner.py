@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import sys
@@ -37,11 +38,12 @@ def listen(host: str, port: int) -> socket.socket:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
-    except OSError as error:
+    except OSError as error:  # the port is taken, or the host is not an address of this machine
         listener.close()
+        key = "port" if error.errno == errno.EADDRINUSE else "host"
         raise ConfigError(
-            f"[server] port: cannot listen on {host}:{port} ({error.strerror}); "
-            "choose another with [server] port or FEEDBACKBOT_SERVER__PORT"
+            f"[server] {key}: cannot listen on {host}:{port} ({error.strerror}); "
+            f"choose another with [server] {key} or FEEDBACKBOT_SERVER__{key.upper()}"
         ) from None
     return listener
 
