@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cases import CaseDesk, Cases
 from bot.config import ConfigError, Settings
 from bot.engine import Engine
+from bot.loops import Loops
 from bot.sentiment import make_analyzer
 from bot.surveys import Survey, SurveyError, load_surveys
 from storage.db import Database
@@ -24,6 +25,7 @@ class Core:
     surveys: dict[str, Survey]
     engine: Engine
     cases: Cases
+    loops: Loops = field(default_factory=Loops)
 
     async def close(self) -> None:
         await self.database.close()

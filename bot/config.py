@@ -44,6 +44,7 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, gt=0)  # a longer request body is refused with 413
 
 
 class TelegramSettings(Section):

@@ -14,12 +14,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.loops import Sleep, keep_running
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus
 from storage.types import utcnow
@@ -28,6 +28,7 @@ LEASE = timedelta(seconds=60)
 BATCH = 20
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
+DISPATCHER_LOOP = "outbox dispatcher"
 log = logging.getLogger(__name__)
 
 Sender = Callable[[str, dict[str, Any]], Awaitable[None]]  # (kind, payload)
@@ -68,15 +69,13 @@ class Dispatcher:
             sent += await self._send(message)
         return sent
 
-    async def run_forever(self, interval: float = 1.0) -> None:
-        while True:
-            try:
-                busy = await self.run_once()
-            except (SQLAlchemyError, OSError) as error:  # a database outage must not stop the dispatcher
-                log.error("outbox: claiming failed (%s); trying again", error)
-                busy = 0
-            if not busy:
-                await asyncio.sleep(interval)
+    async def step(self, interval: float = 1.0) -> float:
+        """One round of the dispatcher's loop: sends a batch; returns the wait before the next (none while busy)."""
+        return 0 if await self.run_once() else interval
+
+    async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
+        """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
+        await keep_running(DISPATCHER_LOOP, lambda: self.step(interval), sleep=sleep)
 
     async def _claim(self) -> list[OutboxMessage]:
         now = self.clock()

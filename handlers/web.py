@@ -8,25 +8,89 @@ import logging
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.config import ServerSettings
+from bot.loops import Loops
 from storage.db import Database
 
 HEALTH_TIMEOUT_SECONDS = 5
 log = logging.getLogger(__name__)
 
 
-def create_app(database: Database) -> FastAPI:
+def create_app(database: Database, *, loops: Loops | None = None, server: ServerSettings | None = None) -> FastAPI:
     """The ASGI application served by `feedbackbot run`."""
     app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        """200 when the database answers, 503 otherwise."""
+        """200 when the database answers and every background loop runs, 503 otherwise."""
+        dead = loops.dead() if loops else []
         try:
             await asyncio.wait_for(database.ping(), HEALTH_TIMEOUT_SECONDS)
         except (SQLAlchemyError, OSError, TimeoutError) as error:
             log.warning("health check: the database does not answer: %s", error)
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+            return unhealthy("unreachable", dead)
+        return unhealthy("ok", dead) if dead else JSONResponse({"status": "ok", "database": "ok"})
 
     return app
+
+
+def unhealthy(database: str, dead_loops: list[str]) -> JSONResponse:
+    body: dict[str, object] = {"status": "unavailable", "database": database}
+    if dead_loops:
+        body["stopped_loops"] = dead_loops
+    return JSONResponse(body, status_code=503)
+
+
+class BodyTooLarge(Exception):
+    """Raised into the route that reads a body past the limit; answered 413."""
+
+
+class BodySizeLimit:
+    """Refuses a request body over `max_bytes` with 413 before it is read whole, on every route: by its
+    Content-Length, and by counting while the route reads it (a chunked body declares no length)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.declares_too_much(dict(scope["headers"]).get(b"content-length", b"")):
+            await self.refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self.refuse(send)
+
+    def declares_too_much(self, content_length: bytes) -> bool:
+        """Whether the Content-Length is over the limit (a malformed one the server refuses before this)."""
+        digits = content_length.lstrip(b"0")  # int() refuses thousands of digits; 19 are past any limit
+        return content_length.isdigit() and (len(digits) > 18 or int(digits or b"0") > self.max_bytes)
+
+    async def refuse(self, send: Send) -> None:
+        log.warning("refused a request body over %d bytes", self.max_bytes)
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})

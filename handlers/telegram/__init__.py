@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -29,10 +28,11 @@ from bot.i18n import FALLBACK_LANGUAGE, languages, translate
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
-from handlers.telegram.inbox import Inbox
+from handlers.telegram.inbox import RETRY_UNHANDLED_SECONDS, Inbox, parse_update
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+POLLING, RETRY, FLUSH = "telegram polling", "telegram retry of stored updates", "telegram handled marks"
 COMMANDS = ("start", "survey", "complain", "language", "stop", "forget", "help")
 log = logging.getLogger(__name__)
 os.environ.setdefault(
@@ -116,7 +116,7 @@ class TelegramChannel:
         register(self.application, settings.staff_chat_id)
         self.application.add_error_handler(self.on_error)
         self.inbox = Inbox(core.database, self.application.bot, self.handle)
-        self._tasks: list[asyncio.Task[None]] = []
+        self.loops = core.loops
 
     async def handle(self, update: Update) -> bool:
         """Runs the handlers; False when one failed, so the inbox keeps the update for a retry."""
@@ -146,10 +146,11 @@ class TelegramChannel:
                 log.warning("telegram webhook: refused a request without the right secret token")
                 return Response(status_code=403)
             try:
-                update = Update.de_json(json.loads(await request.body()), self.application.bot)
-            except (ValueError, KeyError, TypeError):
-                return Response(status_code=400)
+                update = parse_update(json.loads(await request.body()), self.application.bot)
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
+                update = None
             if update is None:
+                log.warning("telegram webhook: refused a body that is not a Telegram update")
                 return Response(status_code=400)
             try:
                 for new in await self.inbox.store([update]):
@@ -174,12 +175,12 @@ class TelegramChannel:
                 )
                 log.info("telegram webhook registered at %s", url)
         else:
-            self._tasks.append(asyncio.create_task(self.inbox.poll()))
+            self.loops.start(POLLING, self.inbox.poll_once)
         resumed = await self.inbox.resubmit_unhandled()
         if resumed:
             log.info("telegram: resuming %d stored updates", resumed)
-        self._tasks.append(asyncio.create_task(self.inbox.retry_unhandled_forever()))
-        self._tasks.append(asyncio.create_task(self.inbox.flush_handled_forever()))
+        self.loops.start(RETRY, self.inbox.retry_round, first_wait=RETRY_UNHANDLED_SECONDS)
+        self.loops.start(FLUSH, self.inbox.flush_round)
         log.info("telegram channel started (%s) as @%s", self.settings.mode, self.application.bot.username)
 
     async def _publish_commands(self) -> None:
@@ -189,9 +190,7 @@ class TelegramChannel:
             await self.application.bot.set_my_commands(menu, language_code=code)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.loops.stop(POLLING, RETRY, FLUSH)
         await self.inbox.drain()
         await self.application.stop()
         await self.application.shutdown()

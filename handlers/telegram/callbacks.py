@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Message, Update
 
 from bot.events import ChoiceAnswer, Forget, OptOut, SetLanguage, StartSurvey
 from bot.i18n import languages, translate
 from handlers.telegram import render
 from handlers.telegram.common import Context, event_id, respond, respondent
+
+log = logging.getLogger(__name__)
 
 
 def pressed_data(update: Update) -> list[str]:
@@ -60,5 +64,6 @@ async def confirmed(update: Update, context: Context) -> None:
 async def refuse(update: Update, context: Context) -> None:
     """Unknown or malformed button data: a short notice on the button, nothing else."""
     assert update.callback_query is not None
+    log.info("telegram update %s: refused the data of a button press", update.update_id)
     language = await context.bot_data.engine.language_of(respondent(update))
     await context.bot_data.sender.answer_query(update.callback_query, translate("button_invalid", language))

@@ -23,7 +23,7 @@ from bot.cases import (
 from bot.i18n import translate
 from bot.outbox import Undeliverable
 from bot.untrusted import one_line
-from handlers.telegram import render
+from handlers.telegram import callbacks, render
 from handlers.telegram.common import Context, event_id, respondent
 from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery, Step
 from handlers.telegram.inbox import CHANNEL
@@ -123,12 +123,16 @@ async def outcome_answered(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     _, case_id, answer = query.data.split(render.SEPARATOR)
+    number = render.parse_number(case_id)
+    if number is None:
+        await callbacks.refuse(update, context)
+        return
     who = respondent(update)
     services = context.bot_data
     language = await services.engine.language_of(who)
     event = EventKey(CHANNEL, event_id(update))
     try:
-        case = await services.cases.customer_answer(int(case_id), CHANNEL, who.user_id, answer == "yes", event=event)
+        case = await services.cases.customer_answer(number, CHANNEL, who.user_id, answer == "yes", event=event)
     except CaseError:
         await services.sender.answer_query(query, translate("button_invalid", language))
         return
@@ -162,8 +166,13 @@ async def staff_pressed(update: Update, context: Context) -> None:
         log.warning("telegram: a case button was pressed outside the staff chat; refused")
         await services.sender.answer_query(query, "Only staff can act on complaint cases.")
         return
-    _, action, case_id, *rest = query.data.split(render.SEPARATOR)
-    actor, number, event = staff_actor(update), int(case_id), EventKey(CHANNEL, event_id(update))
+    parts = query.data.split(render.SEPARATOR)  # k1|action|case[|root cause index]
+    number = render.parse_number(parts[2]) if len(parts) > 2 else None
+    if number is None:
+        await callbacks.refuse(update, context)
+        return
+    action, rest, actor = parts[1], parts[3:], staff_actor(update)
+    event = EventKey(CHANNEL, event_id(update))
     try:
         if action == "ack":
             await services.cases.acknowledge(number, actor, event)

@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col, func, select
-from telegram import Bot, Update
-from telegram.error import Conflict, NetworkError
+from telegram import Bot, Chat, Update, User
+from telegram.error import RetryAfter
 
 from storage.db import Database
 from storage.models import InboxUpdate
@@ -25,7 +26,8 @@ from storage.types import utcnow
 CHANNEL = "telegram"
 POLL_TIMEOUT_SECONDS = 25
 RETRY_UNHANDLED_SECONDS = 30
-CONFLICT_PAUSE_SECONDS = 5
+MAX_UPDATE_ID = 2**63 - 1  # what the BIGINT column holds
+FROM_A_USER = ("message", "edited_message", "callback_query", "my_chat_member")  # the kinds the handlers take
 MAX_ATTEMPTS = 5
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 FLUSH_SECONDS = 0.5
@@ -47,9 +49,13 @@ class Inbox:
         # never reads an update as unhandled whose handled mark is on its way.
         self._recording = asyncio.Lock()
         self.flush_seconds = FLUSH_SECONDS
+        self._polling = False
+        self._offset: int | None = None
 
     async def store(self, updates: Sequence[Update]) -> list[Update]:
-        """Saves a batch of updates in one transaction; returns those not stored before (the rest are redeliveries)."""
+        """Saves a batch of updates in one transaction; returns those not stored before (the rest are redeliveries).
+        An update the handlers could not use is dropped here, with one log line."""
+        updates = [update for update in updates if usable(update)]
         ids = [update.update_id for update in updates]
         try:
             async with self.database.transaction() as session:
@@ -129,11 +135,15 @@ class Inbox:
             self._handled = handled + self._handled  # kept for the next flush
             raise
 
-    async def flush_handled_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            with log_database_errors("recording handled updates"):
-                await self.flush_handled()
+    async def flush_round(self) -> float:
+        """One round of the loop that records handled updates; returns the wait before the next."""
+        await self.flush_handled()
+        return self.flush_seconds
+
+    async def retry_round(self) -> float:
+        """One round of the loop that retries stored updates whose handling failed; returns the wait before the next."""
+        await self.resubmit_unhandled()
+        return RETRY_UNHANDLED_SECONDS
 
     async def resubmit_unhandled(self) -> int:
         """Hands every stored but unhandled update to `handle` again, oldest first (at start and after failures)."""
@@ -145,53 +155,46 @@ class Inbox:
                     .order_by(col(InboxUpdate.update_id))
                 )
                 pending = [(update_id, payload) for update_id, payload in rows if payload]
-            for _, payload in pending:
-                update = Update.de_json(json.loads(payload), self.bot)
-                if update is not None:
+            for update_id, payload in pending:
+                update = parse_update(json.loads(payload), self.bot)
+                if update is None:  # stored by an older version that did not check
+                    await self._failed(update_id)
+                else:
                     self.submit(update)
         return len(pending)
 
-    async def retry_unhandled_forever(self) -> None:
-        while True:
-            await asyncio.sleep(RETRY_UNHANDLED_SECONDS)
-            with log_database_errors("resubmitting stored updates"):
-                await self.resubmit_unhandled()
-
     async def next_offset(self) -> int | None:
-        """Past the newest stored update, so nothing stored is fetched again; None on first start."""
+        """Past the newest stored update, so nothing stored is fetched again; None on first start.
+        Ids an older version stored unchecked (SQLite keeps text in an integer column) are passed over."""
         async with self.database.snapshot() as session:
             newest = (
-                await session.exec(select(func.max(InboxUpdate.update_id)).where(InboxUpdate.channel == CHANNEL))
-            ).one()
-        return newest + 1 if newest is not None else None
-
-    async def poll(self) -> None:
-        """Long polling: the offset moves past an update only on the next call, after it was stored."""
-        await self.bot.delete_webhook()
-        offset = await self.next_offset()
-        while True:
-            try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=Update.ALL_TYPES
+                await session.exec(
+                    select(func.max(InboxUpdate.update_id)).where(
+                        InboxUpdate.channel == CHANNEL, col(InboxUpdate.update_id).between(1, MAX_UPDATE_ID)
+                    )
                 )
-            except Conflict as error:
-                log.error("another process polls this bot token (%s); use webhook mode for several", error.message)
-                await asyncio.sleep(CONFLICT_PAUSE_SECONDS)
-                continue
-            except NetworkError as error:
-                log.warning("getUpdates failed (%s); retrying", error.message)
-                await asyncio.sleep(2)
-                continue
-            try:
-                stored = await self.store(updates)
-            except DATABASE_ERRORS as error:  # not confirmed to Telegram: fetched again on the next call
-                log.error("could not store %d telegram updates (%s); fetching them again", len(updates), error)
-                await asyncio.sleep(2)
-                continue
-            for update in stored:
-                self.submit(update)
-            if updates:
-                offset = updates[-1].update_id + 1
+            ).one()
+        return int(newest) + 1 if newest is not None else None
+
+    async def poll_once(self) -> float:
+        """One long poll; the offset moves past an update only on the next call, after it was stored.
+        Returns the wait before the next poll: none, or what Telegram asks after a 429."""
+        if not self._polling:
+            await self.bot.delete_webhook()
+            self._offset, self._polling = await self.next_offset(), True
+        try:
+            updates = await self.bot.get_updates(
+                offset=self._offset, timeout=POLL_TIMEOUT_SECONDS, allowed_updates=Update.ALL_TYPES
+            )
+        except RetryAfter as error:
+            wait = seconds(error.retry_after)
+            log.warning("telegram asks the bot to wait %g s before polling again", wait)
+            return wait
+        for update in await self.store(updates):  # on a database error nothing is confirmed: fetched again
+            self.submit(update)
+        if updates:
+            self._offset = updates[-1].update_id + 1
+        return 0
 
     async def drain(self) -> None:
         """Waits for the updates being handled and records them (on shutdown)."""
@@ -200,10 +203,54 @@ class Inbox:
         await self.flush_handled()
 
 
-@contextmanager
-def log_database_errors(doing: str) -> Iterator[None]:
-    """Keeps a background loop alive through a database outage: logs and lets the next round try again."""
+def parse_update(data: Any, bot: Bot) -> Update | None:
+    """The update in a decoded webhook body or stored payload; None when Telegram cannot have sent it."""
+    if not isinstance(data, dict):
+        return None
+    update_id = data.get("update_id")
+    if type(update_id) is not int or not 0 < update_id <= MAX_UPDATE_ID:  # bool is an int, too
+        return None
     try:
-        yield
-    except DATABASE_ERRORS as error:
-        log.error("telegram: %s failed (%s); trying again later", doing, error)
+        update = Update.de_json(data, bot)
+        update.to_json()  # what the inbox stores
+    except Exception:  # de_json raises whatever the payload makes it raise, RecursionError included
+        return None
+    return update
+
+
+def usable(update: Update) -> bool:
+    """Whether the update has what every handler relies on (PTB does not check types); logs why not."""
+    if problem := missing_part(update):
+        log.warning("telegram update %s dropped: %s", update.update_id, problem)
+        return False
+    return True
+
+
+def missing_part(update: Update) -> str | None:
+    """What of the update its handler would need and not find (only a forged or broken payload lacks it)."""
+    if not any(getattr(update, kind) is not None for kind in Update.ALL_TYPES):
+        return "no content of a known kind"
+    message = update.effective_message
+    if message is not None and not is_chat(message.chat):
+        return "a message without a chat"
+    if message is not None and message.text is not None and not isinstance(message.text, str):
+        return "a message text that is not a string"
+    if update.my_chat_member is not None and not is_chat(update.my_chat_member.chat):
+        return "a membership change without a chat"
+    if update.callback_query is not None and not isinstance(update.callback_query.data, str):
+        return "a button press without data"
+    if any(getattr(update, kind) is not None for kind in FROM_A_USER) and not is_user(update.effective_user):
+        return "no sender"
+    return None
+
+
+def is_chat(chat: object) -> bool:
+    return isinstance(chat, Chat) and type(chat.id) is int
+
+
+def is_user(user: object) -> bool:
+    return isinstance(user, User) and type(user.id) is int
+
+
+def seconds(retry_after: int | timedelta) -> float:
+    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)

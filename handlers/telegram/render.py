@@ -15,6 +15,7 @@ SURVEY = "s1"  # s1|survey
 CONFIRM = "c1"  # c1|stop|yes
 SEPARATOR = "|"
 ROW_LIMIT = 7  # scale steps that fit one row on a phone; longer scales take two rows
+MAX_NUMBER = 2**63 - 1  # the database's BIGINT
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +38,17 @@ def answer_data(question: QuestionPrompt, value: str) -> str:
 def parse_answer_data(data: str) -> AnswerData | None:
     """The answer a button carries; None for data this version did not make."""
     parts = data.split(SEPARATOR)
-    if len(parts) != 4 or parts[0] != ANSWER or not parts[1].isdigit():
+    if len(parts) != 4 or parts[0] != ANSWER or (conversation_id := parse_number(parts[1])) is None:
         return None
-    return AnswerData(int(parts[1]), parts[2], parts[3])
+    return AnswerData(conversation_id, parts[2], parts[3])
+
+
+def parse_number(text: str) -> int | None:
+    """A number in button data: ASCII digits the database can hold; None for anything else (forged data)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_NUMBER)):
+        return None
+    number = int(text)
+    return number if number <= MAX_NUMBER else None
 
 
 def messages_for(reply: Reply, *, skip_refusals: bool = False) -> list[Message]:

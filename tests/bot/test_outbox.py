@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from typing import Any
 
@@ -123,3 +124,34 @@ async def test_two_dispatchers_deliver_each_message_exactly_once(database_url: s
     finally:
         for database in databases:
             await database.close()
+
+
+class Enough(BaseException):
+    """Ends the dispatcher's loop in a test: no loop catches it."""
+
+
+async def test_a_database_outage_backs_the_dispatcher_off_up_to_a_minute_then_it_recovers(
+    database: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    unreachable = Database("postgresql+asyncpg://bot:secret@127.0.0.1:1/feedback")
+    dispatcher = Dispatcher(unreachable, {"slack": Recorder()}, clock=clock)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 10:
+            dispatcher.database = database  # the database is back
+        if len(waits) == 12:
+            raise Enough
+
+    try:
+        with pytest.raises(Enough):
+            await dispatcher.run_forever(interval=1, sleep=sleep)
+    finally:
+        await unreachable.close()
+    assert waits == [0, 1, 2, 4, 8, 16, 32, 60, 60, 60, 1, 1]
+    lines = [(record.levelname, record.getMessage()) for record in caplog.records if record.levelno >= logging.INFO]
+    assert [level for level, _ in lines] == ["ERROR", "INFO"]
+    assert lines[0][1].startswith("outbox dispatcher failed (")
+    assert lines[1][1] == "outbox dispatcher works again after 9 failed attempts"

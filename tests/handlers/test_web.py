@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import AsyncIterator
 
+import httpx
+from fastapi import Request, Response
+
+from bot.config import ServerSettings
 from handlers.web import create_app
 from storage.db import Database
 
@@ -26,3 +30,24 @@ async def test_health_is_503_when_the_database_does_not_answer() -> None:
     finally:
         await unreachable.close()
     assert (response.status_code, response.json()) == (503, {"status": "unavailable", "database": "unreachable"})
+
+
+async def test_every_route_refuses_a_body_over_the_limit_before_reading_it_whole(database: Database) -> None:
+    api = create_app(database, server=ServerSettings(max_body_bytes=1000))
+    read: list[int] = []
+
+    @api.post("/any")
+    async def any_route(request: Request) -> Response:
+        read.append(len(await request.body()))
+        return Response(status_code=204)
+
+    async def chunks(size: int) -> AsyncIterator[bytes]:  # streamed: no Content-Length
+        for _ in range(size // 100):
+            yield b"x" * 100
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
+        assert (await client.post("/any", content=b"x" * 1000)).status_code == 204
+        assert (await client.post("/any", content=chunks(1000))).status_code == 204
+        assert (await client.post("/any", content=b"x" * 1001)).status_code == 413
+        assert (await client.post("/any", content=chunks(2000))).status_code == 413
+    assert read == [1000, 1000]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import pytest
 from sqlmodel import select
 
@@ -9,7 +12,8 @@ from handlers.telegram import TelegramChannel
 from storage.db import Database
 from storage.models import Answer, Conversation
 from tests.fakes.telegram_api import FakeTelegram
-from tests.handlers.telegram.conftest import CUSTOMER, Chat, buttons
+from tests.fakes.telegram_api import chat as telegram_chat
+from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons
 
 HINT = "I can only read text and button presses here: please type your answer or use the buttons."
 
@@ -122,3 +126,31 @@ async def test_a_reply_keyboard_never_exceeds_telegrams_button_data_limit(pollin
     for row in buttons(chat.last()):
         for _, data in row:
             assert len(data.encode()) <= 64
+
+
+async def test_button_numbers_beyond_64_bits_get_a_notice_and_no_error(
+    polling: TelegramChannel,
+    chat: Chat,
+    fake_telegram: FakeTelegram,
+    database: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await chat.command("start", "csat")
+    beyond = str(2**64)
+    customer_data = [f"a1|{beyond}|satisfaction|1", f"o1|{beyond}|yes", "a1|²|satisfaction|1"]
+    shown = chat.last() | {"reply_markup": keyboard(customer_data)}
+    for data in customer_data:
+        await chat.press(data, shown)
+    staff = Chat(fake_telegram, database, STAFF_CHAT)
+    staff_data = [f"k1|ack|{beyond}", "k1|ack"]
+    alert = {"message_id": 1, "from": fake_telegram.bot, "chat": telegram_chat(STAFF_CHAT), "date": 0, "text": "Case"}
+    for data in staff_data:
+        await staff.press(data, alert | {"reply_markup": keyboard(staff_data)})
+    notices = [call.params.get("text") for call in fake_telegram.calls_of("answerCallbackQuery")]
+    assert notices == ["That button is no longer valid."] * 5
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+    assert await answers(database) == []
+
+
+def keyboard(data: list[str]) -> dict[str, Any]:
+    return {"inline_keyboard": [[{"text": "x", "callback_data": item} for item in data]]}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handlers.telegram import TelegramChannel
 from handlers.web import create_app
@@ -111,3 +114,140 @@ async def test_an_update_that_cannot_be_stored_gets_503_so_telegram_retries(
         await channel.inbox.database.close()
         channel.inbox.database = working
     assert await post(client, update, signed()) == 200
+
+
+def start_update(fake: FakeTelegram, **fields: Any) -> bytes:
+    """A customer's /start as JSON, with some of its fields replaced."""
+    update: dict[str, Any] = {"update_id": 11, **fake.build.command(CUSTOMER, "start", "csat")}
+    return json.dumps(update | fields).encode()
+
+
+def nested(depth: int) -> bytes:
+    return b'{"update_id": 1, "message": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+NOT_AN_UPDATE: dict[str, Callable[[FakeTelegram], bytes]] = {
+    "null": lambda _: b"null",
+    "a list": lambda _: b"[]",
+    "a string": lambda _: b'"update"',
+    "a number": lambda _: b"12",
+    "true": lambda _: b"true",
+    "update_id over 64 bits": lambda fake: start_update(fake, update_id=2**64),
+    "update_id over 63 bits": lambda fake: start_update(fake, update_id=2**63),
+    "message as a string": lambda fake: start_update(fake, message="hello"),
+    "10,000-deep nesting": lambda _: nested(10_000),
+    "update_id a list": lambda fake: start_update(fake, update_id=[1]),
+    "update_id an object": lambda fake: start_update(fake, update_id={"a": 1}),
+    "update_id a word": lambda fake: start_update(fake, update_id="abc"),
+    "update_id a fraction": lambda fake: start_update(fake, update_id=1.5),
+    "update_id negative": lambda fake: start_update(fake, update_id=-7),
+    "update_id infinity": lambda fake: start_update(fake, update_id=float("inf")),
+    "update_id true": lambda fake: start_update(fake, update_id=True),
+}
+
+
+@pytest.mark.parametrize("body", NOT_AN_UPDATE.values(), ids=NOT_AN_UPDATE.keys())
+async def test_a_body_that_is_not_an_update_gets_400_one_line_and_no_row(
+    webhook: tuple[TelegramChannel, httpx.AsyncClient],
+    fake_telegram: FakeTelegram,
+    database: Database,
+    caplog: pytest.LogCaptureFixture,
+    body: Callable[[FakeTelegram], bytes],
+) -> None:
+    _, client = webhook
+    caplog.clear()
+    response = await client.post(URL, content=body(fake_telegram), headers=signed())
+    assert response.status_code == 400
+    assert await inbox_rows(database) == []
+    assert_one_short_line(caplog)
+
+
+def assert_one_short_line(caplog: pytest.LogCaptureFixture) -> None:
+    [record] = [record for record in caplog.records if record.levelno >= logging.INFO]
+    assert record.exc_info is None and "\n" not in record.getMessage()
+
+
+def without(message: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k != key}
+
+
+def with_button(fake: FakeTelegram) -> dict[str, Any]:
+    button = {"text": "x", "callback_data": "x"}
+    return fake.build.text(CUSTOMER, "question")["message"] | {"reply_markup": {"inline_keyboard": [[button]]}}
+
+
+LACKING: dict[str, Callable[[FakeTelegram], dict[str, Any]]] = {
+    "a message without a chat": lambda fake: {"message": without(fake.build.text(CUSTOMER, "hi")["message"], "chat")},
+    "a message without a sender": lambda fake: {"message": without(fake.build.text(CUSTOMER, "hi")["message"], "from")},
+    "text that is not a string": lambda fake: {"message": fake.build.text(CUSTOMER, "hi")["message"] | {"text": 5}},
+    "an edit whose text is a list": lambda fake: {
+        "edited_message": fake.build.text(CUSTOMER, "hi")["message"] | {"text": ["x"], "edit_date": 1}
+    },
+    "a chat id that is a string": lambda fake: {
+        "message": fake.build.text(CUSTOMER, "hi")["message"] | {"chat": {"id": "x", "type": "private"}}
+    },
+    "a button press without data": lambda fake: {
+        "callback_query": without(fake.build.callback_query(with_button(fake), "x")["callback_query"], "data")
+    },
+    "nothing of a known kind": lambda _: {"future_update_kind": {"a": 1}},
+}
+
+
+@pytest.mark.parametrize("content", LACKING.values(), ids=LACKING.keys())
+async def test_an_update_lacking_what_its_handler_needs_is_dropped_with_one_line(
+    webhook: tuple[TelegramChannel, httpx.AsyncClient],
+    fake_telegram: FakeTelegram,
+    database: Database,
+    caplog: pytest.LogCaptureFixture,
+    content: Callable[[FakeTelegram], dict[str, Any]],
+) -> None:
+    _, client = webhook
+    caplog.clear()
+    response = await client.post(URL, content=json.dumps({"update_id": 12, **content(fake_telegram)}), headers=signed())
+    assert response.status_code == 200
+    assert await inbox_rows(database) == []
+    assert_one_short_line(caplog)
+    assert fake_telegram.calls_of("sendMessage") == []
+
+
+async def test_a_body_over_the_limit_gets_413_before_it_is_read(
+    webhook: tuple[TelegramChannel, httpx.AsyncClient], fake_telegram: FakeTelegram, database: Database
+) -> None:
+    _, client = webhook
+    big = start_update(fake_telegram, padding="x" * 2_000_000)
+    assert (await client.post(URL, content=big, headers=signed())).status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while it streams
+        for start in range(0, len(big), 65_536):
+            yield big[start : start + 65_536]
+
+    assert (await client.post(URL, content=chunks(), headers=signed())).status_code == 413
+    assert await inbox_rows(database) == []
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=12,
+)
+UPDATE_LIKE = st.fixed_dictionaries(
+    {"update_id": st.integers(min_value=-(2**70), max_value=2**70) | JSON_VALUES},
+    optional={kind: JSON_VALUES for kind in ("message", "edited_message", "callback_query", "my_chat_member")},
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    body=st.binary()
+    | JSON_VALUES.map(lambda value: json.dumps(value).encode())
+    | UPDATE_LIKE.map(lambda value: json.dumps(value).encode())
+)
+async def test_no_body_makes_the_webhook_fail_or_store_a_row(
+    webhook: tuple[TelegramChannel, httpx.AsyncClient], database: Database, body: bytes
+) -> None:
+    _, client = webhook
+    response = await client.post(URL, content=body, headers=signed())
+    assert response.status_code in (200, 400)
+    assert await inbox_rows(database) == []

@@ -1,0 +1,41 @@
+"""`feedbackbot run` as an operator starts it: a port that is taken is one line naming the key that moves it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_taken_port_is_one_line_naming_the_key_and_exit_status_2(tmp_path: Path, database_url: str) -> None:
+    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env |= {"FEEDBACKBOT_STORAGE__URL": database_url, "FEEDBACKBOT_SERVER__PORT": str(port)}
+        process = subprocess.run(
+            [FEEDBACKBOT, "run"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert process.returncode == 2
+    assert process.stderr.splitlines() == [
+        f"feedbackbot: [server] port: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "choose another with [server] port or FEEDBACKBOT_SERVER__PORT"
+    ]
