@@ -95,6 +95,9 @@ class Engine:
                 return seen
             log.info("retrying %s event %s after a concurrent write", event.who.channel, event.event_id)
             reply = await self._apply_and_record(event)
+        if isinstance(event, Forget):  # erased from the tables is not yet erased from the database files
+            self.database.request_scrub()  # again, once a channel dropped its raw copies of the person's updates
+            await self.database.scrub()
         for prompt in reply.prompts:
             if isinstance(prompt, ComplaintOpened):
                 log.info(
