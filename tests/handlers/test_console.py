@@ -9,11 +9,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import col, select
 
+from bot.engine import Engine
+from handlers.console import ConsoleChannel
+from storage.db import Database
+from storage.models import Answer
 from tests.conftest import ROOT
 
 FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
@@ -104,3 +110,52 @@ def test_run_serves_health_and_the_terminal_channel_until_it_quits(tmp_path: Pat
     assert process.returncode == 0, stderr
     assert "no Telegram or Slack token configured: starting the terminal channel" in stderr
     assert "Thank you for your feedback!" in stdout
+
+
+async def typed(*lines: str) -> AsyncIterator[str]:
+    for line in lines:
+        yield line + "\n"
+
+
+async def terminal(engine: Engine, *lines: str, first_survey: str = "csat") -> str:
+    """What the terminal channel prints for these typed lines."""
+    out = io.StringIO()
+    await ConsoleChannel(engine, first_survey=first_survey, out=out, user_id="tester").run(typed(*lines))
+    return out.getvalue()
+
+
+async def test_an_unknown_command_gets_the_help_and_is_not_taken_as_an_answer(
+    engine: Engine, database: Database
+) -> None:
+    out = await terminal(engine, "2", "/frobnicate now", "The parcel was late")
+    assert "Unknown command: /frobnicate.\nCommands: /survey NAME" in out
+    async with database.snapshot() as session:
+        assert list(await session.exec(select(Answer.text).where(col(Answer.text).is_not(None)))) == [
+            "The parcel was late"
+        ]
+
+
+async def test_skip_typed_as_a_command_still_skips(engine: Engine, database: Database) -> None:
+    out = await terminal(engine, "5", "/skip")
+    assert "Thank you for your feedback!" in out and "Unknown command" not in out
+
+
+def help_line(engine: Engine) -> str:
+    return f"Commands: /survey NAME to start a survey ({', '.join(engine.surveys)}), /complain TEXT, /help, /quit.\n"
+
+
+async def test_help_shows_the_commands_then_asks_the_open_question_again(engine: Engine) -> None:
+    out = await terminal(engine, "/help")
+    question = "How satisfied are you with our service?\n    Type a number from 1 to 5"
+    ends = "(1 = Very dissatisfied, 5 = Very satisfied).\n"
+    assert out.split("> ")[1] == f"{help_line(engine)}{question} {ends}"
+
+
+async def test_help_without_an_open_survey_shows_only_the_commands(engine: Engine) -> None:
+    out = await terminal(engine, "5", "/skip", "/help")
+    assert out.split("> ")[-2] == help_line(engine)
+
+
+async def test_a_survey_name_in_capitals_starts_that_survey(engine: Engine) -> None:
+    out = await terminal(engine, "/survey CSAT", first_survey="nps")
+    assert "There is no survey" not in out and "How satisfied are you with our service?" in out
