@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.engine import Engine
 from handlers.console import ConsoleChannel
 from storage.db import Database
 from storage.models import Answer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, postgres_admin, run_aside
 
 FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
 
@@ -159,3 +160,116 @@ async def test_help_without_an_open_survey_shows_only_the_commands(engine: Engin
 async def test_a_survey_name_in_capitals_starts_that_survey(engine: Engine) -> None:
     out = await terminal(engine, "/survey CSAT", first_survey="nps")
     assert "There is no survey" not in out and "How satisfied are you with our service?" in out
+
+
+class Terminal:
+    """A bot process typed at line by line, its output collected as it comes (prompts end without a newline)."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        self.process = subprocess.Popen(
+            [FEEDBACKBOT, *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.output = b""
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        while chunk := os.read(self.process.stdout.fileno(), 4096):
+            with self._changed:
+                self.output += chunk
+                self._changed.notify_all()
+
+    def type(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def wait_for(self, text: str, count: int = 1) -> str:
+        """The output once `text` appeared `count` times (the process must stay alive meanwhile)."""
+        with self._changed:
+            found = self._changed.wait_for(lambda: self.text.count(text) >= count or self.process.poll(), timeout=30)
+        assert found and self.process.poll() is None, self.text + self.stderr()
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return self.output.decode()
+
+    def stderr(self) -> str:
+        return self.process.stderr.read().decode() if self.process.poll() is not None and self.process.stderr else ""
+
+    def quit(self) -> tuple[int, str]:
+        """Types /quit; the exit code and standard error."""
+        _, stderr = self.process.communicate(b"/quit\n", timeout=30)
+        return self.process.returncode, stderr.decode()
+
+
+def refuse_connections(database_url: str, refused: bool) -> None:
+    """Makes the PostgreSQL database refuse every connection (and drops the open ones), or accept them again."""
+    name = database_url.rsplit("/", 1)[1]
+    run_aside(postgres_admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(not refused).lower()}"))
+    if refused:
+        run_aside(postgres_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+
+
+OUTAGE_NOTICE = "Sorry, I can't save anything right now, so that was not recorded. Please try again in a moment."
+FIRST_QUESTION = "Type a number from 1 to 5"
+
+
+def stored_scores(tmp_path: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    exported = feedbackbot(tmp_path, env, "export", "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    return [(row["question"], row["value"]) for row in csv.DictReader(io.StringIO(exported.stdout))]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_console_survives_a_database_outage_and_goes_on_when_it_returns(
+    tmp_path: Path, bot_env: dict[str, str], database_url: str
+) -> None:
+    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
+    terminal = Terminal(tmp_path, bot_env, "console")
+    try:
+        terminal.wait_for(FIRST_QUESTION)
+        refuse_connections(database_url, refused=True)
+        terminal.type("4")
+        assert terminal.wait_for(f"{OUTAGE_NOTICE}\n> ").endswith(f"Very satisfied).\n> {OUTAGE_NOTICE}\n> ")
+        refuse_connections(database_url, refused=False)
+        terminal.type("4")
+        terminal.wait_for("Anything we could do better?")
+        code, stderr = terminal.quit()
+    finally:
+        refuse_connections(database_url, refused=False)
+        terminal.process.kill()
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert stored_scores(tmp_path, bot_env) == [("satisfaction", "4")]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_run_keeps_serving_through_a_database_outage_in_the_terminal_channel(
+    tmp_path: Path, bot_env: dict[str, str], database_url: str
+) -> None:
+    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
+    health = f"http://127.0.0.1:{(port := free_port())}/healthz"
+    terminal = Terminal(tmp_path, bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}, "run")
+    try:
+        terminal.wait_for(FIRST_QUESTION)
+        refuse_connections(database_url, refused=True)
+        terminal.type("2")
+        terminal.wait_for(OUTAGE_NOTICE)
+        assert httpx.get(health, timeout=10).status_code == 503
+        refuse_connections(database_url, refused=False)
+        terminal.type("2")
+        terminal.wait_for("What went wrong?")
+        assert httpx.get(health, timeout=10).status_code == 200
+        code, stderr = terminal.quit()
+    finally:
+        refuse_connections(database_url, refused=False)
+        terminal.process.kill()
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert stored_scores(tmp_path, bot_env) == [("satisfaction", "2")]
