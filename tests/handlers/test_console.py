@@ -175,34 +175,37 @@ class Terminal:
             stderr=subprocess.PIPE,
         )
         self.output = b""
+        self.closed = False  # the process closed its output: it ended
         self._changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        while chunk := os.read(self.process.stdout.fileno(), 4096):
+        while True:
+            chunk = os.read(self.process.stdout.fileno(), 4096)
             with self._changed:
                 self.output += chunk
+                self.closed = not chunk
                 self._changed.notify_all()
+            if self.closed:
+                return
 
     def type(self, line: str) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write(line.encode() + b"\n")
         self.process.stdin.flush()
 
-    def wait_for(self, text: str, count: int = 1) -> str:
-        """The output once `text` appeared `count` times (the process must stay alive meanwhile)."""
+    def wait_for(self, text: str) -> str:
+        """The output once `text` appeared in it; fails if the process ended first."""
         with self._changed:
-            found = self._changed.wait_for(lambda: self.text.count(text) >= count or self.process.poll(), timeout=30)
-        assert found and self.process.poll() is None, self.text + self.stderr()
+            self._changed.wait_for(lambda: text in self.text or self.closed, timeout=30)
+        ended = self.process.communicate(timeout=30)[1].decode() if self.closed else "the process is still running"
+        assert text in self.text and not self.closed, self.text + ended
         return self.text
 
     @property
     def text(self) -> str:
         return self.output.decode()
-
-    def stderr(self) -> str:
-        return self.process.stderr.read().decode() if self.process.poll() is not None and self.process.stderr else ""
 
     def quit(self) -> tuple[int, str]:
         """Types /quit; the exit code and standard error."""
