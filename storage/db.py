@@ -18,6 +18,7 @@ from storage.sqlite_inline import inline_creator
 
 READ_ONLY = "feedbackbot_read_only"
 BUSY_TIMEOUT_MS = 10_000
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}")
 SCRUB_ATTEMPTS = 50
 SCRUB_PAUSE_SECONDS = 0.02
 log = logging.getLogger(__name__)
@@ -33,8 +34,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below start transactions
         cursor = dbapi_connection.cursor()
-        pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}")
-        for pragma in (*pragmas, "secure_delete=ON"):
+        for pragma in (*SQLITE_PRAGMAS, "secure_delete=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -103,7 +103,7 @@ class Database:
         go with it, and secure_delete has zeroed them in the file. Nothing to do on PostgreSQL.
 
         Readers still on an older snapshot block the checkpoint: it is tried again for a moment, and if it still
-        cannot finish (or fails), the request stays for the next caller."""
+        cannot finish (or fails), the request stays for the next `take_scrub_request()`."""
         if not self.serialises_writers:
             return
         emptied = False
@@ -111,7 +111,7 @@ class Database:
             emptied = await self._empty_write_ahead_log()
         finally:
             if not emptied:
-                log.warning("could not empty the SQLite write-ahead log after erasing data; trying again later")
+                log.warning("could not empty the SQLite write-ahead log after erasing data; left for the next scrub")
                 self.request_scrub()
 
     async def _empty_write_ahead_log(self) -> bool:

@@ -72,6 +72,7 @@ class ConsoleChannel:
             self.prompt()
 
     async def answer(self, line: str) -> None:
+        """A command, or else an answer to the open question."""
         command, _, rest = line.partition(" ")
         match command.lower():
             case "/help":
