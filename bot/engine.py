@@ -103,6 +103,9 @@ class Engine:
                 return seen
             log.info("retrying %s event %s after a concurrent write", event.who.channel, event.event_id)
             reply = await self._apply_and_record(event)
+        if isinstance(event, Forget):  # erased from the tables is not yet erased from the database files
+            self.database.request_scrub()  # again, once a channel dropped its raw copies of the person's updates
+            await self.database.scrub()
         for prompt in reply.prompts:
             if isinstance(prompt, ComplaintOpened):
                 log.info(
@@ -187,6 +190,20 @@ class Engine:
             return None
         return self.surveys.get(conversation.survey_id)
 
+    async def open_question(self, who: Respondent) -> QuestionPrompt | None:
+        """The question the person's open survey waits on, to ask again (after /help, say)."""
+        async with self.database.snapshot() as session:
+            conversation = await queries.get_open_conversation(
+                session, channel=who.channel, respondent_keys=self.respondent_keys(who)
+            )
+            now = self.clock()
+            if conversation is None or conversation.expires_at <= now:
+                return None
+            survey = self.surveys[conversation.survey_id]
+            question = survey.question(conversation.current_question or "")
+            assert question is not None  # an open conversation always stands at a question
+            return self._ask(Turn(session, now, conversation.language), conversation, survey, question)
+
     def respondent_key(self, who: Respondent, anonymous: bool = False) -> str:
         """A keyed hash of who answers: finds their open survey, but cannot be turned back into an id.
 
@@ -266,9 +283,16 @@ class Engine:
         person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
         return Turn(session, now, base_language(person.language if person and person.language else who.language))
 
+    def _survey(self, survey_id: str) -> Survey | None:
+        """The survey of that id, in any letter case: `/survey CSAT` and the deep link `/start CSAT` start csat."""
+        wanted = survey_id.casefold()
+        return self.surveys.get(survey_id) or next(
+            (survey for known, survey in self.surveys.items() if known.casefold() == wanted), None
+        )
+
     async def _start(self, session: AsyncSession, now: datetime, event: StartSurvey) -> list[Prompt]:
         """Opens the survey at its first question, or resumes it when it is already open."""
-        survey = self.surveys.get(event.survey_id)
+        survey = self._survey(event.survey_id)
         if survey is None:
             turn = Turn(session, now, base_language(event.who.language))
             return [self._unknown_survey(turn, event.survey_id)]
@@ -336,7 +360,7 @@ class Engine:
 
     async def _submit(self, session: AsyncSession, now: datetime, event: SubmitSurvey) -> list[Prompt]:
         """Stores a whole form at once as a completed survey; a bad answer stores nothing and names the question."""
-        survey = self.surveys.get(event.survey_id)
+        survey = self._survey(event.survey_id)
         turn = Turn(session, now, base_language(event.who.language))
         if survey is None:
             return [self._unknown_survey(turn, event.survey_id)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -16,18 +17,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.sqlite_inline import inline_creator
 
 READ_ONLY = "feedbackbot_read_only"
+BUSY_TIMEOUT_MS = 10_000
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}")
+SCRUB_ATTEMPTS = 50
+SCRUB_PAUSE_SECONDS = 0.02
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[AsyncSession], Awaitable[T]]
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue on busy_timeout instead of failing."""
+    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue on busy_timeout instead of failing;
+    secure_delete so that erased words are overwritten, not left in free space."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below start transactions
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
+        for pragma in (*SQLITE_PRAGMAS, "secure_delete=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -61,6 +68,7 @@ class Database:
             asyncio.Lock() if self.serialises_writers else contextlib.nullcontext()
         )
         self.group_commit = GroupCommit(self)
+        self.scrub_requested = False
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -80,6 +88,47 @@ class Database:
         """Raises when the database does not answer."""
         async with self.snapshot() as session:
             await session.exec(select(1))
+
+    def request_scrub(self) -> None:
+        """Asks whoever keeps raw copies of erased data (Telegram's inbox) to scrub once theirs are dropped."""
+        self.scrub_requested = True
+
+    def take_scrub_request(self) -> bool:
+        """Whether a scrub was asked for; the request is taken, so only one caller honours it."""
+        requested, self.scrub_requested = self.scrub_requested, False
+        return requested
+
+    async def scrub(self) -> None:
+        """Moves SQLite's write-ahead log into the database file and empties it: the old versions of erased rows
+        go with it, and secure_delete has zeroed them in the file. Nothing to do on PostgreSQL.
+
+        Readers still on an older snapshot block the checkpoint: it is tried again for a moment, and if it still
+        cannot finish (or fails), the request stays for the next `take_scrub_request()`."""
+        if not self.serialises_writers:
+            return
+        emptied = False
+        try:
+            emptied = await self._empty_write_ahead_log()
+        finally:
+            if not emptied:
+                log.warning("could not empty the SQLite write-ahead log after erasing data; left for the next scrub")
+                self.request_scrub()
+
+    async def _empty_write_ahead_log(self) -> bool:
+        async with self._writer, self.engine.connect() as connection:
+            sqlite = (await connection.get_raw_connection()).driver_connection
+            assert sqlite is not None
+            await sqlite.execute("PRAGMA busy_timeout=0")  # retried here, without blocking the event loop
+            try:
+                for _ in range(SCRUB_ATTEMPTS):
+                    cursor = await sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy, _, _ = await cursor.fetchone()
+                    if not busy:
+                        return True
+                    await asyncio.sleep(SCRUB_PAUSE_SECONDS)
+                return False
+            finally:
+                await sqlite.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
+import re
 import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.engine import Engine
 from bot.events import Complain, Event, Respondent, StartSurvey, TextAnswer
+from bot.i18n import translate, words
 from bot.prompts import ComplaintOpened, Notice, Prompt, QuestionPrompt, Reply
 
 CHANNEL = "console"
 HELP = "Commands: /survey NAME to start a survey ({surveys}), /complain TEXT, /help, /quit."
+UNKNOWN_COMMAND = "Unknown command: {command}."
+COMMAND = re.compile(r"/\w+")
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
+log = logging.getLogger(__name__)
 
 
 async def stdin_lines() -> AsyncIterator[str]:
@@ -44,22 +53,43 @@ class ConsoleChannel:
 
     async def run(self, lines: AsyncIterator[str]) -> None:
         """Starts the first survey, then answers line by line until /quit or the end of input."""
-        await self.send(StartSurvey(self.who, self.event_id(), self.first_survey))
+        await self.take(f"/survey {self.first_survey}")
         async for raw in lines:
-            command, _, rest = raw.strip().partition(" ")
-            match command.lower():
-                case "/quit" | "/exit":
-                    return
-                case "/help":
-                    self.show_help()
-                    continue
-                case "/survey":
-                    event: Event = StartSurvey(self.who, self.event_id(), rest.strip() or self.first_survey)
-                case "/complain":
-                    event = Complain(self.who, self.event_id(), rest)
-                case _:
-                    event = TextAnswer(self.who, self.event_id(), raw.strip())
-            await self.send(event)
+            line = raw.strip()
+            if line.partition(" ")[0].lower() in ("/quit", "/exit"):
+                return
+            await self.take(line)
+
+    async def take(self, line: str) -> None:
+        """Answers one line. In a database outage nothing of it is stored: the person is asked to type it again."""
+        try:
+            await self.answer(line)
+        except DATABASE_ERRORS as error:
+            log.warning(
+                "terminal channel: the database is unavailable (%s); the line was not stored", type(error).__name__
+            )
+            self.say(translate("database_unavailable", self.who.language))
+            self.prompt()
+
+    async def answer(self, line: str) -> None:
+        """A command, or else an answer to the open question."""
+        command, _, rest = line.partition(" ")
+        match command.lower():
+            case "/help":
+                self.show_help()
+                if question := await self.engine.open_question(self.who):
+                    self.say(render_prompt(question))
+                self.prompt()
+            case "/survey":
+                await self.send(StartSurvey(self.who, self.event_id(), rest.strip() or self.first_survey))
+            case "/complain":
+                await self.send(Complain(self.who, self.event_id(), rest))
+            case name if COMMAND.fullmatch(name) and name not in words("words_skip"):
+                self.say(UNKNOWN_COMMAND.format(command=command))
+                self.show_help()
+                self.prompt()
+            case _:
+                await self.send(TextAnswer(self.who, self.event_id(), line))
 
     async def send(self, event: Event) -> None:
         reply = await self.engine.handle(event)
@@ -70,6 +100,9 @@ class ConsoleChannel:
             self.say(render_prompt(prompt))
         if not any(isinstance(prompt, QuestionPrompt) for prompt in reply.prompts):
             self.show_help()  # no question pending: say what can be done next
+        self.prompt()
+
+    def prompt(self) -> None:
         self.out.write("> ")
         self.out.flush()
 

@@ -119,21 +119,28 @@ class Inbox:
             await self._record_handled()
 
     async def _record_handled(self) -> None:
-        """Records the handled updates in one write. Losing this in a crash is harmless: handling again is a no-op,
-        since the engine applies each event once and the delivery count stops a second send."""
+        """Records the handled updates in one write, dropping their payloads, then scrubs the database files if a
+        /forget asked for it. Losing this in a crash is harmless: handling again is a no-op, since the engine
+        applies each event once and the delivery count stops a second send."""
         handled, self._handled = self._handled, []
-        if not handled:
-            return
+        # With no update in flight, a /forget handled so far is in this batch or an earlier one: once this commits,
+        # no payload names the person any more.
+        scrub = not self._in_flight and self.database.take_scrub_request()
         try:
-            async with self.database.transaction() as session:
-                await session.exec(
-                    update_rows(InboxUpdate)
-                    .where(col(InboxUpdate.channel) == CHANNEL, col(InboxUpdate.update_id).in_(handled))
-                    .values(payload=None, handled_at=utcnow())
-                )
+            if handled:
+                async with self.database.transaction() as session:
+                    await session.exec(
+                        update_rows(InboxUpdate)
+                        .where(col(InboxUpdate.channel) == CHANNEL, col(InboxUpdate.update_id).in_(handled))
+                        .values(payload=None, handled_at=utcnow())
+                    )
         except DATABASE_ERRORS:
             self._handled = handled + self._handled  # kept for the next flush
+            if scrub:
+                self.database.request_scrub()
             raise
+        if scrub:
+            await self.database.scrub()
 
     async def flush_round(self) -> float:
         """One round of the loop that records handled updates; returns the wait before the next."""

@@ -8,13 +8,20 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import col, select
 
-from tests.conftest import ROOT
+from bot.engine import Engine
+from handlers.console import ConsoleChannel
+from storage.db import Database
+from storage.models import Answer
+from tests.conftest import ROOT, postgres_admin, run_aside
 
 FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
 
@@ -104,3 +111,168 @@ def test_run_serves_health_and_the_terminal_channel_until_it_quits(tmp_path: Pat
     assert process.returncode == 0, stderr
     assert "no Telegram or Slack token configured: starting the terminal channel" in stderr
     assert "Thank you for your feedback!" in stdout
+
+
+async def typed(*lines: str) -> AsyncIterator[str]:
+    for line in lines:
+        yield line + "\n"
+
+
+async def terminal(engine: Engine, *lines: str, first_survey: str = "csat") -> str:
+    """What the terminal channel prints for these typed lines."""
+    out = io.StringIO()
+    await ConsoleChannel(engine, first_survey=first_survey, out=out, user_id="tester").run(typed(*lines))
+    return out.getvalue()
+
+
+async def test_an_unknown_command_gets_the_help_and_is_not_taken_as_an_answer(
+    engine: Engine, database: Database
+) -> None:
+    out = await terminal(engine, "2", "/frobnicate now", "The parcel was late")
+    assert "Unknown command: /frobnicate.\nCommands: /survey NAME" in out
+    async with database.snapshot() as session:
+        assert list(await session.exec(select(Answer.text).where(col(Answer.text).is_not(None)))) == [
+            "The parcel was late"
+        ]
+
+
+async def test_skip_typed_as_a_command_still_skips(engine: Engine, database: Database) -> None:
+    out = await terminal(engine, "5", "/skip")
+    assert "Thank you for your feedback!" in out and "Unknown command" not in out
+
+
+def help_line(engine: Engine) -> str:
+    return f"Commands: /survey NAME to start a survey ({', '.join(engine.surveys)}), /complain TEXT, /help, /quit.\n"
+
+
+async def test_help_shows_the_commands_then_asks_the_open_question_again(engine: Engine) -> None:
+    out = await terminal(engine, "/help")
+    question = "How satisfied are you with our service?\n    Type a number from 1 to 5"
+    ends = "(1 = Very dissatisfied, 5 = Very satisfied).\n"
+    assert out.split("> ")[1] == f"{help_line(engine)}{question} {ends}"
+
+
+async def test_help_without_an_open_survey_shows_only_the_commands(engine: Engine) -> None:
+    out = await terminal(engine, "5", "/skip", "/help")
+    assert out.split("> ")[-2] == help_line(engine)
+
+
+async def test_a_survey_name_in_capitals_starts_that_survey(engine: Engine) -> None:
+    out = await terminal(engine, "/survey CSAT", first_survey="nps")
+    assert "There is no survey" not in out and "How satisfied are you with our service?" in out
+
+
+class Terminal:
+    """A bot process typed at line by line, its output collected as it comes (prompts end without a newline)."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        self.process = subprocess.Popen(
+            [FEEDBACKBOT, *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.output = b""
+        self.closed = False  # the process closed its output: it ended
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        while True:
+            chunk = os.read(self.process.stdout.fileno(), 4096)
+            with self._changed:
+                self.output += chunk
+                self.closed = not chunk
+                self._changed.notify_all()
+            if self.closed:
+                return
+
+    def type(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def wait_for(self, text: str) -> str:
+        """The output once `text` appeared in it; fails if the process ended first."""
+        with self._changed:
+            self._changed.wait_for(lambda: text in self.text or self.closed, timeout=30)
+        ended = self.process.communicate(timeout=30)[1].decode() if self.closed else "the process is still running"
+        assert text in self.text and not self.closed, self.text + ended
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return self.output.decode()
+
+    def quit(self) -> tuple[int, str]:
+        """Types /quit; the exit code and standard error."""
+        _, stderr = self.process.communicate(b"/quit\n", timeout=30)
+        return self.process.returncode, stderr.decode()
+
+
+def refuse_connections(database_url: str, refused: bool) -> None:
+    """Makes the PostgreSQL database refuse every connection (and drops the open ones), or accept them again."""
+    name = database_url.rsplit("/", 1)[1]
+    run_aside(postgres_admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(not refused).lower()}"))
+    if refused:
+        run_aside(postgres_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+
+
+OUTAGE_NOTICE = "Sorry, I can't save anything right now, so that was not recorded. Please try again in a moment."
+FIRST_QUESTION = "Type a number from 1 to 5"
+
+
+def stored_scores(tmp_path: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    exported = feedbackbot(tmp_path, env, "export", "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    return [(row["question"], row["value"]) for row in csv.DictReader(io.StringIO(exported.stdout))]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_console_survives_a_database_outage_and_goes_on_when_it_returns(
+    tmp_path: Path, bot_env: dict[str, str], database_url: str
+) -> None:
+    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
+    terminal = Terminal(tmp_path, bot_env, "console")
+    try:
+        terminal.wait_for(FIRST_QUESTION)
+        refuse_connections(database_url, refused=True)
+        terminal.type("4")
+        assert terminal.wait_for(f"{OUTAGE_NOTICE}\n> ").endswith(f"Very satisfied).\n> {OUTAGE_NOTICE}\n> ")
+        refuse_connections(database_url, refused=False)
+        terminal.type("4")
+        terminal.wait_for("Anything we could do better?")
+        code, stderr = terminal.quit()
+    finally:
+        refuse_connections(database_url, refused=False)
+        terminal.process.kill()
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert stored_scores(tmp_path, bot_env) == [("satisfaction", "4")]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_run_keeps_serving_through_a_database_outage_in_the_terminal_channel(
+    tmp_path: Path, bot_env: dict[str, str], database_url: str
+) -> None:
+    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
+    health = f"http://127.0.0.1:{(port := free_port())}/healthz"
+    terminal = Terminal(tmp_path, bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}, "run")
+    try:
+        terminal.wait_for(FIRST_QUESTION)
+        refuse_connections(database_url, refused=True)
+        terminal.type("2")
+        terminal.wait_for(OUTAGE_NOTICE)
+        assert httpx.get(health, timeout=10).status_code == 503
+        refuse_connections(database_url, refused=False)
+        terminal.type("2")
+        terminal.wait_for("What went wrong?")
+        assert httpx.get(health, timeout=10).status_code == 200
+        code, stderr = terminal.quit()
+    finally:
+        refuse_connections(database_url, refused=False)
+        terminal.process.kill()
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert stored_scores(tmp_path, bot_env) == [("satisfaction", "2")]

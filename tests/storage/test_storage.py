@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import delete, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
@@ -144,3 +145,33 @@ async def test_the_callers_of_a_cancelled_group_commit_are_cancelled_not_left_wa
     results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), timeout=5)
     assert [type(result) for result in results] == [asyncio.CancelledError] * 3
     await database.close()
+
+
+def sqlite_files(database: Database) -> bytes:
+    path = Path(make_url(database.url).database or "")
+    return b"".join(file.read_bytes() for file in (path, path.with_name(path.name + "-wal")) if file.exists())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_scrub_leaves_no_trace_of_a_deleted_row_in_the_files(database: Database) -> None:
+    async with database.transaction() as session:
+        session.add(Person(channel="test", platform_id="erase-me-4711"))
+    async with database.transaction() as session:
+        await session.exec(delete(Person))
+    assert b"erase-me-4711" in sqlite_files(database)  # the check below can fail
+    await database.scrub()
+    assert b"erase-me-4711" not in sqlite_files(database)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_scrub_that_a_reader_blocks_stays_requested_for_the_next_caller(database: Database) -> None:
+    async with database.transaction() as session:
+        session.add(Person(channel="test", platform_id="erase-me-4711"))
+    async with database.snapshot() as reader:
+        await reader.exec(select(Person))  # a read transaction on the snapshot before the scrub
+        async with database.transaction() as session:
+            await session.exec(delete(Person))
+        await database.scrub()
+        assert database.take_scrub_request()
+    await database.scrub()
+    assert not database.scrub_requested and b"erase-me-4711" not in sqlite_files(database)
