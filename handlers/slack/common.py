@@ -28,6 +28,7 @@ PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST = 1.0, 3  # Slack: about one message a s
 UNDELIVERABLE = frozenset({"user_not_found", "channel_not_found", "not_in_channel", "is_archived", "cannot_dm_bot"})
 # What reading a payload raises when a field is missing or of the wrong type or form: the request is refused.
 PAYLOAD_ERRORS = (LookupError, TypeError, ValueError, AttributeError)
+OUR_CODE = tuple(Path(__file__).resolve().parents[2] / package for package in ("bot", "handlers", "storage"))
 log = logging.getLogger("handlers.slack")
 
 
@@ -96,11 +97,13 @@ def log_failure(what: str, error: Exception) -> None:
 
 
 def raised_at(error: BaseException) -> str:
-    """The innermost frame of the error's traceback, as file:line in function."""
+    """The innermost frame of the bot's own code in the error's traceback (else of a library's), as file:line in
+    function."""
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
         return "an unknown place"
-    frame = frames[-1]
+    ours = [frame for frame in frames if any(Path(frame.filename).is_relative_to(code) for code in OUR_CODE)]
+    frame = (ours or frames)[-1]
     return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
