@@ -11,6 +11,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -47,6 +48,9 @@ def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
     async def on_error(error: Exception) -> BoltResponse | None:
         """The one error handler: a payload the listener cannot read is refused with 400; anything else (a database
         outage) is logged and answered 500, so that Slack retries."""
+        if isinstance(error, BoltUnhandledRequestError):
+            log.warning("slack: no listener takes this request; answered 404")
+            return None
         if isinstance(error, PAYLOAD_ERRORS):
             log.warning(
                 "slack: dropped a request its listener cannot read (%s at %s)", type(error).__name__, raised_at(error)
@@ -81,6 +85,7 @@ class SlackChannel:
             signing_secret=secret,
             logger=quiet_logger("slack_bolt.AsyncApp"),
             process_before_response=True,
+            raise_error_for_unhandled_request=True,  # to on_error: one line, not bolt's payload and suggestion
         )
         self.services = Services(engine=core.engine, settings=settings, client=client)
         self.cases = core.cases

@@ -21,7 +21,8 @@ class Malformed(ValueError):
 
 
 class Part(BaseModel):
-    """A piece of a payload: the fields named must have these types (no coercion), anything else may come along."""
+    """A piece of a payload: the fields named must have these types (no coercion, no null unless said), anything
+    else may come along. A field may be missing: the listener that needs it raises, and is answered 400."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -36,20 +37,35 @@ class User(Part):
 
 class Action(Part):
     action_id: str
-    block_id: str | None = None
-    value: str | None = None
-    action_ts: str | None = None
-    selected_user: str | None = None
+    block_id: str = ""
+    value: str = ""
+    action_ts: str = ""
+    selected_user: str | None = None  # null once the menu is cleared
+
+
+class Channel(Part):
+    id: str
+
+
+class Container(Part):
+    channel_id: str = ""
+    message_ts: str = ""
+
+
+class Message(Part):
+    ts: str = ""
+    thread_ts: str = ""
+    blocks: list[dict[str, Any]] = []
 
 
 class BlockActions(Envelope):
     type: Literal["block_actions"]
     user: User
     actions: list[Action] = Field(min_length=1)
-    trigger_id: str | None = None
-    channel: dict[str, Any] | None = None
-    container: dict[str, Any] = {}
-    message: dict[str, Any] = {}
+    trigger_id: str = ""
+    channel: Channel | None = None  # none on App Home
+    container: Container = Container()
+    message: Message = Message()
 
 
 class Choice(Part):
@@ -57,7 +73,7 @@ class Choice(Part):
 
 
 class FieldState(Part):
-    value: str | None = None
+    value: str | None = None  # null when an optional input is left empty
     selected_option: Choice | None = None
     selected_options: list[Choice] | None = None
 
@@ -76,17 +92,17 @@ class ViewSubmission(Envelope):
     type: Literal["view_submission"]
     user: User
     view: View
-    trigger_id: str | None = None
+    trigger_id: str = ""
 
 
 class Event(Part):
     type: str
-    user: str | None = None
-    text: str | None = None
-    channel: str | None = None
-    ts: str | None = None
-    thread_ts: str | None = None
-    tab: str | None = None
+    user: str = ""
+    text: str = ""
+    channel: str = ""
+    ts: str = ""
+    thread_ts: str = ""
+    tab: str = ""
 
 
 class EventCallback(Part):

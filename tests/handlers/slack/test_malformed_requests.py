@@ -10,7 +10,15 @@ import pytest
 
 from storage.db import Database
 from tests.conftest import database_dump
-from tests.fakes.slack_signing import FORM, JSON_TYPE, Inbound, block_actions, event_callback, message_im
+from tests.fakes.slack_signing import (
+    FORM,
+    JSON_TYPE,
+    Inbound,
+    block_actions,
+    event_callback,
+    message_im,
+    slash_command,
+)
 from tests.handlers.slack.conftest import STAFF, SlackWorkspace
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -133,3 +141,12 @@ async def test_an_unsigned_malformed_request_is_refused_before_it_is_read(
     assert response.status_code == 401
     [line] = bot_lines(caplog, logging.DEBUG)  # the refusal: no parsing, no traceback
     assert line.getMessage() == "slack: refused a request with a missing, wrong or stale signature"
+
+
+async def test_a_request_no_listener_takes_gets_one_short_line(
+    slack: SlackWorkspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await slack.post(slash_command("/no-such-command", "some words"))
+    assert response.status_code == 404
+    [line] = bot_lines(caplog, logging.INFO)
+    assert line.getMessage() == "slack: no listener takes this request; answered 404"  # not bolt's body dump
