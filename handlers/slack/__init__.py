@@ -55,6 +55,7 @@ def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
             log.warning(
                 "slack: dropped a request its listener cannot read (%s at %s)", type(error).__name__, raised_at(error)
             )
+            log.debug("slack: the listener could not read the request", exc_info=error)  # should it be a bug
             return BoltResponse(status=400, body="")
         log_failure("listener", error)
         return None
