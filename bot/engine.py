@@ -40,6 +40,7 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 REFERENCE_LIMIT = 128  # an order or ticket number; a longer one is cut, not refused
+MAX_ROW_ID = 2**31 - 1  # the largest id of a conversation (PostgreSQL's integer); button data may claim any
 
 
 class Record(NamedTuple):
@@ -225,7 +226,7 @@ class Engine:
         async with self.database.transaction() as session:
             reply = Reply(prompts=await self._apply(session, event))
             await self._let_anonymous_follow_up(session, event.who, reply)
-            # Forgetting deletes the person's events, so its own record names nobody; nor does an event about an
+            # Forgetting unlinks the person's events, so its own record names nobody; nor does an event about an
             # anonymous conversation, which would otherwise link it to the person.
             anonymous = any(getattr(prompt, "anonymous", False) for prompt in reply.prompts)
             key = None if isinstance(event, Forget) or anonymous else self.respondent_key(event.who)
@@ -473,7 +474,10 @@ class Engine:
                     ]
                 return [self._notice(turn, NoticeKind.INFO, "no_open_survey", available=self._available)]
             case ChoiceAnswer():
-                loaded = await queries.load_conversation(session, conversation_id=event.conversation_id)
+                forged = not 0 < event.conversation_id <= MAX_ROW_ID  # no query for an id no row can have
+                loaded = (
+                    None if forged else await queries.load_conversation(session, conversation_id=event.conversation_id)
+                )
                 if loaded is None or loaded.conversation.respondent_key not in self.respondent_keys(event.who):
                     return [self._notice(turn, NoticeKind.REFUSAL, "button_invalid")]  # forged or someone else's
                 return self._still_open(turn, loaded.conversation) or (

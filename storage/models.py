@@ -196,7 +196,7 @@ class InboundEvent(SQLModel, table=True):
 
     channel: str = Field(max_length=32, primary_key=True)
     event_id: str = Field(max_length=128, primary_key=True)
-    # Whose event it was (the keyed hash), so that forgetting a person also deletes the replies they got.
+    # Whose event it was (the keyed hash), so that forgetting a person also blanks the replies they got.
     respondent_key: str | None = Field(default=None, max_length=64, index=True)
     reply: str = Field(sa_type=Text)  # JSON of the prompts returned the first time
     delivered: int = 0  # how many of the reply's messages the channel has sent: a retry sends only the rest

@@ -15,7 +15,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    delete,
     insert,
     literal,
     or_,
@@ -181,6 +180,9 @@ async def unreachable_ids(session: AsyncSession, *, channel: str) -> set[str]:
     return set(await session.exec(statement))
 
 
+FORGOTTEN_REPLY = '{"prompts": []}'  # what a redelivered event of a forgotten person gets: nothing
+
+
 async def forget_respondent(
     session: AsyncSession, *, channel: str, platform_id: str, respondent_keys: list[str]
 ) -> None:
@@ -205,7 +207,12 @@ async def forget_respondent(
         session, [case_id for case_id in await session.exec(select(Complaint.id).where(concerned))]
     )
     await session.exec(update(Complaint).where(concerned).values(text=None, reference=None, person_id=None))
-    await session.exec(delete(InboundEvent).where(col(InboundEvent.respondent_key).in_(respondent_keys)))
+    # Their events stay recorded, so that a late redelivery is not applied again, but name nobody and answer nothing.
+    await session.exec(
+        update(InboundEvent)
+        .where(col(InboundEvent.respondent_key).in_(respondent_keys))
+        .values(respondent_key=None, reply=FORGOTTEN_REPLY)
+    )
     if person is not None:
         await session.delete(person)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -24,6 +26,9 @@ STAFF_CACHE_SECONDS = 300
 PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST = 1.0, 3  # Slack: about one message a second per channel
 # Errors that mean "this person or channel cannot be written to": logged once, clearly, never retried.
 UNDELIVERABLE = frozenset({"user_not_found", "channel_not_found", "not_in_channel", "is_archived", "cannot_dm_bot"})
+# What reading a payload raises when a field is missing or of the wrong type or form: the request is refused.
+PAYLOAD_ERRORS = (LookupError, TypeError, ValueError, AttributeError)
+OUR_CODE = tuple(Path(__file__).resolve().parents[2] / package for package in ("bot", "handlers", "storage"))
 log = logging.getLogger("handlers.slack")
 
 
@@ -39,7 +44,7 @@ class Services:
 
     def after_ack(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs `work` once the request is acknowledged; the channel waits for it on shutdown."""
-        task = asyncio.create_task(work)
+        task = asyncio.create_task(logged("work after the acknowledgement", work))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -71,6 +76,35 @@ class Services:
 
 def respondent(user_id: str) -> Respondent:
     return Respondent(channel=CHANNEL, user_id=user_id)
+
+
+async def logged(what: str, work: Coroutine[Any, Any, None]) -> None:
+    """Runs `work`, logging its failure as bolt's error handler would: bolt no longer sees work after the ack."""
+    try:
+        await work
+    except Exception as error:
+        log_failure(what, error)
+
+
+def log_failure(what: str, error: Exception) -> None:
+    """One line with the error and where it was raised, the traceback at DEBUG. The error's message stays out of
+    the line: it may quote a person's words or a query's parameters."""
+    if isinstance(error, SlackApiError):
+        log_api_error(what, error)
+        return
+    log.error("slack %s failed: %s at %s", what, type(error).__name__, raised_at(error))
+    log.debug("slack %s failed", what, exc_info=error)
+
+
+def raised_at(error: BaseException) -> str:
+    """The innermost frame of the bot's own code in the error's traceback (else of a library's), as file:line in
+    function."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "an unknown place"
+    ours = [frame for frame in frames if any(Path(frame.filename).is_relative_to(code) for code in OUR_CODE)]
+    frame = (ours or frames)[-1]
+    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
 def log_api_error(method: str, error: SlackApiError) -> None:
