@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -159,7 +160,7 @@ def export(
     async def work() -> int:
         database = await open_current_database(settings)
         try:
-            with open_output(output) if output else sys.stdout as out:
+            with open_output(output) if output else contextlib.nullcontext(sys.stdout) as out:  # stdout stays open
                 return await export_answers(
                     database, out, export_format=export_format, since=since_utc, survey_id=survey
                 )
