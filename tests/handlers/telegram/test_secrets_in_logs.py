@@ -1,0 +1,55 @@
+"""A real `feedbackbot run` on the fake Bot API, logging everything: the bot token is in none of its lines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from tests.conftest import ROOT
+from tests.fakes.telegram_api import FakeTelegram
+
+FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
+CUSTOMER = 5550001
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_no_log_line_holds_the_bot_token_even_at_debug(
+    fake_telegram: FakeTelegram, sqlite_template: Path, tmp_path: Path
+) -> None:
+    shutil.copy(sqlite_template, tmp_path / "feedback.db")
+    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")} | {
+        "FEEDBACKBOT_TELEGRAM__TOKEN": fake_telegram.token,
+        "FEEDBACKBOT_TELEGRAM__API_BASE_URL": fake_telegram.base_url,
+        "FEEDBACKBOT_SERVER__PORT": str(free_port()),
+        "FEEDBACKBOT_LOGGING__LEVEL": "DEBUG",
+    }
+    log = tmp_path / "bot.log"
+    with log.open("wb") as output:  # the child keeps its own handle
+        bot = subprocess.Popen([FEEDBACKBOT, "run"], cwd=tmp_path, env=env, stdout=output, stderr=output)
+    try:
+        fake_telegram.push_update(fake_telegram.build.command(CUSTOMER, "start", "csat"))
+        await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(CUSTOMER), timeout=30)
+        await fake_telegram.wait_for(lambda: len(fake_telegram.calls_of("getUpdates")) > 3, timeout=30)
+        bot.send_signal(signal.SIGINT)
+        bot.wait(timeout=30)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert any("DEBUG" in line for line in lines)
+    assert any("/bot[redacted]/getUpdates" in line for line in lines)  # the Bot API calls were logged, redacted
+    token = fake_telegram.token
+    assert [line for line in lines if token in line or quote(token, safe="") in line] == []
