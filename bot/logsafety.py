@@ -39,13 +39,18 @@ class SecretRedactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self._pattern is None:
             return True
+        # Text arguments are redacted in place, so that formatters which read the arguments (uvicorn's access
+        # log) still find them; a secret left in the formatted message (inside another object) flattens it.
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self.redact(record.msg)
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # arguments that do not fit the message: the formatter reports it
             message = f"{record.msg} {record.args}"
-        redacted = self.redact(message)
-        if redacted != message:  # untouched records keep their arguments for formatters that read them
-            record.msg, record.args = redacted, ()
+        if self._pattern.search(message):
+            record.msg, record.args = self.redact(message), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)  # formatters reuse exc_text
         if record.exc_text:
@@ -55,11 +60,18 @@ class SecretRedactor(logging.Filter):
         return True
 
 
+# Loggers that uvicorn gives handlers of its own, not propagating to the root; a filter on the logger itself
+# outlives the logging configuration uvicorn applies when the server starts.
+OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 def install(secrets: Iterable[str]) -> None:
     """Puts one redactor with these secrets on every handler of the root logger, which every library logger
-    propagates to; a redactor installed before is replaced."""
+    propagates to, and on the loggers that keep their own handlers; a redactor installed before is replaced."""
     redactor = SecretRedactor(secrets)
-    for handler in logging.getLogger().handlers:
-        for old in [each for each in handler.filters if isinstance(each, SecretRedactor)]:
-            handler.removeFilter(old)
-        handler.addFilter(redactor)
+    guarded: list[logging.Filterer] = [*logging.getLogger().handlers]
+    guarded += [logging.getLogger(name) for name in OWN_HANDLER_LOGGERS]
+    for filterer in guarded:
+        for old in [each for each in filterer.filters if isinstance(each, SecretRedactor)]:
+            filterer.removeFilter(old)
+        filterer.addFilter(redactor)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import logging
+import logging.config
 from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
 
 import pytest
+import uvicorn.config
 
 from bot.config import Settings
-from bot.logsafety import REDACTED, SecretRedactor
+from bot.logsafety import OWN_HANDLER_LOGGERS, REDACTED, SecretRedactor, install
 
 SECRETS = {
     "telegram token": "123456789:AAH-telegram-secret",
@@ -78,3 +80,31 @@ def test_lines_without_secrets_are_left_as_they_were(log: tuple[logging.Logger, 
     logger, written = log
     logger.info("case %s opened for %d%%", "#12", 50)
     assert written.getvalue() == "case #12 opened for 50%\n"
+
+
+@pytest.fixture
+def restored_loggers() -> Iterator[None]:
+    """Puts back the root handlers' filters and uvicorn's loggers as they were."""
+    loggers = [logging.getLogger(name) for name in OWN_HANDLER_LOGGERS]
+    saved = [(logger, logger.handlers[:], logger.filters[:], logger.level, logger.propagate) for logger in loggers]
+    handlers = {handler: handler.filters[:] for handler in logging.getLogger().handlers}
+    yield
+    for logger, logger_handlers, filters, level, propagate in saved:
+        logger.handlers, logger.filters, logger.level, logger.propagate = logger_handlers, filters, level, propagate
+    for handler, filters in handlers.items():
+        handler.filters = filters
+
+
+def test_the_loggers_uvicorn_configures_for_itself_are_covered(
+    capsys: pytest.CaptureFixture[str], restored_loggers: None
+) -> None:
+    token = SECRETS["telegram token"]
+    install([token])
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)  # as uvicorn does when its server starts
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application: %s", f"POST /bot{token}/getMe")
+    access = '%s - "%s %s HTTP/%s" %d'
+    logging.getLogger("uvicorn.access").info(access, "127.0.0.1:5000", "POST", f"/hook?t={quote(token)}", "1.1", 500)
+    written = capsys.readouterr()
+    assert token not in written.err + written.out
+    assert "Exception in ASGI application: POST /bot[redacted]/getMe" in written.err
+    assert '127.0.0.1:5000 - "POST /hook?t=[redacted] HTTP/1.1" 500' in written.out  # still formatted by uvicorn
