@@ -24,6 +24,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def launch(workdir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:  # the child keeps its own handle
+        return subprocess.Popen([FEEDBACKBOT, "run"], cwd=workdir, env=env, stdout=output, stderr=output)
+
+
+def stop(bot: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, so that the lines of the shutdown are written too."""
+    bot.send_signal(signal.SIGINT)
+    try:
+        bot.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        bot.kill()
+        bot.wait()
+
+
 async def test_no_log_line_holds_the_bot_token_even_at_debug(
     fake_telegram: FakeTelegram, sqlite_template: Path, tmp_path: Path
 ) -> None:
@@ -36,18 +51,13 @@ async def test_no_log_line_holds_the_bot_token_even_at_debug(
         "FEEDBACKBOT_LOGGING__LEVEL": "DEBUG",
     }
     log = tmp_path / "bot.log"
-    with log.open("wb") as output:  # the child keeps its own handle
-        bot = subprocess.Popen([FEEDBACKBOT, "run"], cwd=tmp_path, env=env, stdout=output, stderr=output)
+    bot = launch(tmp_path, env, log)
     try:
         fake_telegram.push_update(fake_telegram.build.command(CUSTOMER, "start", "csat"))
         await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(CUSTOMER), timeout=30)
         await fake_telegram.wait_for(lambda: len(fake_telegram.calls_of("getUpdates")) > 3, timeout=30)
-        bot.send_signal(signal.SIGINT)
-        bot.wait(timeout=30)
     finally:
-        if bot.poll() is None:
-            bot.kill()
-            bot.wait()
+        stop(bot)
     lines = log.read_text(encoding="utf-8").splitlines()
     assert any("DEBUG" in line for line in lines)
     assert any("/bot[redacted]/getUpdates" in line for line in lines)  # the Bot API calls were logged, redacted
