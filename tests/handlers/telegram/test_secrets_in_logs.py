@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -39,8 +41,16 @@ def stop(bot: subprocess.Popen[bytes]) -> None:
         bot.wait()
 
 
-async def test_no_log_line_holds_the_bot_token_even_at_debug(
-    fake_telegram: FakeTelegram, sqlite_template: Path, tmp_path: Path
+WEBHOOK = {
+    "FEEDBACKBOT_TELEGRAM__MODE": "webhook",
+    "FEEDBACKBOT_TELEGRAM__WEBHOOK_SECRET": "webhook-secret-for-the-log-test",
+    "FEEDBACKBOT_SERVER__PUBLIC_URL": "https://bot.example.com",
+}
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_no_log_line_holds_a_secret_even_at_debug(
+    fake_telegram: FakeTelegram, sqlite_template: Path, tmp_path: Path, mode: str
 ) -> None:
     shutil.copy(sqlite_template, tmp_path / "feedback.db")
     (tmp_path / "surveys").symlink_to(ROOT / "surveys")
@@ -50,16 +60,21 @@ async def test_no_log_line_holds_the_bot_token_even_at_debug(
         "FEEDBACKBOT_SERVER__PORT": str(free_port()),
         "FEEDBACKBOT_LOGGING__LEVEL": "DEBUG",
     }
+    env |= WEBHOOK if mode == "webhook" else {}
     log = tmp_path / "bot.log"
     bot = launch(tmp_path, env, log)
     try:
-        fake_telegram.push_update(fake_telegram.build.command(CUSTOMER, "start", "csat"))
-        await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(CUSTOMER), timeout=30)
-        await fake_telegram.wait_for(lambda: len(fake_telegram.calls_of("getUpdates")) > 3, timeout=30)
+        if mode == "webhook":  # the secret goes to Telegram with setWebhook
+            await fake_telegram.wait_for(lambda: fake_telegram.calls_of("setWebhook"), timeout=30)
+        else:
+            fake_telegram.push_update(fake_telegram.build.command(CUSTOMER, "start", "csat"))
+            await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(CUSTOMER), timeout=30)
+            await fake_telegram.wait_for(lambda: len(fake_telegram.calls_of("getUpdates")) > 3, timeout=30)
     finally:
         stop(bot)
     lines = log.read_text(encoding="utf-8").splitlines()
     assert any("DEBUG" in line for line in lines)
-    assert any("/bot[redacted]/getUpdates" in line for line in lines)  # the Bot API calls were logged, redacted
-    token = fake_telegram.token
-    assert [line for line in lines if token in line or quote(token, safe="") in line] == []
+    assert any("/bot[redacted]/" in line for line in lines)  # the Bot API calls were logged, redacted
+    secrets = [fake_telegram.token, WEBHOOK["FEEDBACKBOT_TELEGRAM__WEBHOOK_SECRET"]]
+    forms = [form for secret in secrets for form in (secret, quote(secret, safe=""))]
+    assert [line for line in lines if any(form in line for form in forms)] == []
