@@ -60,6 +60,15 @@ async def open_database(settings: Settings) -> Database:
     return database
 
 
+async def open_current_database(settings: Settings) -> Database:
+    """The database, checked to answer and to have the newest schema; raises ConfigError otherwise."""
+    database = await open_database(settings)
+    if not await is_current(database):
+        await database.close()
+        raise ConfigError("[storage] url: the database schema is not up to date; run `feedbackbot db upgrade`")
+    return database
+
+
 def staff_destinations(settings: Settings) -> dict[str, str]:
     """Where staff hear of new cases: the Slack staff channel, the Telegram staff chat (when their channel is on)."""
     destinations = {}
@@ -73,10 +82,7 @@ def staff_destinations(settings: Settings) -> dict[str, str]:
 async def open_core(settings: Settings) -> Core:
     """Everything the bot needs, after checking that it is usable: surveys, database, schema."""
     surveys = load_checked_surveys(settings)
-    database = await open_database(settings)
-    if not await is_current(database):
-        await database.close()
-        raise ConfigError("[storage] url: the database schema is not up to date; run `feedbackbot db upgrade`")
+    database = await open_current_database(settings)
     analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
     desk = CaseDesk(settings.cases, staff_destinations(settings))
     engine = Engine(

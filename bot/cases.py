@@ -32,6 +32,9 @@ def suggest_category(text: str | None, rules: Mapping[str, list[str]]) -> str | 
     return next((category for category, words in rules.items() if any(word in lowered for word in words)), None)
 
 
+PRIORITIES = ("low", "normal", "high")  # in rising order
+
+
 def priority_of(complaint: Complaint, lowest_score: bool) -> str:
     """High for the lowest score or very negative words; low for mildly negative words alone."""
     very_negative = complaint.polarity is not None and complaint.polarity <= HIGH_PRIORITY_POLARITY
@@ -52,6 +55,22 @@ class CaseDesk:
         complaint.category = suggest_category(complaint.text, self.settings.categories)
         complaint.priority = priority_of(complaint, lowest_score)
         self.triage_due(complaint, now)
+
+    def reprioritise(
+        self, session: AsyncSession, complaint: Complaint, now: datetime, lowest_score: bool, alerted: bool
+    ) -> None:
+        """Raises the priority when new reasons or words call for it, never lowers it; the due times then count
+        from the case's creation. The change goes on the trail, and to the staff once they were `alerted`."""
+        priority = priority_of(complaint, lowest_score)
+        if PRIORITIES.index(priority) <= PRIORITIES.index(complaint.priority):
+            return
+        line = f"priority raised from {complaint.priority} to {priority}"
+        complaint.priority = priority
+        self.triage_due(complaint, complaint.created_at)
+        if alerted:
+            self.changed(session, complaint, now, "system", "reprioritised", line)
+        else:
+            record(session, complaint, now, "system", "reprioritised", line)
 
     def triage_due(self, complaint: Complaint, now: datetime) -> None:
         """The times by which the case is to be acknowledged and resolved, from now."""

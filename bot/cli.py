@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -14,15 +16,16 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from bot.app import load_checked_surveys, open_core, open_database
-from bot.cases import alert_text
-from bot.config import ConfigError, Settings, load_settings
+from bot import logsafety
+from bot.app import load_checked_surveys, open_core, open_current_database, open_database
+from bot.cases import CaseDesk, Cases, alert_text
+from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.export import ExportFormat, export_answers
 from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
 from storage import queries
-from storage.migrate import upgrade
-from storage.models import CaseEvent, Complaint
+from storage.migrate import SchemaChange, upgrade
+from storage.models import CaseEvent, CaseStatus, Complaint
 from storage.types import utcnow
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -52,19 +55,31 @@ def fail(message: str) -> NoReturn:
 def main(
     ctx: typer.Context,
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="TOML configuration file; FEEDBACKBOT_<SECTION>__<KEY> overrides it.")
-    ] = DEFAULT_CONFIG,
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML configuration file (default: config.toml, if there is one); "
+            "FEEDBACKBOT_<SECTION>__<KEY> overrides it.",
+        ),
+    ] = None,
 ) -> None:
     """Start with `make run`; see README.md for configuration, surveys and channels."""
     ctx.obj = config
 
 
-def settings_of(ctx: typer.Context) -> Settings:
-    path: Path = ctx.obj
+def settings_of(ctx: typer.Context, log_level: int = logging.WARNING) -> Settings:
+    """The settings (a file named with --config must exist), with logging set up: `log_level` unless
+    [logging] level says otherwise."""
+    given: Path | None = ctx.obj
+    for warning in unknown_variables(os.environ):
+        typer.echo(f"feedbackbot: warning: {warning}", err=True)
     try:
-        return load_settings(path, required=path != DEFAULT_CONFIG)
+        settings = load_settings(given or DEFAULT_CONFIG, required=given is not None)
     except ConfigError as error:
         fail(str(error))
+    setup_logging(settings, log_level)
+    return settings
 
 
 def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -77,16 +92,20 @@ def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(130) from None
 
 
-def setup_logging(level: int) -> None:
+def setup_logging(settings: Settings, default_level: int) -> None:
+    """Log lines on stderr, none with a secret in it."""
+    level = logging.getLevelNamesMapping()[settings.logging.level] if settings.logging.level else default_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for chatty in ("httpx", "httpcore"):  # a line per request, with its URL; all of it at DEBUG
+        logging.getLogger(chatty).setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    logsafety.install(settings.secret_values())
 
 
 @app.command()
 def run(ctx: typer.Context) -> None:
     """Run the bot: the HTTP server, the configured chat channels, or the terminal channel when none is set."""
-    settings = settings_of(ctx)
-    setup_logging(logging.INFO)
+    settings = settings_of(ctx, logging.INFO)
     from handlers.runner import serve  # the edges load only when the bot runs
 
     async def work() -> None:
@@ -106,7 +125,6 @@ def console(
 ) -> None:
     """Take surveys in this terminal as a customer would; typed answers, numbered options."""
     settings = settings_of(ctx)
-    setup_logging(logging.WARNING)
     from handlers.console import ConsoleChannel, stdin_lines
 
     async def work() -> None:
@@ -140,9 +158,9 @@ def export(
     since_utc = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
 
     async def work() -> int:
-        database = await open_database(settings)
+        database = await open_current_database(settings)
         try:
-            with output.open("w", newline="", encoding="utf-8") if output else sys.stdout as out:
+            with open_output(output) if output else contextlib.nullcontext(sys.stdout) as out:  # stdout stays open
                 return await export_answers(
                     database, out, export_format=export_format, since=since_utc, survey_id=survey
                 )
@@ -150,8 +168,20 @@ def export(
             await database.close()
 
     rows = run_async(work)
+    known = sorted(path.stem for path in settings.surveys.dir.glob("*.toml"))
+    if rows == 0 and survey is not None and survey not in known:  # a retired survey still exports its answers
+        fail(f"--survey: no survey {survey!r}; available: {', '.join(known)}")
     if output:
         typer.echo(f"{rows} answers written to {output}", err=True)
+    elif rows == 0:
+        typer.echo("0 answers", err=True)
+
+
+def open_output(path: Path) -> io.TextIOWrapper:
+    try:
+        return path.open("w", newline="", encoding="utf-8")
+    except OSError as error:
+        fail(f"--output: cannot write {path}: {error.strerror}")
 
 
 @db_app.command("upgrade")
@@ -159,15 +189,21 @@ def db_upgrade(ctx: typer.Context) -> None:
     """Bring the database to the latest schema (creates it on first use)."""
     settings = settings_of(ctx)
 
-    async def work() -> None:
+    async def work() -> SchemaChange:
         database = await open_database(settings)
         try:
-            await upgrade(database)
+            return await upgrade(database)
         finally:
             await database.close()
 
-    run_async(work)
-    typer.echo(f"database schema is up to date ({settings.storage.url.split('://')[0]})")
+    change = run_async(work)
+    engine = settings.storage.url.split("://")[0]
+    if change.before is None:
+        typer.echo(f"database schema created at revision {change.after} ({engine})")
+    elif change.before == change.after:
+        typer.echo(f"database schema is up to date at revision {change.after} ({engine})")
+    else:
+        typer.echo(f"database schema upgraded from revision {change.before} to {change.after} ({engine})")
 
 
 @surveys_app.command("check")
@@ -225,9 +261,12 @@ def cases_list(
 ) -> None:
     """List complaint cases: number, status, priority, category, age and the customer's first words."""
     settings = settings_of(ctx)
+    statuses = [status.value for status in CaseStatus]
+    if status is not None and status not in statuses:
+        fail(f"--status: no status {status!r}; one of {', '.join(statuses)}")
 
     async def work() -> list[Complaint]:
-        database = await open_database(settings)
+        database = await open_current_database(settings)
         try:
             async with database.snapshot() as session:
                 overdue_at = utcnow() if overdue else None
@@ -235,7 +274,10 @@ def cases_list(
         finally:
             await database.close()
 
-    for case in run_async(work):
+    cases = run_async(work)
+    if not cases:
+        typer.echo("no cases", err=True)
+    for case in cases:
         words = (case.text or "").replace("\n", " ")[:60]
         typer.echo(
             f"#{case.id:<5} {case.status:<12} {case.priority:<7} {case.category or '-':<10} "
@@ -248,18 +290,21 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
     """Show one case in full, with its audit trail."""
     settings = settings_of(ctx)
 
-    async def work() -> tuple[Complaint | None, list[CaseEvent]]:
-        database = await open_database(settings)
+    async def work() -> tuple[Complaint | None, str | None, list[CaseEvent]]:
+        database = await open_current_database(settings)
         try:
             async with database.snapshot() as session:
-                return await session.get(Complaint, number), await queries.case_events(session, case_id=number)
+                case = await session.get(Complaint, number)
+                events = await queries.case_events(session, case_id=number)
+            answers = await Cases(database, CaseDesk(settings.cases)).answers_of(case) if case else None
+            return case, answers, events
         finally:
             await database.close()
 
-    case, events = run_async(work)
+    case, answers, events = run_async(work)
     if case is None:
         fail(f"no case #{number}")
-    typer.echo(alert_text(case).replace("New complaint", "Complaint", 1))
+    typer.echo(alert_text(case, answers).replace("New complaint", "Complaint", 1))
     for label, value in (
         ("Status", case.status),
         ("Assignee", case.assignee),

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD
 
@@ -19,14 +36,29 @@ class ConfigError(Exception):
     """A configuration problem, worded as one line that names the key."""
 
 
+def _comma_separated(value: Any) -> Any:
+    """A list from the environment: JSON (["U1", "U2"]) or comma-separated (U1,U2)."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        return json.loads(value)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# NoDecode: pydantic-settings hands the raw environment string to the validator instead of requiring JSON.
+StringList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
     def empty_is_unset(cls, value: Any) -> Any:
-        """An empty string in the TOML file or the environment means 'not configured'."""
-        return None if value == "" else value
+        """An empty string in the TOML file or the environment means 'not configured': the default."""
+        if value == "":
+            raise PydanticUseDefault
+        return value
 
 
 class StorageSettings(Section):
@@ -71,7 +103,7 @@ class SlackSettings(Section):
     api_base_url: str = "https://slack.com/api/"
     mode: Literal["http", "socket"] = "http"
     staff_channel: str | None = None  # a channel id: its members are staff
-    staff_user_ids: list[str] = []  # more staff, by Slack user id
+    staff_user_ids: StringList = []  # more staff, by Slack user id
     feedback_survey: str = "internal-service"  # what /feedback asks: its first choice question lists the services
     min_group_size: int = Field(default=5, ge=1)  # results of smaller groups stay hidden for anonymous surveys
 
@@ -111,13 +143,34 @@ class CaseSettings(Section):
         "service": ["rude", "agent", "support", "waiting", "answer", "staff"],
         "product": ["broken", "defect", "quality", "doesn't work", "stopped working", "crash"],
     }
-    root_causes: list[str] = ["process", "people", "product", "supplier", "communication", "other"]
+    root_causes: StringList = ["process", "people", "product", "supplier", "communication", "other"]
     # Minutes to acknowledge and hours to resolve, by priority.
     ack_minutes: dict[str, int] = {"high": 60, "normal": 240, "low": 1440}
     resolve_hours: dict[str, int] = {"high": 24, "normal": 72, "low": 168}
     reminder_minutes: int = Field(default=60, ge=1)  # an overdue case is escalated again at most this often
     escalation_mention: str | None = None  # e.g. "<!subteam^S0123>" to mention a Slack user group
     escalation_channel: str | None = None  # a second Slack channel for escalations; default: the staff channel
+
+    @field_validator("ack_minutes", "resolve_hours")
+    @classmethod
+    def every_priority(cls, given: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        """A partial table (`{ high = 30 }`) keeps the defaults of the priorities it does not name."""
+        assert info.field_name is not None
+        defaults: dict[str, int] = cls.model_fields[info.field_name].default
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise ValueError(f"the priorities are {', '.join(defaults)}, not {', '.join(unknown)}")
+        return defaults | given
+
+
+class LoggingSettings(Section):
+    # Unset: INFO for `run`, WARNING for the other commands.
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def any_case(cls, level: Any) -> Any:
+        return level.upper() if isinstance(level, str) else level
 
 
 class PrivacySettings(Section):
@@ -149,6 +202,7 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = SentimentSettings()
     privacy: PrivacySettings = PrivacySettings()
     cases: CaseSettings = CaseSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -185,6 +239,18 @@ class Settings(BaseSettings):
     def has_chat_platform(self) -> bool:
         return self.telegram.token is not None or self.slack.bot_token is not None
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret: each SecretStr of every section, and the database password."""
+        secrets = [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(section := getattr(self, name), BaseModel)
+            for value in section.__dict__.values()
+            if isinstance(value, SecretStr)
+        ]
+        password = make_url(self.storage.url).password
+        return [secret for secret in [*secrets, password] if secret]
+
 
 def load_settings(path: Path, *, required: bool = False) -> Settings:
     """Reads `path` (skipped when missing unless required) and the environment; raises ConfigError."""
@@ -194,14 +260,70 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
             values = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        values = with_paths_in(path.parent, values)
     elif required:
         raise ConfigError(f"{path}: no such configuration file (copy config.example.toml)")
     try:
         return Settings(**values)
     except ValidationError as error:
         raise ConfigError(f"{path}: {describe(error)}") from None
+    except SettingsError as error:  # pydantic-settings names only the section: 'error parsing value for field "x"'
+        section = str(error).split('"')[1].upper() if str(error).count('"') >= 2 else "SECTION"
+        raise ConfigError(
+            f'{ENV_PREFIX}{section}__...: a table from the environment must be JSON, e.g. {{"high": 30}}'
+        ) from None
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
+
+
+def with_paths_in(folder: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """The file's values with its relative paths (the SQLite database, the survey folder) made to point into
+    `folder`, the file's own, whatever the current directory; defaults count as written in the file."""
+    storage, surveys = values.setdefault("storage", {}), values.setdefault("surveys", {})
+    if isinstance(storage, dict) and isinstance(storage.get("url", ""), str):
+        storage["url"] = _sqlite_in(folder, storage.get("url") or StorageSettings().url)
+    if isinstance(surveys, dict) and isinstance(surveys.get("dir", ""), str):
+        surveys["dir"] = str(folder / (surveys.get("dir") or SurveySettings().dir))
+    return values
+
+
+def _sqlite_in(folder: Path, url: str) -> str:
+    """A SQLite URL whose relative database file is taken in `folder`; any other URL as it is."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # the url validator says what is wrong
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(folder / database)).render_as_string(hide_password=False)
+
+
+def setting_names() -> list[str]:
+    """Every environment variable a setting is read from: FEEDBACKBOT_KEY and FEEDBACKBOT_SECTION__KEY."""
+    names = []
+    for name, field in Settings.model_fields.items():
+        names.append(ENV_PREFIX + name.upper())
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            names += [f"{ENV_PREFIX}{name}__{key}".upper() for key in field.annotation.model_fields]
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each FEEDBACKBOT_ variable that is no setting (so is ignored), naming the closest one."""
+    known = setting_names()
+    warnings = []
+    for variable in sorted(name.upper() for name in environ if name.upper().startswith(ENV_PREFIX)):
+        if variable in known or any(variable.startswith(name + "__") for name in known):
+            continue  # a key of a table, such as FEEDBACKBOT_CASES__ACK_MINUTES__HIGH
+        closest = difflib.get_close_matches(
+            variable.removeprefix(ENV_PREFIX), [n.removeprefix(ENV_PREFIX) for n in known]
+        )
+        hint = f"; did you mean {ENV_PREFIX}{closest[0]}?" if closest else f" (settings are {ENV_PREFIX}SECTION__KEY)"
+        warnings.append(f"{variable} is not a setting and is ignored{hint}")
+    return warnings
 
 
 def describe(error: ValidationError) -> str:

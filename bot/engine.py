@@ -617,6 +617,7 @@ class Engine:
             complaint.category = complaint.category or suggest_category(words, self.desk.settings.categories)
             if news and not sheet.complaint_is_new:
                 self.desk.changed(turn.session, complaint, turn.now, "customer", "answered", news)
+            self.desk.reprioritise(turn.session, complaint, turn.now, lowest_score, alerted=not sheet.complaint_is_new)
             return []
         complaint = Complaint(
             conversation_id=conversation.id,

@@ -181,6 +181,7 @@ def check_consistency(survey: Survey) -> None:
             raise SurveyError(problem)
         if question.condition:
             _check_condition(where, question.condition, seen)
+        _check_threshold(where, survey, question)
         seen[question.id] = question
 
 
@@ -189,6 +190,21 @@ def _texts_missing_fallback(where: str, fallback: str, *texts: Texts | None) -> 
         if texts_ is not None and fallback not in texts_:
             return f"{where}: a text has no {fallback!r} version (the fallback language)"
     return None
+
+
+def _check_threshold(where: str, survey: Survey, question: Question) -> None:
+    """A complaint threshold must be a score of the question's scale; elsewhere it has no meaning."""
+    threshold = survey.complaint_threshold(question)
+    if question.complaint_at_or_below is not None and question.scale is None:
+        raise SurveyError(f"{where}: complaint_at_or_below is for scales, not {question.kind} questions")
+    if question.scale is None or threshold is None or question.scale[0] <= threshold <= question.scale[1]:
+        return
+    given = (
+        f"complaint_at_or_below = {threshold}"
+        if question.complaint_at_or_below is not None
+        else f"[complaint_thresholds] {question.kind} = {threshold}"
+    )
+    raise SurveyError(f"{where}: {given} is outside its scale {question.scale[0]}..{question.scale[1]}")
 
 
 def _check_condition(where: str, condition: Condition, earlier: dict[str, Question]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -18,24 +20,34 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def upgrade(database: Database, revision: str = "head") -> None:
+class SchemaChange(NamedTuple):
+    """The schema's revision before and after an upgrade; None before: there was no schema."""
+
+    before: str | None
+    after: str | None
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(database: Database, revision: str = "head") -> SchemaChange:
     """Brings the schema to `revision` inside one transaction."""
     config = alembic_config(database.url)
 
-    def run(connection: Connection) -> None:
+    def run(connection: Connection) -> SchemaChange:
+        before = _revision(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        return SchemaChange(before, _revision(connection))
 
     async with database.engine.begin() as connection:
-        await connection.run_sync(run)
+        return await connection.run_sync(run)
 
 
 async def is_current(database: Database) -> bool:
     """Whether the schema is at the newest migration."""
     head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
 
-    def current(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
-
     async with database.engine.connect() as connection:
-        return await connection.run_sync(current) == head
+        return await connection.run_sync(_revision) == head

@@ -71,6 +71,44 @@ async def test_mild_cases_get_more_time(engine: Engine, database: Database, cloc
     assert (case.priority, case.due_ack_at) == ("normal", clock.now + timedelta(minutes=240))
 
 
+@pytest.mark.parametrize("score", ["2", "3"])
+async def test_the_same_words_make_the_same_priority_whether_the_score_opened_the_case_or_not(
+    engine: Engine, database: Database, clock: Clock, score: str
+) -> None:
+    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
+    customer = Customer(engine)
+    await customer.start("csat")
+    opened_at = clock.now
+    await customer.say(score)  # 2 opens a normal case at once; 3 opens none
+    clock.advance(minutes=10)
+    await customer.say("The courier was late and rude")
+    async with database.snapshot() as session:
+        [case] = await session.exec(select(Complaint))
+    assert case.priority == "high"
+    assert (case.due_ack_at, case.due_resolve_at) == (
+        case.created_at + timedelta(minutes=60),
+        case.created_at + timedelta(hours=24),
+    )
+    if score == "2":  # raised after the alert: on the trail, and the staff hear of it
+        assert case.created_at == opened_at
+        assert await trail(database) == [("system", "opened"), ("customer", "answered"), ("system", "reprioritised")]
+        assert [u["line"] for u in outbox_of(await all_outbox(database), "case_update")] == [
+            "the customer added a comment",
+            "priority raised from normal to high",
+        ]
+
+
+async def test_a_kinder_comment_never_lowers_the_priority(engine: Engine, database: Database) -> None:
+    customer = Customer(engine)
+    await customer.start("csat")
+    await customer.say("1")  # the lowest score: high
+    await customer.say("It was fine in the end, thank you")
+    async with database.snapshot() as session:
+        [case] = await session.exec(select(Complaint))
+    assert case.priority == "high"
+    assert ("system", "reprioritised") not in await trail(database)
+
+
 async def open_case(engine: Engine, user_id: str = "alice") -> int:
     customer = Customer(engine, user_id=user_id)
     await customer.start("csat")

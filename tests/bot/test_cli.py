@@ -219,3 +219,127 @@ def test_score_names_a_missing_file(workdir: Path) -> None:
     code, _, stderr = invoke("score", "missing.txt", config="")
     assert code == 2
     assert "missing.txt' does not exist" in stderr
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_db_upgrade_says_whether_it_created_the_schema_or_found_it_current(workdir: Path) -> None:
+    code, stdout, _ = invoke("db", "upgrade", config="")
+    assert (code, stdout.strip()) == (0, "database schema created at revision 0001 (sqlite+aiosqlite)")
+    code, stdout, _ = invoke("db", "upgrade")
+    assert (code, stdout.strip()) == (0, "database schema is up to date at revision 0001 (sqlite+aiosqlite)")
+
+
+@pytest.mark.parametrize("command", [["cases", "list"], ["cases", "show", "1"], ["export"]])
+def test_reading_a_database_behind_the_schema_says_so_in_one_line(workdir: Path, command: list[str]) -> None:
+    code, stdout, stderr = invoke(*command, config="")
+    assert code == 2
+    assert one_line(stderr) == (
+        "feedbackbot: [storage] url: the database schema is not up to date; run `feedbackbot db upgrade`"
+    )
+    assert stdout == ""
+
+
+def test_export_into_a_folder_that_does_not_exist_says_so_in_one_line(workdir: Path) -> None:
+    assert invoke("db", "upgrade", config="")[0] == 0
+    code, _, stderr = invoke("export", "-o", "missing/answers.csv")
+    assert code == 2
+    assert one_line(stderr) == "feedbackbot: --output: cannot write missing/answers.csv: No such file or directory"
+
+
+def test_unknown_values_are_refused_and_empty_results_said(workdir: Path) -> None:
+    assert invoke("db", "upgrade", config="")[0] == 0
+    code, stdout, stderr = invoke("cases", "list", "--status", "bogus")
+    assert (code, stdout) == (2, "")
+    assert one_line(stderr) == (
+        "feedbackbot: --status: no status 'bogus'; one of new, acknowledged, resolved, closed, reopened"
+    )
+    assert invoke("cases", "list", "--status", "closed")[1:] == ("", "no cases\n")
+    code, _, stderr = invoke("export", "--survey", "nosuch")
+    assert code == 2
+    assert one_line(stderr) == "feedbackbot: --survey: no survey 'nosuch'; available: ces, csat, internal-service, nps"
+    code, stdout, stderr = invoke("export", "--survey", "nps", "--format", "jsonl")
+    assert (code, stdout, stderr) == (0, "", "0 answers\n")
+
+
+def test_cases_show_gives_the_surveys_scores_and_choices(workdir: Path) -> None:
+    assert invoke("db", "upgrade", config="")[0] == 0
+    typed = "/survey internal-service\n2\n1\n1\nThe heating is broken again\n"
+    assert invoke("console", stdin=typed)[0] == 0
+    code, shown, _ = invoke("cases", "show", "1")
+    assert code == 0
+    assert "\nAnswers: service facilities · quality 1 · speed 1\n" in shown
+
+
+@pytest.mark.parametrize("staff", ["U1,U2", " U1 , U2 ", '["U1", "U2"]'])
+def test_a_list_in_the_environment_may_be_comma_separated_or_json(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, staff: str
+) -> None:
+    monkeypatch.setenv("FEEDBACKBOT_SLACK__STAFF_USER_IDS", staff)
+    assert load_settings(Path("config.toml")).slack.staff_user_ids == ["U1", "U2"]
+    assert invoke("surveys", "check")[0] == 0
+
+
+def test_a_table_in_the_environment_that_is_not_json_is_one_line(workdir: Path) -> None:
+    code, _, stderr = invoke("surveys", "check", env={"FEEDBACKBOT_CASES__ACK_MINUTES": "high=30"})
+    assert code == 2
+    assert one_line(stderr) == (
+        'feedbackbot: FEEDBACKBOT_CASES__...: a table from the environment must be JSON, e.g. {"high": 30}'
+    )
+
+
+def test_a_misspelled_variable_is_named_with_the_closest_setting(workdir: Path) -> None:
+    env = {"FEEDBACKBOT_STORAGE_URL": "postgresql+asyncpg://db/feedback", "FEEDBACKBOT_ENVIROMENT": "production"}
+    code, _, stderr = invoke("surveys", "check", env=env)
+    assert code == 0
+    assert stderr.splitlines() == [
+        "feedbackbot: warning: FEEDBACKBOT_ENVIROMENT is not a setting and is ignored; "
+        "did you mean FEEDBACKBOT_ENVIRONMENT?",
+        "feedbackbot: warning: FEEDBACKBOT_STORAGE_URL is not a setting and is ignored; "
+        "did you mean FEEDBACKBOT_STORAGE__URL?",
+    ]
+    env = {"FEEDBACKBOT_CASES__ACK_MINUTES__HIGH": "30", "FEEDBACKBOT_TELEGRAM__MODE": "polling"}
+    assert invoke("surveys", "check", env=env)[2] == ""
+
+
+def test_a_configuration_file_given_by_name_must_exist(workdir: Path) -> None:
+    code, _, stderr = invoke("--config", "config.toml", "surveys", "check")
+    assert code == 2
+    assert one_line(stderr) == "feedbackbot: config.toml: no such configuration file (copy config.example.toml)"
+    assert invoke("surveys", "check")[0] == 0  # the default file may be absent
+
+
+def test_relative_paths_in_the_configuration_are_in_its_folder(workdir: Path) -> None:
+    site = workdir / "site"
+    site.mkdir()
+    (site / "mine").symlink_to(ROOT / "surveys")
+    (site / "config.toml").write_text(
+        '[storage]\nurl = "sqlite+aiosqlite:///data/feedback.db"\n[surveys]\ndir = "mine"\n', encoding="utf-8"
+    )
+    (site / "data").mkdir()
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    assert invoke("--config", "../site/config.toml", "db", "upgrade")[0] == 0
+    assert (site / "data" / "feedback.db").exists()
+    code, _, stderr = invoke("--config", str(site / "config.toml"), "cases", "list")
+    assert (code, stderr) == (0, "no cases\n")
+    assert invoke("--config", "../site/config.toml", "surveys", "check")[1].startswith("4 surveys OK")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_partial_priority_table_keeps_the_other_defaults(workdir: Path) -> None:
+    Path("config.toml").write_text("[cases]\nack_minutes = { high = 30 }\n", encoding="utf-8")
+    cases = load_settings(Path("config.toml")).cases
+    assert cases.ack_minutes == {"high": 30, "normal": 240, "low": 1440}
+    assert cases.resolve_hours == {"high": 24, "normal": 72, "low": 168}
+    code, _, stderr = invoke("surveys", "check", config="[cases]\nack_minutes = { hihg = 30 }\n")
+    assert code == 2
+    assert one_line(stderr) == (
+        "feedbackbot: config.toml: [cases] ack_minutes (FEEDBACKBOT_CASES__ACK_MINUTES): "
+        "the priorities are high, normal, low, not hihg"
+    )

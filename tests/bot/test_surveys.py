@@ -66,6 +66,26 @@ BROKEN = [
         "question 'why': condition 'score is low' is not 'QUESTION OP VALUE'",
     ),
     ("id differs from the file name", 'id = "other"\n' + VALID_HEAD + SCALE, "id 'other' differs from the file name"),
+    (
+        "question threshold outside the scale",
+        VALID_HEAD + SCALE + "complaint_at_or_below = 40\n",
+        "question 'score': complaint_at_or_below = 40 is outside its scale 1..5",
+    ),
+    (
+        "survey threshold outside the scale",
+        VALID_HEAD + "[complaint_thresholds]\ncsat = 40\n\n" + SCALE,
+        "question 'score': [complaint_thresholds] csat = 40 is outside its scale 1..5",
+    ),
+    (
+        "threshold below a rating's scale",
+        VALID_HEAD + "[complaint_thresholds]\nrating = 0\n\n" + SCALE.replace('"csat"', '"rating"\nmin = 1\nmax = 10'),
+        "question 'score': [complaint_thresholds] rating = 0 is outside its scale 1..10",
+    ),
+    (
+        "threshold on free text",
+        VALID_HEAD + SCALE.replace('"csat"', '"text"') + "complaint_at_or_below = 2\n",
+        "question 'score': complaint_at_or_below is for scales, not text questions",
+    ),
 ]
 
 
