@@ -106,7 +106,7 @@ class Inbox:
         """Counts a failed attempt; after MAX_ATTEMPTS the update is given up (logged) rather than retried forever."""
         async with self.database.transaction() as session:
             row = await session.get(InboxUpdate, (CHANNEL, update_id))
-            if row is None:
+            if row is None or row.handled_at is not None:  # a resubmission read before it was given up
                 return
             row.attempts += 1
             if row.attempts >= MAX_ATTEMPTS:
