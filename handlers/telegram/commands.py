@@ -14,13 +14,14 @@ from handlers.telegram.common import Context, event_id, respond, respondent
 
 
 def parse_start_payload(payload: str, surveys: dict[str, Survey], default: str) -> tuple[str, str | None]:
-    """'csat' or 'csat-ORDER123' -> (survey, reference); the longest matching survey id wins."""
+    """'csat' or 'csat-ORDER123' -> (survey, reference); the longest matching survey id wins, in any letter case."""
     if not payload:
         return default, None
+    lowered = payload.lower()
     for survey_id in sorted(surveys, key=len, reverse=True):
-        if payload == survey_id:
+        if lowered == survey_id.lower():
             return survey_id, None
-        if payload.startswith(survey_id + "-"):
+        if lowered.startswith(survey_id.lower() + "-"):
             return survey_id, payload[len(survey_id) + 1 :]
     return payload, None
 
