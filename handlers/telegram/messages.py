@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from telegram import ChatMember, Update
 
@@ -44,8 +45,9 @@ async def in_group(update: Update, context: Context) -> None:
     assert update.effective_chat is not None and update.effective_user is not None
     language = update.effective_user.language_code
     text = translate("private_only", language, bot=context.bot.username)
+    send = partial(context.bot_data.sender.send, update.effective_chat.id, text)
     try:
-        await context.bot_data.sender.send(update.effective_chat.id, text)
+        await context.bot_data.delivery.reply_once(event_id(update), [send])
     except Blocked:
         log.info("group %s does not let the bot write", update.effective_chat.id)
 

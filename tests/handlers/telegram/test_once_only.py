@@ -41,6 +41,14 @@ async def test_a_direct_reply_is_sent_once_to_an_update_handled_twice(
     assert len(chat.texts()) == 1
 
 
+async def test_the_pointer_to_a_private_chat_is_sent_once_to_a_group_update_handled_twice(
+    polling: TelegramChannel, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    group = Chat(fake_telegram, database, -1009876543210)
+    await push_twice(polling, group, fake_telegram.build.command(group.chat_id, "start", "csat"))
+    assert group.texts() == ["Surveys run in a private chat with me: https://t.me/feedback_test_bot"]
+
+
 async def staff_alert(fake: FakeTelegram) -> dict[str, Any]:
     await fake.wait_for(lambda: fake.sent_messages(STAFF_CHAT))
     return fake.chat_messages(STAFF_CHAT)[0]
