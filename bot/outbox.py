@@ -60,6 +60,7 @@ class Dispatcher:
         self.clock = clock
         self.lease = lease
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
+        self.possible_resends = 0  # messages taken over from a sender that stopped before recording them
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent."""
@@ -94,8 +95,21 @@ class Dispatcher:
             )
             claimed = list(await session.exec(due))
             for message in claimed:
+                if message.claimed_until is not None:  # a lease ran out unsettled: its holder stopped mid-send
+                    self._count_possible_resend(message)
                 message.claimed_until, message.claimed_by = now + self.lease, self.worker
         return claimed
+
+    def _count_possible_resend(self, message: OutboxMessage) -> None:
+        """Counts a message whose last sender may have delivered it before it stopped: it may arrive twice."""
+        self.possible_resends += 1
+        log.warning(
+            "outbox: %s message %s was left unrecorded by %s; sending it again may deliver it twice (%d so far)",
+            message.channel,
+            message.id,
+            message.claimed_by,
+            self.possible_resends,
+        )
 
     async def _send(self, message: OutboxMessage) -> int:
         sender = self.senders[message.channel]

@@ -102,6 +102,33 @@ async def test_a_dispatcher_that_died_holding_a_message_leaves_it_to_another_aft
     assert recorder.sent == [{"case": 0}]
 
 
+async def test_a_message_taken_over_after_a_lease_ran_out_is_counted_as_a_possible_resend(
+    database: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await queue(database, clock, count=2)
+    died = Dispatcher(database, {"slack": Recorder()}, clock=clock)
+    assert len(await died._claim()) == 2  # claimed; the process may have sent them before it was killed
+    survivor = Dispatcher(database, {"slack": Recorder(failures=1)}, clock=clock)
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        assert await survivor.run_once() == 1  # the first fails and is retried: no lease of another ran out then
+        clock.advance(minutes=1)
+        assert await survivor.run_once() == 1
+    assert survivor.possible_resends == 2
+    assert len([r for r in caplog.records if "may deliver it twice" in r.getMessage()]) == 2
+
+
+async def test_messages_sent_or_retried_by_their_own_dispatcher_are_no_possible_resends(
+    database: Database, clock: Clock
+) -> None:
+    await queue(database, clock, count=2)
+    dispatcher = Dispatcher(database, {"slack": Recorder(failures=1)}, clock=clock)
+    await dispatcher.run_once()
+    clock.advance(minutes=1)
+    await dispatcher.run_once()
+    assert dispatcher.possible_resends == 0
+
+
 async def test_two_dispatchers_deliver_each_message_exactly_once(database_url: str, clock: Clock) -> None:
     """Two dispatchers, each with its own connections as in two processes, share one outbox."""
     databases = [Database(database_url), Database(database_url)]
