@@ -33,6 +33,9 @@ MESSAGE_LIMIT = 4096  # characters in one Telegram message; a longer one is refu
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # a link in a customer's words gets no preview card
 # A send repeated after it reached Telegram shows the message twice; an edit or an answer repeated changes nothing.
 NOT_REPEATABLE = frozenset({"sendMessage"})
+# PTB's AIORateLimiter (max_retries=0) logs every 429 as an error with a traceback before re-raising it; the
+# Sender waits it out and says so in one line.
+logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
 
 class DeliveryFailed(Exception):

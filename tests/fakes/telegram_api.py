@@ -32,9 +32,10 @@ SUPERGROUP_BELOW = -1_000_000_000_000  # supergroup ids look like -100xxxxxxxxxx
 NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 # Methods refused with 403 when they target a chat in `block_user`.
 SENDING = ("send", "copy", "forward", "edit")
-# Methods that count against `flood_limit`, and how long after a 429 a call is taken as already on its way.
+# Methods that count against `flood_limit`, and how long after a 429 a call is taken as already on its way
+# (sent before the bot could have read that 429: a burst of calls from one busy event loop takes a while to arrive).
 FLOOD_LIMITED = (*SENDING, "answerCallbackQuery")
-IN_FLIGHT = 0.1
+IN_FLIGHT = 0.5
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly the same "
     "as a current content and reply markup of the message"
