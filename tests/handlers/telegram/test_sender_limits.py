@@ -112,3 +112,11 @@ async def test_no_message_of_the_bot_shows_a_link_preview(
     calls = fake_telegram.calls_of("sendMessage") + fake_telegram.calls_of("editMessageText")
     assert {call.params["chat_id"] for call in calls} == {CUSTOMER, STAFF_CHAT}
     assert [call.params.get("link_preview_options") for call in calls] == [NO_PREVIEW] * len(calls)
+
+
+async def test_the_pace_in_one_chat_follows_the_setting(make_channel: MakeChannel, fake_telegram: FakeTelegram) -> None:
+    channel = await make_channel(per_chat_interval=2)
+    for number in range(4):
+        await channel.services.sender.send(CUSTOMER, f"message {number}")
+    sends = fake_telegram.calls_of("sendMessage")
+    assert sends[3].at - sends[0].at >= 2 * 0.9  # a burst of three, then the fourth at the configured pace
