@@ -88,6 +88,7 @@ class TelegramSettings(Section):
     # Telegram's overall limit is about 30 messages/s; raise it only with paid broadcasts or against a test server.
     max_messages_per_second: float = Field(default=30, gt=0)
     request_timeout: float = Field(default=10, gt=0)  # seconds for one Bot API call before it is retried
+    per_chat_interval: float = Field(default=1.0, gt=0)  # seconds between messages to one chat, after a short burst
 
     @model_validator(mode="after")
     def webhook_needs_a_secret(self) -> TelegramSettings:

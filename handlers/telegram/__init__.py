@@ -105,7 +105,7 @@ class TelegramChannel:
             .build()
         )
         self.services: Services = self.application.bot_data
-        sender = Sender(self.application.bot)
+        sender = Sender(self.application.bot, settings.per_chat_interval)
         self.services.engine = core.engine
         self.services.cases = core.cases
         self.services.sender = sender

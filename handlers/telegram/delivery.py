@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+import httpx
+from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.engine import Engine, Record
 from bot.events import Respondent
@@ -27,7 +29,14 @@ PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second in a chat, on 
 PER_CHAT_BURST = 3  # a short burst is tolerated, so a quick answerer never waits
 ATTEMPTS = 6
 FIRST_BACKOFF = 0.5
+FLOOD_MARGIN = 0.25  # seconds added to a 429's retry_after: Telegram extends the ban for a call that comes early
 MESSAGE_LIMIT = 4096  # characters in one Telegram message; a longer one is refused
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # a link in a customer's words gets no preview card
+# A send repeated after it reached Telegram shows the message twice; an edit or an answer repeated changes nothing.
+NOT_REPEATABLE = frozenset({"sendMessage"})
+# PTB's AIORateLimiter (max_retries=0) logs every 429 as an error with a traceback before re-raising it; the
+# Sender waits it out and says so in one line.
+logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
 
 class DeliveryFailed(Exception):
@@ -38,18 +47,44 @@ class Blocked(Exception):
     """The user blocked the bot (403)."""
 
 
+class FloodWait:
+    """Telegram's 429 is bot-wide: until the time it asked has passed, no call of the bot goes out."""
+
+    def __init__(self) -> None:
+        self.until = 0.0  # time.monotonic() when calls may go out again
+
+    def hold(self, retry_after: int | timedelta) -> bool:
+        """Pauses every call for the time asked plus a margin; True when this starts a new pause."""
+        starts = not self.active()
+        self.until = max(self.until, time.monotonic() + _seconds(retry_after) + FLOOD_MARGIN)
+        return starts
+
+    def active(self) -> bool:
+        return time.monotonic() < self.until
+
+    async def wait(self) -> None:
+        while (left := self.until - time.monotonic()) > 0:  # noqa: ASYNC110  (a 429 meanwhile extends the wait)
+            await asyncio.sleep(left)
+
+
 class Sender:
     """Every Bot API call that sends goes through here (AIORateLimiter adds the overall and group limits)."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, per_chat_interval: float = PER_CHAT_INTERVAL) -> None:
         self.bot = bot
-        self.pacer = Pacer(PER_CHAT_INTERVAL, PER_CHAT_BURST)
+        self.pacer = Pacer(per_chat_interval, PER_CHAT_BURST)
+        self.flood = FloodWait()
 
     async def call(self, method: str, chat_id: int, send: Callable[[], Awaitable[T]], paced: bool = True) -> T | None:
-        """One call with retries; None when Telegram refused it for good (400, logged)."""
-        for attempt in range(ATTEMPTS):
+        """One call with retries; None when Telegram refused it for good (400, logged) or it probably went through.
+
+        A flood wait (429) is not a failure: it holds every call of the bot and does not count as an attempt.
+        """
+        failures = 0
+        while True:
             if paced:
                 await self.pacer.wait(chat_id)
+            await self.flood.wait()
             try:
                 return await send()
             except BadRequest as error:
@@ -58,11 +93,17 @@ class Sender:
             except Forbidden as error:
                 raise Blocked(error.message) from error
             except RetryAfter as error:
-                await asyncio.sleep(_seconds(error.retry_after))
+                if self.flood.hold(error.retry_after):
+                    log.info("telegram flood limit on %s: every send waits %s s", method, _seconds(error.retry_after))
             except NetworkError as error:  # 5xx, timeouts, connection errors
+                if method in NOT_REPEATABLE and _reached_telegram(error):
+                    log.info("telegram %s to chat %s: no answer in time, probably sent; not repeated", method, chat_id)
+                    return None
+                failures += 1
+                if failures == ATTEMPTS:
+                    raise DeliveryFailed(f"telegram {method} to chat {chat_id} failed {ATTEMPTS} times") from error
                 log.info("telegram %s to chat %s failed (%s), retrying", method, chat_id, error.message)
-                await asyncio.sleep(FIRST_BACKOFF * 2**attempt)
-        raise DeliveryFailed(f"telegram {method} to chat {chat_id} failed {ATTEMPTS} times")
+                await asyncio.sleep(FIRST_BACKOFF * 2 ** (failures - 1))
 
     async def send(
         self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | ForceReply | None = None
@@ -70,13 +111,20 @@ class Sender:
         """Sends a text, cut to one message: longer ones Telegram refuses for good."""
         text = text[:MESSAGE_LIMIT]
         return await self.call(
-            "sendMessage", chat_id, lambda: self.bot.send_message(chat_id, text, reply_markup=keyboard)
+            "sendMessage",
+            chat_id,
+            lambda: self.bot.send_message(chat_id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW),
         )
 
     async def edit(self, message: Message, text: str) -> None:
         """Replaces a message's text and removes its keyboard."""
         text = text[:MESSAGE_LIMIT]
-        await self.call("editMessageText", message.chat_id, lambda: message.edit_text(text), paced=False)
+        await self.call(
+            "editMessageText",
+            message.chat_id,
+            lambda: message.edit_text(text, link_preview_options=NO_PREVIEW),
+            paced=False,
+        )
 
     async def edit_by_id(
         self, chat_id: int, message_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None
@@ -86,13 +134,23 @@ class Sender:
         await self.call(
             "editMessageText",
             chat_id,
-            lambda: self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard),
+            lambda: self.bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard, link_preview_options=NO_PREVIEW
+            ),
             paced=False,
         )
 
     async def answer_query(self, query: CallbackQuery, text: str | None = None) -> None:
         """Stops the button's spinner; an expired query is not worth a retry."""
         await self.call("answerCallbackQuery", query.from_user.id, lambda: query.answer(text), paced=False)
+
+
+def _reached_telegram(error: NetworkError) -> bool:
+    """A read timeout: the request went out whole and only the answer is missing.
+
+    PTB raises TimedOut for every httpx timeout; connect and pool timeouts (and connection errors) never sent it.
+    """
+    return isinstance(error, TimedOut) and isinstance(error.__cause__, httpx.ReadTimeout)
 
 
 def _seconds(retry_after: int | timedelta) -> float:

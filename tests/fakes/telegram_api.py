@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
@@ -31,6 +32,10 @@ SUPERGROUP_BELOW = -1_000_000_000_000  # supergroup ids look like -100xxxxxxxxxx
 NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 # Methods refused with 403 when they target a chat in `block_user`.
 SENDING = ("send", "copy", "forward", "edit")
+# Methods that count against `flood_limit`, and how long after a 429 a call is taken as already on its way
+# (sent before the bot could have read that 429: a burst of calls from one busy event loop takes a while to arrive).
+FLOOD_LIMITED = (*SENDING, "answerCallbackQuery")
+IN_FLIGHT = 0.5
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly the same "
     "as a current content and reply markup of the message"
@@ -74,6 +79,40 @@ class ApiError(Exception):
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
         return web.json_response(body, status=self.status)
+
+
+class FloodLimit:
+    """Telegram's overall flood limit: a call beyond `calls` in `per_seconds` gets 429 and starts a bot-wide ban.
+
+    Every call inside the ban gets 429 with the time left; one that arrives more than IN_FLIGHT after the 429 that
+    began the ban came early (the bot could have known) and is recorded in `early`, as (method, arrival).
+    """
+
+    def __init__(self, calls: int, per_seconds: float, retry_after: int) -> None:
+        self.calls, self.per_seconds, self.retry_after = calls, per_seconds, retry_after
+        self.accepted: deque[float] = deque()
+        self.ban_from = self.ban_until = 0.0
+        self.bans = 0
+        self.early: list[tuple[str, float]] = []
+
+    def admit(self, method: str, at: float) -> None:
+        """Counts a call arriving at `at` (time.monotonic()); raises the 429 when it is over the limit."""
+        if at < self.ban_until:
+            if at > self.ban_from + IN_FLIGHT:
+                self.early.append((method, at))
+            raise self._too_many(self.ban_until - at)
+        while self.accepted and self.accepted[0] <= at - self.per_seconds:
+            self.accepted.popleft()
+        if len(self.accepted) >= self.calls:
+            self.ban_from, self.ban_until = at, at + self.retry_after
+            self.bans += 1
+            raise self._too_many(self.retry_after)
+        self.accepted.append(at)
+
+    @staticmethod
+    def _too_many(seconds: float) -> ApiError:
+        retry_after = math.ceil(seconds)
+        return ApiError(429, FAILURE_TEXT[429].format(retry_after=retry_after), retry_after=retry_after)
 
 
 def now() -> int:
@@ -207,6 +246,8 @@ class FakeTelegram(FakeApi):
         self._failures: defaultdict[str, list[ApiError]] = defaultdict(list)
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
         self._poll_generation = 0
+        self.flood: FloodLimit | None = None
+        self._slow_until = self._slow_answer = 0.0
         self._handlers: dict[str, Callable[[Params], JSON]] = {
             "getMe": lambda _: self.bot,
             "sendMessage": self._send_message,
@@ -259,6 +300,15 @@ class FakeTelegram(FakeApi):
     def delay(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next `times` calls of `method` for `seconds` before handling them (they still take effect)."""
         self._delays[method] += [seconds] * times
+
+    def slow_down(self, answer_after: float, for_seconds: float) -> None:
+        """For `for_seconds`, calls (but getUpdates) take effect at once and are answered `answer_after` s later."""
+        self._slow_until, self._slow_answer = time.monotonic() + for_seconds, answer_after
+
+    def flood_limit(self, calls: int, per_seconds: float = 1.0, retry_after: int = 1) -> FloodLimit:
+        """From now on, sending calls (FLOOD_LIMITED) beyond `calls` per `per_seconds` start a ban (see FloodLimit)."""
+        self.flood = FloodLimit(calls, per_seconds, retry_after)
+        return self.flood
 
     def block_user(self, chat_id: ChatId) -> None:
         """From now on every send/edit to `chat_id` gets 403 "Forbidden: bot was blocked by the user"."""
@@ -332,12 +382,15 @@ class FakeTelegram(FakeApi):
         return error.response()
 
     async def _answer(self, token: str, method: str, params: Params) -> JSON:
+        arrived = time.monotonic()
         if token != self.token:
             raise ApiError(401, "Unauthorized", violation=True)
         if method not in self.spec.methods:
             raise ApiError(404, "Not Found", violation=True)
         if errors := self.spec.check_call(method, params):
             raise ApiError(400, "Bad Request: " + "; ".join(errors), violation=True)
+        if self.flood is not None and method.startswith(FLOOD_LIMITED):
+            self.flood.admit(method, arrived)
         if self._delays[method]:
             await self._sleep(self._delays[method].pop(0))
         if self._failures[method]:
@@ -347,6 +400,8 @@ class FakeTelegram(FakeApi):
         result = await self._get_updates(params) if method == "getUpdates" else self._handle(method, params)
         if errors := self.spec.check(result, self.spec.returns[method], "result"):
             self.violations.append(Violation(method, "the fake's answer breaks the spec: " + "; ".join(errors), params))
+        if method != "getUpdates" and arrived < self._slow_until:
+            await self._sleep(self._slow_answer)  # the call has taken effect; only its answer is late
         return result
 
     def _handle(self, method: str, params: Params) -> JSON:
