@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,6 +58,15 @@ def signed_headers(body: bytes, content_type: str, timestamp: str | None = None)
     base = b"v0:" + timestamp.encode() + b":" + body
     digest = hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
     return {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": f"v0={digest}"}
+
+
+def bot_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    """What the bot logged at `level` or above: the test's own HTTP client lines left out."""
+    return [
+        record
+        for record in caplog.records
+        if record.levelno >= level and not record.getMessage().startswith("HTTP Request: POST http://bot/")
+    ]
 
 
 def slack_settings(fake: FakeSlack, **slack: Any) -> Settings:

@@ -19,7 +19,7 @@ from tests.fakes.slack_signing import (
     message_im,
     slash_command,
 )
-from tests.handlers.slack.conftest import STAFF, SlackWorkspace
+from tests.handlers.slack.conftest import STAFF, SlackWorkspace, bot_lines
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
@@ -65,15 +65,6 @@ MALFORMED = {
         FORM,
     ),
 }
-
-
-def bot_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
-    """What the bot logged at `level` or above: the test's own HTTP client lines left out."""
-    return [
-        record
-        for record in caplog.records
-        if record.levelno >= level and not record.getMessage().startswith("HTTP Request: POST http://bot/")
-    ]
 
 
 async def assert_refused_quietly(

@@ -26,7 +26,7 @@ from tests.fakes.slack_signing import (
     url_verification,
     view_submission,
 )
-from tests.handlers.slack.conftest import STAFF, SlackWorkspace
+from tests.handlers.slack.conftest import STAFF, SlackWorkspace, bot_lines
 
 PROPERTY = settings(
     max_examples=60,
@@ -57,15 +57,6 @@ form_bodies = st.dictionaries(st.text(max_size=12), st.text(max_size=30), max_si
 bodies = st.binary(max_size=300) | json_bodies | form_bodies
 
 
-def lines_of_the_bot(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
-    """What the bot logged at `level` or above: the test's own HTTP client lines left out."""
-    return [
-        record
-        for record in caplog.records
-        if record.levelno >= level and not record.getMessage().startswith("HTTP Request: POST http://bot/")
-    ]
-
-
 @given(body=bodies, content_type=CONTENT_TYPES)
 @PROPERTY
 async def test_any_signed_body_gets_no_5xx_no_row_and_at_most_one_line(
@@ -76,7 +67,7 @@ async def test_any_signed_body_gets_no_5xx_no_row_and_at_most_one_line(
     response = await slack.post_signed(body, content_type)
     await slack.idle()
     assert response.status_code < 500
-    lines = lines_of_the_bot(caplog, logging.INFO)
+    lines = bot_lines(caplog, logging.INFO)
     assert len(lines) <= 1 and not any(record.exc_info for record in lines)
     assert await database_dump(database) == before
 
@@ -92,7 +83,7 @@ async def test_any_unsigned_body_is_refused_unread_with_one_line(
     headers |= {"X-Slack-Signature": signature} if signature is not None else {}
     response = await slack.client.post("/slack/events", content=body, headers=headers)
     assert response.status_code == 401
-    assert len(lines_of_the_bot(caplog, logging.DEBUG)) == 1
+    assert len(bot_lines(caplog, logging.DEBUG)) == 1
 
 
 # Real requests of every surface; each example breaks one of them in one place.
@@ -159,4 +150,4 @@ async def test_a_real_request_broken_in_one_place_gets_no_5xx(
     response = await slack.post_signed(body, content_type)
     await slack.idle()
     assert response.status_code < 500
-    assert not any(record.exc_info for record in lines_of_the_bot(caplog, logging.INFO))
+    assert not any(record.exc_info for record in bot_lines(caplog, logging.INFO))
