@@ -133,6 +133,12 @@ async def inbox_rows(database: Database) -> list[InboxUpdate]:
         return list(await session.exec(select(InboxUpdate)))
 
 
+async def staff_alert(fake: FakeTelegram) -> dict[str, Any]:
+    """The first message in the staff chat: a case's alert."""
+    await fake.wait_for(lambda: fake.sent_messages(STAFF_CHAT))
+    return fake.chat_messages(STAFF_CHAT)[0]
+
+
 async def outbox_settled(database: Database) -> None:
     """Waits until the dispatcher has sent every queued message."""
 

@@ -15,7 +15,7 @@ from handlers.telegram import TelegramChannel
 from storage.db import Database
 from storage.models import CaseEvent
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
-from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, MakeChannel, outbox_settled
+from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, MakeChannel, outbox_settled, staff_alert
 
 FIRST_QUESTION = "How satisfied are you with our service?"
 
@@ -47,11 +47,6 @@ async def test_the_pointer_to_a_private_chat_is_sent_once_to_a_group_update_hand
     group = Chat(fake_telegram, database, -1009876543210)
     await push_twice(polling, group, fake_telegram.build.command(group.chat_id, "start", "csat"))
     assert group.texts() == ["Surveys run in a private chat with me: https://t.me/feedback_test_bot"]
-
-
-async def staff_alert(fake: FakeTelegram) -> dict[str, Any]:
-    await fake.wait_for(lambda: fake.sent_messages(STAFF_CHAT))
-    return fake.chat_messages(STAFF_CHAT)[0]
 
 
 async def test_a_staff_message_to_the_customer_handled_twice_reaches_them_once(

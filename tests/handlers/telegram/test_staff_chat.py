@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlmodel import col, select
 
@@ -12,14 +11,9 @@ from handlers.telegram.cases import staff_text
 from storage.db import Database
 from storage.models import CaseEvent, Complaint
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
-from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons
+from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons, staff_alert
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
-
-
-async def staff_alert(fake: FakeTelegram) -> dict[str, Any]:
-    await fake.wait_for(lambda: fake.sent_messages(STAFF_CHAT))
-    return fake.chat_messages(STAFF_CHAT)[0]
 
 
 async def case(database: Database) -> Complaint:
