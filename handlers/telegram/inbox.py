@@ -103,15 +103,21 @@ class Inbox:
                 self._chat_locks[key] = (lock, users - 1)
 
     async def _failed(self, update_id: int) -> None:
-        """Counts a failed attempt; after MAX_ATTEMPTS the update is given up (logged) rather than retried forever."""
-        async with self.database.transaction() as session:
-            row = await session.get(InboxUpdate, (CHANNEL, update_id))
-            if row is None or row.handled_at is not None:  # a resubmission read before it was given up
-                return
-            row.attempts += 1
-            if row.attempts >= MAX_ATTEMPTS:
-                log.error("telegram update %s failed %d times: given up", update_id, row.attempts)
-                row.payload, row.handled_at = None, utcnow()
+        """Counts a failed attempt; after MAX_ATTEMPTS the update is given up (logged) rather than retried forever.
+        With the database down (often why it failed) the attempt goes uncounted: the update stays for the retry."""
+        try:
+            async with self.database.transaction() as session:
+                row = await session.get(InboxUpdate, (CHANNEL, update_id))
+                if row is None or row.handled_at is not None:  # a resubmission read before it was given up
+                    return
+                row.attempts += 1
+                if row.attempts >= MAX_ATTEMPTS:
+                    log.error("telegram update %s failed %d times: given up", update_id, row.attempts)
+                    row.payload, row.handled_at = None, utcnow()
+        except DATABASE_ERRORS as error:
+            log.warning(
+                "telegram update %s failed and the database is unreachable (%s)", update_id, type(error).__name__
+            )
 
     async def flush_handled(self) -> None:
         """Records the handled updates, never while a resubmission reads which are unhandled."""

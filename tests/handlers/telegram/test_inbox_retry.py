@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Bot, Update
 
@@ -109,3 +111,42 @@ async def test_an_update_whose_handled_mark_is_written_while_the_retry_reads_is_
     await flush
     await inbox.drain()
     assert handler.handled == [1]
+
+
+class GoesDown(Database):
+    """A database that refuses every write once `down` is set."""
+
+    down = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        if self.down:
+            raise OperationalError("BEGIN", {}, ConnectionRefusedError("the database is down"))
+        async with super().transaction() as session:
+            yield session
+
+
+async def test_an_update_that_fails_while_the_database_is_down_stays_for_the_retry(
+    database_url: str, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = GoesDown(database_url)
+
+    async def failing(update: Update) -> bool:
+        database.down = True  # the outage that made the handling fail also keeps its attempt from being counted
+        return False
+
+    inbox = Inbox(database, Bot(fake_telegram.token, base_url=fake_telegram.base_url), failing)
+    update = Update.de_json({"update_id": 7, **fake_telegram.build.command(CUSTOMER, "start")}, inbox.bot)
+    assert update is not None
+    try:
+        [stored] = await inbox.store([update])
+        inbox.submit(stored)
+        await inbox.drain()
+        assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == [
+            "telegram update 7 failed and the database is unreachable (OperationalError)"
+        ]
+        database.down = False
+        assert await inbox.resubmit_unhandled() == 1  # still there, unhandled, for the retry loop
+    finally:
+        await inbox.drain()
+        await database.close()
