@@ -25,7 +25,6 @@ from telegram.ext import (
 
 from bot.app import Core
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
-from bot.staff_notices import StaffNotices
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
@@ -125,7 +124,7 @@ class TelegramChannel:
         self.application.add_error_handler(self.on_error)
         self.inbox = Inbox(core.database, self.application.bot, self.handle)
         self.loops = core.loops
-        self.notices: StaffNotices = core.notices
+        self.notices = core.notices
 
     async def handle(self, update: Update) -> bool:
         """Runs the handlers; False when one failed, so the inbox keeps the update for a retry."""
