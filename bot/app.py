@@ -11,6 +11,7 @@ from bot.config import ConfigError, Settings
 from bot.engine import Engine
 from bot.loops import Loops
 from bot.sentiment import make_analyzer
+from bot.staff_notices import StaffNotices
 from bot.surveys import Survey, SurveyError, load_surveys
 from storage.db import Database
 from storage.migrate import is_current
@@ -26,6 +27,11 @@ class Core:
     engine: Engine
     cases: Cases
     loops: Loops = field(default_factory=Loops)
+    notices: StaffNotices = field(init=False)  # of failed handlers, told where case alerts go
+
+    def __post_init__(self) -> None:
+        notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
+        object.__setattr__(self, "notices", notices)  # frozen: set once, here
 
     async def close(self) -> None:
         await self.database.close()

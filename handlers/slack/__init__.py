@@ -21,8 +21,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Core
 from bot.cases import Cases
+from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
-from handlers.slack.common import PAYLOAD_ERRORS, Services, log_failure, raised_at
+from handlers.slack.common import PAYLOAD_ERRORS, Services, report_failure, request_kind
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_SECONDS = 10
@@ -45,9 +46,9 @@ def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
     events.register(app, services, case_work)
 
     @app.error
-    async def on_error(error: Exception) -> BoltResponse | None:
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         """The one error handler: a payload the listener cannot read is refused with 400; anything else (a database
-        outage) is logged and answered 500, so that Slack retries."""
+        outage) is logged, told to staff and answered 500, so that Slack retries."""
         if isinstance(error, BoltUnhandledRequestError):
             log.warning("slack: no listener takes this request; answered 404")
             return None
@@ -57,7 +58,7 @@ def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
             )
             log.debug("slack: the listener could not read the request", exc_info=error)  # should it be a bug
             return BoltResponse(status=400, body="")
-        log_failure("listener", error)
+        await report_failure(services.notices, "listener", error, request_kind(body))
         return None
 
 
@@ -88,7 +89,7 @@ class SlackChannel:
             process_before_response=True,
             raise_error_for_unhandled_request=True,  # to on_error: one line, not bolt's payload and suggestion
         )
-        self.services = Services(engine=core.engine, settings=settings, client=client)
+        self.services = Services(engine=core.engine, settings=settings, client=client, notices=core.notices)
         self.cases = core.cases
         register(self.app, self.services, core.cases)
         self.socket: AsyncSocketModeHandler | None = None
@@ -115,7 +116,7 @@ class SlackChannel:
             return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
     async def send_outbox(self, kind: str, payload: dict[str, Any]) -> None:
-        """The outbox's sender for Slack: case alerts and updates for staff, outcomes for customers."""
+        """The outbox's sender for Slack: case alerts, updates and error notices for staff, outcomes for customers."""
         await cases.send(self.services, self.cases, kind, payload)
 
     async def start(self) -> None:

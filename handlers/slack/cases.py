@@ -39,6 +39,7 @@ from bot.cases import (
 )
 from bot.i18n import translate
 from bot.outbox import Undeliverable
+from bot.staff_notices import STAFF_NOTICE
 from bot.untrusted import one_line
 from handlers.slack.blocks import TEXT_LIMIT, escaped, section, words
 from handlers.slack.common import CHANNEL, UNDELIVERABLE, Services, event_key, log_api_error, respondent
@@ -292,6 +293,9 @@ def once(body: dict[str, Any]) -> EventKey:
 
 async def send(services: Services, cases: Cases, kind: str, payload: dict[str, Any]) -> None:
     """The outbox's sender for Slack."""
+    if kind == STAFF_NOTICE:  # of no case
+        await post_notice(services, payload)
+        return
     try:
         case, person = await cases.load(int(payload["case"]))
     except CaseError as error:
@@ -321,6 +325,21 @@ async def send(services: Services, cases: Cases, kind: str, payload: dict[str, A
             )
         else:
             raise Undeliverable(f"slack cannot send {kind!r} messages")
+    except SlackApiError as error:
+        log_api_error("chat.postMessage", error)
+        if error.response.get("error") in UNDELIVERABLE:
+            raise Undeliverable(str(error.response.get("error"))) from error
+        raise
+
+
+async def post_notice(services: Services, payload: dict[str, Any]) -> None:
+    """A notice for staff, as escaped plain text."""
+    text = str(payload["text"])
+    await services.pacer.wait(payload["target"])
+    try:
+        await services.client.chat_postMessage(
+            channel=payload["target"], text=escaped(text)[:TEXT_LIMIT], blocks=[words(text)]
+        )
     except SlackApiError as error:
         log_api_error("chat.postMessage", error)
         if error.response.get("error") in UNDELIVERABLE:

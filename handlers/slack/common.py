@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -19,6 +17,7 @@ from bot.engine import Engine
 from bot.events import Event, Respondent
 from bot.pacing import Pacer
 from bot.prompts import Message, Reply, as_messages
+from bot.staff_notices import StaffNotices, raised_at
 from handlers.slack import blocks
 
 CHANNEL = "slack"
@@ -28,7 +27,6 @@ PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST = 1.0, 3  # Slack: about one message a s
 UNDELIVERABLE = frozenset({"user_not_found", "channel_not_found", "not_in_channel", "is_archived", "cannot_dm_bot"})
 # What reading a payload raises when a field is missing or of the wrong type or form: the request is refused.
 PAYLOAD_ERRORS = (LookupError, TypeError, ValueError, AttributeError)
-OUR_CODE = tuple(Path(__file__).resolve().parents[2] / package for package in ("bot", "handlers", "storage"))
 log = logging.getLogger("handlers.slack")
 
 
@@ -37,6 +35,7 @@ class Services:
     engine: Engine
     settings: SlackSettings
     client: AsyncWebClient
+    notices: StaffNotices
     staff_cache: tuple[float, set[str]] = (0.0, set())
     delivering: set[str] = field(default_factory=set)  # events whose reply is being posted
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # work left running after the acknowledgement
@@ -44,7 +43,7 @@ class Services:
 
     def after_ack(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs `work` once the request is acknowledged; the channel waits for it on shutdown."""
-        task = asyncio.create_task(logged("work after the acknowledgement", work))
+        task = asyncio.create_task(logged(work, self.notices))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -78,12 +77,27 @@ def respondent(user_id: str) -> Respondent:
     return Respondent(channel=CHANNEL, user_id=user_id)
 
 
-async def logged(what: str, work: Coroutine[Any, Any, None]) -> None:
-    """Runs `work`, logging its failure as bolt's error handler would: bolt no longer sees work after the ack."""
+async def logged(work: Coroutine[Any, Any, None], notices: StaffNotices) -> None:
+    """Runs `work`, reporting its failure as bolt's error handler would: bolt no longer sees work after the ack."""
     try:
         await work
     except Exception as error:
-        log_failure(what, error)
+        await report_failure(notices, "work after the acknowledgement", error, "request, after its acknowledgement")
+
+
+async def report_failure(notices: StaffNotices, what: str, error: Exception, request_kind: str) -> None:
+    """Logs the failure and tells staff (rate-limited, without the error's message or the person)."""
+    log_failure(what, error)
+    await notices.handler_failed(CHANNEL, error, request_kind)
+
+
+def request_kind(body: dict[str, Any]) -> str:
+    """What a request carries (slash command, message event, block_actions, ...), for staff: never who or what."""
+    if "command" in body:
+        return "slash command"
+    event = body.get("event")
+    kind = f"{event.get('type')} event" if isinstance(event, dict) else str(body.get("type", "request"))
+    return kind[:40]
 
 
 def log_failure(what: str, error: Exception) -> None:
@@ -94,17 +108,6 @@ def log_failure(what: str, error: Exception) -> None:
         return
     log.error("slack %s failed: %s at %s", what, type(error).__name__, raised_at(error))
     log.debug("slack %s failed", what, exc_info=error)
-
-
-def raised_at(error: BaseException) -> str:
-    """The innermost frame of the bot's own code in the error's traceback (else of a library's), as file:line in
-    function."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
-        return "an unknown place"
-    ours = [frame for frame in frames if any(Path(frame.filename).is_relative_to(code) for code in OUR_CODE)]
-    frame = (ours or frames)[-1]
-    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
 def log_api_error(method: str, error: SlackApiError) -> None:

@@ -28,7 +28,7 @@ from bot.i18n import FALLBACK_LANGUAGE, languages, translate
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
-from handlers.telegram.inbox import RETRY_UNHANDLED_SECONDS, Inbox, parse_update
+from handlers.telegram.inbox import CHANNEL, RETRY_UNHANDLED_SECONDS, Inbox, parse_update
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -80,6 +80,13 @@ def register(application: TelegramApp, staff_chat_id: int | None) -> None:
     application.add_handler(MessageHandler(new_message, messages.not_text))  # stickers, photos, voice, places...
 
 
+def update_kind(update: object) -> str:
+    """What the update carries (message, callback_query, ...): its one field of Update.ALL_TYPES."""
+    if not isinstance(update, Update):
+        return "job"
+    return next((str(kind) for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None), "update")
+
+
 class TelegramChannel:
     """Builds python-telegram-bot's Application on the core, feeds it from the inbox and mounts the webhook."""
 
@@ -117,6 +124,7 @@ class TelegramChannel:
         self.application.add_error_handler(self.on_error)
         self.inbox = Inbox(core.database, self.application.bot, self.handle)
         self.loops = core.loops
+        self.notices = core.notices
 
     async def handle(self, update: Update) -> bool:
         """Runs the handlers; False when one failed, so the inbox keeps the update for a retry."""
@@ -125,14 +133,16 @@ class TelegramChannel:
         return update.update_id not in self.services.failed_updates
 
     async def on_error(self, update: object, context: Context) -> None:
-        """The one error handler: log, and keep the update for a retry (given up after a few attempts)."""
+        """The one error handler: log, tell staff, and keep the update for a retry (given up after a few attempts)."""
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("telegram update %s failed", update_id, exc_info=context.error)
         if update_id is not None:
             self.services.failed_updates.add(update_id)
+        if context.error is not None:
+            await self.notices.handler_failed(CHANNEL, context.error, update_kind(update))
 
     async def send_outbox(self, kind: str, payload: dict[str, Any]) -> None:
-        """The outbox's sender for Telegram: case alerts and steps for staff, outcomes for customers."""
+        """The outbox's sender for Telegram: case alerts, steps and error notices for staff, outcomes for customers."""
         await cases.send(self.services.delivery, self.services.cases, kind, payload)
 
     def mount(self, api: FastAPI) -> None:

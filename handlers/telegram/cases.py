@@ -22,6 +22,7 @@ from bot.cases import (
 )
 from bot.i18n import translate
 from bot.outbox import Undeliverable
+from bot.staff_notices import STAFF_NOTICE
 from bot.untrusted import one_line
 from handlers.telegram import callbacks, render
 from handlers.telegram.common import Context, event_id, respondent
@@ -70,6 +71,9 @@ def staff_keyboard(case: Complaint) -> InlineKeyboardMarkup | None:
 
 async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, Any]) -> None:
     """The outbox's sender for Telegram."""
+    if kind == STAFF_NOTICE:  # of no case
+        await send_notice(delivery, payload)
+        return
     try:
         case, person = await cases.load(int(payload["case"]))
     except CaseError as error:
@@ -106,6 +110,14 @@ async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, A
             raise Undeliverable(f"telegram cannot send {kind!r} messages")
     except Blocked as error:
         raise Undeliverable(f"the chat refuses the bot's messages: {error}") from error
+
+
+async def send_notice(delivery: Delivery, payload: dict[str, Any]) -> None:
+    """A notice for staff, as plain text."""
+    try:
+        await delivery.sender.send(int(payload["target"]), str(payload["text"]))
+    except Blocked as error:
+        raise Undeliverable(f"the staff chat refuses the bot's messages: {error}") from error
 
 
 def outcome_keyboard(case_id: int, language: str | None) -> InlineKeyboardMarkup:
