@@ -28,7 +28,7 @@ from bot.i18n import FALLBACK_LANGUAGE, languages, translate
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
-from handlers.telegram.inbox import CHANNEL, RETRY_UNHANDLED_SECONDS, Inbox, parse_update
+from handlers.telegram.inbox import CHANNEL, DATABASE_ERRORS, RETRY_UNHANDLED_SECONDS, Inbox, parse_update
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -135,7 +135,12 @@ class TelegramChannel:
     async def on_error(self, update: object, context: Context) -> None:
         """The one error handler: log, tell staff, and keep the update for a retry (given up after a few attempts)."""
         update_id = update.update_id if isinstance(update, Update) else None
-        log.error("telegram update %s failed", update_id, exc_info=context.error)
+        if isinstance(context.error, DATABASE_ERRORS):  # an outage: one line per update, not a traceback each
+            log.warning(
+                "telegram update %s failed: the database is unreachable (%s)", update_id, type(context.error).__name__
+            )
+        else:
+            log.error("telegram update %s failed", update_id, exc_info=context.error)
         if update_id is not None:
             self.services.failed_updates.add(update_id)
         if context.error is not None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
+
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from handlers.telegram import TelegramChannel
 from storage.db import Database
@@ -56,3 +60,17 @@ async def test_the_same_failure_is_told_again_after_ten_minutes_with_the_count_h
     notices = await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(STAFF_CHAT)[1:])
     assert notices[0].startswith("A telegram handler failed: RuntimeError at common.py:")
     assert notices[0].endswith("And 2 more like it since.")
+
+
+async def test_a_handler_failing_on_a_database_outage_logs_one_line_without_a_traceback(
+    polling: TelegramChannel, fake_telegram: FakeTelegram, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def unreachable(event: object) -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    polling.services.engine.handle = unreachable  # type: ignore[assignment,method-assign]
+    with caplog.at_level(logging.WARNING, logger="handlers.telegram"):
+        await start_fails(fake_telegram, database)
+    [line] = [record for record in caplog.records if record.name == "handlers.telegram"]
+    assert line.getMessage().endswith("failed: the database is unreachable (OperationalError)")
+    assert line.exc_info is None
