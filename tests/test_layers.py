@@ -21,7 +21,7 @@ def imported_modules(path: Path, module: str) -> Iterator[tuple[int, list[str]]]
             for alias in node.names:
                 yield node.lineno, [alias.name]
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""  # `from ..x` is relative
             source = ".".join(part for part in (base, node.module) if part)
             yield node.lineno, [source, *(f"{source}.{alias.name}" for alias in node.names)]
 
