@@ -1,4 +1,4 @@
-"""The `feedbackbot` command line."""
+"""The core's `feedbackbot` commands (export, db, surveys, score, cases) and the helpers every command shares."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from bot import logsafety
-from bot.app import load_checked_surveys, open_core, open_current_database, open_database
+from bot.app import load_checked_surveys, open_current_database, open_database
 from bot.cases import CaseDesk, Cases, alert_text
 from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.export import ExportFormat, export_answers
@@ -31,18 +31,28 @@ from storage.types import utcnow
 DEFAULT_CONFIG = Path("config.toml")
 T = TypeVar("T")
 
-app = typer.Typer(
-    help="feedbackbot: collects customer feedback in chat and turns complaints into fixed problems.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+# The core's commands; handlers/cli.py adds the commands that start channels, which the core may not import.
+core_commands = typer.Typer()
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 surveys_app = typer.Typer(help="Work with the survey files.", no_args_is_help=True)
 cases_app = typer.Typer(help="Look at complaint cases.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(surveys_app, name="surveys")
-app.add_typer(cases_app, name="cases")
+core_commands.add_typer(db_app, name="db")
+core_commands.add_typer(surveys_app, name="surveys")
+core_commands.add_typer(cases_app, name="cases")
+
+
+def command_line(channel_commands: typer.Typer) -> typer.Typer:
+    """The `feedbackbot` command line: the commands that start channels, then the core's."""
+    app = typer.Typer(
+        help="feedbackbot: collects customer feedback in chat and turns complaints into fixed problems.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(main)
+    app.add_typer(channel_commands)
+    app.add_typer(core_commands)
+    return app
 
 
 def fail(message: str) -> NoReturn:
@@ -51,7 +61,6 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-@app.callback()
 def main(
     ctx: typer.Context,
     config: Annotated[
@@ -102,46 +111,7 @@ def setup_logging(settings: Settings, default_level: int) -> None:
     logsafety.install(settings.secret_values())
 
 
-@app.command()
-def run(ctx: typer.Context) -> None:
-    """Run the bot: the HTTP server, the configured chat channels, or the terminal channel when none is set."""
-    settings = settings_of(ctx, logging.INFO)
-    from handlers.runner import serve  # the edges load only when the bot runs
-
-    async def work() -> None:
-        core = await open_core(settings)
-        try:
-            await serve(core)
-        finally:
-            await core.close()
-
-    run_async(work)
-
-
-@app.command()
-def console(
-    ctx: typer.Context,
-    survey: Annotated[str | None, typer.Option(help="Survey to start with; default: [surveys] default.")] = None,
-) -> None:
-    """Take surveys in this terminal as a customer would; typed answers, numbered options."""
-    settings = settings_of(ctx)
-    from handlers.console import ConsoleChannel, stdin_lines
-
-    async def work() -> None:
-        core = await open_core(settings)
-        first = survey or settings.surveys.default
-        if first not in core.surveys:
-            await core.close()
-            fail(f"--survey: no survey {first!r}; available: {', '.join(core.surveys)}")
-        try:
-            await ConsoleChannel(core.engine, first_survey=first, out=sys.stdout).run(stdin_lines())
-        finally:
-            await core.close()
-
-    run_async(work)
-
-
-@app.command()
+@core_commands.command()
 def export(
     ctx: typer.Context,
     export_format: Annotated[ExportFormat, typer.Option("--format", help="csv (with a header) or jsonl.")] = (
@@ -222,7 +192,7 @@ def surveys_check(ctx: typer.Context) -> None:
     typer.echo(f"{len(surveys)} surveys OK: {', '.join(surveys)}")
 
 
-@app.command()
+@core_commands.command()
 def score(
     ctx: typer.Context,
     file: Annotated[

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
 from bot.config import load_settings
+from handlers.cli import app
 from tests.conftest import ROOT
 
 
