@@ -284,7 +284,7 @@ class Engine:
         person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
         return Turn(session, now, base_language(person.language if person and person.language else who.language))
 
-    def _survey(self, survey_id: str) -> Survey | None:
+    def find_survey(self, survey_id: str) -> Survey | None:
         """The survey of that id, in any letter case: `/survey CSAT` and the deep link `/start CSAT` start csat."""
         wanted = survey_id.casefold()
         return self.surveys.get(survey_id) or next(
@@ -293,7 +293,7 @@ class Engine:
 
     async def _start(self, session: AsyncSession, now: datetime, event: StartSurvey) -> list[Prompt]:
         """Opens the survey at its first question, or resumes it when it is already open."""
-        survey = self._survey(event.survey_id)
+        survey = self.find_survey(event.survey_id)
         if survey is None:
             turn = Turn(session, now, base_language(event.who.language))
             return [self._unknown_survey(turn, event.survey_id)]
@@ -361,7 +361,7 @@ class Engine:
 
     async def _submit(self, session: AsyncSession, now: datetime, event: SubmitSurvey) -> list[Prompt]:
         """Stores a whole form at once as a completed survey; a bad answer stores nothing and names the question."""
-        survey = self._survey(event.survey_id)
+        survey = self.find_survey(event.survey_id)
         turn = Turn(session, now, base_language(event.who.language))
         if survey is None:
             return [self._unknown_survey(turn, event.survey_id)]

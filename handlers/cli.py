@@ -42,12 +42,12 @@ def console(
 
     async def work() -> None:
         core = await open_core(settings)
-        first = survey or settings.surveys.default
-        if first not in core.surveys:
+        first = core.engine.find_survey(survey or settings.surveys.default)
+        if first is None:
             await core.close()
-            fail(f"--survey: no survey {first!r}; available: {', '.join(core.surveys)}")
+            fail(f"--survey: no survey {survey!r}; available: {', '.join(core.surveys)}")
         try:
-            await ConsoleChannel(core.engine, first_survey=first, out=sys.stdout).run(stdin_lines())
+            await ConsoleChannel(core.engine, first_survey=first.id, out=sys.stdout).run(stdin_lines())
         finally:
             await core.close()
 

@@ -72,6 +72,18 @@ def test_a_whole_survey_in_the_terminal_ends_in_the_export(tmp_path: Path, bot_e
     assert len(only_internal.stdout.splitlines()) == 4
 
 
+def test_the_first_survey_is_named_in_any_letter_case(tmp_path: Path, bot_env: dict[str, str]) -> None:
+    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
+    session = feedbackbot(tmp_path, bot_env, "console", "--survey", "NPS", stdin="/quit\n")
+    assert session.returncode == 0, session.stderr
+    assert "How likely are you to recommend us" in session.stdout
+    unknown = feedbackbot(tmp_path, bot_env, "console", "--survey", "nosuch", stdin="/quit\n")
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        2,
+        "feedbackbot: --survey: no survey 'nosuch'; available: ces, csat, internal-service, nps",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
