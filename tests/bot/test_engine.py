@@ -15,8 +15,8 @@ from bot.prompts import ComplaintOpened, NoticeKind, QuestionPrompt, Reply
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.surveys import Survey
 from storage.db import Database
-from storage.models import Answer, Complaint, Conversation, ConversationStatus, InboundEvent, Person
-from tests.bot.customer import Customer, notices, question_of
+from storage.models import Answer, Conversation, ConversationStatus, InboundEvent, Person
+from tests.bot.customer import Customer, complaints, conversations, notices, question_of, stored_answers
 from tests.conftest import Clock
 
 TEXT = {"en": "Question?"}
@@ -49,21 +49,6 @@ def kinds_engine(database: Database, clock: Clock) -> Engine:
     surveys = {survey.id: survey for survey in map(one_question_survey, QUESTIONS)}
     analyzer = make_analyzer(DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD)
     return Engine(database=database, surveys=surveys, analyzer=analyzer, hash_key=b"k", clock=clock)
-
-
-async def stored_answers(database: Database) -> list[Answer]:
-    async with database.snapshot() as session:
-        return list(await session.exec(select(Answer).order_by(col(Answer.id))))
-
-
-async def conversations(database: Database) -> list[Conversation]:
-    async with database.snapshot() as session:
-        return list(await session.exec(select(Conversation).order_by(col(Conversation.id))))
-
-
-async def complaints(database: Database) -> list[Complaint]:
-    async with database.snapshot() as session:
-        return list(await session.exec(select(Complaint).order_by(col(Complaint.id))))
 
 
 VALID_TYPED = [

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -21,9 +19,7 @@ from bot.engine import Engine
 from handlers.console import ConsoleChannel
 from storage.db import Database
 from storage.models import Answer
-from tests.conftest import ROOT, postgres_admin, run_aside
-
-FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
+from tests.conftest import FEEDBACKBOT, ROOT, free_port, postgres_admin, run_aside
 
 
 @pytest.fixture
@@ -70,12 +66,6 @@ def test_a_whole_survey_in_the_terminal_ends_in_the_export(tmp_path: Path, bot_e
     assert float(rows[1]["polarity"]) < 0
     only_internal = feedbackbot(tmp_path, bot_env, "export", "--format", "jsonl", "--survey", "internal-service")
     assert len(only_internal.stdout.splitlines()) == 4
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from storage.db import Database
 from storage.models import Answer, Complaint
+from tests.conftest import database_dump
 from tests.fakes.slack_signing import (
     USER_ID,
     app_home_opened,
@@ -21,8 +22,7 @@ from tests.fakes.slack_signing import (
     slash_command,
     view_submission,
 )
-from tests.handlers.slack.conftest import STAFF, SlackWorkspace
-from tests.handlers.slack.test_feedback_form import database_dump, form
+from tests.handlers.slack.conftest import STAFF, SlackWorkspace, form
 
 DM = f"D{USER_ID}"
 

@@ -20,10 +20,9 @@ from sqlmodel import col, select
 from handlers.telegram import SECRET_HEADER
 from storage.db import Database
 from storage.models import Answer, CaseEvent, Complaint, Conversation
-from tests.conftest import ROOT
+from tests.conftest import FEEDBACKBOT, ROOT, free_port
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
 from tests.handlers.telegram.conftest import STAFF_CHAT, WEBHOOK_SECRET, Chat, outbox_settled, wait_until
-from tests.handlers.test_console import FEEDBACKBOT, free_port
 
 CUSTOMERS = (1111, 2222, 3333)
 QUESTION = "How satisfied are you with our service?"
