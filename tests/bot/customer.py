@@ -54,7 +54,7 @@ class Customer:
         return await self._send(await self.engine.handle(EditText(self.who, self.next_event_id(), message_ref, text)))
 
     async def send(self, make: type[SetLanguage] | type[OptOut] | type[Forget], *args: str) -> Reply:
-        event: Event = make(self.who, self.next_event_id(), *args)  # type: ignore[arg-type]
+        event: Event = make(self.who, self.next_event_id(), *args)
         return await self._send(await self.engine.handle(event))
 
     async def press(self, value: str, question: QuestionPrompt | None = None, event_id: str | None = None) -> Reply:

@@ -11,7 +11,7 @@ from sqlmodel import col, func, select
 from bot.engine import Engine
 from bot.events import SubmitSurvey
 from bot.i18n import translate
-from bot.prompts import ComplaintOpened, NoticeKind, QuestionPrompt, Reply
+from bot.prompts import ComplaintOpened, Notice, NoticeKind, QuestionPrompt, Reply
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.surveys import Survey
 from storage.db import Database
@@ -194,8 +194,9 @@ async def test_an_earlier_button_after_the_survey_closed_is_politely_refused(
     await customer.press("4", first)
     await customer.press("skip")
     reply = await customer.press("1", first)
-    assert reply.prompts[0].kind == NoticeKind.REFUSAL
-    assert reply.prompts[0].text == translate("survey_closed", "en")
+    refusal = reply.prompts[0]
+    assert isinstance(refusal, Notice) and refusal.kind == NoticeKind.REFUSAL
+    assert refusal.text == translate("survey_closed", "en")
     assert [answer.value for answer in await stored_answers(database)] == [4, None]
     assert await complaints(database) == []
 
@@ -222,8 +223,9 @@ async def test_forged_or_foreign_button_data_changes_nothing(
     presser = Customer(engine, forged.get("user", "alice"))
     target = shown.model_copy(update={k: v for k, v in forged.items() if k in ("conversation_id", "question_id")})
     reply = await presser.press(forged.get("value", "4"), target)
-    assert reply.prompts[0].kind == NoticeKind.REFUSAL
-    assert reply.prompts[0].text == translate("button_invalid", "en")
+    refusal = reply.prompts[0]
+    assert isinstance(refusal, Notice) and refusal.kind == NoticeKind.REFUSAL
+    assert refusal.text == translate("button_invalid", "en")
     assert await stored_answers(database) == []
 
 
@@ -480,8 +482,9 @@ async def test_a_form_with_a_bad_or_missing_answer_stores_nothing(engine: Engine
     who = Customer(engine).who
     missing = await engine.handle(SubmitSurvey(who, "form-1", "internal-service", {"service": "hr"}))
     forged = await engine.handle(SubmitSurvey(who, "form-2", "internal-service", {"service": "hr", "quality": "9"}))
-    assert missing.prompts[0].question_id == "quality"
-    assert missing.prompts[0].text.endswith(translate("hint_required", "en"))
+    hint = missing.prompts[0]
+    assert isinstance(hint, Notice) and hint.question_id == "quality"
+    assert hint.text.endswith(translate("hint_required", "en"))
     assert forged.prompts[0].text.endswith(translate("button_invalid", "en"))
     assert await conversations(database) == []
 

@@ -22,7 +22,7 @@ from handlers.slack import EVENTS_PATH, SlackChannel
 from handlers.web import create_app
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound, text_value
+from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound, Params, text_value
 
 STAFF = "USTAFF01"
 
@@ -97,13 +97,13 @@ async def slack(
     await channel.stop()
 
 
-def select_value(value: str) -> dict[str, object]:
+def select_value(value: str) -> Params:
     return {"type": "static_select", "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}}}
 
 
-def form(anonymous: bool, **answers: str) -> dict[str, dict[str, object]]:
+def form(anonymous: bool, **answers: str) -> dict[str, dict[str, Params]]:
     """The state of a submitted /feedback form: a select per rated question, the comment as text, the anonymous box."""
-    values: dict[str, dict[str, object]] = {
+    values: dict[str, dict[str, Params]] = {
         question: {"value": select_value(value) if question != "comment" else text_value(value)}
         for question, value in answers.items()
     }

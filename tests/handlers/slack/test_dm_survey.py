@@ -28,10 +28,10 @@ DM = f"D{USER_ID}"
 
 
 def button(message: dict[str, Any], label: str) -> dict[str, Any]:
-    for block in message["blocks"]:
-        for element in block.get("elements", []):
-            if element.get("type") == "button" and element["text"]["text"] == label:
-                return element
+    elements: list[dict[str, Any]] = [element for block in message["blocks"] for element in block.get("elements", [])]
+    for element in elements:
+        if element.get("type") == "button" and element["text"]["text"] == label:
+            return element
     raise AssertionError(f"no button {label}")
 
 
@@ -44,7 +44,9 @@ async def press(slack: SlackWorkspace, message: dict[str, Any], label: str) -> N
 async def start_from_home(slack: SlackWorkspace, survey_id: str) -> dict[str, Any]:
     before = len(slack.fake.messages(USER_ID))
     assert (await slack.post(block_actions("survey_start_0", survey_id, channel_id=DM))).status_code == 200
-    messages = await slack.settle(lambda: len(slack.fake.messages(USER_ID)) > before and slack.fake.messages(USER_ID))
+    messages: list[dict[str, Any]] = await slack.settle(
+        lambda: len(slack.fake.messages(USER_ID)) > before and slack.fake.messages(USER_ID)
+    )
     return messages[-1]
 
 
