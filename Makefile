@@ -23,9 +23,11 @@ run: $(VENV)/.installed config.toml
 	$(BIN)/feedbackbot db upgrade
 	$(BIN)/feedbackbot run
 
-## Lint, type-check and run every test against SQLite and a throwaway PostgreSQL server.
+## Lint, type-check and run every test against SQLite and a throwaway PostgreSQL server, with a coverage floor.
+# Coverage counts the test process only, not the `feedbackbot` processes some tests start.
+COVERAGE := --cov=bot --cov=handlers --cov=storage --cov-report=term:skip-covered
 test: $(VENV)/.installed-dev lint
-	scripts/with-postgres $(BIN)/pytest
+	scripts/with-postgres $(BIN)/pytest $(COVERAGE)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
