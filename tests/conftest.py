@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +28,7 @@ from storage.migrate import upgrade
 pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.slack_api"]
 os.environ["PTB_TIMEDELTA"] = "true"  # as the bot sets it: RetryAfter carries a timedelta, without warnings
 ROOT = Path(__file__).resolve().parents[1]
+FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")  # the console script of this venv
 POSTGRES_URL_VARIABLE = "FEEDBACKBOT_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -47,6 +50,12 @@ async def postgres_admin(statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def run_aside(work: Coroutine[Any, Any, None]) -> None:

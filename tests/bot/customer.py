@@ -1,8 +1,10 @@
-"""A test customer: sends core events to the engine the way an adapter would."""
+"""A test customer: sends core events to the engine the way an adapter would; and what the engine stored."""
 
 from __future__ import annotations
 
 import itertools
+
+from sqlmodel import col, select
 
 from bot.engine import Engine
 from bot.events import (
@@ -18,6 +20,8 @@ from bot.events import (
     TextAnswer,
 )
 from bot.prompts import Notice, QuestionPrompt, Reply
+from storage.db import Database
+from storage.models import Answer, Complaint, Conversation
 
 _event_ids = itertools.count(1)
 
@@ -50,7 +54,7 @@ class Customer:
         return await self._send(await self.engine.handle(EditText(self.who, self.next_event_id(), message_ref, text)))
 
     async def send(self, make: type[SetLanguage] | type[OptOut] | type[Forget], *args: str) -> Reply:
-        event: Event = make(self.who, self.next_event_id(), *args)  # type: ignore[arg-type]
+        event: Event = make(self.who, self.next_event_id(), *args)
         return await self._send(await self.engine.handle(event))
 
     async def press(self, value: str, question: QuestionPrompt | None = None, event_id: str | None = None) -> Reply:
@@ -72,3 +76,18 @@ def question_of(reply: Reply) -> QuestionPrompt | None:
 
 def notices(reply: Reply) -> list[str]:
     return [prompt.text for prompt in reply.prompts if isinstance(prompt, Notice)]
+
+
+async def stored_answers(database: Database) -> list[Answer]:
+    async with database.snapshot() as session:
+        return list(await session.exec(select(Answer).order_by(col(Answer.id))))
+
+
+async def conversations(database: Database) -> list[Conversation]:
+    async with database.snapshot() as session:
+        return list(await session.exec(select(Conversation).order_by(col(Conversation.id))))
+
+
+async def complaints(database: Database) -> list[Complaint]:
+    async with database.snapshot() as session:
+        return list(await session.exec(select(Complaint).order_by(col(Complaint.id))))

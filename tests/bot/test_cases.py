@@ -123,12 +123,12 @@ def outbox_of(rows: list[OutboxMessage], kind: str) -> list[dict[str, object]]:
 
 async def all_outbox(database: Database) -> list[OutboxMessage]:
     async with database.snapshot() as session:
-        return list(await session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+        return list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
 
 
 async def trail(database: Database) -> list[tuple[str, str]]:
     async with database.snapshot() as session:
-        return [(e.actor, e.action) for e in await session.exec(select(CaseEvent).order_by(CaseEvent.id))]
+        return [(e.actor, e.action) for e in await session.exec(select(CaseEvent).order_by(col(CaseEvent.id)))]
 
 
 @pytest.fixture

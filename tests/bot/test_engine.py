@@ -11,12 +11,12 @@ from sqlmodel import col, func, select
 from bot.engine import Engine
 from bot.events import SubmitSurvey
 from bot.i18n import translate
-from bot.prompts import ComplaintOpened, NoticeKind, QuestionPrompt, Reply
+from bot.prompts import ComplaintOpened, Notice, NoticeKind, QuestionPrompt, Reply
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.surveys import Survey
 from storage.db import Database
-from storage.models import Answer, Complaint, Conversation, ConversationStatus, InboundEvent, Person
-from tests.bot.customer import Customer, notices, question_of
+from storage.models import Answer, Conversation, ConversationStatus, InboundEvent, Person
+from tests.bot.customer import Customer, complaints, conversations, notices, question_of, stored_answers
 from tests.conftest import Clock
 
 TEXT = {"en": "Question?"}
@@ -49,21 +49,6 @@ def kinds_engine(database: Database, clock: Clock) -> Engine:
     surveys = {survey.id: survey for survey in map(one_question_survey, QUESTIONS)}
     analyzer = make_analyzer(DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD)
     return Engine(database=database, surveys=surveys, analyzer=analyzer, hash_key=b"k", clock=clock)
-
-
-async def stored_answers(database: Database) -> list[Answer]:
-    async with database.snapshot() as session:
-        return list(await session.exec(select(Answer).order_by(col(Answer.id))))
-
-
-async def conversations(database: Database) -> list[Conversation]:
-    async with database.snapshot() as session:
-        return list(await session.exec(select(Conversation).order_by(col(Conversation.id))))
-
-
-async def complaints(database: Database) -> list[Complaint]:
-    async with database.snapshot() as session:
-        return list(await session.exec(select(Complaint).order_by(col(Complaint.id))))
 
 
 VALID_TYPED = [
@@ -209,8 +194,9 @@ async def test_an_earlier_button_after_the_survey_closed_is_politely_refused(
     await customer.press("4", first)
     await customer.press("skip")
     reply = await customer.press("1", first)
-    assert reply.prompts[0].kind == NoticeKind.REFUSAL
-    assert reply.prompts[0].text == translate("survey_closed", "en")
+    refusal = reply.prompts[0]
+    assert isinstance(refusal, Notice) and refusal.kind == NoticeKind.REFUSAL
+    assert refusal.text == translate("survey_closed", "en")
     assert [answer.value for answer in await stored_answers(database)] == [4, None]
     assert await complaints(database) == []
 
@@ -237,8 +223,9 @@ async def test_forged_or_foreign_button_data_changes_nothing(
     presser = Customer(engine, forged.get("user", "alice"))
     target = shown.model_copy(update={k: v for k, v in forged.items() if k in ("conversation_id", "question_id")})
     reply = await presser.press(forged.get("value", "4"), target)
-    assert reply.prompts[0].kind == NoticeKind.REFUSAL
-    assert reply.prompts[0].text == translate("button_invalid", "en")
+    refusal = reply.prompts[0]
+    assert isinstance(refusal, Notice) and refusal.kind == NoticeKind.REFUSAL
+    assert refusal.text == translate("button_invalid", "en")
     assert await stored_answers(database) == []
 
 
@@ -495,8 +482,9 @@ async def test_a_form_with_a_bad_or_missing_answer_stores_nothing(engine: Engine
     who = Customer(engine).who
     missing = await engine.handle(SubmitSurvey(who, "form-1", "internal-service", {"service": "hr"}))
     forged = await engine.handle(SubmitSurvey(who, "form-2", "internal-service", {"service": "hr", "quality": "9"}))
-    assert missing.prompts[0].question_id == "quality"
-    assert missing.prompts[0].text.endswith(translate("hint_required", "en"))
+    hint = missing.prompts[0]
+    assert isinstance(hint, Notice) and hint.question_id == "quality"
+    assert hint.text.endswith(translate("hint_required", "en"))
     assert forged.prompts[0].text.endswith(translate("button_invalid", "en"))
     assert await conversations(database) == []
 

@@ -9,8 +9,7 @@ from bot.events import Forget, NotText, OptOut, SetLanguage
 from bot.i18n import translate
 from storage.db import Database
 from storage.models import Answer, Complaint, Conversation, Person
-from tests.bot.customer import Customer, notices, question_of
-from tests.bot.test_engine import complaints, conversations, stored_answers
+from tests.bot.customer import Customer, complaints, conversations, notices, question_of, stored_answers
 from tests.conftest import Clock
 
 

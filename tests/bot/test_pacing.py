@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from bot import pacing
 from bot.pacing import Pacer
 
 
@@ -18,8 +18,8 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def sleep(seconds: float) -> None:
         recorded.append(round(seconds, 2))
 
-    monkeypatch.setattr(pacing.asyncio, "sleep", sleep)
-    monkeypatch.setattr(pacing.time, "monotonic", lambda: 1000.0)
+    monkeypatch.setattr(asyncio, "sleep", sleep)  # the modules bot.pacing uses
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
     return recorded
 
 

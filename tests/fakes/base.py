@@ -83,7 +83,7 @@ class FakeApi:
             report = "\n".join(f"  {v}" for v in self.violations)
             pytest.fail(f"the bot called {self.api_name} wrongly:\n{report}", pytrace=False)
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:  # noqa: ASYNC109
         """Wait until `predicate()` is truthy and return it; re-checked on every call to the fake."""
         try:
             async with asyncio.timeout(timeout):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -21,9 +19,7 @@ from bot.engine import Engine
 from handlers.console import ConsoleChannel
 from storage.db import Database
 from storage.models import Answer
-from tests.conftest import ROOT, postgres_admin, run_aside
-
-FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
+from tests.conftest import FEEDBACKBOT, ROOT, free_port, postgres_admin, run_aside
 
 
 @pytest.fixture
@@ -82,12 +78,6 @@ def test_the_first_survey_is_named_in_any_letter_case(tmp_path: Path, bot_env: d
         2,
         "feedbackbot: --survey: no survey 'nosuch'; available: ces, csat, internal-service, nps",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:

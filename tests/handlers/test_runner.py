@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")
+from tests.conftest import FEEDBACKBOT, ROOT
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

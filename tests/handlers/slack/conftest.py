@@ -22,7 +22,7 @@ from handlers.slack import EVENTS_PATH, SlackChannel
 from handlers.web import create_app
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound
+from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound, Params, text_value
 
 STAFF = "USTAFF01"
 
@@ -95,6 +95,21 @@ async def slack(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         yield SlackWorkspace(fake_slack, client, channel)
     await channel.stop()
+
+
+def select_value(value: str) -> Params:
+    return {"type": "static_select", "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}}}
+
+
+def form(anonymous: bool, **answers: str) -> dict[str, dict[str, Params]]:
+    """The state of a submitted /feedback form: a select per rated question, the comment as text, the anonymous box."""
+    values: dict[str, dict[str, Params]] = {
+        question: {"value": select_value(value) if question != "comment" else text_value(value)}
+        for question, value in answers.items()
+    }
+    option = {"value": "anonymous", "text": {"type": "plain_text", "text": "Anonymous"}}
+    values["anonymous"] = {"value": {"type": "checkboxes", "selected_options": [option] if anonymous else []}}
+    return values
 
 
 __all__ = ["STAFF", "USER_ID", "SlackWorkspace"]

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from storage.db import Database
 from storage.models import Answer, Complaint
+from tests.conftest import database_dump
 from tests.fakes.slack_signing import (
     USER_ID,
     app_home_opened,
@@ -21,17 +22,16 @@ from tests.fakes.slack_signing import (
     slash_command,
     view_submission,
 )
-from tests.handlers.slack.conftest import STAFF, SlackWorkspace
-from tests.handlers.slack.test_feedback_form import database_dump, form
+from tests.handlers.slack.conftest import STAFF, SlackWorkspace, form
 
 DM = f"D{USER_ID}"
 
 
 def button(message: dict[str, Any], label: str) -> dict[str, Any]:
-    for block in message["blocks"]:
-        for element in block.get("elements", []):
-            if element.get("type") == "button" and element["text"]["text"] == label:
-                return element
+    elements: list[dict[str, Any]] = [element for block in message["blocks"] for element in block.get("elements", [])]
+    for element in elements:
+        if element.get("type") == "button" and element["text"]["text"] == label:
+            return element
     raise AssertionError(f"no button {label}")
 
 
@@ -44,7 +44,9 @@ async def press(slack: SlackWorkspace, message: dict[str, Any], label: str) -> N
 async def start_from_home(slack: SlackWorkspace, survey_id: str) -> dict[str, Any]:
     before = len(slack.fake.messages(USER_ID))
     assert (await slack.post(block_actions("survey_start_0", survey_id, channel_id=DM))).status_code == 200
-    messages = await slack.settle(lambda: len(slack.fake.messages(USER_ID)) > before and slack.fake.messages(USER_ID))
+    messages: list[dict[str, Any]] = await slack.settle(
+        lambda: len(slack.fake.messages(USER_ID)) > before and slack.fake.messages(USER_ID)
+    )
     return messages[-1]
 
 

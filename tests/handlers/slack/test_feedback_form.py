@@ -11,22 +11,8 @@ from sqlmodel import col, select
 from storage.db import Database
 from storage.models import Answer, Conversation, Person
 from tests.conftest import database_dump
-from tests.fakes.slack_signing import USER_ID, slash_command, text_value, view_submission
-from tests.handlers.slack.conftest import SlackWorkspace
-
-
-def select_value(value: str) -> dict[str, object]:
-    return {"type": "static_select", "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}}}
-
-
-def form(anonymous: bool, **answers: str) -> dict[str, dict[str, object]]:
-    values: dict[str, dict[str, object]] = {
-        question: {"value": select_value(value) if question != "comment" else text_value(value)}
-        for question, value in answers.items()
-    }
-    option = {"value": "anonymous", "text": {"type": "plain_text", "text": "Anonymous"}}
-    values["anonymous"] = {"value": {"type": "checkboxes", "selected_options": [option] if anonymous else []}}
-    return values
+from tests.fakes.slack_signing import USER_ID, slash_command, view_submission
+from tests.handlers.slack.conftest import SlackWorkspace, form
 
 
 async def test_feedback_opens_the_form_with_the_service_preselected(slack: SlackWorkspace) -> None:

@@ -25,7 +25,7 @@ from handlers.telegram import TelegramChannel
 from handlers.web import create_app
 from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage
-from tests.conftest import Clock
+from tests.conftest import Clock, database_dump
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import (
     SIGNING_SECRET,
@@ -39,7 +39,6 @@ from tests.fakes.slack_signing import (
 )
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.slack.conftest import STAFF, SlackWorkspace
-from tests.handlers.slack.test_feedback_form import database_dump
 from tests.handlers.telegram.conftest import CUSTOMER, Chat, outbox_settled, wait_until
 
 STAFF_CHANNEL = "CSTAFF"

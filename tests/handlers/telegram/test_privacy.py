@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import make_url, select
+from sqlalchemy import make_url
+from sqlmodel import select
 
 from handlers.telegram import TelegramChannel
 from storage.db import Database
@@ -47,7 +48,7 @@ async def test_forget_after_confirmation_leaves_no_personal_data(
     for personal in (str(CUSTOMER), "user714862471", "ORDER-55", "Maria", "555 0100"):
         assert personal not in dump
     async with database.snapshot() as session:
-        assert list(await session.exec(select(Answer.value))) == [(1,), (None,)]  # anonymous aggregates stay
+        assert list(await session.exec(select(Answer.value))) == [1, None]  # anonymous aggregates stay
 
 
 async def test_stop_after_confirmation_opts_out_until_start(
@@ -58,10 +59,10 @@ async def test_stop_after_confirmation_opts_out_until_start(
     await chat.press("c1|stop|yes")
     assert fake_telegram.sent_messages(CUSTOMER)[-1].startswith("Done: you won't get any more surveys.")
     async with database.snapshot() as session:
-        assert (await session.exec(select(Person.opted_out))).one() == (True,)
+        assert (await session.exec(select(Person.opted_out))).one() is True
     await chat.command("start", "nps")
     async with database.snapshot() as session:
-        assert (await session.exec(select(Person.opted_out))).one() == (False,)
+        assert (await session.exec(select(Person.opted_out))).one() is False
 
 
 NAMES = {"first_name": "Zebedee", "last_name": "Quillfeather", "username": "zquill_customer"}

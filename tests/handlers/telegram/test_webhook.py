@@ -173,7 +173,8 @@ def without(message: dict[str, Any], key: str) -> dict[str, Any]:
 
 def with_button(fake: FakeTelegram) -> dict[str, Any]:
     button = {"text": "x", "callback_data": "x"}
-    return fake.build.text(CUSTOMER, "question")["message"] | {"reply_markup": {"inline_keyboard": [[button]]}}
+    message: dict[str, Any] = fake.build.text(CUSTOMER, "question")["message"]
+    return message | {"reply_markup": {"inline_keyboard": [[button]]}}
 
 
 LACKING: dict[str, Callable[[FakeTelegram], dict[str, Any]]] = {
