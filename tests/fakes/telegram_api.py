@@ -297,6 +297,14 @@ class FakeTelegram(FakeApi):
         error = ApiError(status, text, retry_after=retry_after if status == 429 else None)
         self._failures[method] += [error] * times
 
+    async def recover(self) -> None:
+        """Telegram is back: the calls of a killed bot that already reached the fake are answered first, failing as
+        everything before them did (its connections closing says they are done); later calls work."""
+        assert self._runner is not None and self._runner.server is not None
+        server = self._runner.server
+        await self.wait_for(lambda: not server.connections or None, timeout=10)
+        self._failures.clear()
+
     def delay(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next `times` calls of `method` for `seconds` before handling them (they still take effect)."""
         self._delays[method] += [seconds] * times

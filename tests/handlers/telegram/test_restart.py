@@ -117,7 +117,7 @@ async def test_killed_mid_survey_every_answer_is_stored_once_and_no_message_sent
 
     await fake_telegram.wait_for(lambda: all(attempted(chat) for chat in CUSTOMERS), timeout=20)
     bot.kill()  # the answers are stored, the replies not yet sent
-    fake_telegram._failures.clear()  # Telegram is back
+    await fake_telegram.recover()  # Telegram is back
     await bot.start()
     await handled(fake_telegram, database, presses)
     await wait_all(fake_telegram, FOLLOW_UP)
@@ -128,7 +128,7 @@ async def test_killed_mid_survey_every_answer_is_stored_once_and_no_message_sent
         for chat in CUSTOMERS
     ]
     bot.kill()  # at once, wherever the bot is with these updates
-    fake_telegram._failures.clear()
+    await fake_telegram.recover()
     await bot.start()
     await handled(fake_telegram, database, comments)
     await wait_all(fake_telegram, THANKS)
@@ -188,7 +188,7 @@ async def test_killed_in_webhook_mode_every_answer_is_stored_once_and_no_message
             question = fake_telegram.last_bot_message(chat)
             presses.append(await bot.post(fake_telegram.build.callback_query(question, data_of(question, "1"))))
         bot.kill()  # answered 200, so stored: Telegram will not deliver these again
-        fake_telegram._failures.clear()
+        await fake_telegram.recover()
         await bot.start()
         await handled(fake_telegram, database, presses)
         await wait_all(fake_telegram, FOLLOW_UP)
@@ -251,7 +251,7 @@ async def test_killed_right_after_a_staff_message_is_handled_the_customer_gets_i
     finally:
         await case_lock.close()
         await mark_lock.close()  # rolls back
-    fake_telegram._failures.clear()
+    await fake_telegram.recover()
     await bot.start()
     await Chat(fake_telegram, database).handled(update_id, timeout=30)
     await outbox_settled(database)
