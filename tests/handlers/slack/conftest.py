@@ -21,6 +21,7 @@ from bot.surveys import Survey
 from handlers.slack import EVENTS_PATH, SlackChannel
 from handlers.web import create_app
 from storage.db import Database
+from tests.conftest import database_dump
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound, Params, text_value
 
@@ -67,6 +68,20 @@ def bot_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogR
         for record in caplog.records
         if record.levelno >= level and not record.getMessage().startswith("HTTP Request: POST http://bot/")
     ]
+
+
+async def post_signed_quietly(
+    slack: SlackWorkspace, database: Database, caplog: pytest.LogCaptureFixture, body: bytes, content_type: str
+) -> int:
+    """Posts a signed body; asserts it wrote nothing and logged at most one line, with no traceback. Its status."""
+    before = await database_dump(database)
+    caplog.clear()
+    response = await slack.post_signed(body, content_type)
+    await slack.idle()
+    lines = bot_lines(caplog, logging.INFO)
+    assert len(lines) <= 1 and not any(record.exc_info for record in lines)
+    assert await database_dump(database) == before
+    return response.status_code
 
 
 def slack_settings(fake: FakeSlack, **slack: Any) -> Settings:

@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import pytest
 
 from storage.db import Database
-from tests.conftest import database_dump
 from tests.fakes.slack_signing import (
     FORM,
     JSON_TYPE,
@@ -19,7 +18,7 @@ from tests.fakes.slack_signing import (
     message_im,
     slash_command,
 )
-from tests.handlers.slack.conftest import STAFF, SlackWorkspace, bot_lines
+from tests.handlers.slack.conftest import STAFF, SlackWorkspace, bot_lines, post_signed_quietly
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
@@ -70,14 +69,7 @@ MALFORMED = {
 async def assert_refused_quietly(
     slack: SlackWorkspace, database: Database, caplog: pytest.LogCaptureFixture, body: bytes, content_type: str
 ) -> None:
-    before = await database_dump(database)
-    caplog.clear()
-    response = await slack.post_signed(body, content_type)
-    await slack.idle()
-    assert 400 <= response.status_code < 500
-    lines = bot_lines(caplog, logging.INFO)
-    assert len(lines) <= 1 and not any(record.exc_info for record in lines)
-    assert await database_dump(database) == before
+    assert 400 <= await post_signed_quietly(slack, database, caplog, body, content_type) < 500
 
 
 @pytest.mark.parametrize(("body", "content_type"), MALFORMED.values(), ids=MALFORMED.keys())
