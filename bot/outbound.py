@@ -1,0 +1,119 @@
+"""Messages the bot sends on its own: one kind per purpose, one payload model per kind, and what a send came to.
+
+A message is validated when it is written (`encode`) and again when it is read back to be sent (`decode`), so a
+row that no longer fits its model fails loudly instead of reaching a person half-filled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Kind(StrEnum):
+    CASE_ALERT = "case_alert"  # a new case, to a staff destination
+    CASE_UPDATE = "case_update"  # a step of a case, to a staff destination
+    CASE_ESCALATION = "case_escalation"  # an overdue case, to a staff destination
+    CASE_CONTACT = "case_contact"  # staff's message, to the customer
+    CASE_RESOLUTION = "case_resolution"  # the outcome and "Is this resolved for you?", to the customer
+    STAFF_NOTICE = "staff_notice"  # a failed handler, to a staff destination
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CaseAlert(Payload):
+    kind: Literal[Kind.CASE_ALERT] = Kind.CASE_ALERT
+    case_id: int
+    target: str  # the staff chat or channel
+
+
+class CaseUpdate(Payload):
+    kind: Literal[Kind.CASE_UPDATE] = Kind.CASE_UPDATE
+    case_id: int
+    target: str
+    line: str  # the trail line to show; may quote a person's words
+
+
+class CaseEscalation(Payload):
+    kind: Literal[Kind.CASE_ESCALATION] = Kind.CASE_ESCALATION
+    case_id: int
+    target: str
+    line: str
+
+
+class CaseContact(Payload):
+    kind: Literal[Kind.CASE_CONTACT] = Kind.CASE_CONTACT
+    case_id: int
+    platform_id: str  # the customer
+    message: str  # written by staff
+
+
+class CaseResolution(Payload):
+    kind: Literal[Kind.CASE_RESOLUTION] = Kind.CASE_RESOLUTION
+    case_id: int
+    platform_id: str
+    message: str = ""  # staff's words to the customer, if any
+
+
+class StaffNotice(Payload):
+    kind: Literal[Kind.STAFF_NOTICE] = Kind.STAFF_NOTICE
+    target: str
+    text: str  # plain text, shown as it is
+
+
+OutboundMessage = Annotated[
+    CaseAlert | CaseUpdate | CaseEscalation | CaseContact | CaseResolution | StaffNotice, Field(discriminator="kind")
+]
+_MESSAGE: TypeAdapter[OutboundMessage] = TypeAdapter(OutboundMessage)
+
+
+def encode(message: OutboundMessage) -> str:
+    """The message as stored: JSON, checked against its kind's model."""
+    return _MESSAGE.dump_json(_MESSAGE.validate_python(message)).decode()
+
+
+def decode(stored: str) -> OutboundMessage:
+    """A stored message, checked against its kind's model; raises pydantic.ValidationError when it does not fit."""
+    return _MESSAGE.validate_json(stored)
+
+
+def case_of(message: OutboundMessage) -> int | None:
+    """The case a message belongs to, if any."""
+    return getattr(message, "case_id", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Delivered; `reference` is the platform's id of the message (a Telegram message id, a Slack ts) if kept."""
+
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Not delivered this time (an outage, a 5xx, a 429): try again, not before `after` seconds when given."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The platform refuses for good (unknown channel, message it cannot take): not retried."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """The person cannot be reached (blocked the bot, left, deactivated): not retried, the person marked."""
+
+    reason: str
+
+
+SendResult = Sent | RetryLater | Refused | Unreachable
