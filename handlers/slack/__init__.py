@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -23,10 +23,11 @@ from bot.app import Core
 from bot.cases import Cases
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
-from handlers.slack.common import PAYLOAD_ERRORS, Services, report_failure, request_kind
+from handlers.slack.common import PAYLOAD_ERRORS, Services, TrackedLazyListeners, report_failure, request_kind
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_SECONDS = 10
+AFTER_ACK = "request, after its acknowledgement"  # what staff are told was being handled
 log = logging.getLogger("handlers.slack")
 
 
@@ -39,6 +40,7 @@ def quiet_logger(name: str) -> logging.Logger:
 
 def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
     """Every listener, by surface; case buttons before the catch-all of actions."""
+    app.listener_runner.lazy_listener_runner = TrackedLazyListeners(app.listener_runner, services.tasks)
     commands.register(app, services)
     cases.register(app, services, case_work)
     actions.register(app, services)
@@ -46,9 +48,13 @@ def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
     events.register(app, services, case_work)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+    async def on_error(error: Exception, body: dict[str, Any], request: AsyncBoltRequest) -> BoltResponse | None:
         """The one error handler: a payload the listener cannot read is refused with 400; anything else (a database
-        outage) is logged, told to staff and answered 500, so that Slack retries."""
+        outage) is logged, told to staff and answered 500, so that Slack retries. A lazy listener's failure, after
+        the acknowledgement, is logged and told to staff."""
+        if request.lazy_only:
+            await report_failure(services.notices, "work after the acknowledgement", error, AFTER_ACK)
+            return None
         if isinstance(error, BoltUnhandledRequestError):
             log.warning("slack: no listener takes this request; answered 404")
             return None
@@ -80,8 +86,8 @@ class SlackChannel:
             ],
         )
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
-        # Listeners store what they receive before acknowledging (so Slack retries what failed), then hand the
-        # slow part (posting replies) to Services.after_ack.
+        # Listeners store what they receive before acknowledging (so Slack retries what failed), then leave the
+        # slow part (posting replies) to their lazy listeners (see register).
         self.app = AsyncApp(
             client=client,
             signing_secret=secret,
