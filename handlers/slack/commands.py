@@ -19,7 +19,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def open_feedback_form(ack: AsyncAck, command: dict[str, Any]) -> None:
         """Opens the form of the feedback survey; `/feedback it-helpdesk` preselects that service."""
         await ack()  # Slack wants an answer within 3 s; the modal follows
-        survey = services.engine.surveys[services.settings.feedback_survey]
+        survey = services.engine.catalogue[services.settings.feedback_survey]
         preselected = command.get("text", "").strip().lower() or None
         view = blocks.feedback_form(survey, survey.fallback_language, survey.anonymous, preselected)
         services.after_ack(open_view(services, command["trigger_id"], view))

@@ -14,9 +14,10 @@ from bot.events import TextAnswer
 from handlers.slack import blocks
 from handlers.slack.cases import outcome_blocks
 from handlers.slack.common import CHANNEL, Services, deliver, event_key, log_api_error, respondent
+from storage.db import Database
 
 
-def register(app: AsyncApp, services: Services, cases: Cases) -> None:
+def register(app: AsyncApp, services: Services, cases: Cases, database: Database) -> None:
     @app.event({"type": "message", "channel_type": "im"})
     async def dm_message(body: dict[str, Any], event: dict[str, Any]) -> None:
         """A person's message in the DM answers their open survey's question; the reply goes in the thread."""
@@ -37,33 +38,33 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         """Publishes App Home: the person's open survey and answers, and for staff the figures and complaints."""
         if event.get("tab", "home") != "home":
             return
-        services.after_ack(publish_home(services, cases, event["user"]))
+        services.after_ack(publish_home(services, cases, database, event["user"]))
 
 
-async def publish_home(services: Services, cases: Cases, user_id: str) -> None:
+async def publish_home(services: Services, cases: Cases, database: Database, user_id: str) -> None:
     try:
-        await services.client.views_publish(user_id=user_id, view=await home_for(services, cases, user_id))
+        await services.client.views_publish(user_id=user_id, view=await home_for(services, cases, database, user_id))
     except SlackApiError as error:
         log_api_error("views.publish", error)
 
 
-async def home_for(services: Services, cases: Cases, user_id: str) -> Any:
-    engine, database = services.engine, services.engine.database
+async def home_for(services: Services, cases: Cases, database: Database, user_id: str) -> Any:
+    catalogue, people, who = services.engine.catalogue, services.engine.people, respondent(user_id)
     staff = None
     if await services.is_staff(user_id):
-        feedback = engine.surveys[services.settings.feedback_survey]
+        feedback = catalogue[services.settings.feedback_survey]
         csat = await analytics.csat_by_group(database, feedback, services.settings.min_group_size)
-        nps = await analytics.nps_by_survey(database, engine.surveys.values(), services.settings.min_group_size)
+        nps = await analytics.nps_by_survey(database, catalogue.values(), services.settings.min_group_size)
         total, newest = await analytics.open_complaints(database)
         staff = blocks.StaffFigures(csat, nps, total, newest, services.settings.min_group_size)
-    follow_up_key = engine.follow_up_key(respondent(user_id))
+    follow_up_key = services.engine.keys.follow_up_key(who)
     outcomes = [
         block for case in await cases.awaiting_anonymous_answer(follow_up_key) for block in outcome_blocks(case)
     ]
     return blocks.home_view(
-        surveys=list(engine.surveys.values()),
-        language=await engine.language_of(respondent(user_id)),
-        open_survey=await engine.open_survey_of(respondent(user_id)),
+        surveys=list(catalogue.values()),
+        language=await people.language_of(who),
+        open_survey=await services.engine.conversations.open_survey_of(who),
         answers=await analytics.recent_answers_of(database, CHANNEL, user_id),
         staff=staff,
         outcomes=outcomes,
