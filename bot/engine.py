@@ -49,8 +49,9 @@ class Record(NamedTuple):
 
 
 class Engine:
-    """Applies events once and routes each to its part: `conversations` (surveys taken), `people` (settings and
-    privacy), the answer store and case replies. All state lives in the database, so any process serves any event."""
+    """Applies each event once and routes it to the part whose job it is. The parts channels use are public:
+    `catalogue` (the surveys), `conversations` (surveys being taken), `people` (settings) and `keys` (privacy).
+    All state lives in the database, so any process serves any event."""
 
     def __init__(
         self,
@@ -68,13 +69,13 @@ class Engine:
         self.keys = PrivacyKeys(hash_key)
         self.catalogue = SurveyCatalogue(surveys)
         self.people = People(database, self.keys)
-        self.answers = AnswerStore(analyzer, desk)
+        self._answers = AnswerStore(analyzer, desk)
         self.conversations = Conversations(
             database=database,
             catalogue=self.catalogue,
             keys=self.keys,
             people=self.people,
-            answers=self.answers,
+            answers=self._answers,
             case_replies=CaseReplies(desk),
             clock=clock,
         )
@@ -205,7 +206,7 @@ class Engine:
             case TextAnswer() | ChoiceAnswer() | EditText():
                 return await self.conversations.answer(session, now, event)
             case Complain():
-                return await self.answers.complain(
+                return await self._answers.complain(
                     Turn(session, now, await self.people.language_in(session, event.who)), event
                 )
             case NotText():
