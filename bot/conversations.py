@@ -90,7 +90,7 @@ class Conversations:
             return [self._unknown_survey(base_language(event.who.language), event.survey_id)]
         await self._people.welcome_back(session, event.who)
         prompts: list[Prompt] = []
-        open_conversation = await self.open_conversation(session, now, event.who)
+        open_conversation = await self._open_conversation(session, now, event.who)
         if open_conversation is not None:
             language = open_conversation.language
             if (open_conversation.survey_id, open_conversation.reference) == (survey.id, event.reference):
@@ -167,13 +167,13 @@ class Conversations:
 
     async def continue_in(self, session: AsyncSession, now: datetime, who: Respondent, language: str) -> list[Prompt]:
         """The person's open survey goes on in `language`, at the same question, asked again."""
-        conversation = await self.open_conversation(session, now, who)
+        conversation = await self._open_conversation(session, now, who)
         if conversation is None:
             return []
         conversation.language = language
         return [self._ask_again(conversation)]
 
-    async def open_conversation(self, session: AsyncSession, now: datetime, who: Respondent) -> Conversation | None:
+    async def _open_conversation(self, session: AsyncSession, now: datetime, who: Respondent) -> Conversation | None:
         """The person's open survey; one past its expiry is closed as partial instead."""
         conversation = await self._open_or_expired(session, who)
         if conversation is None or conversation.expires_at > now:
@@ -184,7 +184,7 @@ class Conversations:
 
     async def close_open(self, session: AsyncSession, now: datetime, who: Respondent) -> None:
         """Closes the person's open survey as partial, keeping its answers."""
-        conversation = await self.open_conversation(session, now, who)
+        conversation = await self._open_conversation(session, now, who)
         if conversation is not None:
             _close(conversation, now, ConversationStatus.PARTIAL)
 
