@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 async def sweep(core: Core) -> float:
     """The minute's sweep: closes surveys past their expiry as partial, escalates overdue cases."""
-    closed = await core.engine.expire_overdue()
+    closed = await core.engine.conversations.expire_overdue()
     escalated = await core.cases.escalate_overdue()
     if closed or escalated:
         log.info("closed %d expired surveys as partial, escalated %d overdue cases", closed, escalated)

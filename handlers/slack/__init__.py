@@ -24,6 +24,7 @@ from bot.cases import Cases
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
 from handlers.slack.common import PAYLOAD_ERRORS, Services, TrackedLazyListeners, report_failure, request_kind
+from storage.db import Database
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_SECONDS = 10
@@ -38,14 +39,14 @@ def quiet_logger(name: str) -> logging.Logger:
     return logger
 
 
-def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
+def register(app: AsyncApp, services: Services, case_work: Cases, database: Database) -> None:
     """Every listener, by surface; case buttons before the catch-all of actions."""
     app.listener_runner.lazy_listener_runner = TrackedLazyListeners(app.listener_runner, services.tasks)
     commands.register(app, services)
     cases.register(app, services, case_work)
     actions.register(app, services)
     views.register(app, services)
-    events.register(app, services, case_work)
+    events.register(app, services, case_work, database)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], request: AsyncBoltRequest) -> BoltResponse | None:
@@ -97,7 +98,7 @@ class SlackChannel:
         )
         self.services = Services(engine=core.engine, settings=settings, client=client, notices=core.notices)
         self.cases = core.cases
-        register(self.app, self.services, core.cases)
+        register(self.app, self.services, core.cases, core.database)
         self.socket: AsyncSocketModeHandler | None = None
 
     def mount(self, api: FastAPI) -> None:

@@ -15,7 +15,7 @@ FEEDBACK_COMMAND = "/feedback"
 def register(app: AsyncApp, services: Services) -> None:
     async def open_feedback_form(command: dict[str, Any]) -> None:
         """Opens the form of the feedback survey; `/feedback it-helpdesk` preselects that service."""
-        survey = services.engine.surveys[services.settings.feedback_survey]
+        survey = services.engine.catalogue[services.settings.feedback_survey]
         preselected = command.get("text", "").strip().lower() or None
         view = blocks.feedback_form(survey, survey.fallback_language, survey.anonymous, preselected)
         await services.client.views_open(trigger_id=command["trigger_id"], view=view)

@@ -22,9 +22,10 @@ from handlers.slack.common import (
     remember_answer,
     respondent,
 )
+from storage.db import Database
 
 
-def register(app: AsyncApp, services: Services, cases: Cases) -> None:
+def register(app: AsyncApp, services: Services, cases: Cases, database: Database) -> None:
     """Each listener stores before Slack hears back; its lazy part (bolt's lazy listener) posts what follows."""
 
     async def store_dm_answer(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -43,7 +44,7 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
     async def publish_home(event: dict[str, Any]) -> None:
         """Publishes App Home: the person's open survey and answers, and for staff the figures and complaints."""
         if event.get("tab", "home") == "home":
-            view = await home_for(services, cases, event["user"])
+            view = await home_for(services, cases, database, event["user"])
             await services.client.views_publish(user_id=event["user"], view=view)
 
     app.event({"type": "message", "channel_type": "im"})(ack=store_dm_answer, lazy=[reply_in_thread])
@@ -55,23 +56,23 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
     app.event("app_home_opened")(ack=acknowledge, lazy=[publish_home])
 
 
-async def home_for(services: Services, cases: Cases, user_id: str) -> Any:
-    engine, database = services.engine, services.engine.database
+async def home_for(services: Services, cases: Cases, database: Database, user_id: str) -> Any:
+    catalogue, people, who = services.engine.catalogue, services.engine.people, respondent(user_id)
     staff = None
     if await services.is_staff(user_id):
-        feedback = engine.surveys[services.settings.feedback_survey]
+        feedback = catalogue[services.settings.feedback_survey]
         csat = await analytics.csat_by_group(database, feedback, services.settings.min_group_size)
-        nps = await analytics.nps_by_survey(database, engine.surveys.values(), services.settings.min_group_size)
+        nps = await analytics.nps_by_survey(database, catalogue.values(), services.settings.min_group_size)
         total, newest = await analytics.open_complaints(database)
         staff = blocks.StaffFigures(csat, nps, total, newest, services.settings.min_group_size)
-    follow_up_key = engine.follow_up_key(respondent(user_id))
+    follow_up_key = services.engine.keys.follow_up_key(who)
     outcomes = [
         block for case in await cases.awaiting_anonymous_answer(follow_up_key) for block in outcome_blocks(case)
     ]
     return blocks.home_view(
-        surveys=list(engine.surveys.values()),
-        language=await engine.language_of(respondent(user_id)),
-        open_survey=await engine.open_survey_of(respondent(user_id)),
+        surveys=list(catalogue.values()),
+        language=await people.language_of(who),
+        open_survey=await services.engine.conversations.open_survey_of(who),
         answers=await analytics.recent_answers_of(database, CHANNEL, user_id),
         staff=staff,
         outcomes=outcomes,

@@ -114,6 +114,7 @@ class TelegramChannel:
         self.services: Services = self.application.bot_data
         sender = Sender(self.application.bot, settings.per_chat_interval)
         self.services.engine = core.engine
+        self.services.people = core.engine.people
         self.services.cases = core.cases
         self.services.sender = sender
         self.services.delivery = Delivery(core.engine, sender)

@@ -27,10 +27,16 @@ def test_the_category_comes_from_keyword_rules() -> None:
     assert suggest_category(None, RULES) is None
 
 
+@pytest.fixture
+def desk() -> CaseDesk:
+    """Cases alert the Slack staff channel."""
+    return CaseDesk(destinations={"slack": "CSTAFF"})
+
+
+@pytest.mark.parametrize("desk", [CaseDesk(destinations={"slack": "CSTAFF", "telegram": "-100123"})])
 async def test_a_complaint_opens_a_triaged_case_with_its_trail_and_alerts(
     engine: Engine, database: Database, clock: Clock
 ) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF", "telegram": "-100123"})
     customer = Customer(engine)
     await customer.start("csat", reference="ORDER-9")
     await customer.say("1")
@@ -75,7 +81,6 @@ async def test_mild_cases_get_more_time(engine: Engine, database: Database, cloc
 async def test_the_same_words_make_the_same_priority_whether_the_score_opened_the_case_or_not(
     engine: Engine, database: Database, clock: Clock, score: str
 ) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     await customer.start("csat")
     opened_at = clock.now
@@ -132,9 +137,8 @@ async def trail(database: Database) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def cases(engine: Engine, database: Database, clock: Clock) -> Cases:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
-    return Cases(database, engine.desk, clock)
+def cases(database: Database, clock: Clock, desk: CaseDesk) -> Cases:
+    return Cases(database, desk, clock)
 
 
 async def test_a_case_goes_from_new_to_closed_with_every_step_on_its_trail(
@@ -284,7 +288,6 @@ async def test_an_anonymous_customer_cannot_be_written_to(engine: Engine, databa
 
 
 async def test_a_changed_score_after_the_alert_reaches_the_staff(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     started = await customer.start("csat")
     await customer.say("1")
@@ -295,7 +298,6 @@ async def test_a_changed_score_after_the_alert_reaches_the_staff(engine: Engine,
 
 
 async def test_the_same_answer_again_is_no_news(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     started = await customer.start("csat")
     await customer.say("1")
@@ -305,7 +307,6 @@ async def test_the_same_answer_again_is_no_news(engine: Engine, database: Databa
 
 
 async def test_news_reads_as_the_customer_answered(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     await customer.start("ces")
     await customer.say("1")  # the least easy: opens the case
@@ -321,7 +322,6 @@ async def test_news_reads_as_the_customer_answered(engine: Engine, database: Dat
 
 
 async def test_a_form_that_opens_a_case_alerts_once_with_every_answer(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     answers = {"service": "facilities", "quality": "1", "speed": "1", "comment": "The heating is broken again"}
     await engine.handle(SubmitSurvey(Customer(engine).who, "form-1", "internal-service", answers, anonymous=False))
     assert await trail(database) == [("system", "opened")]

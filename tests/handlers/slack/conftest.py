@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bot.app import Core
-from bot.cases import Cases
+from bot.cases import CaseDesk, Cases
 from bot.config import Settings
 from bot.engine import Engine
 from bot.surveys import Survey
@@ -99,10 +99,10 @@ def slack_settings(fake: FakeSlack, **slack: Any) -> Settings:
 
 @pytest.fixture
 async def slack(
-    fake_slack: FakeSlack, database: Database, surveys: dict[str, Survey], engine: Engine
+    fake_slack: FakeSlack, database: Database, surveys: dict[str, Survey], engine: Engine, desk: CaseDesk
 ) -> AsyncIterator[SlackWorkspace]:
     fake_slack.add_user(STAFF, "staff-member")
-    cases = Cases(database, engine.desk, engine.clock)
+    cases = Cases(database, desk, engine.clock)
     core = Core(settings=slack_settings(fake_slack), database=database, surveys=surveys, engine=engine, cases=cases)
     channel = SlackChannel(core)
     api = create_app(database)

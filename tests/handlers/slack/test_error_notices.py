@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import text
 
 from bot.cases import CaseDesk
-from bot.engine import Engine
 from bot.outbox import Dispatcher
 from storage.db import Database
 from tests.conftest import Clock
@@ -24,10 +23,9 @@ NOTICE = r"A slack handler failed: \w+Error at \w+\.py:\d+ in \w+, while handlin
 
 
 @pytest.fixture
-def engine(engine: Engine) -> Engine:
-    """The shared engine, with the Slack staff channel as where staff hear of cases (and so of errors)."""
-    engine.desk = CaseDesk(destinations={"slack": STAFF_CHANNEL})
-    return engine
+def desk() -> CaseDesk:
+    """Staff hear of cases (and so of errors) in the Slack staff channel."""
+    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
 
 
 @pytest.fixture

@@ -35,10 +35,9 @@ HIDDEN = ("\u202e", "\u200b", "\ufeff")
 
 
 @pytest.fixture
-def engine(engine: Engine) -> Engine:
-    """The shared engine, alerting the Slack staff channel of every case."""
-    engine.desk = CaseDesk(destinations={"slack": STAFF_CHANNEL})
-    return engine
+def desk() -> CaseDesk:
+    """Cases alert the Slack staff channel."""
+    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
 
 
 @pytest.fixture

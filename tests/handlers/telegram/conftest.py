@@ -43,16 +43,21 @@ MakeChannel = Callable[..., Awaitable[TelegramChannel]]
 
 
 @pytest.fixture
+def desk() -> CaseDesk:
+    """Cases alert the Telegram staff chat."""
+    return CaseDesk(destinations={"telegram": str(STAFF_CHAT)})
+
+
+@pytest.fixture
 async def make_channel(
-    fake_telegram: FakeTelegram, database: Database, surveys: dict[str, Survey], engine: Engine
+    fake_telegram: FakeTelegram, database: Database, surveys: dict[str, Survey], engine: Engine, desk: CaseDesk
 ) -> AsyncIterator[MakeChannel]:
     """Starts a channel (polling unless told otherwise); stopped at teardown."""
     started: list[tuple[TelegramChannel, asyncio.Task[None]]] = []
 
     async def make(**telegram: Any) -> TelegramChannel:
-        engine.desk = CaseDesk(destinations={"telegram": str(STAFF_CHAT)})
         settings = channel_settings(fake_telegram, **telegram)
-        cases = Cases(database, engine.desk, engine.clock)
+        cases = Cases(database, desk, engine.clock)
         core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=cases)
         channel = TelegramChannel(core)
         channel.inbox.flush_seconds = 0.01  # tests wait for the handled mark

@@ -45,6 +45,12 @@ STAFF_CHANNEL = "CSTAFF"
 
 
 @pytest.fixture
+def desk() -> CaseDesk:
+    """Cases alert the Slack staff channel."""
+    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
+
+
+@pytest.fixture
 async def both(
     fake_telegram: FakeTelegram,
     fake_slack: FakeSlack,
@@ -52,6 +58,7 @@ async def both(
     surveys: dict[str, Survey],
     engine: Engine,
     clock: Clock,
+    desk: CaseDesk,
 ) -> AsyncIterator[tuple[SlackWorkspace, Cases]]:
     """The bot with both channels, one database and one dispatcher, as `feedbackbot run` has them."""
     fake_slack.add_user(STAFF, "staff-member")
@@ -65,8 +72,7 @@ async def both(
             "staff_channel": STAFF_CHANNEL,
         },
     )
-    engine.desk = CaseDesk(destinations={"slack": STAFF_CHANNEL})
-    cases = Cases(database, engine.desk, clock)
+    cases = Cases(database, desk, clock)
     core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=cases)
     telegram, slack = TelegramChannel(core), SlackChannel(core)
     telegram.inbox.flush_seconds = 0.01
