@@ -18,7 +18,6 @@ from bot.prompts import Reply
 from bot.untrusted import one_line, quoted
 from storage import cases as stored
 from storage import queries
-from storage.cases import StaffMessage
 from storage.db import Database
 from storage.models import CaseEvent, CaseStatus, Complaint, Person
 from storage.types import utcnow
@@ -308,7 +307,7 @@ class Cases:
         outcome = CaseResolution(case_id=case.id, platform_id=person.platform_id, message=(message or "").strip())
         outbox.enqueue(session, channel=person.channel, message=outcome, now=now)
 
-    async def staff_message(self, case_id: int, channel: str) -> StaffMessage | None:
+    async def staff_message(self, case_id: int, channel: str) -> stored.StaffMessage | None:
         """Where the case's staff alert is on the channel (recorded when it was sent), to update it in place."""
         async with self.database.snapshot() as session:
             return await stored.staff_message(session, case_id=case_id, channel=channel)
