@@ -63,7 +63,7 @@ async def serve(core: Core) -> None:
             telegram.mount(api)
             await telegram.start()
             channels.push_async_callback(telegram.stop)
-            senders["telegram"] = telegram.send_outbox
+            senders["telegram"] = telegram.send
         if core.settings.slack.bot_token is not None:
             from handlers.slack import SlackChannel  # loaded only when configured
 
@@ -71,7 +71,7 @@ async def serve(core: Core) -> None:
             slack.mount(api)
             await slack.start()
             channels.push_async_callback(slack.stop)
-            senders["slack"] = slack.send_outbox
+            senders["slack"] = slack.send
         core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders).step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
         channels.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop

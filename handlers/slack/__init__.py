@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Core
 from bot.cases import Cases
+from bot.outbound import OutboundMessage, SendResult
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
 from handlers.slack.common import PAYLOAD_ERRORS, Services, TrackedLazyListeners, report_failure, request_kind
@@ -122,9 +123,9 @@ class SlackChannel:
                 return Response(status_code=400)
             return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
-    async def send_outbox(self, kind: str, payload: dict[str, Any]) -> None:
+    async def send(self, message: OutboundMessage) -> SendResult:
         """The outbox's sender for Slack: case alerts, updates and error notices for staff, outcomes for customers."""
-        await cases.send(self.services, self.cases, kind, payload)
+        return await cases.send(self.services, self.cases, message)
 
     async def start(self) -> None:
         if self.settings.mode == "socket":

@@ -25,6 +25,7 @@ from telegram.ext import (
 
 from bot.app import Core
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
+from bot.outbound import OutboundMessage, SendResult
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
@@ -147,9 +148,9 @@ class TelegramChannel:
         if context.error is not None:
             await self.notices.handler_failed(CHANNEL, context.error, update_kind(update))
 
-    async def send_outbox(self, kind: str, payload: dict[str, Any]) -> None:
+    async def send(self, message: OutboundMessage) -> SendResult:
         """The outbox's sender for Telegram: case alerts, steps and error notices for staff, outcomes for customers."""
-        await cases.send(self.services.delivery, self.services.cases, kind, payload)
+        return await cases.send(self.services.delivery, self.services.cases, message)
 
     def mount(self, api: FastAPI) -> None:
         """Adds POST /telegram/webhook to the bot's HTTP server."""

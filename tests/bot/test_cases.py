@@ -153,7 +153,7 @@ async def test_a_case_goes_from_new_to_closed_with_every_step_on_its_trail(
     )
     assert (case.status, case.resolved_at, case.root_cause) == ("resolved", clock.now, "supplier")
     [notice] = outbox_of(await all_outbox(database), "case_resolution")
-    assert notice == {"case": 1, "platform_id": "alice", "message": "Sorry!"}
+    assert notice == {"kind": "case_resolution", "case_id": 1, "platform_id": "alice", "message": "Sorry!"}
     case = await cases.customer_answer(case_id, "test", "alice", resolved=True)
     assert (case.status, case.closed_at) == ("closed", clock.now)
     assert await trail(database) == [
@@ -242,7 +242,12 @@ async def test_staff_write_to_the_customer_and_the_reply_joins_the_case(
     case_id = await open_case(engine)
     await cases.contact(case_id, "U-STAFF", "Which address should we send a new parcel to?")
     [contact] = outbox_of(await all_outbox(database), "case_contact")
-    assert contact == {"case": 1, "platform_id": "alice", "message": "Which address should we send a new parcel to?"}
+    assert contact == {
+        "kind": "case_contact",
+        "case_id": 1,
+        "platform_id": "alice",
+        "message": "Which address should we send a new parcel to?",
+    }
     reply = await Customer(engine, user_id="alice").say("Elm Street 5, please")
     assert reply.prompts[0].text == "Thank you, your message went to the team handling your complaint."
     lines = [u["line"] for u in outbox_of(await all_outbox(database), "case_update")]
@@ -294,7 +299,12 @@ async def test_a_changed_score_after_the_alert_reaches_the_staff(engine: Engine,
     await customer.press("4", question_of(started))  # the earlier question's buttons
     assert await trail(database) == [("system", "opened"), ("customer", "answered")]
     [update] = outbox_of(await all_outbox(database), "case_update")
-    assert update == {"case": 1, "target": "CSTAFF", "line": "the customer answered satisfaction: 4"}
+    assert update == {
+        "kind": "case_update",
+        "case_id": 1,
+        "target": "CSTAFF",
+        "line": "the customer answered satisfaction: 4",
+    }
 
 
 async def test_the_same_answer_again_is_no_news(engine: Engine, database: Database) -> None:

@@ -32,7 +32,7 @@ def desk() -> CaseDesk:
 def staff_channel(slack: SlackWorkspace, database: Database, clock: Clock) -> Dispatcher:
     """The staff channel in the workspace, and the outbox that posts there."""
     slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
-    return Dispatcher(database, {"slack": slack.channel.send_outbox}, clock=clock)
+    return Dispatcher(database, {"slack": slack.channel.send}, clock=clock)
 
 
 async def lose_the_conversations_table(database: Database) -> None:

@@ -45,7 +45,7 @@ def staff_channel(slack: SlackWorkspace) -> Dispatcher:
     """The staff channel in the workspace, and the outbox that posts there."""
     slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
     engine = slack.channel.services.engine
-    return Dispatcher(engine.database, {"slack": slack.channel.send_outbox}, clock=engine.clock)
+    return Dispatcher(engine.database, {"slack": slack.channel.send}, clock=engine.clock)
 
 
 def text_objects(value: Any) -> list[tuple[str, str]]:

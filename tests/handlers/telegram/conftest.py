@@ -62,7 +62,7 @@ async def make_channel(
         channel = TelegramChannel(core)
         channel.inbox.flush_seconds = 0.01  # tests wait for the handled mark
         await channel.start()
-        dispatcher = Dispatcher(database, {"telegram": channel.send_outbox}, clock=engine.clock)
+        dispatcher = Dispatcher(database, {"telegram": channel.send}, clock=engine.clock)
         started.append((channel, asyncio.create_task(dispatcher.run_forever(interval=0.02))))
         return channel
 

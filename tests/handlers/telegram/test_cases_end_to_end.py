@@ -79,7 +79,7 @@ async def both(
     api = create_app(database)
     slack.mount(api)
     await telegram.start()
-    senders = {"telegram": telegram.send_outbox, "slack": slack.send_outbox}
+    senders = {"telegram": telegram.send, "slack": slack.send}
     dispatcher = asyncio.create_task(Dispatcher(database, senders, clock=clock).run_forever(interval=0.02))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         yield SlackWorkspace(fake_slack, client, slack), cases
