@@ -40,6 +40,14 @@ class Outcome(StrEnum):
     UNREACHABLE = "unreachable"
 
 
+OUTCOME_OF: dict[type[SendResult], Outcome] = {
+    Sent: Outcome.SENT,
+    RetryLater: Outcome.RETRY_LATER,
+    Refused: Outcome.REFUSED,
+    Unreachable: Outcome.UNREACHABLE,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """An event's once-only record, as sending the event's reply needs it."""
@@ -123,23 +131,15 @@ class Replies:
         return Progress(max(record.delivered, len(messages)))
 
     def _count(self, channel: str, event_id: str, number: int, result: SendResult, resent: bool) -> None:
-        match result:
-            case Sent():
-                self.counts[channel, Outcome.SENT] += 1
-                if resent:
-                    self.counts[channel, Outcome.RESENT_AFTER_RESTART] += 1
-                    log.warning(
-                        "resent after restart: message %d of %s may have gone out before the crash too (%d so far)",
-                        number,
-                        event_id,
-                        self.counts[channel, Outcome.RESENT_AFTER_RESTART],
-                    )
-            case RetryLater():
-                self.counts[channel, Outcome.RETRY_LATER] += 1
-            case Refused():
-                self.counts[channel, Outcome.REFUSED] += 1
-            case Unreachable():
-                self.counts[channel, Outcome.UNREACHABLE] += 1
+        self.counts[channel, OUTCOME_OF[type(result)]] += 1
+        if resent and isinstance(result, Sent):
+            self.counts[channel, Outcome.RESENT_AFTER_RESTART] += 1
+            log.warning(
+                "resent after restart: message %d of %s may have gone out before the crash too (%d so far)",
+                number,
+                event_id,
+                self.counts[channel, Outcome.RESENT_AFTER_RESTART],
+            )
 
     async def _mark_delivered(self, channel: str, event_id: str, count: int) -> None:
         """Records that the first `count` messages of an event's reply need no more sending."""
