@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,13 +38,6 @@ from storage.models import Complaint, InboundEvent
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-
-
-class Record(NamedTuple):
-    """An event's once-only record, as a channel sending the event's reply needs it."""
-
-    delivered: int  # how many of the reply's messages were sent
-    received_at: datetime  # when the event was first applied: before this process started means after a restart
 
 
 class Engine:
@@ -101,63 +93,6 @@ class Engine:
                     "complaint %s opened (%s) on %s", prompt.complaint_id, ",".join(prompt.reasons), event.who.channel
                 )
         return reply
-
-    async def mark_delivered(self, channel: str, event_id: str, count: int) -> None:
-        """Records that the first `count` messages of an event's reply reached the platform."""
-
-        async def record(session: AsyncSession) -> None:
-            await queries.mark_delivered(await session.connection(), channel=channel, event_id=event_id, count=count)
-
-        await self.database.group_commit.run(record)
-
-    async def record_direct_reply(self, channel: str, event_id: str, who: Respondent | None = None) -> Record:
-        """Records an event that its channel answers by itself (help, lists, staff prompts) as applied events are,
-        so that a redelivery is not answered again; an event recorded before (a redelivery, or one a case step
-        recorded) keeps its record. `who`: the person answered, whose /forget deletes the record."""
-        key = None if who is None else self.respondent_key(who)
-        try:
-            async with self.database.transaction() as session:
-                await queries.record_event(
-                    await session.connection(),
-                    channel=channel,
-                    event_id=event_id,
-                    respondent_key=key,
-                    reply=Reply().model_dump_json(),
-                )
-        except IntegrityError:  # recorded before: a redelivery, or a case step that took the event
-            recorded = await self.event_record(channel, event_id)
-            if recorded is not None:
-                return recorded
-        return Record(delivered=0, received_at=utcnow())
-
-    async def event_record(self, channel: str, event_id: str) -> Record | None:
-        """What the once-only record of an event holds, if the event was recorded."""
-        async with self.database.snapshot() as session:
-            seen = await queries.get_event(session, channel=channel, event_id=event_id)
-        return None if seen is None else Record(seen.delivered, seen.received_at)
-
-    async def delivered_count(self, channel: str, event_id: str) -> int:
-        """How many messages of an event's reply were recorded as sent."""
-        async with self.database.snapshot() as session:
-            seen = await session.get(InboundEvent, (channel, event_id))
-        return seen.delivered if seen else 0
-
-    # Passed through to `people` and `keys` for callers that hold the engine (Telegram delivery and case handlers,
-    # Slack case handlers, record_direct_reply above).
-    async def language_of(self, who: Respondent) -> str:
-        return await self.people.language_of(who)
-
-    async def unreachable_ids(self, channel: str) -> set[str]:
-        return await self.people.unreachable_ids(channel)
-
-    async def set_reachable(self, who: Respondent, reachable: bool) -> None:
-        await self.people.set_reachable(who, reachable)
-
-    def respondent_key(self, who: Respondent, anonymous: bool = False) -> str:
-        return self.keys.respondent_key(who, anonymous)
-
-    def follow_up_key(self, who: Respondent) -> str:
-        return self.keys.follow_up_key(who)
 
     async def _apply_and_record(self, event: Event) -> Reply:
         """Applies the event and records it with its reply in the same transaction.

@@ -49,18 +49,6 @@ class People:
         async with self._database.snapshot() as session:
             return await self.language_in(session, who)
 
-    async def unreachable_ids(self, channel: str) -> set[str]:
-        """The platform ids of everyone the channel cannot deliver to."""
-        async with self._database.snapshot() as session:
-            return await queries.unreachable_ids(session, channel=channel)
-
-    async def set_reachable(self, who: Respondent, reachable: bool) -> None:
-        """Marks whether the platform delivers to this person (False after they block the bot)."""
-        async with self._database.transaction() as session:
-            person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
-            if person is not None:
-                person.unreachable = not reachable
-
     @staticmethod
     async def language_in(session: AsyncSession, who: Respondent) -> str:
         person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)

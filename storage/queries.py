@@ -175,6 +175,15 @@ async def mark_delivered(connection: AsyncConnection, *, channel: str, event_id:
     await connection.execute(statement)
 
 
+async def set_reachable(session: AsyncSession, *, channel: str, platform_id: str, reachable: bool) -> None:
+    statement = (
+        update(Person)
+        .where(col(Person.channel) == channel, col(Person.platform_id) == platform_id)
+        .values(unreachable=not reachable)
+    )
+    await session.exec(statement)
+
+
 async def unreachable_ids(session: AsyncSession, *, channel: str) -> set[str]:
     statement = select(Person.platform_id).where(Person.channel == channel, col(Person.unreachable).is_(True))
     return set(await session.exec(statement))

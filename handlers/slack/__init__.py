@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import Core
 from bot.cases import Cases
 from bot.outbound import OutboundMessage, SendResult
+from bot.replies import Replies
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
 from handlers.slack.common import PAYLOAD_ERRORS, Services, TrackedLazyListeners, report_failure, request_kind
@@ -97,7 +98,10 @@ class SlackChannel:
             process_before_response=True,
             raise_error_for_unhandled_request=True,  # to on_error: one line, not bolt's payload and suggestion
         )
-        self.services = Services(engine=core.engine, settings=settings, client=client, notices=core.notices)
+        replies = Replies(core.database, core.engine.keys.respondent_key)
+        self.services = Services(
+            engine=core.engine, settings=settings, client=client, notices=core.notices, replies=replies
+        )
         self.cases = core.cases
         register(self.app, self.services, core.cases, core.database)
         self.socket: AsyncSocketModeHandler | None = None

@@ -271,7 +271,7 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         await ack()
         resolved = action["action_id"] == OUTCOME_YES
         user = body["user"]["id"]
-        follow_up_key = services.engine.follow_up_key(respondent(user))
+        follow_up_key = services.engine.keys.follow_up_key(respondent(user))
         try:
             case = await cases.customer_answer(int(action["value"]), "slack", user, resolved, follow_up_key)
         except CaseError:

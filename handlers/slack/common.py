@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncBoltRequest
@@ -20,8 +21,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import SlackSettings
 from bot.engine import Engine
 from bot.events import Event, Respondent
+from bot.outbound import SendResult, Sent, Unreachable
 from bot.pacing import Pacer
 from bot.prompts import Message, Reply, as_messages
+from bot.replies import Replies
 from bot.staff_notices import StaffNotices, raised_at
 from handlers.slack import blocks
 
@@ -41,6 +44,7 @@ class Services:
     settings: SlackSettings
     client: AsyncWebClient
     notices: StaffNotices
+    replies: Replies
     staff_cache: tuple[float, set[str]] = (0.0, set())
     delivering: set[str] = field(default_factory=set)  # events whose reply is being posted
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # lazy listeners running after the acknowledgement
@@ -189,33 +193,38 @@ async def deliver(services: Services, event: Event, reply: Reply, thread_ts: str
         return  # a retry of an event whose reply is being posted right now
     services.delivering.add(event.event_id)
     try:
-        # A retry's reply was read before the first delivery finished: the count is read again now.
-        delivered = await services.engine.delivered_count(CHANNEL, event.event_id) if reply.duplicate else 0
-        await post_messages(services, event, as_messages(reply.prompts), delivered, thread_ts)
+        thread = DirectThread(services, event.who.user_id, thread_ts)
+        posts = [partial(thread.post, message) for message in as_messages(reply.prompts)]
+        await services.replies.send(CHANNEL, event.event_id, posts, to=event.who, redelivered=reply.duplicate)
     finally:
         services.delivering.discard(event.event_id)
 
 
-async def post_messages(
-    services: Services, event: Event, messages: list[Message], delivered: int, thread_ts: str | None
-) -> None:
-    for number, message in enumerate(messages[delivered:], start=delivered + 1):
-        await services.pacer.wait(event.who.user_id)
+@dataclass
+class DirectThread:
+    """The thread of a person's DM that a reply goes into; without one, the first message posted starts it."""
+
+    services: Services
+    user_id: str
+    ts: str | None
+
+    async def post(self, message: Message) -> SendResult:
+        await self.services.pacer.wait(self.user_id)
         try:
-            response = await services.client.chat_postMessage(
-                channel=event.who.user_id,
+            response = await self.services.client.chat_postMessage(
+                channel=self.user_id,
                 blocks=blocks.message_blocks(message),
                 text=blocks.message_text(message),
-                thread_ts=thread_ts,
+                thread_ts=self.ts,
             )
         except SlackApiError as error:
             log_api_error("chat.postMessage", error)
-            if error.response.get("error") in UNDELIVERABLE:
-                await services.engine.mark_delivered(CHANNEL, event.event_id, len(messages))
-                return
+            code = error.response.get("error")
+            if code in UNDELIVERABLE:
+                return Unreachable(str(code))
             raise
-        thread_ts = thread_ts or str(response["ts"])  # later messages of the survey go into its thread
-        await services.engine.mark_delivered(CHANNEL, event.event_id, number)
+        self.ts = self.ts or str(response["ts"])  # later messages of the survey go into its thread
+        return Sent(str(response["ts"]))
 
 
 def event_key(body: dict[str, Any]) -> str:

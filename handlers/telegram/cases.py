@@ -138,7 +138,7 @@ async def outcome_answered(update: Update, context: Context) -> None:
         return
     who = respondent(update)
     services = context.bot_data
-    language = await services.engine.language_of(who)
+    language = await services.people.language_of(who)
     event = EventKey(CHANNEL, event_id(update))
     try:
         case = await services.cases.customer_answer(number, CHANNEL, who.user_id, answer == "yes", event=event)
