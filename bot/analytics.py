@@ -1,4 +1,4 @@
-"""Figures for staff: CSAT per rated service, NPS, open complaints; and what one person answered."""
+"""Figures for staff: CSAT per rated service, NPS, open cases; and what one person answered."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.surveys import QuestionKind, Survey
-from storage import queries
+from storage import queries, views
 from storage.db import Database
-from storage.models import Answer, Complaint, Conversation
+from storage.views import OpenCases, RecentAnswer
 
 SATISFIED_AT_LEAST = 4  # CSAT %: the share of 4s and 5s
 PROMOTERS_FROM, DETRACTORS_UP_TO = 9, 6
@@ -74,17 +74,13 @@ async def nps_by_survey(database: Database, surveys: Iterable[Survey], min_group
     return figures
 
 
-async def open_complaints(database: Database, limit: int = 10) -> tuple[int, list[Complaint]]:
+async def open_cases(database: Database, limit: int = 10) -> OpenCases:
+    """How many cases wait for staff, and the newest of them."""
     async with database.snapshot() as session:
-        return await queries.open_complaints(session, limit=limit)
+        return await views.open_cases(session, limit=limit)
 
 
-async def recent_answers_of(
-    database: Database, channel: str, platform_id: str, limit: int = 10
-) -> list[tuple[Conversation, Answer]]:
+async def recent_answers_of(database: Database, channel: str, platform_id: str, limit: int = 10) -> list[RecentAnswer]:
     """A person's latest answers; anonymous ones are not linked to them, so never listed."""
     async with database.snapshot() as session:
-        person = await queries.get_person(session, channel=channel, platform_id=platform_id)
-        if person is None or person.id is None:
-            return []
-        return await queries.recent_answers(session, person_id=person.id, limit=limit)
+        return await views.recent_answers(session, channel=channel, platform_id=platform_id, limit=limit)

@@ -18,15 +18,16 @@ import typer
 
 from bot import logsafety
 from bot.app import load_checked_surveys, open_current_database, open_database
-from bot.cases import CaseDesk, Cases, alert_text
+from bot.cases import CaseDesk, CaseError, Cases, alert_text
 from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.export import ExportFormat, export_answers
 from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
-from storage import queries
+from storage import views
 from storage.migrate import SchemaChange, upgrade
-from storage.models import CaseEvent, CaseStatus, Complaint
+from storage.models import CaseStatus, Complaint
 from storage.types import utcnow
+from storage.views import CaseView, TrailLine
 
 DEFAULT_CONFIG = Path("config.toml")
 T = TypeVar("T")
@@ -235,12 +236,13 @@ def cases_list(
     if status is not None and status not in statuses:
         fail(f"--status: no status {status!r}; one of {', '.join(statuses)}")
 
-    async def work() -> list[Complaint]:
+    async def work() -> list[CaseView]:
         database = await open_current_database(settings)
         try:
             async with database.snapshot() as session:
                 overdue_at = utcnow() if overdue else None
-                return await queries.list_cases(session, status=status, overdue_at=overdue_at, limit=limit)
+                chosen = CaseStatus(status) if status else None
+                return await views.list_cases(session, status=chosen, overdue_at=overdue_at, limit=limit)
         finally:
             await database.close()
 
@@ -260,19 +262,20 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
     """Show one case in full, with its audit trail."""
     settings = settings_of(ctx)
 
-    async def work() -> tuple[Complaint | None, str | None, list[CaseEvent]]:
+    async def work() -> tuple[Complaint, str | None, list[TrailLine]]:
         database = await open_current_database(settings)
         try:
+            cases = Cases(database, CaseDesk(settings.cases))
+            case, _ = await cases.load(number)
             async with database.snapshot() as session:
-                case = await session.get(Complaint, number)
-                events = await queries.case_events(session, case_id=number)
-            answers = await Cases(database, CaseDesk(settings.cases)).answers_of(case) if case else None
-            return case, answers, events
+                trail = await views.case_trail(session, case_id=number)
+            return case, await cases.answers_of(case), trail
         finally:
             await database.close()
 
-    case, answers, events = run_async(work)
-    if case is None:
+    try:
+        case, answers, trail = run_async(work)
+    except CaseError:
         fail(f"no case #{number}")
     typer.echo(alert_text(case, answers).replace("New complaint", "Complaint", 1))
     for label, value in (
@@ -286,8 +289,7 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
         if value is not None:
             typer.echo(f"{label}: {value:%Y-%m-%d %H:%M} UTC" if isinstance(value, datetime) else f"{label}: {value}")
     typer.echo("Trail:")
-    for event in events:
+    for line in trail:
         typer.echo(
-            f"  {event.at:%Y-%m-%d %H:%M} {event.actor}: {event.action}"
-            + (f" ({event.detail})" if event.detail else "")
+            f"  {line.at:%Y-%m-%d %H:%M} {line.actor}: {line.action}" + (f" ({line.detail})" if line.detail else "")
         )

@@ -9,34 +9,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TextIO
 
-from sqlmodel import col, select
-
+from storage import views
 from storage.db import Database
-from storage.models import Answer, Conversation, Person
 
-BATCH_ROWS = 1000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP CSV injection)
-COLUMNS = (
-    "survey",
-    "conversation",
-    "reference",
-    "question",
-    "kind",
-    "value",
-    "choice",
-    "text",
-    "skipped",
-    "polarity",
-    "subjectivity",
-    "sentiment",
-    "person",
-    "channel",
-    "language",
-    "status",
-    "started_at",
-    "answered_at",
-    "updated_at",
-)
+COLUMNS = views.AnswerRow._fields  # in this order
 
 
 class ExportFormat(StrEnum):
@@ -47,45 +24,15 @@ class ExportFormat(StrEnum):
 async def answer_rows(
     database: Database, *, since: datetime | None = None, survey_id: str | None = None
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every answer joined with its conversation, oldest first; the person is blank when anonymous."""
-    statement = (
-        select(Answer, Conversation, Person.platform_id)
-        .join(Conversation, col(Conversation.id) == Answer.conversation_id)
-        .outerjoin(Person, col(Person.id) == Conversation.person_id)
-        .order_by(col(Answer.id))
-        .execution_options(yield_per=BATCH_ROWS)
-    )
-    if since is not None:
-        statement = statement.where(col(Answer.answered_at) >= since)
-    if survey_id is not None:
-        statement = statement.where(Conversation.survey_id == survey_id)
+    """Every answer joined with its conversation, oldest first, times in ISO 8601; the person is blank when
+    anonymous."""
     async with database.snapshot() as session:
-        async for answer, conversation, platform_id in await session.stream(statement):
-            yield _row(answer, conversation, None if conversation.anonymous else platform_id)
+        async for row in views.answer_rows(session, since=since, survey_id=survey_id):
+            yield {column: _plain(value) for column, value in row._asdict().items()}
 
 
-def _row(answer: Answer, conversation: Conversation, person: str | None) -> dict[str, Any]:
-    return {
-        "survey": conversation.survey_id,
-        "conversation": conversation.id,
-        "reference": conversation.reference,
-        "question": answer.question_id,
-        "kind": answer.kind,
-        "value": answer.value,
-        "choice": answer.choice,
-        "text": answer.text,
-        "skipped": answer.skipped,
-        "polarity": answer.polarity,
-        "subjectivity": answer.subjectivity,
-        "sentiment": answer.sentiment_label,
-        "person": person,
-        "channel": conversation.channel,
-        "language": conversation.language,
-        "status": conversation.status,
-        "started_at": conversation.started_at.isoformat(),
-        "answered_at": answer.answered_at.isoformat(),
-        "updated_at": answer.updated_at.isoformat(),
-    }
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def inert(value: Any) -> Any:

@@ -148,9 +148,13 @@ class Complaint(SQLModel, table=True):
 class CaseStatus(StrEnum):
     NEW = "new"
     ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
+    RESOLVED = "resolved"  # staff did their part; waits for the customer's "Is this resolved for you?"
+    CLOSED = "closed"  # the customer confirmed it: nothing more happens
     REOPENED = "reopened"
+
+
+# An open case waits for staff: to be acknowledged, assigned or resolved. The one meaning of "open case".
+OPEN_CASE_STATUSES = frozenset({CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED})
 
 
 class CaseEvent(SQLModel, table=True):

@@ -23,12 +23,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    OPEN_CASE_STATUSES,
     Answer,
     CaseEvent,
+    CaseStatus,
     Complaint,
     Conversation,
     ConversationStatus,
@@ -117,8 +119,24 @@ async def get_answers(session: AsyncSession, *, conversation_id: int) -> list[An
     return list(await session.exec(statement))
 
 
+# What replaces an anonymous conversation's respondent hash when it closes, followed by its id: once closed, nothing
+# links it to whoever answered.
+CLOSED_KEY_PREFIX = "closed-"
+
+
+def close_conversation(conversation: Conversation, *, now: datetime, status: ConversationStatus) -> None:
+    """Closes the conversation; an anonymous one drops its respondent hash. The one closing rule, also applied in
+    bulk by close_expired_conversations."""
+    if conversation.anonymous:
+        conversation.respondent_key = f"{CLOSED_KEY_PREFIX}{conversation.id}"
+    conversation.status = status
+    conversation.closed_at = now
+    conversation.updated_at = now
+    conversation.current_question = None
+
+
 async def close_expired_conversations(session: AsyncSession, *, now: datetime) -> int:
-    """Closes every open conversation past its expiry as partial; returns how many."""
+    """Closes every open conversation past its expiry as partial, as close_conversation would; returns how many."""
     statement = (
         update(Conversation)
         .where(col(Conversation.status) == ConversationStatus.OPEN, col(Conversation.expires_at) <= now)
@@ -127,9 +145,8 @@ async def close_expired_conversations(session: AsyncSession, *, now: datetime) -
             closed_at=now,
             current_question=None,
             updated_at=now,
-            # An anonymous conversation drops its respondent hash on closing, as in the engine.
             respondent_key=case(
-                (col(Conversation.anonymous), literal("closed-") + cast(Conversation.id, String)),
+                (col(Conversation.anonymous), literal(CLOSED_KEY_PREFIX) + cast(Conversation.id, String)),
                 else_=col(Conversation.respondent_key),
             ),
         )
@@ -284,54 +301,36 @@ async def scores(session: AsyncSession, *, survey_id: str, question_id: str) -> 
     return [(value, anonymous) for value, anonymous in await session.exec(statement) if value is not None]
 
 
-async def open_complaints(session: AsyncSession, *, limit: int) -> tuple[int, list[Complaint]]:
-    """How many complaints are open, and the newest of them."""
-    is_open = col(Complaint.status) != "closed"
-    total = (await session.exec(select(func.count()).select_from(Complaint).where(is_open))).one()
-    newest = await session.exec(select(Complaint).where(is_open).order_by(col(Complaint.id).desc()).limit(limit))
-    return total, list(newest)
-
-
-async def recent_answers(session: AsyncSession, *, person_id: int, limit: int) -> list[tuple[Conversation, Answer]]:
-    statement = (
-        select(Conversation, Answer)
-        .join(Answer, col(Answer.conversation_id) == Conversation.id)
-        .where(Conversation.person_id == person_id)
-        .order_by(col(Answer.id).desc())
-        .limit(limit)
-    )
-    return [(conversation, answer) for conversation, answer in await session.exec(statement)]
-
-
 async def list_cases(
     session: AsyncSession, *, status: str | None, overdue_at: datetime | None, limit: int
 ) -> list[Complaint]:
-    """Cases, newest first; `overdue_at`: only those open past a due time at that moment."""
+    """Cases, newest first; `overdue_at`: only open ones past a due time at that moment."""
     statement = select(Complaint).order_by(col(Complaint.id).desc()).limit(limit)
     if status is not None:
         statement = statement.where(Complaint.status == status)
     if overdue_at is not None:
         unacknowledged = and_(col(Complaint.acknowledged_at).is_(None), col(Complaint.due_ack_at) < overdue_at)
         unresolved = and_(col(Complaint.resolved_at).is_(None), col(Complaint.due_resolve_at) < overdue_at)
-        statement = statement.where(col(Complaint.status) != "closed", or_(unacknowledged, unresolved))
-    return list(await session.exec(statement))
-
-
-async def case_events(session: AsyncSession, *, case_id: int) -> list[CaseEvent]:
-    statement = select(CaseEvent).where(CaseEvent.complaint_id == case_id).order_by(col(CaseEvent.id))
+        statement = statement.where(col(Complaint.status).in_(OPEN_CASE_STATUSES), or_(unacknowledged, unresolved))
     return list(await session.exec(statement))
 
 
 async def case_awaiting_reply(session: AsyncSession, *, person_id: int) -> Complaint | None:
-    """The person's newest case whose staff wrote to them and wait for an answer."""
+    """The person's newest case whose staff wrote to them and wait for an answer (also once resolved)."""
     statement = (
         select(Complaint)
-        .where(Complaint.person_id == person_id, col(Complaint.awaiting_reply).is_(True), Complaint.status != "closed")
+        .where(
+            Complaint.person_id == person_id,
+            col(Complaint.awaiting_reply).is_(True),
+            Complaint.status != CaseStatus.CLOSED,
+        )
         .order_by(col(Complaint.id).desc())
     )
     return (await session.exec(statement)).first()
 
 
 async def resolved_cases_for(session: AsyncSession, *, follow_up_key: str) -> list[Complaint]:
-    statement = select(Complaint).where(Complaint.follow_up_key == follow_up_key, Complaint.status == "resolved")
+    statement = select(Complaint).where(
+        Complaint.follow_up_key == follow_up_key, Complaint.status == CaseStatus.RESOLVED
+    )
     return list(await session.exec(statement.order_by(col(Complaint.id))))

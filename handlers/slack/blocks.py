@@ -28,7 +28,7 @@ from bot.analytics import GroupScore
 from bot.prompts import Message, QuestionPrompt
 from bot.surveys import Question, QuestionKind, Survey, end_labels
 from bot.untrusted import one_line, visible
-from storage.models import Answer, Complaint, Conversation
+from storage.views import CaseView, RecentAnswer
 
 # action_id / callback_id / block_id strings Slack sends back: one place, shared by builders and listeners.
 ANSWER = "survey_answer"  # value: "conversation|question|value"
@@ -178,11 +178,11 @@ def home_view(
     surveys: Sequence[Survey],
     language: str,
     open_survey: Survey | None,
-    answers: Sequence[tuple[Conversation, Answer]],
+    answers: Sequence[RecentAnswer],
     staff: StaffFigures | None,
     outcomes: Sequence[Block] = (),
 ) -> View:
-    """App Home: the person's open survey, their answers and surveys to start; figures and complaints for staff."""
+    """App Home: the person's open survey, their answers and surveys to start; figures and open cases for staff."""
     blocks: list[Block] = [HeaderBlock(text="Feedback")]
     if open_survey is not None:
         blocks.append(section(f"You have *{open_survey.text(open_survey.title, language)}* open: answer it in our DM."))
@@ -194,20 +194,17 @@ def home_view(
             ]
         )
     )
-    if outcomes:  # the outcomes of the person's anonymous complaints, which only they see
+    if outcomes:  # the outcomes of the person's anonymous cases, which only they see
         blocks += [DividerBlock(), *outcomes]
     if answers:
-        lines = [
-            f"• {conversation.survey_id} / {answer.question_id}: {one_line(shown(answer))}"
-            for conversation, answer in answers
-        ]
+        lines = [f"• {answer.survey_id} / {answer.question_id}: {one_line(shown(answer))}" for answer in answers]
         blocks += [DividerBlock(), section("*Your recent answers*"), words("\n".join(lines))]
     if staff is not None:
         blocks += [DividerBlock(), *staff.blocks()]
     return View(type="home", blocks=blocks)
 
 
-def shown(answer: Answer) -> str:
+def shown(answer: RecentAnswer) -> str:
     if answer.skipped:
         return "skipped"
     if answer.value is not None:
@@ -223,24 +220,24 @@ class StaffFigures:
         csat: Sequence[GroupScore],
         nps: Sequence[GroupScore],
         open_total: int,
-        complaints: Sequence[Complaint],
+        open_cases: Sequence[CaseView],
         min_group_size: int,
     ) -> None:
         self.csat, self.nps, self.open_total = csat, nps, open_total
-        self.complaints, self.min_group_size = complaints, min_group_size
+        self.open_cases, self.min_group_size = open_cases, min_group_size
 
     def blocks(self) -> list[Block]:
         lines = [self.line(score.group, score, "{:.0f}% satisfied") for score in self.csat]
         lines += [self.line(f"NPS {score.group}", score, "{:+.0f}") for score in self.nps]
-        complaints = [
-            f"• #{c.id} {c.reasons.replace(',', ', ')} — {c.survey_id or 'direct'}"
-            + (f" — “{one_line(c.text)[:120]}”" if c.text else "")  # one line each: no line can pass for another
-            for c in self.complaints
+        cases = [
+            f"• #{case.id} {', '.join(case.reasons)} — {case.survey_id or 'direct'}"
+            + (f" — “{one_line(case.text)[:120]}”" if case.text else "")  # one line each: no line can pass for another
+            for case in self.open_cases
         ]
         return [
             section("*Service quality*\n" + escaped("\n".join(lines) or "No answers yet.")),
-            section(f"*Open complaints: {self.open_total}*"),
-            words("\n".join(complaints) or "None."),
+            section(f"*Open cases: {self.open_total}*"),
+            words("\n".join(cases) or "None."),
         ]
 
     def line(self, name: str, score: GroupScore, figure: str) -> str:

@@ -63,7 +63,7 @@ async def home_for(services: Services, cases: Cases, database: Database, user_id
         feedback = catalogue[services.settings.feedback_survey]
         csat = await analytics.csat_by_group(database, feedback, services.settings.min_group_size)
         nps = await analytics.nps_by_survey(database, catalogue.values(), services.settings.min_group_size)
-        total, newest = await analytics.open_complaints(database)
+        total, newest = await analytics.open_cases(database)
         staff = blocks.StaffFigures(csat, nps, total, newest, services.settings.min_group_size)
     follow_up_key = services.engine.keys.follow_up_key(who)
     outcomes = [

@@ -13,14 +13,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import col, func, select
 from telegram import Bot, Chat, Update, User
 from telegram.error import RetryAfter
 
+import storage.inbox
 from storage.db import Database
-from storage.models import InboxUpdate
 from storage.types import utcnow
 
 CHANNEL = "telegram"
@@ -56,22 +54,13 @@ class Inbox:
         """Saves a batch of updates in one transaction; returns those not stored before (the rest are redeliveries).
         An update the handlers could not use is dropped here, with one log line."""
         updates = [update for update in updates if usable(update)]
-        ids = [update.update_id for update in updates]
+        payloads = {update.update_id: update.to_json() for update in updates}
         try:
             async with self.database.transaction() as session:
-                stored = await session.exec(
-                    select(InboxUpdate.update_id).where(
-                        InboxUpdate.channel == CHANNEL, col(InboxUpdate.update_id).in_(ids)
-                    )
-                )
-                known = set(stored)
-                new = [update for update in updates if update.update_id not in known]
-                session.add_all(
-                    InboxUpdate(channel=CHANNEL, update_id=update.update_id, payload=update.to_json()) for update in new
-                )
+                new = await storage.inbox.store_new(session, channel=CHANNEL, payloads=payloads)
         except IntegrityError:
             return []  # stored by a concurrent delivery
-        return new
+        return [update for update in updates if update.update_id in new]
 
     def submit(self, update: Update) -> None:
         """Handles the update in the background: after earlier updates of its chat, beside other chats. One being
@@ -107,17 +96,16 @@ class Inbox:
         With the database down (often why it failed) the attempt goes uncounted: the update stays for the retry."""
         try:
             async with self.database.transaction() as session:
-                row = await session.get(InboxUpdate, (CHANNEL, update_id))
-                if row is None or row.handled_at is not None:  # a resubmission read before it was given up
-                    return
-                row.attempts += 1
-                if row.attempts >= MAX_ATTEMPTS:
-                    log.error("telegram update %s failed %d times: given up", update_id, row.attempts)
-                    row.payload, row.handled_at = None, utcnow()
+                failures = await storage.inbox.count_failure(
+                    session, channel=CHANNEL, update_id=update_id, give_up_after=MAX_ATTEMPTS, now=utcnow()
+                )
         except DATABASE_ERRORS as error:
             log.warning(
                 "telegram update %s failed and the database is unreachable (%s)", update_id, type(error).__name__
             )
+            return
+        if failures is not None and failures >= MAX_ATTEMPTS:  # None: a resubmission read before it was given up
+            log.error("telegram update %s failed %d times: given up", update_id, failures)
 
     async def flush_handled(self) -> None:
         """Records the handled updates, never while a resubmission reads which are unhandled."""
@@ -135,11 +123,7 @@ class Inbox:
         try:
             if handled:
                 async with self.database.transaction() as session:
-                    await session.exec(
-                        update_rows(InboxUpdate)
-                        .where(col(InboxUpdate.channel) == CHANNEL, col(InboxUpdate.update_id).in_(handled))
-                        .values(payload=None, handled_at=utcnow())
-                    )
+                    await storage.inbox.mark_handled(session, channel=CHANNEL, update_ids=handled, now=utcnow())
         except DATABASE_ERRORS:
             self._handled = handled + self._handled  # kept for the next flush
             if scrub:
@@ -162,12 +146,7 @@ class Inbox:
         """Hands every stored but unhandled update to `handle` again, oldest first (at start and after failures)."""
         async with self._recording:
             async with self.database.snapshot() as session:
-                rows = await session.exec(
-                    select(InboxUpdate.update_id, InboxUpdate.payload)
-                    .where(InboxUpdate.channel == CHANNEL, col(InboxUpdate.handled_at).is_(None))
-                    .order_by(col(InboxUpdate.update_id))
-                )
-                pending = [(update_id, payload) for update_id, payload in rows if payload]
+                pending = await storage.inbox.unhandled(session, channel=CHANNEL)
             for update_id, payload in pending:
                 update = parse_update(json.loads(payload), self.bot)
                 if update is None:  # stored by an older version that did not check
@@ -180,14 +159,8 @@ class Inbox:
         """Past the newest stored update, so nothing stored is fetched again; None on first start.
         Ids an older version stored unchecked (SQLite keeps text in an integer column) are passed over."""
         async with self.database.snapshot() as session:
-            newest = (
-                await session.exec(
-                    select(func.max(InboxUpdate.update_id)).where(
-                        InboxUpdate.channel == CHANNEL, col(InboxUpdate.update_id).between(1, MAX_UPDATE_ID)
-                    )
-                )
-            ).one()
-        return int(newest) + 1 if newest is not None else None
+            newest = await storage.inbox.newest_update_id(session, channel=CHANNEL, at_most=MAX_UPDATE_ID)
+        return newest + 1 if newest is not None else None
 
     async def poll_once(self) -> float:
         """One long poll; the offset moves past an update only on the next call, after it was stored.

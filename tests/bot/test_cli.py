@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from bot.config import load_settings
 from handlers.cli import app
+from storage.migrate import alembic_config
 from tests.conftest import ROOT
 
 
@@ -228,10 +230,11 @@ def one_line(stderr: str) -> str:
 
 
 def test_db_upgrade_says_whether_it_created_the_schema_or_found_it_current(workdir: Path) -> None:
+    newest = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     code, stdout, _ = invoke("db", "upgrade", config="")
-    assert (code, stdout.strip()) == (0, "database schema created at revision 0001 (sqlite+aiosqlite)")
+    assert (code, stdout.strip()) == (0, f"database schema created at revision {newest} (sqlite+aiosqlite)")
     code, stdout, _ = invoke("db", "upgrade")
-    assert (code, stdout.strip()) == (0, "database schema is up to date at revision 0001 (sqlite+aiosqlite)")
+    assert (code, stdout.strip()) == (0, f"database schema is up to date at revision {newest} (sqlite+aiosqlite)")
 
 
 @pytest.mark.parametrize("command", [["cases", "list"], ["cases", "show", "1"], ["export"]])

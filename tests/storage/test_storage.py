@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queries
@@ -75,6 +75,27 @@ async def test_one_open_conversation_per_respondent_and_channel(database: Databa
     with pytest.raises(IntegrityError):
         async with database.transaction() as session:
             session.add(conversation(None))
+
+
+async def test_an_anonymous_conversation_closed_by_hand_or_by_the_expiry_sweep_keeps_nothing_to_link(
+    database: Database,
+) -> None:
+    later = datetime(2026, 11, 28, tzinfo=UTC)  # past both conversations' expiry
+    async with database.transaction() as session:
+        by_hand, by_sweep = conversation(None), conversation(None)
+        by_hand.respondent_key, by_sweep.respondent_key = "hash-of-alice", "hash-of-bob"
+        by_hand.anonymous = by_sweep.anonymous = True
+        session.add_all([by_hand, by_sweep])
+        await session.flush()
+        queries.close_conversation(by_hand, now=later, status=ConversationStatus.PARTIAL)
+    async with database.transaction() as session:
+        assert await queries.close_expired_conversations(session, now=later) == 1
+    async with database.snapshot() as session:
+        closed = list(await session.exec(select(Conversation).order_by(col(Conversation.id))))
+    assert [(c.respondent_key, c.status, c.closed_at, c.current_question) for c in closed] == [
+        (f"closed-{by_hand.id}", ConversationStatus.PARTIAL, later, None),
+        (f"closed-{by_sweep.id}", ConversationStatus.PARTIAL, later, None),
+    ]
 
 
 async def test_one_person_per_channel_and_platform_id(database: Database) -> None:

@@ -156,7 +156,7 @@ async def test_app_home_for_staff_shows_figures_and_hides_small_anonymous_groups
     assert "• hr: 80% satisfied (5 answers)" in texts
     assert "• finance: not shown, fewer than 5 anonymous answers (1)" in texts
     assert "• facilities: no answers" in texts
-    assert "*Open complaints: 1*" in texts
+    assert "*Open cases: 1*" in texts
     assert "• NPS nps: no answers" in texts
 
 
