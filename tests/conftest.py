@@ -8,7 +8,7 @@ import shutil
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")  # the console script of this venv
 POSTGRES_URL_VARIABLE = "FEEDBACKBOT_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
+# The end-to-end tests of the channels drive the storage code that the tests of bot/ and storage/ run on both
+# databases, so they run on SQLite alone, but for those marked `every_database`: the ones that test the database,
+# processes sharing one, and one end-to-end test per channel. A test may also name its backends with
+# `@pytest.mark.parametrize("database_url", [...], indirect=True)`.
+SQLITE_ALONE_UNDER = ROOT / "tests" / "handlers"
 
 
 def postgres_url() -> str:
@@ -83,16 +88,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     """A PostgreSQL database migrated once; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
-    name = f"template_{uuid.uuid4().hex[:8]}"
+    name = f"template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"  # one per xdist worker
     run_aside(postgres_admin(f"CREATE DATABASE {name}"))
     run_aside(migrate(with_database(postgres_url(), name)))
     yield name
     run_aside(postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames and not backends_named_by(metafunc.definition):
+        metafunc.parametrize("database_url", backends_for(metafunc.definition), indirect=True)
+
+
+def backends_named_by(test: pytest.Function) -> bool:
+    return any("database_url" in argument_names(mark.args[0]) for mark in test.iter_markers("parametrize"))
+
+
+def argument_names(names: str | Sequence[str]) -> list[str]:
+    return [name.strip() for name in names.split(",")] if isinstance(names, str) else list(names)
+
+
+def backends_for(test: pytest.Function) -> list[str]:
+    if test.get_closest_marker("every_database") or not test.path.is_relative_to(SQLITE_ALONE_UNDER):
+        return BACKENDS
+    return ["sqlite"]
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated database on each backend."""
+    """A freshly migrated database on the backend the test is parametrized with (see `pytest_generate_tests`)."""
     if request.param == "sqlite":
         path = tmp_path / "feedback.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)

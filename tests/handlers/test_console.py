@@ -36,6 +36,7 @@ def feedbackbot(cwd: Path, env: dict[str, str], *args: str, stdin: str = "") -> 
     )
 
 
+@pytest.mark.every_database
 def test_a_whole_survey_in_the_terminal_ends_in_the_export(tmp_path: Path, bot_env: dict[str, str]) -> None:
     assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
     typed = "banana\n2\nThe parcel arrived two weeks late and broken.\n/survey internal-service\n2\n4\n5\nskip\n/quit\n"

@@ -50,6 +50,7 @@ async def start_from_home(slack: SlackWorkspace, survey_id: str) -> dict[str, An
     return messages[-1]
 
 
+@pytest.mark.every_database
 async def test_a_dm_survey_with_a_threaded_comment(slack: SlackWorkspace, database: Database) -> None:
     question = await start_from_home(slack, "csat")
     assert "How satisfied are you with our service?" in question["blocks"][0]["text"]["text"]
@@ -78,6 +79,7 @@ async def test_a_dm_survey_with_a_threaded_comment(slack: SlackWorkspace, databa
     assert complaint.text == "The printer queue lost my invoices"
 
 
+@pytest.mark.every_database
 async def test_a_retried_event_has_no_second_effect(slack: SlackWorkspace, database: Database) -> None:
     question = await start_from_home(slack, "nps")
     await press(slack, question, "9")
