@@ -8,12 +8,12 @@ import shutil
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -32,6 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 FEEDBACKBOT = str(Path(sys.executable).parent / "feedbackbot")  # the console script of this venv
 POSTGRES_URL_VARIABLE = "FEEDBACKBOT_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
+T = TypeVar("T")
+# The end-to-end tests of the channels drive the storage code that the tests of bot/ and storage/ run on both
+# databases, so they run on SQLite alone, but for those marked `every_database`: the ones that test the database,
+# processes sharing one, and one end-to-end test per channel. A test may also name its backends with
+# `@pytest.mark.parametrize("database_url", [...], indirect=True)`.
+SQLITE_ALONE_UNDER = ROOT / "tests" / "handlers"
 
 
 def postgres_url() -> str:
@@ -45,10 +51,15 @@ def with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-async def postgres_admin(statement: str) -> None:
-    connection = await asyncpg.connect(postgres_url().replace("postgresql+asyncpg", "postgresql"))
+def dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg", "postgresql")
+
+
+async def postgres_admin(*statements: str) -> None:
+    connection = await asyncpg.connect(dsn(postgres_url()))
     try:
-        await connection.execute(statement)
+        for statement in statements:
+            await connection.execute(statement)
     finally:
         await connection.close()
 
@@ -59,10 +70,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def run_aside(work: Coroutine[Any, Any, None]) -> None:
+def run_aside(work: Coroutine[Any, Any, T]) -> T:
     """Runs set-up coroutines on their own loop in a thread, away from the loop of the test."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, work).result()
+        return pool.submit(asyncio.run, work).result()
 
 
 async def migrate(url: str) -> None:
@@ -83,27 +94,121 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
-    """A PostgreSQL database migrated once; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
-    name = f"template_{uuid.uuid4().hex[:8]}"
+    """A PostgreSQL database migrated once (by each xdist worker); tests get copies (CREATE DATABASE ... TEMPLATE)."""
+    name = f"template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
     run_aside(postgres_admin(f"CREATE DATABASE {name}"))
     run_aside(migrate(with_database(postgres_url(), name)))
     yield name
     run_aside(postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-@pytest.fixture(params=BACKENDS)
+# The schema of a database: what a test may have changed beyond the rows (a renamed table, say).
+SCHEMA = """
+SELECT string_agg(line, '; ' ORDER BY line) FROM (
+    SELECT concat_ws(' ', table_name, column_name, data_type, is_nullable, column_default) AS line
+    FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL SELECT conrelid::regclass || ' ' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL SELECT version_num FROM alembic_version
+) AS schema
+"""
+TABLES = "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public'"
+
+
+@dataclass
+class PostgresDatabases:
+    """The test databases of one xdist worker. Copying the template takes a few tenths of a second; a database
+    whose test left its schema as it was is emptied instead (TRUNCATE) and handed to the next test."""
+
+    template: str
+    schema: str
+    idle: list[str] = field(default_factory=list)
+    made: list[str] = field(default_factory=list)
+
+    async def take(self) -> str:
+        if self.idle:
+            return self.idle.pop()
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        await postgres_admin(f"CREATE DATABASE {name} TEMPLATE {self.template}")
+        self.made.append(name)
+        return name
+
+    async def give_back(self, name: str) -> None:
+        await postgres_admin(  # a test may have refused connections or left a killed process's session behind
+            f"ALTER DATABASE {name} ALLOW_CONNECTIONS true",
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+        )
+        if await emptied(with_database(postgres_url(), name), self.schema):
+            self.idle.append(name)
+        else:
+            await postgres_admin(f"DROP DATABASE {name} WITH (FORCE)")
+            self.made.remove(name)
+
+
+async def schema_of(url: str) -> str:
+    connection = await asyncpg.connect(dsn(url))
+    try:
+        return str(await connection.fetchval(SCHEMA))
+    finally:
+        await connection.close()
+
+
+async def emptied(url: str, schema: str) -> bool:
+    """Deletes every row and restarts the ids, as in a fresh copy; False if the schema is not the template's."""
+    connection = await asyncpg.connect(dsn(url), server_settings={"lock_timeout": "10s"})
+    try:
+        if await connection.fetchval(SCHEMA) != schema:
+            return False
+        tables = await connection.fetchval(TABLES + " AND tablename <> 'alembic_version'")
+        await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+        return True
+    except asyncpg.PostgresError:
+        return False
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_template: str) -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(
+        postgres_template, run_aside(schema_of(with_database(postgres_url(), postgres_template)))
+    )
+    yield databases
+    run_aside(postgres_admin(*(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" for name in databases.made)))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames and not backends_named_by(metafunc.definition):
+        metafunc.parametrize("database_url", backends_for(metafunc.definition), indirect=True)
+
+
+def backends_named_by(test: pytest.Function) -> bool:
+    return any("database_url" in argument_names(mark.args[0]) for mark in test.iter_markers("parametrize"))
+
+
+def argument_names(names: str | Sequence[str]) -> list[str]:
+    return [name.strip() for name in names.split(",")] if isinstance(names, str) else list(names)
+
+
+def backends_for(test: pytest.Function) -> list[str]:
+    if test.get_closest_marker("every_database") or not test.path.is_relative_to(SQLITE_ALONE_UNDER):
+        return BACKENDS
+    return ["sqlite"]
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated database on each backend."""
+    """A freshly migrated database on the backend the test is parametrized with (see `pytest_generate_tests`)."""
     if request.param == "sqlite":
         path = tmp_path / "feedback.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    run_aside(postgres_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = run_aside(databases.take())
     yield with_database(postgres_url(), name)
-    run_aside(postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    run_aside(databases.give_back(name))
 
 
 @pytest.fixture

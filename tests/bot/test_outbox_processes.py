@@ -24,7 +24,8 @@ from storage.types import utcnow
 from tests.conftest import postgres_admin, postgres_url, run_aside, with_database
 
 MESSAGES = 60
-LEASE = timedelta(seconds=2)
+SHORT_LEASE = timedelta(seconds=2)  # how long a killed dispatcher's messages wait for another
+LONG_LEASE = timedelta(minutes=5)  # runs out in no test: a send held up by a busy machine is not taken over
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def postgres(request: pytest.FixtureRequest) -> Iterator[str]:
     run_aside(postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def dispatch(url: str, log: str, hang: bool) -> None:
+def dispatch(url: str, log: str, hang: bool, lease: timedelta) -> None:
     """A dispatcher process: sends until the outbox is empty, writing each send to `log` (or hangs in its first)."""
 
     async def send(message: OutboundMessage) -> SendResult:
@@ -49,7 +50,7 @@ def dispatch(url: str, log: str, hang: bool) -> None:
 
     async def run() -> None:
         database = Database(url)
-        dispatcher = Dispatcher(database, {"slack": send}, lease=LEASE)
+        dispatcher = Dispatcher(database, {"slack": send}, lease=lease)
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < 3:  # until nothing has been due for a while
             if await dispatcher.run_once():
@@ -90,8 +91,10 @@ def sent_per_message(log: Path) -> Counter[int]:
     return Counter(int(line) for line in log.read_text(encoding="utf-8").split())
 
 
-def start(url: str, log: Path, hang: bool = False) -> multiprocessing.process.BaseProcess:
-    process = multiprocessing.get_context("spawn").Process(target=dispatch, args=(url, str(log), hang))
+def start(
+    url: str, log: Path, hang: bool = False, lease: timedelta = LONG_LEASE
+) -> multiprocessing.process.BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(target=dispatch, args=(url, str(log), hang, lease))
     process.start()
     return process
 
@@ -113,7 +116,7 @@ async def test_a_dispatcher_killed_mid_send_leaves_its_messages_to_another_exact
     await fill_outbox(postgres)
     log = tmp_path / "sent.log"
     log.touch()
-    doomed = start(postgres, log, hang=True)
+    doomed = start(postgres, log, hang=True, lease=SHORT_LEASE)
     deadline = time.monotonic() + 30
     while await claimed(postgres) == 0:
         assert time.monotonic() < deadline, "the first dispatcher never claimed anything"

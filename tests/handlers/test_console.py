@@ -24,7 +24,7 @@ from tests.conftest import FEEDBACKBOT, ROOT, free_port, postgres_admin, run_asi
 
 @pytest.fixture
 def bot_env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    """The environment of an operator's bot process on the test database, run from a fresh folder."""
+    """The environment of an operator's bot process on the test database (migrated), run from a fresh folder."""
     (tmp_path / "surveys").symlink_to(ROOT / "surveys")
     env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
     return env | {"FEEDBACKBOT_STORAGE__URL": database_url, "LOGNAME": "terminal-tester", "USER": "terminal-tester"}
@@ -69,7 +69,6 @@ def test_a_whole_survey_in_the_terminal_ends_in_the_export(tmp_path: Path, bot_e
 
 
 def test_the_first_survey_is_named_in_any_letter_case(tmp_path: Path, bot_env: dict[str, str]) -> None:
-    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
     session = feedbackbot(tmp_path, bot_env, "console", "--survey", "NPS", stdin="/quit\n")
     assert session.returncode == 0, session.stderr
     assert "How likely are you to recommend us" in session.stdout
@@ -92,7 +91,6 @@ def wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:
 
 
 def test_run_serves_health_and_the_terminal_channel_until_it_quits(tmp_path: Path, bot_env: dict[str, str]) -> None:
-    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
     port = free_port()
     env = bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}
     process = subprocess.Popen(
@@ -238,7 +236,6 @@ def stored_scores(tmp_path: Path, env: dict[str, str]) -> list[tuple[str, str]]:
 def test_the_console_survives_a_database_outage_and_goes_on_when_it_returns(
     tmp_path: Path, bot_env: dict[str, str], database_url: str
 ) -> None:
-    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
     terminal = Terminal(tmp_path, bot_env, "console")
     try:
         terminal.wait_for(FIRST_QUESTION)
@@ -260,7 +257,6 @@ def test_the_console_survives_a_database_outage_and_goes_on_when_it_returns(
 def test_run_keeps_serving_through_a_database_outage_in_the_terminal_channel(
     tmp_path: Path, bot_env: dict[str, str], database_url: str
 ) -> None:
-    assert feedbackbot(tmp_path, bot_env, "db", "upgrade").returncode == 0
     health = f"http://127.0.0.1:{(port := free_port())}/healthz"
     terminal = Terminal(tmp_path, bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}, "run")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from fastapi import Request, Response
 
 from bot.config import ServerSettings
@@ -18,6 +19,7 @@ async def health(database: Database) -> httpx.Response:
         return await client.get("/healthz")
 
 
+@pytest.mark.every_database
 async def test_health_is_200_when_the_database_answers(database: Database) -> None:
     response = await health(database)
     assert (response.status_code, response.json()) == (200, {"status": "ok", "database": "ok"})

@@ -25,6 +25,7 @@ from tests.fakes.slack_signing import (
 from tests.handlers.slack.conftest import DM, STAFF, SlackWorkspace, form, press, start_from_home
 
 
+@pytest.mark.every_database
 async def test_a_dm_survey_with_a_threaded_comment(slack: SlackWorkspace, database: Database) -> None:
     question = await start_from_home(slack, "csat")
     assert "How satisfied are you with our service?" in question["blocks"][0]["text"]["text"]
@@ -53,6 +54,7 @@ async def test_a_dm_survey_with_a_threaded_comment(slack: SlackWorkspace, databa
     assert complaint.text == "The printer queue lost my invoices"
 
 
+@pytest.mark.every_database
 async def test_a_retried_event_has_no_second_effect(slack: SlackWorkspace, database: Database) -> None:
     question = await start_from_home(slack, "nps")
     await press(slack, question, "9")

@@ -29,6 +29,7 @@ async def test_feedback_opens_the_form_with_the_service_preselected(slack: Slack
     assert anonymous["element"]["initial_options"][0]["value"] == "anonymous"  # the survey's default
 
 
+@pytest.mark.every_database
 async def test_an_anonymous_submission_leaves_the_employee_nowhere(
     slack: SlackWorkspace, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

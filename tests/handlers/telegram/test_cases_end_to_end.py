@@ -115,6 +115,7 @@ async def answer_outcome(chat: Chat, fake: FakeTelegram, answer: str) -> None:
     await chat.press(f"o1|1|{answer}", outcome[-1])
 
 
+@pytest.mark.every_database
 async def test_a_telegram_complaint_is_worked_in_slack_and_closed_with_the_customer(
     both: tuple[SlackWorkspace, Cases], chat: Chat, fake_telegram: FakeTelegram, database: Database
 ) -> None:

@@ -17,6 +17,8 @@ from storage.db import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.telegram.conftest import CUSTOMER
 
+pytestmark = pytest.mark.every_database  # races between the inbox's reads and writes
+
 
 class HeldReads(Database):
     """A database whose reads, once done, wait for the test to let them go on: the moment a race needs."""

@@ -20,6 +20,7 @@ from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons
 FREE_TEXT = "Ask for Maria at the Elm Street shop, she was rude"
 
 
+@pytest.mark.every_database
 async def test_forget_after_confirmation_leaves_no_personal_data(
     polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
 ) -> None:

@@ -24,6 +24,8 @@ from tests.conftest import FEEDBACKBOT, ROOT, free_port
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
 from tests.handlers.telegram.conftest import STAFF_CHAT, WEBHOOK_SECRET, Chat, outbox_settled, wait_until
 
+pytestmark = pytest.mark.every_database  # what a killed process left in the database
+
 CUSTOMERS = (1111, 2222, 3333)
 QUESTION = "How satisfied are you with our service?"
 FOLLOW_UP = "We're sorry. What went wrong?"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import col, select
 
 from handlers.telegram import TelegramChannel
@@ -11,6 +12,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons
 
 
+@pytest.mark.every_database
 async def test_a_deep_linked_csat_survey_with_a_complaint(
     polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
 ) -> None:

@@ -83,6 +83,7 @@ async def test_an_update_without_the_right_secret_is_refused(
     assert fake_telegram.calls_of("sendMessage") == []
 
 
+@pytest.mark.every_database
 async def test_a_redelivered_update_has_no_second_effect(
     webhook: tuple[TelegramChannel, httpx.AsyncClient], fake_telegram: FakeTelegram, chat: Chat
 ) -> None:
