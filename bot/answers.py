@@ -58,6 +58,8 @@ class AnswerStore:
         sentiment = self._analyzer.analyze(parsed.text, turn.language) if parsed.text else None
         stored = sheet.answers.get(question.id)
         earlier = None if stored is None else _parsed(stored)
+        # A message's address names its sender on some platforms: never kept for anonymous answers.
+        kept_ref = None if conversation.anonymous else message_ref or (stored.message_ref if stored else None)
         sheet.answers[question.id] = queries.save_answer(
             turn.session,
             stored,
@@ -74,10 +76,7 @@ class AnswerStore:
                 "subjectivity": sentiment.subjectivity if sentiment else None,
                 "sentiment_label": sentiment.label if sentiment else None,
                 "updated_at": turn.now,
-                # A message's address names its sender on some platforms: never kept for anonymous answers.
-                "message_ref": None
-                if conversation.anonymous
-                else message_ref or (stored.message_ref if stored else None),
+                "message_ref": kept_ref,
             },
         )
         reasons = complaint_reasons(survey, question, parsed, sentiment)

@@ -43,7 +43,7 @@ class CaseView:
     reference: str | None
     text: str | None  # the customer's own words: untrusted
     assignee: str | None
-    escalations: int  # how often staff were reminded of it
+    escalations: int  # how often it was escalated
     corrective_action: str | None
     root_cause: str | None
     created_at: datetime
@@ -98,7 +98,7 @@ class CustomerView(NamedTuple):
 
     channel: str
     platform_id: str
-    language: str | None  # None: the survey's or the platform's language applies
+    language: str | None  # None: never told, the default language applies
 
 
 async def customer_of(session: AsyncSession, *, case: CaseView) -> CustomerView | None:
