@@ -12,6 +12,7 @@ from bot.sentiment import Analyzer, Label, Sentiment
 from bot.survey_flow import Given, Parsed, condition_value
 from bot.surveys import Question, Survey
 from bot.turn import Turn
+from storage import cases as stored_cases
 from storage import queries
 from storage.models import Answer, Complaint, ComplaintReason, Conversation
 
@@ -55,16 +56,18 @@ class AnswerStore:
         """Saves (or updates) the answer with its sentiment into `sheet`; returns a complaint prompt if one opens."""
         assert conversation.id is not None
         sentiment = self._analyzer.analyze(parsed.text, turn.language) if parsed.text else None
-        answer = sheet.answers.get(question.id)
-        earlier = None if answer is None else _parsed(answer)
-        if answer is None:
-            answer = Answer(
-                conversation_id=conversation.id, question_id=question.id, kind=question.kind, answered_at=turn.now
-            )
-            turn.session.add(answer)
-            sheet.answers[question.id] = answer
-        answer.sqlmodel_update(
-            {
+        stored = sheet.answers.get(question.id)
+        earlier = None if stored is None else _parsed(stored)
+        # A message's address names its sender on some platforms: never kept for anonymous answers.
+        kept_ref = None if conversation.anonymous else message_ref or (stored.message_ref if stored else None)
+        sheet.answers[question.id] = queries.save_answer(
+            turn.session,
+            stored,
+            conversation_id=conversation.id,
+            question_id=question.id,
+            kind=question.kind,
+            now=turn.now,
+            fields={
                 "value": parsed.value,
                 "choice": parsed.choice,
                 "text": parsed.text,
@@ -73,9 +76,8 @@ class AnswerStore:
                 "subjectivity": sentiment.subjectivity if sentiment else None,
                 "sentiment_label": sentiment.label if sentiment else None,
                 "updated_at": turn.now,
-                # A message's address names its sender on some platforms: never kept for anonymous answers.
-                "message_ref": None if conversation.anonymous else message_ref or answer.message_ref,
-            }
+                "message_ref": kept_ref,
+            },
         )
         reasons = complaint_reasons(survey, question, parsed, sentiment)
         if reasons or conversation.has_complaint:
@@ -148,14 +150,12 @@ class AnswerStore:
     ) -> ComplaintOpened:
         """Opens the case: triage, the audit trail's first line and the staff alerts, all in this transaction."""
         self._desk.triage(complaint, turn.now, lowest_score)
-        turn.session.add(complaint)
-        await turn.session.flush()
-        assert complaint.id is not None
+        number = await stored_cases.add_case(turn.session, complaint)
         self._desk.opened(turn.session, complaint, turn.now)
         return ComplaintOpened(
-            complaint_id=complaint.id,
+            complaint_id=number,
             reasons=complaint.reasons.split(","),
-            text=translate(message_key, turn.language, number=complaint.id),
+            text=translate(message_key, turn.language, number=number),
             anonymous=complaint.person_id is None,
         )
 

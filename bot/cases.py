@@ -17,10 +17,11 @@ from bot.outbound import CaseAlert, CaseContact, CaseEscalation, CaseResolution,
 from bot.prompts import Reply
 from bot.untrusted import one_line, quoted
 from storage import cases as stored
-from storage import queries
+from storage import queries, views
 from storage.db import Database
-from storage.models import CaseEvent, CaseStatus, Complaint, Person
+from storage.models import OPEN_CASE_STATUSES, CaseStatus, Complaint
 from storage.types import utcnow
+from storage.views import CaseView, CustomerView, case_view
 
 HIGH_PRIORITY_POLARITY = -0.5  # words this negative make a case urgent
 
@@ -69,7 +70,7 @@ class CaseDesk:
         if alerted:
             self.changed(session, complaint, now, "system", "reprioritised", line)
         else:
-            record(session, complaint, now, "system", "reprioritised", line)
+            stored.add_trail_line(session, complaint, now, "system", "reprioritised", line)
 
     def triage_due(self, complaint: Complaint, now: datetime) -> None:
         """The times by which the case is to be acknowledged and resolved, from now."""
@@ -80,7 +81,7 @@ class CaseDesk:
         self, session: AsyncSession, case: Complaint, now: datetime, actor: str, action: str, line: str
     ) -> None:
         """The trail line, and an update of the case's message for every staff destination."""
-        record(session, case, now, actor, action, line)
+        stored.add_trail_line(session, case, now, actor, action, line)
         for channel, target in self.destinations.items():
             update = CaseUpdate(case_id=case.id, target=target, line=line)
             outbox.enqueue(session, channel=channel, message=update, now=now)
@@ -88,19 +89,15 @@ class CaseDesk:
     def opened(self, session: AsyncSession, complaint: Complaint, now: datetime) -> None:
         """Records the opening and queues the staff alerts, in the same transaction as the complaint."""
         assert complaint.id is not None
-        record(session, complaint, now, "system", "opened", f"{complaint.reasons}; priority {complaint.priority}")
+        stored.add_trail_line(
+            session, complaint, now, "system", "opened", f"{complaint.reasons}; priority {complaint.priority}"
+        )
         for channel, target in self.destinations.items():
             alert = CaseAlert(case_id=complaint.id, target=target)
             outbox.enqueue(session, channel=channel, message=alert, now=now)
 
 
-def record(session: AsyncSession, complaint: Complaint, now: datetime, actor: str, action: str, detail: str) -> None:
-    """One line of the case's audit trail."""
-    assert complaint.id is not None
-    session.add(CaseEvent(complaint_id=complaint.id, at=now, actor=actor, action=action, detail=detail))
-
-
-def alert_text(complaint: Complaint, answers: str | None = None) -> str:
+def alert_text(complaint: CaseView, answers: str | None = None) -> str:
     """The staff alert of a case, as plain text: number, reasons, triage, survey and reference, the survey's scores
     and choices (`answers`), the customer's words. What the customer wrote is made visible and kept on its own
     quoted lines, so that it cannot pass for the bot's lines; each channel escapes it further for its surface."""
@@ -108,7 +105,7 @@ def alert_text(complaint: Complaint, answers: str | None = None) -> str:
     triage = f"priority {complaint.priority}" + (f", {complaint.category}" if complaint.category else "")
     if complaint.polarity is not None:
         triage += f", sentiment {complaint.polarity:+.2f}"
-    lines = [f"New complaint #{complaint.id} ({complaint.reasons.replace(',', ', ')}; {triage}) from {who}"]
+    lines = [f"New complaint #{complaint.id} ({', '.join(complaint.reasons)}; {triage}) from {who}"]
     if complaint.survey_id:
         reference = f", reference {one_line(complaint.reference)}" if complaint.reference else ""
         lines.append(f"Survey: {complaint.survey_id}{reference}")
@@ -117,9 +114,6 @@ def alert_text(complaint: Complaint, answers: str | None = None) -> str:
     if complaint.text:
         lines.append(quoted(complaint.text))
     return "\n".join(lines)
-
-
-OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
 
 
 class CaseError(Exception):
@@ -152,25 +146,25 @@ class Cases:
         self.desk = desk
         self.clock = clock
 
-    async def acknowledge(self, case_id: int, actor: str, event: EventKey | None = None) -> Complaint:
+    async def acknowledge(self, case_id: int, actor: str, event: EventKey | None = None) -> CaseView:
         async with self._step(case_id, event) as (session, case, now, repeated):
             if repeated:
-                return case
+                return case_view(case)
             if case.status not in (CaseStatus.NEW, CaseStatus.REOPENED):
                 raise CaseError(f"case #{case_id} is {case.status}: there is nothing to acknowledge")
             case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED, now
             self.desk.changed(session, case, now, actor, "acknowledged", f"acknowledged by {actor}")
-        return case
+        return case_view(case)
 
-    async def assign(self, case_id: int, actor: str, assignee: str, event: EventKey | None = None) -> Complaint:
+    async def assign(self, case_id: int, actor: str, assignee: str, event: EventKey | None = None) -> CaseView:
         async with self._step(case_id, event) as (session, case, now, repeated):
             if repeated:
-                return case
-            if case.status not in OPEN_STATUSES:
+                return case_view(case)
+            if case.status not in OPEN_CASE_STATUSES:
                 raise CaseError(f"case #{case_id} is {case.status}: it cannot be assigned")
             case.assignee = assignee
             self.desk.changed(session, case, now, actor, "assigned", f"assigned to {assignee} by {actor}")
-        return case
+        return case_view(case)
 
     async def resolve(
         self,
@@ -181,7 +175,7 @@ class Cases:
         root_cause: str,
         message: str | None,
         event: EventKey | None = None,
-    ) -> Complaint:
+    ) -> CaseView:
         """Records the fix; the customer hears the outcome and is asked whether it is resolved for them."""
         if not corrective_action.strip():
             raise CaseError("the corrective action taken is required")
@@ -189,8 +183,8 @@ class Cases:
             raise CaseError(f"the root cause must be one of {', '.join(self.desk.settings.root_causes)}")
         async with self._step(case_id, event) as (session, case, now, repeated):
             if repeated:
-                return case
-            if case.status not in OPEN_STATUSES:
+                return case_view(case)
+            if case.status not in OPEN_CASE_STATUSES:
                 raise CaseError(f"case #{case_id} is {case.status}: it cannot be resolved")
             case.status, case.resolved_at = CaseStatus.RESOLVED, now
             case.corrective_action, case.root_cause = corrective_action.strip(), root_cause
@@ -198,15 +192,15 @@ class Cases:
             detail = f"{corrective_action.strip()} (root cause: {root_cause})"
             self.desk.changed(session, case, now, actor, "resolved", f"resolved by {actor}: {detail}")
             await self._tell_customer(session, case, now, message)
-        return case
+        return case_view(case)
 
-    async def contact(self, case_id: int, actor: str, message: str, event: EventKey | None = None) -> Complaint:
+    async def contact(self, case_id: int, actor: str, message: str, event: EventKey | None = None) -> CaseView:
         """Staff write to the customer through the bot; the customer's replies come back into the case."""
         if not message.strip():
             raise CaseError("the message to the customer is empty")
         async with self._step(case_id, event) as (session, case, now, repeated):
             if repeated:
-                return case
+                return case_view(case)
             person = await stored.customer_of(session, case=case)
             if person is None:
                 raise CaseError(f"the customer of case #{case_id} is anonymous or forgotten: they cannot be written to")
@@ -218,7 +212,7 @@ class Cases:
             )
             contact = CaseContact(case_id=case_id, platform_id=person.platform_id, message=message.strip())
             outbox.enqueue(session, channel=person.channel, message=contact, now=now)
-        return case
+        return case_view(case)
 
     async def customer_answer(
         self,
@@ -228,14 +222,14 @@ class Cases:
         resolved: bool,
         follow_up_key: str | None = None,
         event: EventKey | None = None,
-    ) -> Complaint:
+    ) -> CaseView:
         """The customer's "Is this resolved for you?": yes closes the case, no reopens it and escalates again.
 
         An anonymous respondent is recognised by `follow_up_key` (Engine.follow_up_key), a named one by their id.
         """
         async with self._step(case_id, event) as (session, case, now, repeated):
             if repeated:
-                return case
+                return case_view(case)
             person = await stored.customer_of(session, case=case)
             named = person is not None and (person.channel, person.platform_id) == (channel, platform_id)
             anonymous = person is None and case.follow_up_key is not None and case.follow_up_key == follow_up_key
@@ -251,7 +245,7 @@ class Cases:
                 self.desk.triage_due(case, now)
                 self.desk.changed(session, case, now, "customer", "reopened", "the customer says it is not resolved")
                 self._escalate(session, case, now, "reopened by the customer")
-        return case
+        return case_view(case)
 
     async def escalate_overdue(self) -> int:
         """Escalates every open case past a due time, again no more often than the reminder interval."""
@@ -287,7 +281,7 @@ class Cases:
     def _escalate(self, session: AsyncSession, case: Complaint, now: datetime, why: str) -> None:
         case.escalations += 1
         case.escalated_at = now
-        record(session, case, now, "system", "escalated", why)
+        stored.add_trail_line(session, case, now, "system", "escalated", why)
         mention = f"{self.desk.settings.escalation_mention} " if self.desk.settings.escalation_mention else ""
         line = f"{mention}Case #{case.id} escalated: {why}"
         second_channel = self.desk.settings.escalation_channel
@@ -300,9 +294,13 @@ class Cases:
         person = await stored.customer_of(session, case=case)
         if person is None:
             if case.follow_up_key:
-                record(session, case, now, "system", "outcome waiting", "the anonymous respondent sees it on App Home")
+                stored.add_trail_line(
+                    session, case, now, "system", "outcome waiting", "the anonymous respondent sees it on App Home"
+                )
             else:
-                record(session, case, now, "system", "not told", "the customer is anonymous or forgotten")
+                stored.add_trail_line(
+                    session, case, now, "system", "not told", "the customer is anonymous or forgotten"
+                )
             return
         outcome = CaseResolution(case_id=case.id, platform_id=person.platform_id, message=(message or "").strip())
         outbox.enqueue(session, channel=person.channel, message=outcome, now=now)
@@ -312,12 +310,12 @@ class Cases:
         async with self.database.snapshot() as session:
             return await stored.staff_message(session, case_id=case_id, channel=channel)
 
-    async def awaiting_anonymous_answer(self, follow_up_key: str) -> list[Complaint]:
+    async def awaiting_anonymous_answer(self, follow_up_key: str) -> list[CaseView]:
         """Resolved cases of an anonymous respondent that wait for their "Is this resolved for you?"."""
         async with self.database.snapshot() as session:
-            return await queries.resolved_cases_for(session, follow_up_key=follow_up_key)
+            return [case_view(case) for case in await queries.resolved_cases_for(session, follow_up_key=follow_up_key)]
 
-    async def answers_of(self, case: Complaint) -> str | None:
+    async def answers_of(self, case: CaseView) -> str | None:
         """The scores and choices of the case's survey, e.g. "satisfaction 1 · service facilities"."""
         if case.conversation_id is None:
             return None
@@ -328,17 +326,16 @@ class Cases:
         ]
         return " · ".join(shown) or None
 
-    async def load(self, case_id: int) -> tuple[Complaint, Person | None]:
+    async def load(self, case_id: int) -> tuple[CaseView, CustomerView | None]:
         """The case and its customer (None when anonymous or forgotten)."""
         async with self.database.snapshot() as session:
-            case = await stored.get_case(session, case_id=case_id)
+            case = await views.get_case(session, case_id=case_id)
             if case is None:
                 raise CaseError(f"there is no case #{case_id}")
-            person = await stored.customer_of(session, case=case)
-        return case, person
+            return case, await views.customer_of(session, case=case)
 
 
-def outcome_text(case: Complaint, language: str | None, message: str) -> str:
+def outcome_text(case: CaseView, language: str | None, message: str) -> str:
     """What the customer is told when their case is resolved, before being asked whether it is."""
     words = (case.text or "").replace("\n", " ")[:300] or "…"
     text = translate("outcome", language, number=case.id, words=words, action=case.corrective_action or "")

@@ -18,14 +18,14 @@ import typer
 
 from bot import logsafety
 from bot.app import load_checked_surveys, open_current_database, open_database
-from bot.cases import CaseDesk, CaseError, Cases, alert_text
+from bot.cases import CaseDesk, Cases, alert_text
 from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.export import ExportFormat, export_answers
 from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
 from storage import views
 from storage.migrate import SchemaChange, upgrade
-from storage.models import CaseStatus, Complaint
+from storage.models import CaseStatus
 from storage.types import utcnow
 from storage.views import CaseView, TrailLine
 
@@ -262,21 +262,22 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
     """Show one case in full, with its audit trail."""
     settings = settings_of(ctx)
 
-    async def work() -> tuple[Complaint, str | None, list[TrailLine]]:
+    async def work() -> tuple[CaseView, str | None, list[TrailLine]] | None:
         database = await open_current_database(settings)
         try:
-            cases = Cases(database, CaseDesk(settings.cases))
-            case, _ = await cases.load(number)
             async with database.snapshot() as session:
+                case = await views.get_case(session, case_id=number)
                 trail = await views.case_trail(session, case_id=number)
-            return case, await cases.answers_of(case), trail
+            if case is None:
+                return None
+            return case, await Cases(database, CaseDesk(settings.cases)).answers_of(case), trail
         finally:
             await database.close()
 
-    try:
-        case, answers, trail = run_async(work)
-    except CaseError:
+    shown = run_async(work)
+    if shown is None:
         fail(f"no case #{number}")
+    case, answers, trail = shown
     typer.echo(alert_text(case, answers).replace("New complaint", "Complaint", 1))
     for label, value in (
         ("Status", case.status),

@@ -95,8 +95,7 @@ class Conversations:
             language = open_conversation.language
             if (open_conversation.survey_id, open_conversation.reference) == (survey.id, event.reference):
                 return [notice(NoticeKind.INFO, "survey_resumed", language), self._ask_again(open_conversation)]
-            _close(open_conversation, now, ConversationStatus.PARTIAL)
-            await session.flush()  # frees the one-open-survey slot for the new conversation
+            await queries.free_survey_slot(session, open_conversation, now=now)
             prompts.append(notice(NoticeKind.INFO, "survey_replaced", language))
         conversation = await self._create(
             session, now, event.who, survey, reference=event.reference, anonymous=event.anonymous
@@ -130,7 +129,7 @@ class Conversations:
             status=ConversationStatus.COMPLETED,
         )
         turn = Turn(session, now, conversation.language)
-        _close(conversation, now, ConversationStatus.COMPLETED)
+        queries.close_conversation(conversation, now=now, status=ConversationStatus.COMPLETED)
         prompts: list[Prompt] = []
         sheet = Sheet()
         for question in survey.questions:
@@ -178,15 +177,14 @@ class Conversations:
         conversation = await self._open_or_expired(session, who)
         if conversation is None or conversation.expires_at > now:
             return conversation
-        _close(conversation, now, ConversationStatus.PARTIAL)
-        await session.flush()
+        await queries.free_survey_slot(session, conversation, now=now)
         return None
 
     async def close_open(self, session: AsyncSession, now: datetime, who: Respondent) -> None:
         """Closes the person's open survey as partial, keeping its answers."""
         conversation = await self._open_conversation(session, now, who)
         if conversation is not None:
-            _close(conversation, now, ConversationStatus.PARTIAL)
+            queries.close_conversation(conversation, now=now, status=ConversationStatus.PARTIAL)
 
     async def _open_or_expired(self, session: AsyncSession, who: Respondent) -> Conversation | None:
         return await queries.get_open_conversation(
@@ -224,9 +222,7 @@ class Conversations:
             updated_at=now,
             expires_at=now + timedelta(hours=survey.expiry_hours),
         )
-        session.add(conversation)
-        await session.flush()
-        return conversation
+        return await queries.add_conversation(session, conversation)
 
     def _reconsider(self, turn: Turn, conversation: Conversation, survey: Survey, given: Given) -> list[Prompt]:
         """After an earlier answer changed, the open question may no longer apply ("What went wrong?" once the score
@@ -251,7 +247,7 @@ class Conversations:
                     return loaded.conversation, Sheet.of(loaded), loaded.conversation.current_question
                 if loaded is not None:
                     expired = loaded.conversation
-                    _close(expired, now, ConversationStatus.PARTIAL)
+                    queries.close_conversation(expired, now=now, status=ConversationStatus.PARTIAL)
                     return [notice(NoticeKind.REFUSAL, "survey_expired", expired.language)]
                 if await self._case_replies.forward(session, now, event.who, event.text):
                     language = await self._people.language_in(session, event.who)
@@ -292,7 +288,7 @@ class Conversations:
     def _go_on(self, turn: Turn, conversation: Conversation, survey: Survey, question: Question | None) -> list[Prompt]:
         """Asks `question`, or with none left completes the survey with its thank-you."""
         if question is None:
-            _close(conversation, turn.now, ConversationStatus.COMPLETED)
+            queries.close_conversation(conversation, now=turn.now, status=ConversationStatus.COMPLETED)
             return [thanks(survey, turn.language)]
         conversation.current_question = question.id
         return [_ask(conversation, survey, question, turn.language)]
@@ -319,18 +315,8 @@ def _ask(conversation: Conversation, survey: Survey, question: Question, languag
 def _refusal_when_closed(conversation: Conversation, now: datetime) -> list[Prompt]:
     """Nothing when the conversation takes answers; else the refusal (closing it first if it just expired)."""
     if conversation.status == ConversationStatus.OPEN and conversation.expires_at <= now:
-        _close(conversation, now, ConversationStatus.PARTIAL)
+        queries.close_conversation(conversation, now=now, status=ConversationStatus.PARTIAL)
         return [notice(NoticeKind.REFUSAL, "survey_expired", conversation.language)]
     if conversation.status != ConversationStatus.OPEN:
         return [notice(NoticeKind.REFUSAL, "survey_closed", conversation.language)]
     return []
-
-
-def _close(conversation: Conversation, now: datetime, status: ConversationStatus) -> None:
-    """Closes the conversation; an anonymous one drops its respondent hash, leaving nothing to link."""
-    if conversation.anonymous:
-        conversation.respondent_key = f"closed-{conversation.id}"
-    conversation.status = status
-    conversation.closed_at = now
-    conversation.updated_at = now
-    conversation.current_question = None

@@ -32,9 +32,9 @@ from bot.prompts import ComplaintOpened, NoticeKind, Prompt, Reply, notice
 from bot.sentiment import Analyzer
 from bot.surveys import Survey, SurveyCatalogue
 from bot.turn import Turn
+from storage import cases as stored_cases
 from storage import queries
 from storage.db import Database
-from storage.models import Complaint, InboundEvent
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -120,13 +120,13 @@ class Engine:
         """An anonymous complaint keeps a keyed hash of its author, so the bot alone can bring them the outcome."""
         for prompt in reply.prompts:
             if isinstance(prompt, ComplaintOpened) and prompt.anonymous:
-                complaint = await session.get(Complaint, prompt.complaint_id)
-                if complaint is not None and complaint.conversation_id is not None:
-                    complaint.follow_up_key = self.keys.follow_up_key(who)
+                await stored_cases.let_follow_up(
+                    session, case_id=prompt.complaint_id, follow_up_key=self.keys.follow_up_key(who)
+                )
 
     async def _recorded_reply(self, event: Event) -> Reply | None:
         async with self.database.snapshot() as session:
-            seen = await session.get(InboundEvent, (event.who.channel, event.event_id))
+            seen = await queries.get_event(session, channel=event.who.channel, event_id=event.event_id)
         if seen is None:
             return None
         return Reply.model_validate_json(seen.reply).model_copy(update={"duplicate": True, "delivered": seen.delivered})

@@ -37,6 +37,7 @@ from bot.outbound import (
 )
 from storage import cases as stored_cases
 from storage import outbox as stored
+from storage import queries
 from storage.db import Database
 from storage.models import OutboxStatus
 from storage.types import utcnow
@@ -214,5 +215,5 @@ def effect_of(channel: str, message: OutboundMessage, result: SendResult) -> Eff
             reference=result.reference,
         )
     if isinstance(result, Unreachable) and isinstance(message, CaseContact | CaseResolution):
-        return partial(stored_cases.mark_unreachable, channel=channel, platform_id=message.platform_id)
+        return partial(queries.set_reachable, channel=channel, platform_id=message.platform_id, reachable=False)
     return None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
-from sqlmodel import col, select, update
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import CaseReference, Complaint, Person
+from storage.models import CaseEvent, CaseReference, Complaint, Person
 
 
 class StaffMessage(NamedTuple):
@@ -23,8 +24,26 @@ async def lock_case(session: AsyncSession, *, case_id: int) -> Complaint | None:
     return (await session.exec(statement)).first()
 
 
-async def get_case(session: AsyncSession, *, case_id: int) -> Complaint | None:
-    return await session.get(Complaint, case_id)
+async def add_case(session: AsyncSession, case: Complaint) -> int:
+    """Stores a new case in the transaction; its number, now known, names it to staff."""
+    session.add(case)
+    await session.flush()
+    assert case.id is not None
+    return case.id
+
+
+def add_trail_line(session: AsyncSession, case: Complaint, at: datetime, actor: str, action: str, detail: str) -> None:
+    """One line of the case's audit trail."""
+    assert case.id is not None
+    session.add(CaseEvent(complaint_id=case.id, at=at, actor=actor, action=action, detail=detail))
+
+
+async def let_follow_up(session: AsyncSession, *, case_id: int, follow_up_key: str) -> None:
+    """The keyed hash of an anonymous survey's author on its case, so that the bot alone can bring them the outcome;
+    a direct complaint, which names its author, needs none."""
+    case = await session.get(Complaint, case_id)
+    if case is not None and case.conversation_id is not None:
+        case.follow_up_key = follow_up_key
 
 
 async def customer_of(session: AsyncSession, *, case: Complaint) -> Person | None:
@@ -47,13 +66,3 @@ async def staff_message(session: AsyncSession, *, case_id: int, channel: str) ->
     """Where the case's staff alert is on the channel, if it was sent there."""
     known = await session.get(CaseReference, (case_id, channel))
     return None if known is None else StaffMessage(known.target, known.reference)
-
-
-async def mark_unreachable(session: AsyncSession, *, channel: str, platform_id: str) -> None:
-    """The platform refuses to deliver to this person (they blocked the bot, left, were deactivated)."""
-    statement = (
-        update(Person)
-        .where(col(Person.channel) == channel, col(Person.platform_id) == platform_id)
-        .values(unreachable=True)
-    )
-    await session.exec(statement)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -135,6 +135,20 @@ def close_conversation(conversation: Conversation, *, now: datetime, status: Con
     conversation.current_question = None
 
 
+async def add_conversation(session: AsyncSession, conversation: Conversation) -> Conversation:
+    """Stores a new conversation in the transaction, with its id."""
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def free_survey_slot(session: AsyncSession, conversation: Conversation, *, now: datetime) -> None:
+    """Closes the open conversation as partial and writes that at once: the person's one open survey (a unique
+    index) may then be followed by a new one in the same transaction."""
+    close_conversation(conversation, now=now, status=ConversationStatus.PARTIAL)
+    await session.flush()
+
+
 async def close_expired_conversations(session: AsyncSession, *, now: datetime) -> int:
     """Closes every open conversation past its expiry as partial, as close_conversation would; returns how many."""
     statement = (
@@ -153,6 +167,25 @@ async def close_expired_conversations(session: AsyncSession, *, now: datetime) -
     )
     result: CursorResult[tuple[()]] = await session.exec(statement)
     return result.rowcount
+
+
+def save_answer(
+    session: AsyncSession,
+    stored: Answer | None,
+    *,
+    conversation_id: int,
+    question_id: str,
+    kind: str,
+    now: datetime,
+    fields: dict[str, Any],
+) -> Answer:
+    """The question's answer with `fields` written over it: the `stored` one, or a new one added to the session."""
+    answer = stored
+    if answer is None:
+        answer = Answer(conversation_id=conversation_id, question_id=question_id, kind=kind, answered_at=now)
+        session.add(answer)
+    answer.sqlmodel_update(fields)
+    return answer
 
 
 async def find_answer_by_message(

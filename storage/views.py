@@ -43,6 +43,7 @@ class CaseView:
     reference: str | None
     text: str | None  # the customer's own words: untrusted
     assignee: str | None
+    escalations: int  # how often it was escalated
     corrective_action: str | None
     root_cause: str | None
     created_at: datetime
@@ -75,6 +76,7 @@ def case_view(case: Complaint) -> CaseView:
         reference=case.reference,
         text=case.text,
         assignee=case.assignee,
+        escalations=case.escalations,
         corrective_action=case.corrective_action,
         root_cause=case.root_cause,
         created_at=case.created_at,
@@ -89,6 +91,20 @@ def case_view(case: Complaint) -> CaseView:
 async def get_case(session: AsyncSession, *, case_id: int) -> CaseView | None:
     case = await session.get(Complaint, case_id)
     return None if case is None else case_view(case)
+
+
+class CustomerView(NamedTuple):
+    """What the channels need of a case's customer to write to them."""
+
+    channel: str
+    platform_id: str
+    language: str | None  # None: never told, the default language applies
+
+
+async def customer_of(session: AsyncSession, *, case: CaseView) -> CustomerView | None:
+    """The case's customer; None when anonymous or forgotten."""
+    person = await session.get(Person, case.person_id) if case.person_id is not None else None
+    return None if person is None else CustomerView(person.channel, person.platform_id, person.language)
 
 
 async def list_cases(

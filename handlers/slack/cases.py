@@ -44,7 +44,8 @@ from bot.outbound import (
 from bot.untrusted import one_line
 from handlers.slack.blocks import TEXT_LIMIT, escaped, section, words
 from handlers.slack.common import CHANNEL, UNDELIVERABLE, Services, event_key, log_api_error, respondent
-from storage.models import CaseStatus, Complaint
+from storage.models import CaseStatus
+from storage.views import CaseView
 
 ACKNOWLEDGE, ASSIGN, RESOLVE, CONTACT = "case_acknowledge", "case_assign", "case_resolve", "case_contact"
 OUTCOME_YES, OUTCOME_NO = "case_outcome_yes", "case_outcome_no"
@@ -55,7 +56,7 @@ SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")  # an id a mention may be made of
 log = logging.getLogger("handlers.slack")
 
 
-def case_blocks(case: Complaint, answers: str | None = None) -> list[Block]:
+def case_blocks(case: CaseView, answers: str | None = None) -> list[Block]:
     """The case's staff message: the alert as plain text (the customer's words in it can neither mention, link nor
     format), its state and, while open, the staff buttons."""
     facts = [
@@ -77,7 +78,7 @@ def case_blocks(case: Complaint, answers: str | None = None) -> list[Block]:
         words(alert_text(case, answers)),
         ContextBlock(elements=state),
     ]
-    if case.status in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED):
+    if case.is_open:
         buttons: list[Any] = []
         if case.status != CaseStatus.ACKNOWLEDGED:
             buttons.append(
@@ -104,7 +105,7 @@ def trail_line(line: str) -> dict[str, Any]:
     return {"text": escaped(text)[:TEXT_LIMIT], "blocks": [words(text)]}
 
 
-def outcome_blocks(case: Complaint, message: str = "") -> list[Block]:
+def outcome_blocks(case: CaseView, message: str = "") -> list[Block]:
     """The outcome of a case and the customer's two buttons."""
     text = outcome_text(case, None, message)
     buttons = [
@@ -114,7 +115,7 @@ def outcome_blocks(case: Complaint, message: str = "") -> list[Block]:
     return [words(text), ActionsBlock(elements=buttons)]
 
 
-def resolve_form(case: Complaint, root_causes: list[str]) -> View:
+def resolve_form(case: CaseView, root_causes: list[str]) -> View:
     """The form a case is resolved with: the corrective action and root cause are required."""
     causes = StaticSelectElement(
         action_id=FIELD, options=[Option(value=c, text=c) for c in root_causes], placeholder="Choose"
@@ -132,14 +133,14 @@ def resolve_form(case: Complaint, root_causes: list[str]) -> View:
     )
 
 
-def contact_form(case: Complaint) -> View:
+def contact_form(case: CaseView) -> View:
     """The form staff write to the customer with; the customer's replies come back into the case's thread."""
     return _case_form(
         case, CONTACT_FORM, title=f"Write to #{case.id}", submit="Send", blocks=[_message_field(optional=False)]
     )
 
 
-def _case_form(case: Complaint, callback_id: str, *, title: str, submit: str, blocks: list[Block]) -> View:
+def _case_form(case: CaseView, callback_id: str, *, title: str, submit: str, blocks: list[Block]) -> View:
     return View(
         type="modal",
         callback_id=callback_id,
@@ -316,7 +317,7 @@ async def _send(services: Services, cases: Cases, message: OutboundMessage) -> S
             channel=message.target, text=escaped(message.text)[:TEXT_LIMIT], blocks=[words(message.text)]
         )
         return Sent()
-    case, person = await cases.load(message.case_id)
+    case, customer = await cases.load(message.case_id)
     match message:
         case CaseAlert(target=target):
             answers = await cases.answers_of(case)
@@ -334,24 +335,24 @@ async def _send(services: Services, cases: Cases, message: OutboundMessage) -> S
                 channel=platform_id, text=escaped(text)[:TEXT_LIMIT], blocks=[words(text)]
             )
         case CaseResolution(platform_id=platform_id, message=staff_words):
-            text = outcome_text(case, person.language if person else None, staff_words)
+            text = outcome_text(case, customer.language if customer else None, staff_words)
             await services.client.chat_postMessage(
                 channel=platform_id, text=escaped(text)[:TEXT_LIMIT], blocks=outcome_blocks(case, staff_words)
             )
     return Sent()
 
 
-def alert_fallback(case: Complaint, answers: str | None) -> str:
+def alert_fallback(case: CaseView, answers: str | None) -> str:
     """The case message's `text` (notifications): the alert, escaped, since Slack reads it as mrkdwn."""
     return escaped(alert_text(case, answers))[:TEXT_LIMIT]
 
 
 async def update_staff_message(
-    services: Services, cases: Cases, case: Complaint, target: str, line: dict[str, Any]
+    services: Services, cases: Cases, case: CaseView, target: str, line: dict[str, Any]
 ) -> None:
     """The case's message shows its new state; the step (`line`: the message's text and blocks) goes in its thread,
     an escalation also where asked."""
-    alert = await cases.staff_message(case.id or 0, CHANNEL)
+    alert = await cases.staff_message(case.id, CHANNEL)
     if alert is not None:
         answers = await cases.answers_of(case)
         await services.client.chat_update(

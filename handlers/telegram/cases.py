@@ -28,7 +28,8 @@ from handlers.telegram import callbacks, render
 from handlers.telegram.common import Context, event_id, respondent
 from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery, DeliveryFailed, Step
 from handlers.telegram.inbox import CHANNEL
-from storage.models import CaseStatus, Complaint
+from storage.models import CaseStatus
+from storage.views import CaseView
 
 OUTCOME = "o1"  # o1|case|yes
 log = logging.getLogger(__name__)
@@ -36,10 +37,9 @@ STAFF = "k1"  # k1|action|case[|root cause index]
 ASK_ACTION = "reply to this message with the corrective action taken."
 ASK_MESSAGE = "reply to this message with your message to the customer."
 ACTION_LABEL = "Corrective action: "
-OPEN = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
 
 
-def staff_text(case: Complaint, answers: str | None) -> str:
+def staff_text(case: CaseView, answers: str | None) -> str:
     """The alert in the staff chat, with the case's state, cut to fit one Telegram message."""
     state = f"Status: {case.status}" + (f", assigned to {case.assignee}" if case.assignee else "")
     if case.corrective_action:
@@ -56,9 +56,9 @@ def fit(text: str, case_id: int | None, limit: int = MESSAGE_LIMIT) -> str:
     return text[: max(0, limit - len(cut))] + cut
 
 
-def staff_keyboard(case: Complaint) -> InlineKeyboardMarkup | None:
+def staff_keyboard(case: CaseView) -> InlineKeyboardMarkup | None:
     """Staff buttons while the case is open: Acknowledge, Assign to me, Resolve, Contact customer."""
-    if case.status not in OPEN:
+    if not case.is_open:
         return None
 
     def button(label: str, action: str) -> InlineKeyboardButton:
@@ -90,7 +90,7 @@ async def _send(delivery: Delivery, cases: Cases, message: OutboundMessage) -> S
     if isinstance(message, StaffNotice):  # of no case
         await delivery.sender.send(int(message.target), message.text)
         return Sent()
-    case, person = await cases.load(message.case_id)
+    case, customer = await cases.load(message.case_id)
     match message:
         case CaseAlert(target=target):
             text = staff_text(case, await cases.answers_of(case))
@@ -106,11 +106,11 @@ async def _send(delivery: Delivery, cases: Cases, message: OutboundMessage) -> S
         case CaseEscalation(target=target, line=line):
             await delivery.sender.send(int(target), line)
         case CaseContact(platform_id=platform_id, message=words):
-            language = person.language if person else None
+            language = customer.language if customer else None
             text = f"{translate('staff_message', language, number=case.id)}\n\n{words}"
             await delivery.sender.send(int(platform_id), text)
         case CaseResolution(platform_id=platform_id, message=words):
-            language = person.language if person else None
+            language = customer.language if customer else None
             await delivery.sender.send(
                 int(platform_id), outcome_text(case, language, words), outcome_keyboard(message.case_id, language)
             )

@@ -14,6 +14,7 @@ from bot.engine import Engine
 from bot.events import Forget, SubmitSurvey
 from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage
+from storage.views import case_view
 from tests.bot.customer import Customer, question_of
 from tests.conftest import Clock, database_dump
 
@@ -62,7 +63,7 @@ async def test_a_complaint_opens_a_triaged_case_with_its_trail_and_alerts(
         ("case_update", "slack", "CSTAFF"),
         ("case_update", "telegram", "-100123"),
     ]
-    assert alert_text(case) == (
+    assert alert_text(case_view(case)) == (
         "New complaint #1 (low_score; priority high, delivery, sentiment +0.00) from a test customer\n"
         "Survey: csat, reference ORDER-9\n“The courier threw my parcel over the fence”"
     )

@@ -10,6 +10,7 @@ import pytest
 from bot import analytics
 from bot.cases import CaseDesk, Cases
 from bot.engine import Engine
+from bot.events import Forget
 from storage import views
 from storage.db import Database
 from storage.models import CaseStatus, ComplaintReason
@@ -63,3 +64,17 @@ async def test_the_trail_of_a_case_reads_in_order(
         ("system", "opened", clock.now - timedelta(minutes=5)),
         ("U123", "acknowledged", clock.now),
     ]
+
+
+async def test_a_case_loads_with_what_the_channels_need_of_its_customer(
+    engine: Engine, database: Database, desk: CaseDesk
+) -> None:
+    await Customer(engine, user_id="alice", language="es").complain("El paquete llegó roto")
+    cases = Cases(database, desk)
+    case, customer = await cases.load(1)
+    assert isinstance(case, views.CaseView) and case.text == "El paquete llegó roto"
+    assert customer == views.CustomerView(channel="test", platform_id="alice", language="es")
+    acknowledged = await cases.acknowledge(1, "staff")
+    assert isinstance(acknowledged, views.CaseView) and acknowledged.status == CaseStatus.ACKNOWLEDGED
+    await Customer(engine, user_id="alice").send(Forget)
+    assert await cases.load(1) == (dataclasses.replace(acknowledged, person_id=None, text=None), None)

@@ -10,6 +10,7 @@ from handlers.telegram import TelegramChannel
 from handlers.telegram.cases import staff_text
 from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage, Person
+from storage.views import case_view
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
 from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons, outbox_settled, staff_alert
 
@@ -121,7 +122,7 @@ async def test_a_long_complaint_still_fits_one_staff_message(
 def test_a_staff_alert_with_a_long_corrective_action_still_fits() -> None:
     case = Complaint(id=7, channel="telegram", reasons="explicit", text="Late", status="resolved", created_at=NOW)
     case.corrective_action, case.root_cause, case.assignee = "Called the courier. " * 220, "supplier", "Dana"
-    text = staff_text(case, None)
+    text = staff_text(case_view(case), None)
     assert len(text) == 4096
     assert text.endswith("… (all of it: feedbackbot cases show 7)")
 
