@@ -12,13 +12,13 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import SlackSettings
 from bot.engine import Engine
 from bot.events import Event, Respondent
 from bot.pacing import Pacer
 from bot.prompts import Message, Reply, as_messages
 from bot.staff_notices import StaffNotices, raised_at
 from handlers.slack import blocks
+from handlers.slack.settings import SlackSettings
 
 CHANNEL = "slack"
 STAFF_CACHE_SECONDS = 300

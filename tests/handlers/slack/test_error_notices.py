@@ -12,6 +12,7 @@ from sqlalchemy import text
 from bot.cases import CaseDesk
 from bot.engine import Engine
 from bot.outbox import Dispatcher
+from handlers import outbox_bridge
 from storage.db import Database
 from tests.conftest import Clock
 from tests.fakes.slack_signing import USER_ID, app_home_opened, event_callback, message_im
@@ -33,7 +34,7 @@ def engine(engine: Engine) -> Engine:
 def staff_channel(slack: SlackWorkspace, database: Database, clock: Clock) -> Dispatcher:
     """The staff channel in the workspace, and the outbox that posts there."""
     slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
-    return Dispatcher(database, {"slack": slack.channel.send_outbox}, clock=clock)
+    return Dispatcher(database, {"slack": outbox_bridge.sender(slack.channel.send)}, clock=clock)
 
 
 async def lose_the_conversations_table(database: Database) -> None:

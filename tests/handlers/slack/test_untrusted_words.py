@@ -11,6 +11,7 @@ from bot.cases import CaseDesk
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey, TextAnswer
 from bot.outbox import Dispatcher
+from handlers import outbox_bridge
 from storage.db import Database
 from storage.models import Answer
 from tests.fakes.slack_signing import (
@@ -46,7 +47,7 @@ def staff_channel(slack: SlackWorkspace) -> Dispatcher:
     """The staff channel in the workspace, and the outbox that posts there."""
     slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
     engine = slack.channel.services.engine
-    return Dispatcher(engine.database, {"slack": slack.channel.send_outbox}, clock=engine.clock)
+    return Dispatcher(engine.database, {"slack": outbox_bridge.sender(slack.channel.send)}, clock=engine.clock)
 
 
 def text_objects(value: Any) -> list[tuple[str, str]]:
