@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from abc import abstractmethod
 import json
 import tomllib
 from collections.abc import Mapping
@@ -85,9 +86,9 @@ class ChannelSection(Section):
     channel's name ([telegram], [slack]). What the core asks of a channel's settings is here."""
 
     @property
+    @abstractmethod
     def configured(self) -> bool:
         """Whether the channel runs: its token or credentials are set."""
-        return False
 
     @property
     def staff_destination(self) -> str | None:
@@ -213,6 +214,7 @@ class Settings(BaseSettings):
         return create_model(cls.__name__, __base__=cls, __module__=cls.__module__, **fields)
 
     def sections(self) -> dict[str, BaseModel]:
+        """Every section ([storage], [telegram], ...), by name."""
         return {
             name: section for name in type(self).model_fields if isinstance(section := getattr(self, name), BaseModel)
         }

@@ -41,7 +41,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLLING, RETRY, FLUSH = "telegram polling", "telegram retry of stored updates", "telegram handled marks"
 COMMANDS = ("start", "survey", "complain", "language", "stop", "forget", "help")
-log = logging.getLogger(__name__)
+log = logging.getLogger("handlers.telegram")  # the channel's lines under its package's name, as before
 os.environ.setdefault(
     "PTB_TIMEDELTA", "true"
 )  # durations as timedelta (read at run time), without deprecation warnings
