@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from abc import abstractmethod
 import json
 import tomllib
+from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
