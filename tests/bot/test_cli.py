@@ -346,3 +346,10 @@ def test_a_partial_priority_table_keeps_the_other_defaults(workdir: Path) -> Non
         "feedbackbot: config.toml: [cases] ack_minutes (FEEDBACKBOT_CASES__ACK_MINUTES): "
         "the priorities are high, normal, low, not hihg"
     )
+
+
+def test_a_running_channel_that_names_a_missing_survey_is_refused(workdir: Path) -> None:
+    slack = '[slack]\nfeedback_survey = "nope"\nsigning_secret = "s"\n'
+    assert invoke("surveys", "check", config=slack)[0] == 0  # Slack is off: its section names nothing that runs
+    code, _, stderr = invoke("surveys", "check", env={"FEEDBACKBOT_SLACK__BOT_TOKEN": "xoxb-1"})
+    assert (code, one_line(stderr)) == (2, "feedbackbot: [slack] feedback_survey: no survey 'nope' in surveys")

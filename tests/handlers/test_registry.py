@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot.app import open_core
+from bot.app import open_core, staff_destinations
 from bot.config import load_settings, unknown_variables
 from bot.outbound import CaseAlert
 from handlers.registry import CHANNELS, Registration, settings_model
@@ -78,3 +78,14 @@ def test_a_channel_that_is_not_configured_is_not_imported() -> None:
         [sys.executable, "-c", program, str(example)], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_staff_hear_of_cases_on_each_running_channel_that_has_a_staff_destination() -> None:
+    sections: dict[str, dict[str, object]] = {
+        "telegram": {"token": "1:abc", "staff_chat_id": -100},
+        "slack": {"staff_channel": "C1"},
+    }
+    settings = settings_model().model_validate(sections)
+    assert staff_destinations(settings) == {"telegram": "-100"}  # Slack has no token: it does not run
+    sections["slack"] |= {"bot_token": "xoxb-1", "signing_secret": "s"}
+    assert staff_destinations(settings_model().model_validate(sections)) == {"telegram": "-100", "slack": "C1"}
