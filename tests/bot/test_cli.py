@@ -353,3 +353,11 @@ def test_a_running_channel_that_names_a_missing_survey_is_refused(workdir: Path)
     assert invoke("surveys", "check", config=slack)[0] == 0  # Slack is off: its section names nothing that runs
     code, _, stderr = invoke("surveys", "check", env={"FEEDBACKBOT_SLACK__BOT_TOKEN": "xoxb-1"})
     assert (code, one_line(stderr)) == (2, "feedbackbot: [slack] feedback_survey: no survey 'nope' in surveys")
+
+
+def test_the_core_commands_read_a_configuration_with_every_channel_section(workdir: Path) -> None:
+    config = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert "\n[telegram]\n" in config and "\n[slack]\n" in config
+    assert invoke("db", "upgrade", config=config)[0] == 0
+    assert invoke("cases", "list") == (0, "", "no cases\n")
+    assert invoke("surveys", "check")[1].startswith("4 surveys OK")
