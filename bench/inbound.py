@@ -30,7 +30,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from bot.app import Core  # noqa: E402
-from bot.cases import Cases  # noqa: E402
+from bot.cases import CaseDesk, Cases  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer  # noqa: E402
@@ -136,16 +136,16 @@ async def run_feedbackbot(base_url: str, connection: Connection, plan: tuple[Any
     database = Database(settings.storage.url)
     await upgrade(database)
     surveys = load_surveys(surveys_dir)
+    desk = CaseDesk()
     engine = Engine(
         database=database,
         surveys=surveys,
         analyzer=make_analyzer(DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD),
         hash_key=b"bench",
+        desk=desk,
     )
     delivery.PER_CHAT_INTERVAL = 0.0  # Telegram's per-chat pace is lifted here, as the docstring says
-    core = Core(
-        settings=settings, database=database, surveys=surveys, engine=engine, cases=Cases(database, engine.desk)
-    )
+    core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=Cases(database, desk))
     channel = TelegramChannel(core, telegram)
     await channel.start()
     try:

@@ -1,112 +1,186 @@
-"""Reading an answer: typed text or a button value, checked against its question."""
+"""Answers stored with their sentiment, and the complaint cases they open or add to."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from bot.i18n import words
-from bot.surveys import Question, QuestionKind
-
-YES, NO = "yes", "no"
-SKIP = "skip"
-# ASCII digits only: `\d`, str.isdigit() and int() also take Arabic-Indic, fullwidth and other Unicode digits.
-SCALE_VALUE = re.compile(r"-?[0-9]{1,3}")
-TYPED_NUMBER = re.compile(r"[-+]?[0-9]{1,6}")
-OPTION_NUMBER = re.compile(r"[0-9]{1,3}")
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """A valid answer, in the columns it is stored in."""
-
-    value: int | None = None
-    choice: str | None = None
-    text: str | None = None
-    skipped: bool = False
+from bot.cases import CaseDesk, suggest_category
+from bot.events import Complain
+from bot.i18n import translate
+from bot.prompts import ComplaintOpened, NoticeKind, Prompt, notice
+from bot.sentiment import Analyzer, Label, Sentiment
+from bot.survey_flow import Given, Parsed, condition_value
+from bot.surveys import Question, Survey
+from bot.turn import Turn
+from storage import queries
+from storage.models import Answer, Complaint, ComplaintReason, Conversation
 
 
-@dataclass(frozen=True, slots=True)
-class Invalid(Exception):
-    """Not an answer to this question: the catalog key of the hint to give, with its parameters."""
+@dataclass(slots=True)
+class Sheet:
+    """A conversation's answers by question and its complaint, loaded with it in one statement and kept current."""
 
-    key: str
-    params: dict[str, object] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
+    complaint: Complaint | None = None
+    complaint_is_new: bool = False  # opened by this event: its staff alert is still to come, with every answer
 
+    @classmethod
+    def of(cls, loaded: queries.LoadedConversation) -> Sheet:
+        return cls({answer.question_id: answer for answer in loaded.answers}, loaded.complaint)
 
-def parse_typed(question: Question, typed: str, option_labels: list[str]) -> Parsed:
-    """A typed message: "4" or "four" on a scale, an option's number or label, yes/no, or free text."""
-    normalized = typed.strip().lower().rstrip(".!")
-    if question.optional and normalized in words("words_skip"):
-        return Parsed(skipped=True)
-    if question.kind == QuestionKind.TEXT:
-        return _free_text(question, typed)
-    if question.kind == QuestionKind.YES_NO:
-        return _yes_no(normalized)
-    if question.kind == QuestionKind.CHOICE:
-        return _typed_choice(question, normalized, option_labels)
-    return _scale_value(question, normalized)
+    def given(self) -> Given:
+        """What the survey's conditions compare, per answered question."""
+        return {
+            question_id: condition_value(answer.kind, _parsed(answer)) for question_id, answer in self.answers.items()
+        }
 
 
-def parse_button(question: Question, value: str) -> Parsed:
-    """A button's value: only values the question offered are accepted (button data can be forged)."""
-    if value == SKIP:
-        if not question.optional:
-            raise Invalid("button_invalid")
-        return Parsed(skipped=True)
-    if question.kind == QuestionKind.YES_NO and value in (YES, NO):
-        return Parsed(value=int(value == YES))
-    if question.kind == QuestionKind.CHOICE and value in {option.id for option in question.options}:
-        return Parsed(choice=value)
-    if question.scale is not None and SCALE_VALUE.fullmatch(value):
-        low, high = question.scale
-        if low <= int(value) <= high:
-            return Parsed(value=int(value))
-    raise Invalid("button_invalid")
+class AnswerStore:
+    """Saves answers with their sentiment and opens, or adds to, the complaint case they make."""
+
+    def __init__(self, analyzer: Analyzer, desk: CaseDesk) -> None:
+        self._analyzer = analyzer
+        self._desk = desk
+
+    async def store(
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        survey: Survey,
+        question: Question,
+        parsed: Parsed,
+        message_ref: str | None,
+        sheet: Sheet,
+    ) -> list[Prompt]:
+        """Saves (or updates) the answer with its sentiment into `sheet`; returns a complaint prompt if one opens."""
+        assert conversation.id is not None
+        sentiment = self._analyzer.analyze(parsed.text, turn.language) if parsed.text else None
+        answer = sheet.answers.get(question.id)
+        earlier = None if answer is None else _parsed(answer)
+        if answer is None:
+            answer = Answer(
+                conversation_id=conversation.id, question_id=question.id, kind=question.kind, answered_at=turn.now
+            )
+            turn.session.add(answer)
+            sheet.answers[question.id] = answer
+        answer.sqlmodel_update(
+            {
+                "value": parsed.value,
+                "choice": parsed.choice,
+                "text": parsed.text,
+                "skipped": parsed.skipped,
+                "polarity": sentiment.polarity if sentiment else None,
+                "subjectivity": sentiment.subjectivity if sentiment else None,
+                "sentiment_label": sentiment.label if sentiment else None,
+                "updated_at": turn.now,
+                # A message's address names its sender on some platforms: never kept for anonymous answers.
+                "message_ref": None if conversation.anonymous else message_ref or answer.message_ref,
+            }
+        )
+        reasons = complaint_reasons(survey, question, parsed, sentiment)
+        if reasons or conversation.has_complaint:
+            lowest = question.scale is not None and parsed.value == question.scale[0]
+            news = None if parsed == earlier else case_news(question, parsed, earlier)
+            return await self._record_complaint(turn, conversation, reasons, sheet, lowest_score=lowest, news=news)
+        return []
+
+    async def complain(self, turn: Turn, event: Complain) -> list[Prompt]:
+        """An explicit complaint: stored at once with the person's own words."""
+        text = event.text.strip()
+        if not text:
+            return [notice(NoticeKind.HINT, "complaint_empty", turn.language)]
+        person = await queries.get_or_create_person(
+            turn.session, channel=event.who.channel, platform_id=event.who.user_id, language=event.who.language
+        )
+        language = person.language or turn.language
+        sentiment = self._analyzer.analyze(text, language)
+        complaint = Complaint(
+            person_id=person.id,
+            channel=event.who.channel,
+            reasons=ComplaintReason.EXPLICIT,
+            text=text,
+            polarity=sentiment.polarity,
+            created_at=turn.now,
+        )
+        return [await self._open_complaint(replace(turn, language=language), complaint, "complaint_registered")]
+
+    async def _record_complaint(
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        reasons: list[ComplaintReason],
+        sheet: Sheet,
+        lowest_score: bool,
+        news: str | None,
+    ) -> list[Prompt]:
+        """Opens the conversation's complaint, or adds new reasons; its words are always the current answers. An
+        answer given after the staff were alerted (`news`) goes on the case's trail and to the staff."""
+        assert conversation.id is not None
+        complaint = sheet.complaint
+        texts = [answer for answer in sheet.answers.values() if answer.text]
+        words = "\n".join(answer.text for answer in texts if answer.text) or None
+        polarity = min((answer.polarity for answer in texts if answer.polarity is not None), default=None)
+        if complaint is not None:
+            known = complaint.reasons.split(",")
+            complaint.reasons = ",".join(known + [reason for reason in reasons if reason not in known])
+            complaint.text, complaint.polarity = words, polarity
+            complaint.category = complaint.category or suggest_category(words, self._desk.settings.categories)
+            if news and not sheet.complaint_is_new:
+                self._desk.changed(turn.session, complaint, turn.now, "customer", "answered", news)
+            self._desk.reprioritise(turn.session, complaint, turn.now, lowest_score, alerted=not sheet.complaint_is_new)
+            return []
+        complaint = Complaint(
+            conversation_id=conversation.id,
+            person_id=conversation.person_id,
+            channel=conversation.channel,
+            survey_id=conversation.survey_id,
+            reference=conversation.reference,
+            reasons=",".join(reasons),
+            text=words,
+            polarity=polarity,
+            created_at=turn.now,
+        )
+        conversation.has_complaint, sheet.complaint, sheet.complaint_is_new = True, complaint, True
+        return [await self._open_complaint(turn, complaint, "complaint_opened", lowest_score)]
+
+    async def _open_complaint(
+        self, turn: Turn, complaint: Complaint, message_key: str, lowest_score: bool = False
+    ) -> ComplaintOpened:
+        """Opens the case: triage, the audit trail's first line and the staff alerts, all in this transaction."""
+        self._desk.triage(complaint, turn.now, lowest_score)
+        turn.session.add(complaint)
+        await turn.session.flush()
+        assert complaint.id is not None
+        self._desk.opened(turn.session, complaint, turn.now)
+        return ComplaintOpened(
+            complaint_id=complaint.id,
+            reasons=complaint.reasons.split(","),
+            text=translate(message_key, turn.language, number=complaint.id),
+            anonymous=complaint.person_id is None,
+        )
 
 
-def condition_value(kind: str, parsed: Parsed) -> int | str | None:
-    """What a condition on this answer compares: the score, the option id or yes/no."""
-    if parsed.skipped:
-        return None
-    if kind == QuestionKind.YES_NO and parsed.value is not None:
-        return YES if parsed.value else NO
-    return parsed.choice if kind == QuestionKind.CHOICE else parsed.value
+def complaint_reasons(
+    survey: Survey, question: Question, parsed: Parsed, sentiment: Sentiment | None
+) -> list[ComplaintReason]:
+    """Why an answer is a complaint: the score is the first signal; the text's sentiment adds to it."""
+    reasons = []
+    threshold = survey.complaint_threshold(question)
+    if parsed.value is not None and threshold is not None and question.scale and parsed.value <= threshold:
+        reasons.append(ComplaintReason.LOW_SCORE)
+    if sentiment is not None and sentiment.complaint and sentiment.label != Label.UNKNOWN:
+        reasons.append(ComplaintReason.NEGATIVE_TEXT)
+    return reasons
 
 
-def _free_text(question: Question, typed: str) -> Parsed:
-    text = typed.strip()
-    if not text:
-        raise Invalid("hint_text_empty")
-    if len(text) > question.max_length:
-        raise Invalid("hint_text_too_long", {"length": len(text), "limit": question.max_length})
-    return Parsed(text=text)
+def case_news(question: Question, parsed: Parsed, earlier: Parsed | None) -> str | None:
+    """A new or changed answer as its case's trail and the staff thread read it. The words stay out of it: they live
+    only in the complaint (shown by the staff alert, updated in place), so that /forget can erase them."""
+    if parsed.text:
+        return "the customer changed their comment" if earlier and earlier.text else "the customer added a comment"
+    shown = condition_value(question.kind, parsed)
+    return None if shown is None else f"the customer answered {question.id}: {shown}"
 
 
-def _yes_no(normalized: str) -> Parsed:
-    if normalized in words("words_yes"):
-        return Parsed(value=1)
-    if normalized in words("words_no"):
-        return Parsed(value=0)
-    raise Invalid("hint_yes_no")
-
-
-def _typed_choice(question: Question, normalized: str, option_labels: list[str]) -> Parsed:
-    if OPTION_NUMBER.fullmatch(normalized) and 1 <= int(normalized) <= len(question.options):
-        return Parsed(choice=question.options[int(normalized) - 1].id)
-    for option in question.options:
-        names = {option.id, *(label.lower() for label in option.label.values())}
-        if normalized in names:
-            return Parsed(choice=option.id)
-    raise Invalid("hint_choice", {"options": ", ".join(option_labels)})
-
-
-def _scale_value(question: Question, normalized: str) -> Parsed:
-    assert question.scale is not None  # every other kind is handled above
-    low, high = question.scale
-    number = int(normalized) if TYPED_NUMBER.fullmatch(normalized) else words("words_numbers").get(normalized)
-    if number is None:
-        raise Invalid("hint_number", {"low": low, "high": high})
-    if not low <= number <= high:
-        raise Invalid("hint_out_of_range", {"value": number, "low": low, "high": high})
-    return Parsed(value=number)
+def _parsed(answer: Answer) -> Parsed:
+    return Parsed(value=answer.value, choice=answer.choice, text=answer.text, skipped=answer.skipped)

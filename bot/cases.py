@@ -8,22 +8,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import outbox
 from bot.config import CaseSettings
 from bot.i18n import translate
+from bot.outbound import CaseAlert, CaseContact, CaseEscalation, CaseResolution, CaseUpdate
 from bot.prompts import Reply
 from bot.untrusted import one_line, quoted
+from storage import cases as stored
 from storage import queries
 from storage.db import Database
 from storage.models import CaseEvent, CaseStatus, Complaint, Person
 from storage.types import utcnow
 
 HIGH_PRIORITY_POLARITY = -0.5  # words this negative make a case urgent
-STAFF_ALERT = "case_alert"
-CASE_UPDATE = "case_update"  # payload: case, target, line (the trail line to show)
 
 
 def suggest_category(text: str | None, rules: Mapping[str, list[str]]) -> str | None:
@@ -83,16 +82,16 @@ class CaseDesk:
         """The trail line, and an update of the case's message for every staff destination."""
         record(session, case, now, actor, action, line)
         for channel, target in self.destinations.items():
-            payload = {"case": case.id, "target": target, "line": line}
-            outbox.enqueue(session, channel=channel, kind=CASE_UPDATE, payload=payload, now=now)
+            update = CaseUpdate(case_id=case.id, target=target, line=line)
+            outbox.enqueue(session, channel=channel, message=update, now=now)
 
     def opened(self, session: AsyncSession, complaint: Complaint, now: datetime) -> None:
         """Records the opening and queues the staff alerts, in the same transaction as the complaint."""
         assert complaint.id is not None
         record(session, complaint, now, "system", "opened", f"{complaint.reasons}; priority {complaint.priority}")
         for channel, target in self.destinations.items():
-            payload = {"case": complaint.id, "target": target}
-            outbox.enqueue(session, channel=channel, kind=STAFF_ALERT, payload=payload, now=now)
+            alert = CaseAlert(case_id=complaint.id, target=target)
+            outbox.enqueue(session, channel=channel, message=alert, now=now)
 
 
 def record(session: AsyncSession, complaint: Complaint, now: datetime, actor: str, action: str, detail: str) -> None:
@@ -120,9 +119,6 @@ def alert_text(complaint: Complaint, answers: str | None = None) -> str:
     return "\n".join(lines)
 
 
-CASE_RESOLUTION = "case_resolution"  # payload: case, platform_id
-CASE_ESCALATION = "case_escalation"  # payload: case, target, line
-CASE_CONTACT = "case_contact"  # payload: case, platform_id, message (written by staff)
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.REOPENED)
 
 
@@ -211,7 +207,7 @@ class Cases:
         async with self._step(case_id, event) as (session, case, now, repeated):
             if repeated:
                 return case
-            person = await session.get(Person, case.person_id) if case.person_id else None
+            person = await stored.customer_of(session, case=case)
             if person is None:
                 raise CaseError(f"the customer of case #{case_id} is anonymous or forgotten: they cannot be written to")
             if case.status == CaseStatus.CLOSED:
@@ -220,8 +216,8 @@ class Cases:
             self.desk.changed(
                 session, case, now, actor, "contacted", f"{actor} wrote to the customer: {message.strip()}"
             )
-            payload = {"case": case.id, "platform_id": person.platform_id, "message": message.strip()}
-            outbox.enqueue(session, channel=person.channel, kind=CASE_CONTACT, payload=payload, now=now)
+            contact = CaseContact(case_id=case_id, platform_id=person.platform_id, message=message.strip())
+            outbox.enqueue(session, channel=person.channel, message=contact, now=now)
         return case
 
     async def customer_answer(
@@ -240,7 +236,7 @@ class Cases:
         async with self._step(case_id, event) as (session, case, now, repeated):
             if repeated:
                 return case
-            person = await session.get(Person, case.person_id) if case.person_id else None
+            person = await stored.customer_of(session, case=case)
             named = person is not None and (person.channel, person.platform_id) == (channel, platform_id)
             anonymous = person is None and case.follow_up_key is not None and case.follow_up_key == follow_up_key
             if not (named or anonymous):
@@ -273,8 +269,7 @@ class Cases:
     async def _step(self, case_id: int, event: EventKey | None) -> AsyncIterator[Step]:
         """The case locked for one step; the step's event, if new, is recorded when the step succeeds."""
         async with self.database.transaction() as session:
-            statement = select(Complaint).where(Complaint.id == case_id).with_for_update()  # one step at a time
-            case = (await session.exec(statement)).first()
+            case = await stored.lock_case(session, case_id=case_id)  # one step at a time
             if case is None:
                 raise CaseError(f"there is no case #{case_id}")
             # Read under the case's lock: a concurrent copy of the event waits, then finds it recorded.
@@ -298,26 +293,24 @@ class Cases:
         second_channel = self.desk.settings.escalation_channel
         for channel, target in self.desk.destinations.items():
             where = second_channel if channel == "slack" and second_channel else target
-            payload = {"case": case.id, "target": where, "line": line}
-            outbox.enqueue(session, channel=channel, kind=CASE_ESCALATION, payload=payload, now=now)
+            escalation = CaseEscalation(case_id=case.id, target=where, line=line)
+            outbox.enqueue(session, channel=channel, message=escalation, now=now)
 
     async def _tell_customer(self, session: AsyncSession, case: Complaint, now: datetime, message: str | None) -> None:
-        person = await session.get(Person, case.person_id) if case.person_id else None
+        person = await stored.customer_of(session, case=case)
         if person is None:
             if case.follow_up_key:
                 record(session, case, now, "system", "outcome waiting", "the anonymous respondent sees it on App Home")
             else:
                 record(session, case, now, "system", "not told", "the customer is anonymous or forgotten")
             return
-        payload = {"case": case.id, "platform_id": person.platform_id, "message": (message or "").strip()}
-        outbox.enqueue(session, channel=person.channel, kind=CASE_RESOLUTION, payload=payload, now=now)
+        outcome = CaseResolution(case_id=case.id, platform_id=person.platform_id, message=(message or "").strip())
+        outbox.enqueue(session, channel=person.channel, message=outcome, now=now)
 
-    async def remember_slack_message(self, case_id: int, channel: str, ts: str) -> None:
-        """Where the case's staff message is, so that later steps update it in place."""
-        async with self.database.transaction() as session:
-            case = await session.get(Complaint, case_id)
-            if case is not None:
-                case.slack_channel, case.slack_ts = channel, ts
+    async def staff_message(self, case_id: int, channel: str) -> stored.StaffMessage | None:
+        """Where the case's staff alert is on the channel (recorded when it was sent), to update it in place."""
+        async with self.database.snapshot() as session:
+            return await stored.staff_message(session, case_id=case_id, channel=channel)
 
     async def awaiting_anonymous_answer(self, follow_up_key: str) -> list[Complaint]:
         """Resolved cases of an anonymous respondent that wait for their "Is this resolved for you?"."""
@@ -335,19 +328,13 @@ class Cases:
         ]
         return " · ".join(shown) or None
 
-    async def remember_telegram_message(self, case_id: int, message_id: int) -> None:
-        async with self.database.transaction() as session:
-            case = await session.get(Complaint, case_id)
-            if case is not None:
-                case.telegram_message_id = message_id
-
     async def load(self, case_id: int) -> tuple[Complaint, Person | None]:
         """The case and its customer (None when anonymous or forgotten)."""
         async with self.database.snapshot() as session:
-            case = await session.get(Complaint, case_id)
+            case = await stored.get_case(session, case_id=case_id)
             if case is None:
                 raise CaseError(f"there is no case #{case_id}")
-            person = await session.get(Person, case.person_id) if case.person_id else None
+            person = await stored.customer_of(session, case=case)
         return case, person
 
 

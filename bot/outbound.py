@@ -23,7 +23,8 @@ class Kind(StrEnum):
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # revalidate_instances: `encode` checks a message however it was built (model_construct skips validation).
+    model_config = ConfigDict(frozen=True, extra="forbid", revalidate_instances="always")
 
 
 class CaseAlert(Payload):

@@ -9,19 +9,36 @@ a refusal that cannot get better fails the message at once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from functools import partial
+from typing import NoReturn
 
-from sqlmodel import col, or_, select
+from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.loops import Sleep, keep_running
+from bot.outbound import (
+    CaseAlert,
+    CaseContact,
+    CaseResolution,
+    OutboundMessage,
+    Refused,
+    RetryLater,
+    SendResult,
+    Sent,
+    Unreachable,
+    case_of,
+    decode,
+    encode,
+)
+from storage import cases as stored_cases
+from storage import outbox as stored
 from storage.db import Database
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models import OutboxStatus
 from storage.types import utcnow
 
 LEASE = timedelta(seconds=60)
@@ -29,24 +46,27 @@ BATCH = 20
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 DISPATCHER_LOOP = "outbox dispatcher"
+INVALID = "invalid"  # the outcome of a row that does not fit its kind's model
 log = logging.getLogger(__name__)
 
-Sender = Callable[[str, dict[str, Any]], Awaitable[None]]  # (kind, payload)
+Sender = Callable[[OutboundMessage], Awaitable[SendResult]]
+Effect = Callable[[AsyncSession], Awaitable[None]]  # a change written with an attempt's record
 
 
-class Undeliverable(Exception):
-    """The platform refuses for good (unknown channel, blocked user): not retried."""
+def enqueue(session: AsyncSession, *, channel: str, message: OutboundMessage, now: datetime) -> None:
+    """Adds a message to the caller's transaction: it exists if and only if the change it reports is committed.
+    Raises pydantic.ValidationError when the message does not fit its kind's model."""
+    stored.add(session, channel=channel, kind=message.kind, payload=encode(message), case_id=case_of(message), now=now)
 
 
-def enqueue(session: AsyncSession, *, channel: str, kind: str, payload: Mapping[str, Any], now: datetime) -> None:
-    """Adds a message to the caller's transaction: it exists if and only if the change it reports is committed."""
-    session.add(
-        OutboxMessage(channel=channel, kind=kind, payload=json.dumps(payload), next_attempt_at=now, created_at=now)
-    )
+def outcome_of(result: SendResult) -> str:
+    """The name a send's result is counted under."""
+    return {Sent: "sent", RetryLater: "retry", Refused: "refused", Unreachable: "unreachable"}[type(result)]
 
 
 class Dispatcher:
-    """Sends due outbox messages through the senders of the configured channels."""
+    """Sends due outbox messages through the senders of the configured channels; `outcomes` counts what became
+    of each attempt, by channel and outcome."""
 
     def __init__(
         self,
@@ -61,6 +81,7 @@ class Dispatcher:
         self.lease = lease
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.possible_resends = 0  # messages taken over from a sender that stopped before recording them
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (channel, outcome) -> attempts
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent."""
@@ -78,75 +99,120 @@ class Dispatcher:
         """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
         await keep_running(DISPATCHER_LOOP, lambda: self.step(interval), sleep=sleep)
 
-    async def _claim(self) -> list[OutboxMessage]:
+    async def _claim(self) -> list[stored.Claimed]:
         now = self.clock()
         async with self.database.transaction() as session:
-            due = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    col(OutboxMessage.channel).in_(list(self.senders)),
-                    col(OutboxMessage.next_attempt_at) <= now,
-                    or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now),
-                )
-                .order_by(col(OutboxMessage.id))
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)  # PostgreSQL: rows another process holds are skipped
+            claimed = await stored.claim_due(
+                session, channels=list(self.senders), now=now, until=now + self.lease, worker=self.worker, limit=BATCH
             )
-            claimed = list(await session.exec(due))
-            for message in claimed:
-                if message.claimed_until is not None:  # a lease ran out unsettled: its holder stopped mid-send
-                    self._count_possible_resend(message)
-                message.claimed_until, message.claimed_by = now + self.lease, self.worker
+        for message in claimed:
+            if message.taken_over_from is not None:
+                self._count_possible_resend(message)
         return claimed
 
-    def _count_possible_resend(self, message: OutboxMessage) -> None:
+    def _count_possible_resend(self, message: stored.Claimed) -> None:
         """Counts a message whose last sender may have delivered it before it stopped: it may arrive twice."""
         self.possible_resends += 1
         log.warning(
             "outbox: %s message %s was left unrecorded by %s; sending it again may deliver it twice (%d so far)",
             message.channel,
             message.id,
-            message.claimed_by,
+            message.taken_over_from,
             self.possible_resends,
         )
 
-    async def _send(self, message: OutboxMessage) -> int:
-        sender = self.senders[message.channel]
+    async def _send(self, claimed: stored.Claimed) -> int:
+        """Sends one message and records what became of it; 1 when it was sent."""
         try:
-            await sender(message.kind, json.loads(message.payload))
-        except Undeliverable as error:
-            await self._settle(message, OutboxStatus.FAILED, str(error))
-            log.warning("outbox: %s message %s refused for good: %s", message.channel, message.id, error)
+            message = fitting(claimed)
+        except ValueError as error:
+            log.error("outbox: %s message %s is not sent: %s", claimed.channel, claimed.id, error)
+            self.outcomes[claimed.channel, INVALID] += 1
+            await self._settle(claimed, OutboxStatus.FAILED, str(error))
             return 0
-        except Exception as error:
-            await self._retry(message, f"{type(error).__name__}: {error}")
-            return 0
-        await self._settle(message, OutboxStatus.SENT, None)
-        return 1
+        try:
+            result = await self.senders[claimed.channel](message)
+        except Exception as error:  # a sender's bug or an outage it did not expect: tried again later
+            result = RetryLater(f"{type(error).__name__}: {error}")
+        self.outcomes[claimed.channel, outcome_of(result)] += 1
+        effect = effect_of(claimed.channel, message, result)
+        match result:
+            case Sent():
+                await self._settle(claimed, OutboxStatus.SENT, None, effect=effect)
+                return 1
+            case RetryLater(reason=reason, after=after):
+                await self._retry(claimed, reason, after)
+            case Refused(reason=reason):
+                log.warning("outbox: %s message %s refused for good: %s", claimed.channel, claimed.id, reason)
+                await self._settle(claimed, OutboxStatus.FAILED, reason)
+            case Unreachable(reason=reason):
+                log.info("outbox: %s message %s cannot reach its person: %s", claimed.channel, claimed.id, reason)
+                await self._settle(claimed, OutboxStatus.FAILED, reason, effect=effect)
+        return 0
 
-    async def _settle(self, message: OutboxMessage, status: OutboxStatus, error: str | None) -> None:
-        async with self.database.transaction() as session:
-            row = await session.get(OutboxMessage, message.id)
-            if row is None or row.claimed_by != self.worker:
-                return  # the lease ran out and another dispatcher took over
-            row.status, row.last_error, row.claimed_until = status, error and error[:200], None
-            row.attempts += 1
-            if status == OutboxStatus.SENT:
-                row.sent_at = self.clock()
-
-    async def _retry(self, message: OutboxMessage, error: str) -> None:
-        async with self.database.transaction() as session:
-            row = await session.get(OutboxMessage, message.id)
-            if row is None or row.claimed_by != self.worker:
-                return
-            row.attempts += 1
-            row.last_error, row.claimed_until = error[:200], None
-            if row.attempts >= MAX_ATTEMPTS:
-                row.status = OutboxStatus.FAILED
+    async def _retry(self, claimed: stored.Claimed, error: str, after: float | None) -> None:
+        """Tries the message again after a backoff (or the wait the platform asked for), up to MAX_ATTEMPTS."""
+        attempts = claimed.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            if await self._settle(claimed, OutboxStatus.FAILED, error):
                 log.error(
-                    "outbox: %s message %s failed %d times, given up: %s", row.channel, row.id, row.attempts, error
+                    "outbox: %s message %s failed %d times, given up: %s", claimed.channel, claimed.id, attempts, error
                 )
-            else:
-                row.next_attempt_at = self.clock() + FIRST_BACKOFF * 2 ** (row.attempts - 1)
-                log.info("outbox: %s message %s failed (%s), retrying", row.channel, row.id, error)
+            return
+        wait = FIRST_BACKOFF * 2 ** (attempts - 1) if after is None else timedelta(seconds=after)
+        if await self._settle(claimed, OutboxStatus.PENDING, error, next_attempt_at=self.clock() + wait):
+            log.info("outbox: %s message %s failed (%s), retrying", claimed.channel, claimed.id, error)
+
+    async def _settle(
+        self,
+        claimed: stored.Claimed,
+        status: OutboxStatus,
+        error: str | None,
+        *,
+        next_attempt_at: datetime | None = None,
+        effect: Effect | None = None,
+    ) -> bool:
+        """Records the attempt, with its effect, in one transaction; False when the lease ran out and another
+        dispatcher took the message over."""
+        now = self.clock()
+        async with self.database.transaction() as session:
+            settled = await stored.settle(
+                session,
+                message_id=claimed.id,
+                worker=self.worker,
+                status=status,
+                error=error,
+                next_attempt_at=next_attempt_at,
+                sent_at=now if status == OutboxStatus.SENT else None,
+            )
+            if effect is not None:
+                await effect(session)
+        return settled
+
+
+def fitting(claimed: stored.Claimed) -> OutboundMessage:
+    """The claimed row as its kind's message; ValueError (naming the fields, never their values, which may be a
+    person's words) when it does not fit."""
+    try:
+        message = decode(claimed.payload)
+    except ValidationError as error:
+        faults = "; ".join(f"{'.'.join(map(str, fault['loc']))}: {fault['type']}" for fault in error.errors())
+        raise ValueError(f"it does not fit the {claimed.kind} model ({faults})") from None
+    if message.kind != claimed.kind:
+        raise ValueError(f"its payload is a {message.kind}, not a {claimed.kind}")
+    return message
+
+
+def effect_of(channel: str, message: OutboundMessage, result: SendResult) -> Effect | None:
+    """What a send's result tells beyond the message's own row: where a sent alert is, a person out of reach."""
+    if isinstance(result, Sent) and isinstance(message, CaseAlert) and result.reference is not None:
+        return partial(
+            stored_cases.remember_staff_message,
+            case_id=message.case_id,
+            channel=channel,
+            target=message.target,
+            reference=result.reference,
+        )
+    if isinstance(result, Unreachable) and isinstance(message, CaseContact | CaseResolution):
+        return partial(stored_cases.mark_unreachable, channel=channel, platform_id=message.platform_id)
+    return None

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from bot.i18n import translate
+
 
 class NoticeKind(StrEnum):
     INFO = "info"
@@ -39,6 +41,11 @@ class Notice(BaseModel):
     kind: NoticeKind
     text: str
     question_id: str | None = None  # the form field a hint is about
+
+
+def notice(kind: NoticeKind, key: str, language: str, **params: object) -> Notice:
+    """A notice saying the bot's own phrase `key` in `language`."""
+    return Notice(kind=kind, text=translate(key, language, **params))
 
 
 class ComplaintOpened(BaseModel):

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot import outbox
+from bot.outbound import StaffNotice
 from storage.db import Database
 from storage.types import utcnow
 
-STAFF_NOTICE = "staff_notice"  # payload: target, text (plain text, shown as it is)
 SAME_ERROR_WINDOW = timedelta(minutes=10)
 HOURLY_LIMIT = 6
 HOUR = timedelta(hours=1)
@@ -96,8 +96,8 @@ class StaffNotices:
         try:
             async with self.database.transaction() as session:
                 for channel, target in self.destinations.items():
-                    payload = {"target": target, "text": text}
-                    outbox.enqueue(session, channel=channel, kind=STAFF_NOTICE, payload=payload, now=now)
+                    notice = StaffNotice(target=target, text=text)
+                    outbox.enqueue(session, channel=channel, message=notice, now=now)
         except Exception as failure:
             self.limiter.lost(key, held_back + 1)
             log.warning("could not queue the staff notice of a %s error (%s)", platform, type(failure).__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -161,6 +161,34 @@ class Survey(Strict):
     def text(self, texts: Texts, language: str) -> str:
         """The text in `language`, else in the survey's fallback language."""
         return texts.get(language) or texts.get(base_language(language)) or texts[self.fallback_language]
+
+
+class SurveyCatalogue(Mapping[str, Survey]):
+    """The surveys the bot offers, by id."""
+
+    def __init__(self, surveys: Mapping[str, Survey]) -> None:
+        self._surveys = dict(surveys)
+
+    def __getitem__(self, survey_id: str) -> Survey:
+        return self._surveys[survey_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._surveys)
+
+    def __len__(self) -> int:
+        return len(self._surveys)
+
+    def find(self, survey_id: str) -> Survey | None:
+        """The survey of that id, in any letter case: `/survey CSAT` and the deep link `/start CSAT` start csat."""
+        wanted = survey_id.casefold()
+        return self._surveys.get(survey_id) or next(
+            (survey for known, survey in self._surveys.items() if known.casefold() == wanted), None
+        )
+
+    @property
+    def available(self) -> str:
+        """The ids, as a list to show a person."""
+        return ", ".join(self._surveys)
 
 
 def check_consistency(survey: Survey) -> None:

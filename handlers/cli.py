@@ -43,7 +43,7 @@ def console(
 
     async def work() -> None:
         core = await open_core(settings)
-        first = core.engine.find_survey(survey or settings.surveys.default)
+        first = core.engine.catalogue.find(survey or settings.surveys.default)
         if first is None:
             await core.close()
             fail(f"--survey: no survey {survey!r}; available: {', '.join(core.surveys)}")

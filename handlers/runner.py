@@ -18,7 +18,6 @@ from bot.app import Core
 from bot.channels import Channel
 from bot.config import ConfigError
 from bot.outbox import DISPATCHER_LOOP, Dispatcher
-from handlers import outbox_bridge
 from handlers.console import ConsoleChannel, stdin_lines
 from handlers.registry import CHANNELS, Registration
 from handlers.web import create_app
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 
 async def sweep(core: Core) -> float:
     """The minute's sweep: closes surveys past their expiry as partial, escalates overdue cases."""
-    closed = await core.engine.expire_overdue()
+    closed = await core.engine.conversations.expire_overdue()
     escalated = await core.cases.escalate_overdue()
     if closed or escalated:
         log.info("closed %d expired surveys as partial, escalated %d overdue cases", closed, escalated)
@@ -75,7 +74,7 @@ async def running_channels(core: Core, registry: Sequence[Registration[Any]]) ->
         for channel in channels:
             await channel.start()
             stack.push_async_callback(channel.stop)
-        senders = {channel.name: outbox_bridge.sender(channel.send) for channel in channels}
+        senders = {channel.name: channel.send for channel in channels}
         core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders).step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
         stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop

@@ -142,10 +142,6 @@ class Complaint(SQLModel, table=True):
     follow_up_key: str | None = Field(default=None, max_length=64, index=True)
     escalations: int = 0
     escalated_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
-    # The case's message in the Slack staff channel, updated in place as the case moves.
-    slack_channel: str | None = Field(default=None, max_length=32)
-    slack_ts: str | None = Field(default=None, max_length=32)
-    telegram_message_id: int | None = None  # the case's alert in the Telegram staff chat
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
@@ -168,6 +164,16 @@ class CaseEvent(SQLModel, table=True):
     detail: str | None = Field(default=None, sa_type=Text)
 
 
+class CaseReference(SQLModel, table=True):
+    """Where a case's staff alert is on a channel (the platform's id of the message), so that later steps update it
+    in place or answer in its thread."""
+
+    case_id: int = Field(foreign_key="complaint.id", ondelete="CASCADE", primary_key=True)
+    channel: str = Field(max_length=32, primary_key=True)
+    target: str = Field(max_length=128)  # the staff chat or channel the alert went to
+    reference: str = Field(max_length=64)  # a Telegram message id, a Slack ts
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -179,8 +185,9 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)  # which sender delivers it
-    kind: str = Field(max_length=32)
-    payload: str = Field(sa_type=Text)  # JSON for the sender
+    kind: str = Field(max_length=32)  # a bot.outbound.Kind
+    payload: str = Field(sa_type=Text)  # the message as JSON, checked against its kind's model
+    case_id: int | None = Field(default=None, index=True)  # the case the message belongs to, if any
     status: str = Field(default=OutboxStatus.PENDING, max_length=16, index=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=200)

@@ -175,6 +175,15 @@ async def mark_delivered(connection: AsyncConnection, *, channel: str, event_id:
     await connection.execute(statement)
 
 
+async def set_reachable(session: AsyncSession, *, channel: str, platform_id: str, reachable: bool) -> None:
+    statement = (
+        update(Person)
+        .where(col(Person.channel) == channel, col(Person.platform_id) == platform_id)
+        .values(unreachable=not reachable)
+    )
+    await session.exec(statement)
+
+
 async def unreachable_ids(session: AsyncSession, *, channel: str) -> set[str]:
     statement = select(Person.platform_id).where(Person.channel == channel, col(Person.unreachable).is_(True))
     return set(await session.exec(statement))
@@ -220,12 +229,11 @@ async def forget_respondent(
 # How the trail and the staff thread show a customer's reply to staff, and what stays of it after /forget.
 CUSTOMER_REPLY = "the customer replied: "
 ERASED_REPLY = "the customer replied (erased at their request)"
-CASES_PER_QUERY = 200  # SQLite refuses an expression deeper than 1,000 terms
 
 
 async def _erase_case_messages(session: AsyncSession, case_ids: list[int | None]) -> None:
     """The customer's replies on their cases' trails and staff messages are erased, and the messages addressed to
-    them (which name their platform id) dropped, sent or not. Outbox payloads start with their case number."""
+    them (which name their platform id) dropped, sent or not."""
     if not case_ids:
         return
     await session.exec(
@@ -237,14 +245,12 @@ async def _erase_case_messages(session: AsyncSession, case_ids: list[int | None]
         )
         .values(detail=ERASED_REPLY)
     )
-    for chunk in (case_ids[start : start + CASES_PER_QUERY] for start in range(0, len(case_ids), CASES_PER_QUERY)):
-        of_cases = or_(*(col(OutboxMessage.payload).startswith(f'{{"case": {case_id},') for case_id in chunk))
-        for message in await session.exec(select(OutboxMessage).where(of_cases)):
-            payload = json.loads(message.payload)
-            if "platform_id" in payload:
-                await session.delete(message)
-            elif str(payload.get("line", "")).startswith(CUSTOMER_REPLY):
-                message.payload = json.dumps(payload | {"line": ERASED_REPLY})
+    for message in await session.exec(select(OutboxMessage).where(col(OutboxMessage.case_id).in_(case_ids))):
+        payload = json.loads(message.payload)
+        if "platform_id" in payload:
+            await session.delete(message)
+        elif str(payload.get("line", "")).startswith(CUSTOMER_REPLY):
+            message.payload = json.dumps(payload | {"line": ERASED_REPLY})
 
 
 async def paired_answers(

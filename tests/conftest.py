@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 from sqlmodel import SQLModel
 
+from bot.cases import CaseDesk
 from bot.engine import Engine
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.surveys import Survey, load_surveys
@@ -136,9 +137,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def engine(database: Database, surveys: dict[str, Survey], clock: Clock) -> Engine:
+def desk() -> CaseDesk:
+    """Where the engine's cases alert staff: nowhere, unless a test module overrides this fixture."""
+    return CaseDesk()
+
+
+@pytest.fixture
+def engine(database: Database, surveys: dict[str, Survey], clock: Clock, desk: CaseDesk) -> Engine:
     analyzer = make_analyzer(DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD)
-    return Engine(database=database, surveys=surveys, analyzer=analyzer, hash_key=b"test-key", clock=clock)
+    return Engine(database=database, surveys=surveys, analyzer=analyzer, hash_key=b"test-key", desk=desk, clock=clock)
 
 
 async def database_dump(database: Database) -> str:

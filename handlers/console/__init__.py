@@ -47,6 +47,8 @@ class ConsoleChannel:
 
     def __init__(self, engine: Engine, *, first_survey: str, out: TextIO, user_id: str | None = None) -> None:
         self.engine = engine
+        self.conversations = engine.conversations
+        self.catalogue = engine.catalogue
         self.first_survey = first_survey
         self.out = out
         self.who = Respondent(channel=CHANNEL, user_id=user_id or getpass.getuser(), language=None)
@@ -77,7 +79,7 @@ class ConsoleChannel:
         match command.lower():
             case "/help":
                 self.show_help()
-                if question := await self.engine.open_question(self.who):
+                if question := await self.conversations.open_question(self.who):
                     self.say(render_prompt(question))
                 self.prompt()
             case "/survey":
@@ -107,7 +109,7 @@ class ConsoleChannel:
         self.out.flush()
 
     def show_help(self) -> None:
-        self.say(HELP.format(surveys=", ".join(self.engine.surveys)))
+        self.say(HELP.format(surveys=self.catalogue.available))
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")

@@ -5,62 +5,72 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.events import ChoiceAnswer, StartSurvey
 from bot.i18n import translate
-from bot.prompts import Notice, NoticeKind, Reply
+from bot.prompts import Notice, NoticeKind
 from handlers.slack import blocks
-from handlers.slack.common import Services, deliver, event_key, log_api_error, respondent
+from handlers.slack.common import (
+    Services,
+    acknowledge,
+    answered,
+    deliver,
+    event_key,
+    remember_answer,
+    reply_in_dm,
+    respondent,
+)
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    """Order matters: the catch-all listener comes last."""
+    """Order matters: the catch-all listener comes last. Each listener stores and acknowledges; its lazy part
+    (bolt's lazy listener) posts what follows."""
 
-    @app.action(re.compile(f"^{blocks.ANSWER}_"))
-    async def answer_pressed(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Stores the pressed answer, then shows it in place of the buttons and posts what comes next in the thread."""
+    async def store_answer(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """Stores the pressed answer before Slack hears back: nothing is lost."""
         parsed = blocks.parse_answer_value(action.get("value", ""))
-        if parsed is None:
-            await ack()
-            services.after_ack(notify_invalid(services, body))
-            return
-        event = ChoiceAnswer(respondent(body["user"]["id"]), event_key(body), *parsed)
-        reply = await services.engine.handle(event)  # stored before Slack hears back: nothing is lost
+        if parsed is not None:
+            event = ChoiceAnswer(respondent(body["user"]["id"]), event_key(body), *parsed)
+            remember_answer(context, event, await services.engine.handle(event))
         await ack()
+
+    async def show_answer_then_next(body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext) -> None:
+        """Shows the answer in place of the buttons and posts what comes next in the thread; a refused or unreadable
+        press gets a notice."""
+        stored = answered(context)
+        if stored is None:  # nothing stored: an unreadable value, or the listener failed (and was reported)
+            if blocks.parse_answer_value(action.get("value", "")) is None:
+                await notify_invalid(services, body)
+            return
+        event, reply = stored
         first = reply.prompts[0] if reply.prompts else None
         if isinstance(first, Notice) and first.kind == NoticeKind.REFUSAL:
-            services.after_ack(notify(services, body, first.text))
+            await notify(services, body, first.text)
             return
         message = body.get("message", {})
-        services.after_ack(show_choice_then_deliver(services, body, action, event, reply, message))
+        try:
+            await show_choice(services, body, action)
+        finally:  # the next question goes out even when the buttons could not be replaced
+            await deliver(services, event, reply, thread_ts=message.get("thread_ts") or message.get("ts"))
 
-    @app.action(re.compile(f"^{blocks.START}_"))
-    async def survey_started(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Starts the survey picked on App Home as a conversation in the DM."""
+    async def start_survey(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """Starts the survey picked on App Home as a conversation in the DM; its first question follows lazily."""
         event = StartSurvey(respondent(body["user"]["id"]), event_key(body), action.get("value", ""))
-        reply = await services.engine.handle(event)
+        remember_answer(context, event, await services.engine.handle(event))
         await ack()
-        services.after_ack(deliver(services, event, reply, thread_ts=None))
 
-    @app.action(re.compile(".*"))
-    async def unknown_button(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def refuse_unknown_button(body: dict[str, Any]) -> None:
         """A button of an older version of the bot, or forged: a notice, nothing else."""
-        await ack()
-        services.after_ack(notify_invalid(services, body))
+        await notify_invalid(services, body)
 
-
-async def show_choice_then_deliver(
-    services: Services,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    event: ChoiceAnswer,
-    reply: Reply,
-    message: dict[str, Any],
-) -> None:
-    await show_choice(services, body, action)
-    await deliver(services, event, reply, thread_ts=message.get("thread_ts") or message.get("ts"))
+    app.action(re.compile(f"^{blocks.ANSWER}_"))(ack=store_answer, lazy=[show_answer_then_next])
+    app.action(re.compile(f"^{blocks.START}_"))(ack=start_survey, lazy=[reply_in_dm(services)])
+    app.action(re.compile(".*"))(ack=acknowledge, lazy=[refuse_unknown_button])
 
 
 async def show_choice(services: Services, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -74,15 +84,12 @@ async def show_choice(services: Services, body: dict[str, Any], action: dict[str
         if element.get("value") == action.get("value") and "text" in element
     ]
     chosen = pressed[0] if pressed else action.get("value", "")
-    try:
-        await services.client.chat_update(
-            channel=body["container"]["channel_id"],
-            ts=body["container"]["message_ts"],
-            text=f"{question} {blocks.escaped(chosen)}",  # the question as the bot posted it, in mrkdwn
-            blocks=blocks.answered_blocks(question, chosen),
-        )
-    except SlackApiError as error:
-        log_api_error("chat.update", error)
+    await services.client.chat_update(
+        channel=body["container"]["channel_id"],
+        ts=body["container"]["message_ts"],
+        text=f"{question} {blocks.escaped(chosen)}",  # the question as the bot posted it, in mrkdwn
+        blocks=blocks.answered_blocks(question, chosen),
+    )
 
 
 async def notify_invalid(services: Services, body: dict[str, Any]) -> None:
@@ -93,10 +100,7 @@ async def notify(services: Services, body: dict[str, Any], text: str) -> None:
     """A short notice only the presser sees (in the DM when the button was on App Home)."""
     channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get("channel_id")
     user = body["user"]["id"]
-    try:
-        if channel:
-            await services.client.chat_postEphemeral(channel=channel, user=user, text=text)
-        else:
-            await services.client.chat_postMessage(channel=user, text=text)
-    except SlackApiError as error:
-        log_api_error("chat.postEphemeral" if channel else "chat.postMessage", error)
+    if channel:
+        await services.client.chat_postEphemeral(channel=channel, user=user, text=text)
+    else:
+        await services.client.chat_postMessage(channel=user, text=text)

@@ -25,21 +25,22 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.cases import (
-    CASE_CONTACT,
-    CASE_ESCALATION,
-    CASE_RESOLUTION,
-    CASE_UPDATE,
-    STAFF_ALERT,
-    CaseError,
-    Cases,
-    EventKey,
-    alert_text,
-    outcome_text,
-)
+from bot.cases import CaseError, Cases, EventKey, alert_text, outcome_text
 from bot.i18n import translate
-from bot.outbox import Undeliverable
-from bot.staff_notices import STAFF_NOTICE
+from bot.outbound import (
+    CaseAlert,
+    CaseContact,
+    CaseEscalation,
+    CaseResolution,
+    CaseUpdate,
+    OutboundMessage,
+    Refused,
+    RetryLater,
+    SendResult,
+    Sent,
+    StaffNotice,
+    Unreachable,
+)
 from bot.untrusted import one_line
 from handlers.slack.blocks import TEXT_LIMIT, escaped, section, words
 from handlers.slack.common import CHANNEL, UNDELIVERABLE, Services, event_key, log_api_error, respondent
@@ -270,7 +271,7 @@ def register(app: AsyncApp, services: Services, cases: Cases) -> None:
         await ack()
         resolved = action["action_id"] == OUTCOME_YES
         user = body["user"]["id"]
-        follow_up_key = services.engine.follow_up_key(respondent(user))
+        follow_up_key = services.engine.keys.follow_up_key(respondent(user))
         try:
             case = await cases.customer_answer(int(action["value"]), "slack", user, resolved, follow_up_key)
         except CaseError:
@@ -291,60 +292,53 @@ def once(body: dict[str, Any]) -> EventKey:
     return EventKey(CHANNEL, event_key(body))
 
 
-async def send(services: Services, cases: Cases, kind: str, payload: dict[str, Any]) -> None:
-    """The outbox's sender for Slack."""
-    if kind == STAFF_NOTICE:  # of no case
-        await post_notice(services, payload)
-        return
+async def send(services: Services, cases: Cases, message: OutboundMessage) -> SendResult:
+    """The outbox's sender for Slack: case alerts, steps and notices for staff, outcomes for customers."""
+    to_customer = isinstance(message, CaseContact | CaseResolution)
+    where = message.platform_id if isinstance(message, CaseContact | CaseResolution) else message.target
+    await services.pacer.wait(where)  # about 1 message/s a channel
     try:
-        case, person = await cases.load(int(payload["case"]))
+        return await _send(services, cases, message)
     except CaseError as error:
-        raise Undeliverable(str(error)) from error
-    await services.pacer.wait(payload.get("target") or payload.get("platform_id"))  # about 1 message/s a channel
-    try:
-        if kind == STAFF_ALERT:
+        return Refused(str(error))
+    except SlackApiError as error:
+        log_api_error("chat.postMessage", error)
+        code = str(error.response.get("error"))
+        if code in UNDELIVERABLE:
+            return Unreachable(code) if to_customer else Refused(code)
+        retry_after = error.response.headers.get("Retry-After") if code == "ratelimited" else None
+        return RetryLater(code, after=float(retry_after) if retry_after else None)
+
+
+async def _send(services: Services, cases: Cases, message: OutboundMessage) -> SendResult:
+    if isinstance(message, StaffNotice):  # of no case, as escaped plain text
+        await services.client.chat_postMessage(
+            channel=message.target, text=escaped(message.text)[:TEXT_LIMIT], blocks=[words(message.text)]
+        )
+        return Sent()
+    case, person = await cases.load(message.case_id)
+    match message:
+        case CaseAlert(target=target):
             answers = await cases.answers_of(case)
             posted = await services.client.chat_postMessage(
-                channel=payload["target"], text=alert_fallback(case, answers), blocks=case_blocks(case, answers)
+                channel=target, text=alert_fallback(case, answers), blocks=case_blocks(case, answers)
             )
-            await cases.remember_slack_message(case.id or 0, str(posted["channel"]), str(posted["ts"]))
-        elif kind == CASE_UPDATE:
-            await update_staff_message(services, cases, case, payload["target"], trail_line(payload["line"]))
-        elif kind == CASE_ESCALATION:  # the bot's words, with the escalation mention the operator configured
-            await update_staff_message(services, cases, case, payload["target"], {"text": payload["line"]})
-        elif kind == CASE_CONTACT:
-            text = f"{translate('staff_message', None, number=case.id)}\n\n{payload['message']}"
+            return Sent(str(posted["ts"]))
+        case CaseUpdate(target=target, line=line):
+            await update_staff_message(services, cases, case, target, trail_line(line))
+        case CaseEscalation(target=target, line=line):  # the bot's words, with the operator's escalation mention
+            await update_staff_message(services, cases, case, target, {"text": line})
+        case CaseContact(platform_id=platform_id, message=staff_words):
+            text = f"{translate('staff_message', None, number=case.id)}\n\n{staff_words}"
             await services.client.chat_postMessage(
-                channel=payload["platform_id"], text=escaped(text)[:TEXT_LIMIT], blocks=[words(text)]
+                channel=platform_id, text=escaped(text)[:TEXT_LIMIT], blocks=[words(text)]
             )
-        elif kind == CASE_RESOLUTION:
-            blocks = outcome_blocks(case, payload.get("message", ""))
-            text = outcome_text(case, person.language if person else None, payload.get("message", ""))
+        case CaseResolution(platform_id=platform_id, message=staff_words):
+            text = outcome_text(case, person.language if person else None, staff_words)
             await services.client.chat_postMessage(
-                channel=payload["platform_id"], text=escaped(text)[:TEXT_LIMIT], blocks=blocks
+                channel=platform_id, text=escaped(text)[:TEXT_LIMIT], blocks=outcome_blocks(case, staff_words)
             )
-        else:
-            raise Undeliverable(f"slack cannot send {kind!r} messages")
-    except SlackApiError as error:
-        log_api_error("chat.postMessage", error)
-        if error.response.get("error") in UNDELIVERABLE:
-            raise Undeliverable(str(error.response.get("error"))) from error
-        raise
-
-
-async def post_notice(services: Services, payload: dict[str, Any]) -> None:
-    """A notice for staff, as escaped plain text."""
-    text = str(payload["text"])
-    await services.pacer.wait(payload["target"])
-    try:
-        await services.client.chat_postMessage(
-            channel=payload["target"], text=escaped(text)[:TEXT_LIMIT], blocks=[words(text)]
-        )
-    except SlackApiError as error:
-        log_api_error("chat.postMessage", error)
-        if error.response.get("error") in UNDELIVERABLE:
-            raise Undeliverable(str(error.response.get("error"))) from error
-        raise
+    return Sent()
 
 
 def alert_fallback(case: Complaint, answers: str | None) -> str:
@@ -357,14 +351,15 @@ async def update_staff_message(
 ) -> None:
     """The case's message shows its new state; the step (`line`: the message's text and blocks) goes in its thread,
     an escalation also where asked."""
-    if case.slack_channel and case.slack_ts:
+    alert = await cases.staff_message(case.id or 0, CHANNEL)
+    if alert is not None:
         answers = await cases.answers_of(case)
         await services.client.chat_update(
-            channel=case.slack_channel,
-            ts=case.slack_ts,
+            channel=alert.target,
+            ts=alert.reference,
             text=alert_fallback(case, answers),
             blocks=case_blocks(case, answers),
         )
-        await services.client.chat_postMessage(channel=case.slack_channel, thread_ts=case.slack_ts, **line)
-    if not case.slack_ts or target != case.slack_channel:
+        await services.client.chat_postMessage(channel=alert.target, thread_ts=alert.reference, **line)
+    if alert is None or target != alert.target:
         await services.client.chat_postMessage(channel=target, **line)

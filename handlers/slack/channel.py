@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -26,14 +26,23 @@ from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
 from bot.outbound import OutboundMessage, SendResult
+from bot.replies import Replies
 from bot.staff_notices import raised_at
-from handlers import outbox_bridge
 from handlers.slack import actions, cases, commands, events, inbound, views
-from handlers.slack.common import CHANNEL, PAYLOAD_ERRORS, Services, report_failure, request_kind
+from handlers.slack.common import (
+    CHANNEL,
+    PAYLOAD_ERRORS,
+    Services,
+    TrackedLazyListeners,
+    report_failure,
+    request_kind,
+)
 from handlers.slack.settings import SlackSettings
+from storage.db import Database
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_SECONDS = 10
+AFTER_ACK = "request, after its acknowledgement"  # what staff are told was being handled
 log = logging.getLogger("handlers.slack")
 
 
@@ -44,18 +53,23 @@ def quiet_logger(name: str) -> logging.Logger:
     return logger
 
 
-def register(app: AsyncApp, services: Services, case_work: Cases) -> None:
+def register(app: AsyncApp, services: Services, case_work: Cases, database: Database) -> None:
     """Every listener, by surface; case buttons before the catch-all of actions."""
+    app.listener_runner.lazy_listener_runner = TrackedLazyListeners(app.listener_runner, services.tasks)
     commands.register(app, services)
     cases.register(app, services, case_work)
     actions.register(app, services)
     views.register(app, services)
-    events.register(app, services, case_work)
+    events.register(app, services, case_work, database)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+    async def on_error(error: Exception, body: dict[str, Any], request: AsyncBoltRequest) -> BoltResponse | None:
         """The one error handler: a payload the listener cannot read is refused with 400; anything else (a database
-        outage) is logged, told to staff and answered 500, so that Slack retries."""
+        outage) is logged, told to staff and answered 500, so that Slack retries. A lazy listener's failure, after
+        the acknowledgement, is logged and told to staff."""
+        if request.lazy_only:
+            await report_failure(services.notices, "work after the acknowledgement", error, AFTER_ACK)
+            return None
         if isinstance(error, BoltUnhandledRequestError):
             log.warning("slack: no listener takes this request; answered 404")
             return None
@@ -89,8 +103,8 @@ class SlackChannel:
             ],
         )
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
-        # Listeners store what they receive before acknowledging (so Slack retries what failed), then hand the
-        # slow part (posting replies) to Services.after_ack.
+        # Listeners store what they receive before acknowledging (so Slack retries what failed), then leave the
+        # slow part (posting replies) to their lazy listeners (see register).
         self.app = AsyncApp(
             client=client,
             signing_secret=secret,
@@ -98,9 +112,12 @@ class SlackChannel:
             process_before_response=True,
             raise_error_for_unhandled_request=True,  # to on_error: one line, not bolt's payload and suggestion
         )
-        self.services = Services(engine=core.engine, settings=settings, client=client, notices=core.notices)
+        replies = Replies(core.database, core.engine.keys.respondent_key)
+        self.services = Services(
+            engine=core.engine, settings=settings, client=client, notices=core.notices, replies=replies
+        )
         self.cases = core.cases
-        register(self.app, self.services, core.cases)
+        register(self.app, self.services, core.cases, core.database)
         self.gate = inbound.Gate(secret)
         self.socket: AsyncSocketModeHandler | None = None
 
@@ -125,7 +142,7 @@ class SlackChannel:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Case alerts, updates and error notices for staff, outcomes for customers."""
-        return await outbox_bridge.result_of(cases.send(self.services, self.cases, *outbox_bridge.legacy_of(message)))
+        return await cases.send(self.services, self.cases, message)
 
     async def start(self) -> None:
         if self.settings.mode == "socket":

@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncBoltRequest
+from slack_bolt.kwargs_injection.async_utils import build_async_required_kwargs
+from slack_bolt.lazy_listener.async_runner import AsyncLazyListenerRunner
+from slack_bolt.listener.asyncio_runner import AsyncioListenerRunner
+from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine import Engine
 from bot.events import Event, Respondent
+from bot.outbound import SendResult, Sent, Unreachable
 from bot.pacing import Pacer
 from bot.prompts import Message, Reply, as_messages
+from bot.replies import Replies
 from bot.staff_notices import StaffNotices, raised_at
 from handlers.slack import blocks
 from handlers.slack.settings import SlackSettings
@@ -36,16 +44,11 @@ class Services:
     settings: SlackSettings
     client: AsyncWebClient
     notices: StaffNotices
+    replies: Replies
     staff_cache: tuple[float, set[str]] = (0.0, set())
     delivering: set[str] = field(default_factory=set)  # events whose reply is being posted
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # work left running after the acknowledgement
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # lazy listeners running after the acknowledgement
     pacer: Pacer = field(default_factory=lambda: Pacer(PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST))
-
-    def after_ack(self, work: Coroutine[Any, Any, None]) -> None:
-        """Runs `work` once the request is acknowledged; the channel waits for it on shutdown."""
-        task = asyncio.create_task(logged(work, self.notices))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     async def is_staff(self, user_id: str) -> bool:
         """Configured staff ids, or members of the staff channel (fetched at most every few minutes)."""
@@ -77,18 +80,78 @@ def respondent(user_id: str) -> Respondent:
     return Respondent(channel=CHANNEL, user_id=user_id)
 
 
-async def logged(work: Coroutine[Any, Any, None], notices: StaffNotices) -> None:
-    """Runs `work`, reporting its failure as bolt's error handler would: bolt no longer sees work after the ack."""
-    try:
-        await work
-    except Exception as error:
-        await report_failure(notices, "work after the acknowledgement", error, "request, after its acknowledgement")
+LazyListener = Callable[..., Awaitable[None]]
+
+
+class TrackedLazyListeners(AsyncLazyListenerRunner):
+    """Runs bolt's lazy listeners (the work after the acknowledgement) as tasks the channel waits for on shutdown,
+    and hands their failures to the app's error handler. bolt's own runner leaves the tasks untracked and only logs
+    a failure, with its message (which may quote a person's words)."""
+
+    def __init__(self, listeners: AsyncioListenerRunner, tasks: set[asyncio.Task[None]]) -> None:
+        self.listeners = listeners  # holds the error handler that @app.error sets
+        self.logger = listeners.logger
+        self.tasks = tasks
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TrackedLazyListeners:
+        """Shared, never copied: bolt deep-copies each request for its lazy listeners, with all the request reaches
+        (in a thread, `say` reaches the context, its listener runner and so this runner and its running tasks)."""
+        return self
+
+    def start(self, function: LazyListener, request: AsyncBoltRequest) -> None:
+        task = asyncio.create_task(self.run(function, request))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def run(self, function: LazyListener, request: AsyncBoltRequest) -> None:
+        arguments = build_async_required_kwargs(
+            logger=self.logger,
+            required_arg_names=get_arg_names_of_callable(function),
+            request=request,
+            response=None,
+            this_func=function,
+        )
+        try:
+            await function(**arguments)
+        except Exception as error:
+            await self.listeners.listener_error_handler.handle(error=error, request=request, response=None)
+
+
+ANSWERED = "feedbackbot_answered"  # the context key under which a listener leaves its stored event for its lazy part
+
+
+def remember_answer(context: AsyncBoltContext, event: Event, reply: Reply) -> None:
+    """Leaves the stored event and its reply to the listener's lazy part (bolt hands it a copy of the context)."""
+    context[ANSWERED] = (event, reply)
+
+
+def answered(context: AsyncBoltContext) -> tuple[Event, Reply] | None:
+    """What the acknowledging listener stored; None when it stored nothing (it failed, or had nothing to store)."""
+    stored: tuple[Event, Reply] | None = context.get(ANSWERED)
+    return stored
+
+
+async def acknowledge(ack: AsyncAck) -> None:
+    """The listener of requests with nothing to store: their work is all in the lazy part."""
+    await ack()
+
+
+def reply_in_dm(services: Services) -> LazyListener:
+    """A lazy listener posting the stored event's reply in the person's DM, outside any thread."""
+
+    async def post_reply_in_dm(context: AsyncBoltContext) -> None:
+        if stored := answered(context):
+            await deliver(services, *stored, thread_ts=None)
+
+    return post_reply_in_dm
 
 
 async def report_failure(notices: StaffNotices, what: str, error: Exception, request_kind: str) -> None:
-    """Logs the failure and tells staff (rate-limited, without the error's message or the person)."""
+    """Logs the failure and tells staff (rate-limited, without the error's message or the person); a person or
+    channel that cannot be written to is only logged: staff can do nothing about it."""
     log_failure(what, error)
-    await notices.handler_failed(CHANNEL, error, request_kind)
+    if not (isinstance(error, SlackApiError) and error.response.get("error") in UNDELIVERABLE):
+        await notices.handler_failed(CHANNEL, error, request_kind)
 
 
 def request_kind(body: dict[str, Any]) -> str:
@@ -104,10 +167,15 @@ def log_failure(what: str, error: Exception) -> None:
     """One line with the error and where it was raised, the traceback at DEBUG. The error's message stays out of
     the line: it may quote a person's words or a query's parameters."""
     if isinstance(error, SlackApiError):
-        log_api_error(what, error)
+        log_api_error(api_method(error), error)
         return
     log.error("slack %s failed: %s at %s", what, type(error).__name__, raised_at(error))
     log.debug("slack %s failed", what, exc_info=error)
+
+
+def api_method(error: SlackApiError) -> str:
+    """The Web API method that answered with the error, from the URL slack_sdk called."""
+    return str(error.response.api_url).rsplit("/", 1)[-1]
 
 
 def log_api_error(method: str, error: SlackApiError) -> None:
@@ -125,33 +193,38 @@ async def deliver(services: Services, event: Event, reply: Reply, thread_ts: str
         return  # a retry of an event whose reply is being posted right now
     services.delivering.add(event.event_id)
     try:
-        # A retry's reply was read before the first delivery finished: the count is read again now.
-        delivered = await services.engine.delivered_count(CHANNEL, event.event_id) if reply.duplicate else 0
-        await post_messages(services, event, as_messages(reply.prompts), delivered, thread_ts)
+        thread = DirectThread(services, event.who.user_id, thread_ts)
+        posts = [partial(thread.post, message) for message in as_messages(reply.prompts)]
+        await services.replies.send(CHANNEL, event.event_id, posts, to=event.who, redelivered=reply.duplicate)
     finally:
         services.delivering.discard(event.event_id)
 
 
-async def post_messages(
-    services: Services, event: Event, messages: list[Message], delivered: int, thread_ts: str | None
-) -> None:
-    for number, message in enumerate(messages[delivered:], start=delivered + 1):
-        await services.pacer.wait(event.who.user_id)
+@dataclass
+class DirectThread:
+    """The thread of a person's DM that a reply goes into; without one, the first message posted starts it."""
+
+    services: Services
+    user_id: str
+    ts: str | None
+
+    async def post(self, message: Message) -> SendResult:
+        await self.services.pacer.wait(self.user_id)
         try:
-            response = await services.client.chat_postMessage(
-                channel=event.who.user_id,
+            response = await self.services.client.chat_postMessage(
+                channel=self.user_id,
                 blocks=blocks.message_blocks(message),
                 text=blocks.message_text(message),
-                thread_ts=thread_ts,
+                thread_ts=self.ts,
             )
         except SlackApiError as error:
             log_api_error("chat.postMessage", error)
-            if error.response.get("error") in UNDELIVERABLE:
-                await services.engine.mark_delivered(CHANNEL, event.event_id, len(messages))
-                return
+            code = error.response.get("error")
+            if code in UNDELIVERABLE:
+                return Unreachable(str(code))
             raise
-        thread_ts = thread_ts or str(response["ts"])  # later messages of the survey go into its thread
-        await services.engine.mark_delivered(CHANNEL, event.event_id, number)
+        self.ts = self.ts or str(response["ts"])  # later messages of the survey go into its thread
+        return Sent(str(response["ts"]))
 
 
 def event_key(body: dict[str, Any]) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.events import SubmitSurvey
 from bot.prompts import Notice, NoticeKind
 from handlers.slack import blocks
-from handlers.slack.common import Services, deliver, event_key, respondent
+from handlers.slack.common import Services, event_key, remember_answer, reply_in_dm, respondent
 
 
 def form_values(state: dict[str, Any]) -> dict[str, str]:
@@ -28,9 +28,9 @@ def chose_anonymous(state: dict[str, Any]) -> bool:
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    @app.view(blocks.FEEDBACK_VIEW)
-    async def feedback_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        """Stores the form as a completed survey; a bad field keeps the form open with the problem shown."""
+    async def store_form(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
+        """Stores the form as a completed survey, whose thanks follow in the DM; a bad field keeps the form open with
+        the problem shown."""
         state = view.get("state", {})
         event = SubmitSurvey(
             respondent(body["user"]["id"]),
@@ -44,5 +44,7 @@ def register(app: AsyncApp, services: Services) -> None:
         if hint is not None and hint.question_id:
             await ack(response_action="errors", errors={hint.question_id: hint.text[:150]})
             return
+        remember_answer(context, event, reply)
         await ack()
-        services.after_ack(deliver(services, event, reply, thread_ts=None))  # the thanks, in the DM
+
+    app.view(blocks.FEEDBACK_VIEW)(ack=store_form, lazy=[reply_in_dm(services)])

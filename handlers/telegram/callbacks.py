@@ -58,12 +58,12 @@ async def confirmed(update: Update, context: Context) -> None:
     sender = context.bot_data.sender
     await sender.answer_query(query)
     if isinstance(query.message, Message):
-        await sender.edit(query.message, translate("cancelled", await context.bot_data.engine.language_of(who)))
+        await sender.edit(query.message, translate("cancelled", await context.bot_data.people.language_of(who)))
 
 
 async def refuse(update: Update, context: Context) -> None:
     """Unknown or malformed button data: a short notice on the button, nothing else."""
     assert update.callback_query is not None
     log.info("telegram update %s: refused the data of a button press", update.update_id)
-    language = await context.bot_data.engine.language_of(respondent(update))
+    language = await context.bot_data.people.language_of(respondent(update))
     await context.bot_data.sender.answer_query(update.callback_query, translate("button_invalid", language))

@@ -4,29 +4,29 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
-from bot.cases import (
-    CASE_CONTACT,
-    CASE_ESCALATION,
-    CASE_RESOLUTION,
-    CASE_UPDATE,
-    STAFF_ALERT,
-    CaseError,
-    Cases,
-    EventKey,
-    alert_text,
-    outcome_text,
-)
+from bot.cases import CaseError, Cases, EventKey, alert_text, outcome_text
 from bot.i18n import translate
-from bot.outbox import Undeliverable
-from bot.staff_notices import STAFF_NOTICE
+from bot.outbound import (
+    CaseAlert,
+    CaseContact,
+    CaseEscalation,
+    CaseResolution,
+    CaseUpdate,
+    OutboundMessage,
+    Refused,
+    RetryLater,
+    SendResult,
+    Sent,
+    StaffNotice,
+    Unreachable,
+)
 from bot.untrusted import one_line
 from handlers.telegram import callbacks, render
 from handlers.telegram.common import Context, event_id, respondent
-from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery, Step
+from handlers.telegram.delivery import MESSAGE_LIMIT, Blocked, Delivery, DeliveryFailed, Step
 from handlers.telegram.inbox import CHANNEL
 from storage.models import CaseStatus, Complaint
 
@@ -69,55 +69,52 @@ def staff_keyboard(case: Complaint) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[*first, button("Assign to me", "mine")], second])
 
 
-async def send(delivery: Delivery, cases: Cases, kind: str, payload: dict[str, Any]) -> None:
-    """The outbox's sender for Telegram."""
-    if kind == STAFF_NOTICE:  # of no case
-        await send_notice(delivery, payload)
-        return
+async def send(delivery: Delivery, cases: Cases, message: OutboundMessage) -> SendResult:
+    """The outbox's sender for Telegram: case alerts, steps and notices for staff, outcomes for customers."""
+    customer = message.platform_id if isinstance(message, CaseContact | CaseResolution) else None
+    if customer in delivery.unreachable:
+        return Unreachable("the customer blocked the bot")
     try:
-        case, person = await cases.load(int(payload["case"]))
+        return await _send(delivery, cases, message)
     except CaseError as error:
-        raise Undeliverable(str(error)) from error
-    try:
-        if kind == STAFF_ALERT:
+        return Refused(str(error))
+    except Blocked as error:
+        if customer is not None:
+            return Unreachable(f"the customer blocked the bot: {error}")
+        return Refused(f"the staff chat refuses the bot's messages: {error}")
+    except DeliveryFailed as error:
+        return RetryLater(str(error))
+
+
+async def _send(delivery: Delivery, cases: Cases, message: OutboundMessage) -> SendResult:
+    if isinstance(message, StaffNotice):  # of no case
+        await delivery.sender.send(int(message.target), message.text)
+        return Sent()
+    case, person = await cases.load(message.case_id)
+    match message:
+        case CaseAlert(target=target):
             text = staff_text(case, await cases.answers_of(case))
-            sent = await delivery.sender.send(int(payload["target"]), text, staff_keyboard(case))
-            if sent is not None:
-                await cases.remember_telegram_message(case.id or 0, sent.message_id)
-        elif kind in (CASE_UPDATE, CASE_ESCALATION):
-            chat = int(payload["target"])
-            if kind == CASE_UPDATE and case.telegram_message_id:  # the alert shows the case as it is now
+            sent = await delivery.sender.send(int(target), text, staff_keyboard(case))
+            return Sent(None if sent is None else str(sent.message_id))
+        case CaseUpdate(target=target, line=line):
+            alert = await cases.staff_message(message.case_id, CHANNEL)
+            if alert is not None:  # the alert shows the case as it is now
                 text = staff_text(case, await cases.answers_of(case))
-                await delivery.sender.edit_by_id(chat, case.telegram_message_id, text, staff_keyboard(case))
+                await delivery.sender.edit_by_id(int(alert.target), int(alert.reference), text, staff_keyboard(case))
             # A step's line may carry a customer's words: on one line, without invisible characters.
-            line = payload["line"] if kind == CASE_ESCALATION else f"Case #{case.id}: {one_line(payload['line'])}"
-            await delivery.sender.send(chat, line)
-        elif kind in (CASE_RESOLUTION, CASE_CONTACT):
-            platform_id = str(payload["platform_id"])
-            if platform_id in delivery.unreachable:
-                raise Undeliverable("the customer blocked the bot")
+            await delivery.sender.send(int(target), f"Case #{case.id}: {one_line(line)}")
+        case CaseEscalation(target=target, line=line):
+            await delivery.sender.send(int(target), line)
+        case CaseContact(platform_id=platform_id, message=words):
             language = person.language if person else None
-            if kind == CASE_CONTACT:
-                text = f"{translate('staff_message', language, number=case.id)}\n\n{payload['message']}"
-                await delivery.sender.send(int(platform_id), text)
-                return
+            text = f"{translate('staff_message', language, number=case.id)}\n\n{words}"
+            await delivery.sender.send(int(platform_id), text)
+        case CaseResolution(platform_id=platform_id, message=words):
+            language = person.language if person else None
             await delivery.sender.send(
-                int(platform_id),
-                outcome_text(case, language, payload.get("message", "")),
-                outcome_keyboard(case.id or 0, language),
+                int(platform_id), outcome_text(case, language, words), outcome_keyboard(message.case_id, language)
             )
-        else:
-            raise Undeliverable(f"telegram cannot send {kind!r} messages")
-    except Blocked as error:
-        raise Undeliverable(f"the chat refuses the bot's messages: {error}") from error
-
-
-async def send_notice(delivery: Delivery, payload: dict[str, Any]) -> None:
-    """A notice for staff, as plain text."""
-    try:
-        await delivery.sender.send(int(payload["target"]), str(payload["text"]))
-    except Blocked as error:
-        raise Undeliverable(f"the staff chat refuses the bot's messages: {error}") from error
+    return Sent()
 
 
 def outcome_keyboard(case_id: int, language: str | None) -> InlineKeyboardMarkup:
@@ -141,7 +138,7 @@ async def outcome_answered(update: Update, context: Context) -> None:
         return
     who = respondent(update)
     services = context.bot_data
-    language = await services.engine.language_of(who)
+    language = await services.people.language_of(who)
     event = EventKey(CHANNEL, event_id(update))
     try:
         case = await services.cases.customer_answer(number, CHANNEL, who.user_id, answer == "yes", event=event)

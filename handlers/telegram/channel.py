@@ -30,7 +30,7 @@ from bot.app import Core
 from bot.channels import Capability
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
 from bot.outbound import OutboundMessage, SendResult
-from handlers import outbox_bridge
+from bot.replies import Replies
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
@@ -123,9 +123,10 @@ class TelegramChannel:
         self.services: Services = self.application.bot_data
         sender = Sender(self.application.bot, settings.per_chat_interval)
         self.services.engine = core.engine
+        self.services.people = core.engine.people
         self.services.cases = core.cases
         self.services.sender = sender
-        self.services.delivery = Delivery(core.engine, sender)
+        self.services.delivery = Delivery(Replies(core.database, core.engine.keys.respondent_key), sender)
         self.services.surveys = core.surveys
         self.services.default_survey = core.settings.surveys.default
         self.services.staff_chat_id = settings.staff_chat_id
@@ -157,9 +158,7 @@ class TelegramChannel:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Case alerts, steps and error notices for staff, outcomes for customers."""
-        return await outbox_bridge.result_of(
-            cases.send(self.services.delivery, self.services.cases, *outbox_bridge.legacy_of(message))
-        )
+        return await cases.send(self.services.delivery, self.services.cases, message)
 
     def routes(self) -> Sequence[BaseRoute]:
         """POST /telegram/webhook on the bot's HTTP server."""

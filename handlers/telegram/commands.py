@@ -46,13 +46,13 @@ async def complain(update: Update, context: Context) -> None:
 
 async def show_help(update: Update, context: Context) -> None:
     """Explains the commands, in the person's language."""
-    language = await context.bot_data.engine.language_of(respondent(update))
+    language = await context.bot_data.people.language_of(respondent(update))
     await reply_text(update, context, translate("help", language))
 
 
 async def choose_survey(update: Update, context: Context) -> None:
     """Lists the surveys as buttons."""
-    language = await context.bot_data.engine.language_of(respondent(update))
+    language = await context.bot_data.people.language_of(respondent(update))
     rows = [
         [InlineKeyboardButton(survey.text(survey.title, language), callback_data=f"{render.SURVEY}|{survey.id}")]
         for survey in context.bot_data.surveys.values()
@@ -62,7 +62,7 @@ async def choose_survey(update: Update, context: Context) -> None:
 
 async def choose_language(update: Update, context: Context) -> None:
     """Lists the bot's languages as buttons, each in its own name."""
-    language = await context.bot_data.engine.language_of(respondent(update))
+    language = await context.bot_data.people.language_of(respondent(update))
     rows = [
         [InlineKeyboardButton(translate("language_name", code), callback_data=f"{render.LANGUAGE}|{code}")]
         for code in languages()
@@ -81,7 +81,7 @@ async def forget(update: Update, context: Context) -> None:
 
 
 async def confirm(update: Update, context: Context, action: str) -> None:
-    language = await context.bot_data.engine.language_of(respondent(update))
+    language = await context.bot_data.people.language_of(respondent(update))
     buttons = [
         InlineKeyboardButton(translate("confirm_yes", language), callback_data=f"{render.CONFIRM}|{action}|yes"),
         InlineKeyboardButton(translate("confirm_no", language), callback_data=f"{render.CONFIRM}|{action}|no"),

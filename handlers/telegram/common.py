@@ -8,6 +8,7 @@ from telegram.ext import CallbackContext, ExtBot
 from bot.cases import Cases
 from bot.engine import Engine
 from bot.events import Event, Respondent
+from bot.people import People
 from bot.surveys import Survey
 from handlers.telegram.delivery import Delivery, Sender
 from handlers.telegram.inbox import CHANNEL
@@ -17,6 +18,7 @@ class Services:
     """The bot's typed `bot_data`: set once when the channel is built."""
 
     engine: Engine
+    people: People
     cases: Cases
     delivery: Delivery
     sender: Sender

@@ -14,13 +14,13 @@ import httpx
 from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.engine import Engine, Record
 from bot.events import Respondent
+from bot.outbound import RetryLater, SendResult, Sent, Unreachable
 from bot.pacing import Pacer
 from bot.prompts import Notice, NoticeKind, Reply
+from bot.replies import Progress, Replies
 from handlers.telegram import render
 from handlers.telegram.inbox import CHANNEL
-from storage.types import utcnow
 
 T = TypeVar("T")
 Step = Callable[[], Awaitable[object]]
@@ -158,18 +158,16 @@ def _seconds(retry_after: int | timedelta) -> float:
 
 
 class Delivery:
-    """Sends a reply once: each sent message is recorded right after it is sent, so a retried update sends only the
-    rest. A crash between a send and its record sends that message again: counted, logged "resent after restart"."""
+    """Telegram's side of sending a reply once: renders it into steps and says what became of each; `Replies` skips
+    what was sent, sends the rest and records each send."""
 
-    def __init__(self, engine: Engine, sender: Sender) -> None:
-        self.engine = engine
+    def __init__(self, replies: Replies, sender: Sender) -> None:
+        self.replies = replies
         self.sender = sender
         self.unreachable: set[str] = set()  # people who blocked the bot; loaded at start, kept up to date
-        self.started_at = utcnow()  # events recorded before this were begun by an earlier process
-        self.resent_after_restart = 0
 
     async def load_unreachable(self) -> None:
-        self.unreachable = await self.engine.unreachable_ids(CHANNEL)
+        self.unreachable = await self.replies.unreachable_ids(CHANNEL)
 
     async def set_reachable(self, who: Respondent, reachable: bool) -> None:
         """Remembers whether Telegram delivers to this person, here and in the database."""
@@ -177,57 +175,36 @@ class Delivery:
             self.unreachable.discard(who.user_id)
         else:
             self.unreachable.add(who.user_id)
-        await self.engine.set_reachable(who, reachable)
+        await self.replies.set_reachable(who, reachable)
 
     async def deliver(self, event_id: str, who: Respondent, reply: Reply, pressed: CallbackQuery | None = None) -> None:
         """Sends the reply to the person, skipping what was already sent; nothing to a person who blocked the bot."""
         if pressed is not None:
             await self.sender.answer_query(pressed, _refusal(reply))
         steps = self._steps(int(who.user_id), reply, pressed)
-        record = None
-        if reply.duplicate and reply.delivered < len(steps):
-            record = await self.engine.event_record(CHANNEL, event_id)
-        await self._send(event_id, steps, reply.delivered, who, self._after_restart(record))
+        sends = [partial(self._take, step, who) for step in steps]
+        _raise_if_stopped(await self.replies.send(CHANNEL, event_id, sends, to=who, redelivered=reply.duplicate))
 
     async def reply_once(self, event_id: str, steps: list[Step], to: Respondent | None = None) -> None:
         """Sends what the channel answers by itself (help, lists, staff prompts) once per update, recorded like the
         engine's replies. `to`: the person the steps write to; None for the staff chat."""
-        record = await self.engine.record_direct_reply(CHANNEL, event_id, to)
-        await self._send(event_id, steps, record.delivered, to, self._after_restart(record))
+        sends = [partial(self._take, step, to) for step in steps]
+        _raise_if_stopped(await self.replies.send_direct(CHANNEL, event_id, sends, to=to))
 
-    def _after_restart(self, record: Record | None) -> bool:
-        return record is not None and record.received_at < self.started_at
-
-    async def _send(
-        self, event_id: str, steps: list[Step], delivered: int, to: Respondent | None, after_restart: bool
-    ) -> None:
-        """Takes the steps not yet sent, recording each right after it. After a restart, the first of them may
-        have been sent just before the crash."""
-        for number, step in enumerate(steps[delivered:], start=delivered + 1):
-            sent = await self._take(step, to)
-            await self.engine.mark_delivered(CHANNEL, event_id, number)
-            if sent and after_restart and number == delivered + 1:
-                self.resent_after_restart += 1
-                log.warning(
-                    "resent after restart: message %d of %s may have gone out before the crash too (%d so far)",
-                    number,
-                    event_id,
-                    self.resent_after_restart,
-                )
-
-    async def _take(self, step: Step, to: Respondent | None) -> bool:
-        """Runs one step; False when its person blocked the bot, which drops it."""
+    async def _take(self, step: Step, to: Respondent | None) -> SendResult:
+        """Runs one step. A chat refusing the bot (403) stops a person's reply; the staff chat's fails the update."""
         if to is not None and to.user_id in self.unreachable:
-            return False
+            return Unreachable("blocked the bot earlier")
         try:
             await step()
-        except Blocked:
+        except DeliveryFailed as error:
+            return RetryLater(str(error))
+        except Blocked as error:
             if to is None:  # the staff chat refuses the bot: the update fails, to be tried again
                 raise
-            log.info("a customer blocked the bot: marked unreachable, nothing more sent to them")
-            await self.set_reachable(to, False)
-            return False
-        return True
+            self.unreachable.add(to.user_id)
+            return Unreachable(f"blocked the bot: {error}")
+        return Sent()
 
     def _steps(self, chat_id: int, reply: Reply, pressed: CallbackQuery | None) -> list[Step]:
         """The pressed question showing its answer, then the reply's messages."""
@@ -244,6 +221,12 @@ class Delivery:
         assert isinstance(message, Message) and pressed.data is not None
         label = render.chosen_label(message.reply_markup, pressed.data) or pressed.data
         await self.sender.edit(message, f"{message.text}\n\n✅ {label}")
+
+
+def _raise_if_stopped(progress: Progress) -> None:
+    """A reply cut short by Telegram's failures fails its update: the inbox tries it again, sending only the rest."""
+    if progress.stopped is not None:
+        raise DeliveryFailed(progress.stopped.reason)
 
 
 def _refusal(reply: Reply) -> str | None:

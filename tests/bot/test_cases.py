@@ -27,10 +27,16 @@ def test_the_category_comes_from_keyword_rules() -> None:
     assert suggest_category(None, RULES) is None
 
 
+@pytest.fixture
+def desk() -> CaseDesk:
+    """Cases alert the Slack staff channel."""
+    return CaseDesk(destinations={"slack": "CSTAFF"})
+
+
+@pytest.mark.parametrize("desk", [CaseDesk(destinations={"slack": "CSTAFF", "telegram": "-100123"})])
 async def test_a_complaint_opens_a_triaged_case_with_its_trail_and_alerts(
     engine: Engine, database: Database, clock: Clock
 ) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF", "telegram": "-100123"})
     customer = Customer(engine)
     await customer.start("csat", reference="ORDER-9")
     await customer.say("1")
@@ -75,7 +81,6 @@ async def test_mild_cases_get_more_time(engine: Engine, database: Database, cloc
 async def test_the_same_words_make_the_same_priority_whether_the_score_opened_the_case_or_not(
     engine: Engine, database: Database, clock: Clock, score: str
 ) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     await customer.start("csat")
     opened_at = clock.now
@@ -132,9 +137,8 @@ async def trail(database: Database) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def cases(engine: Engine, database: Database, clock: Clock) -> Cases:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
-    return Cases(database, engine.desk, clock)
+def cases(database: Database, clock: Clock, desk: CaseDesk) -> Cases:
+    return Cases(database, desk, clock)
 
 
 async def test_a_case_goes_from_new_to_closed_with_every_step_on_its_trail(
@@ -149,7 +153,7 @@ async def test_a_case_goes_from_new_to_closed_with_every_step_on_its_trail(
     )
     assert (case.status, case.resolved_at, case.root_cause) == ("resolved", clock.now, "supplier")
     [notice] = outbox_of(await all_outbox(database), "case_resolution")
-    assert notice == {"case": 1, "platform_id": "alice", "message": "Sorry!"}
+    assert notice == {"kind": "case_resolution", "case_id": 1, "platform_id": "alice", "message": "Sorry!"}
     case = await cases.customer_answer(case_id, "test", "alice", resolved=True)
     assert (case.status, case.closed_at) == ("closed", clock.now)
     assert await trail(database) == [
@@ -238,7 +242,12 @@ async def test_staff_write_to_the_customer_and_the_reply_joins_the_case(
     case_id = await open_case(engine)
     await cases.contact(case_id, "U-STAFF", "Which address should we send a new parcel to?")
     [contact] = outbox_of(await all_outbox(database), "case_contact")
-    assert contact == {"case": 1, "platform_id": "alice", "message": "Which address should we send a new parcel to?"}
+    assert contact == {
+        "kind": "case_contact",
+        "case_id": 1,
+        "platform_id": "alice",
+        "message": "Which address should we send a new parcel to?",
+    }
     reply = await Customer(engine, user_id="alice").say("Elm Street 5, please")
     assert reply.prompts[0].text == "Thank you, your message went to the team handling your complaint."
     lines = [u["line"] for u in outbox_of(await all_outbox(database), "case_update")]
@@ -284,18 +293,21 @@ async def test_an_anonymous_customer_cannot_be_written_to(engine: Engine, databa
 
 
 async def test_a_changed_score_after_the_alert_reaches_the_staff(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     started = await customer.start("csat")
     await customer.say("1")
     await customer.press("4", question_of(started))  # the earlier question's buttons
     assert await trail(database) == [("system", "opened"), ("customer", "answered")]
     [update] = outbox_of(await all_outbox(database), "case_update")
-    assert update == {"case": 1, "target": "CSTAFF", "line": "the customer answered satisfaction: 4"}
+    assert update == {
+        "kind": "case_update",
+        "case_id": 1,
+        "target": "CSTAFF",
+        "line": "the customer answered satisfaction: 4",
+    }
 
 
 async def test_the_same_answer_again_is_no_news(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     started = await customer.start("csat")
     await customer.say("1")
@@ -305,7 +317,6 @@ async def test_the_same_answer_again_is_no_news(engine: Engine, database: Databa
 
 
 async def test_news_reads_as_the_customer_answered(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     customer = Customer(engine)
     await customer.start("ces")
     await customer.say("1")  # the least easy: opens the case
@@ -321,7 +332,6 @@ async def test_news_reads_as_the_customer_answered(engine: Engine, database: Dat
 
 
 async def test_a_form_that_opens_a_case_alerts_once_with_every_answer(engine: Engine, database: Database) -> None:
-    engine.desk = CaseDesk(destinations={"slack": "CSTAFF"})
     answers = {"service": "facilities", "quality": "1", "speed": "1", "comment": "The heating is broken again"}
     await engine.handle(SubmitSurvey(Customer(engine).who, "form-1", "internal-service", answers, anonymous=False))
     assert await trail(database) == [("system", "opened")]

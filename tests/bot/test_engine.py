@@ -320,7 +320,7 @@ async def test_the_sweep_closes_every_overdue_survey(engine: Engine, database: D
     await Customer(engine, "a").start("ces")  # expires after 48 h
     await Customer(engine, "b").start("nps")  # expires after 168 h
     clock.advance(hours=49)
-    assert await engine.expire_overdue() == 1
+    assert await engine.conversations.expire_overdue() == 1
     assert [c.status for c in await conversations(database)] == ["partial", "open"]
 
 
@@ -433,7 +433,11 @@ async def test_a_restarted_engine_resumes_every_open_survey_at_its_question(
     fresh_database = Database(database_url)
     try:
         restarted = Engine(
-            database=fresh_database, surveys=surveys, analyzer=engine.analyzer, hash_key=b"test-key", clock=clock
+            database=fresh_database,
+            surveys=surveys,
+            analyzer=make_analyzer(DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD),
+            hash_key=b"test-key",
+            clock=clock,
         )
         reply: Reply = await Customer(restarted).start("csat")
         question = question_of(reply)

@@ -98,7 +98,7 @@ async def test_forgetting_removes_personal_data_and_keeps_anonymous_scores(engin
     assert answers[1].polarity is not None  # the sentiment stays in the aggregates
     [mine, theirs] = await conversations(database)
     assert (mine.person_id, mine.reference) == (None, None)
-    assert mine.respondent_key != engine.respondent_key(customer.who)
+    assert mine.respondent_key != engine.keys.respondent_key(customer.who)
     assert theirs.reference == "ORDER-1" and theirs.person_id is not None
     assert [(c.text, c.person_id, c.reference) for c in await complaints(database)] == [(None, None, None)] * 2
     dump = await everything_stored(database)

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from bot.answers import Parsed, condition_value
 from bot.engine import Engine
 from bot.events import ChoiceAnswer, EditText, Event, Forget, Respondent, StartSurvey, TextAnswer
 from bot.prompts import Notice, NoticeKind, QuestionPrompt
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
+from bot.survey_flow import Parsed, condition_value
 from bot.surveys import Survey
 from storage.db import Database
 from storage.models import Answer, Conversation, ConversationStatus
@@ -136,7 +136,7 @@ class Run:
         return f"{text} mark{uuid.uuid4().hex[:12]}"
 
     async def remembered(self, person: Person, text: str) -> str:
-        survey = await self.engine.open_survey_of(person.who)
+        survey = await self.engine.conversations.open_survey_of(person.who)
         if survey is None or not survey.anonymous:  # anonymous answers are nobody's: /forget cannot find them
             person.words.append(text.split()[-1])
         return text
@@ -154,7 +154,7 @@ async def check_invariants(engine: Engine) -> None:
     assert len(keys) == len(set(keys)), "an answer stored twice"
     for conversation in open_conversations:
         own = {answer.question_id: answer for answer in answers if answer.conversation_id == conversation.id}
-        question = engine.surveys[conversation.survey_id].question(conversation.current_question or "")
+        question = engine.catalogue[conversation.survey_id].question(conversation.current_question or "")
         assert question is not None, "an open conversation at no question"
         assert question.id not in own, "an open conversation at a question already answered"
         given = {

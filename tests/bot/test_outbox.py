@@ -5,36 +5,57 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Any
+from typing import cast
 
 import pytest
+from pydantic import ValidationError
 from sqlmodel import select
 
-from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, Undeliverable, enqueue
+from bot.outbound import (
+    CaseAlert,
+    CaseContact,
+    OutboundMessage,
+    Refused,
+    RetryLater,
+    SendResult,
+    Sent,
+    StaffNotice,
+    Unreachable,
+)
+from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, enqueue
+from storage.cases import staff_message
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.models import Complaint, OutboxMessage, Person
 from tests.conftest import Clock
 
 
 class Recorder:
-    """A sender that fails the first `failures` sends, then records what it sends."""
+    """A sender that fails the first `failures` sends (raising `failure`, or answering it), then records what it
+    sends."""
 
-    def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
+    def __init__(self, failures: int = 0, failure: Exception | SendResult | None = None) -> None:
         self.failures = failures
-        self.error = error or ConnectionError("the platform is down")
-        self.sent: list[dict[str, Any]] = []
+        self.failure = failure or ConnectionError("the platform is down")
+        self.sent: list[OutboundMessage] = []
 
-    async def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+    async def __call__(self, message: OutboundMessage) -> SendResult:
         if self.failures:
             self.failures -= 1
-            raise self.error
-        self.sent.append(payload)
+            if isinstance(self.failure, Exception):
+                raise self.failure
+            return self.failure
+        self.sent.append(message)
+        return Sent()
+
+
+def alert(case_id: int) -> CaseAlert:
+    return CaseAlert(case_id=case_id, target="CSTAFF")
 
 
 async def queue(database: Database, clock: Clock, count: int = 1) -> None:
     async with database.transaction() as session:
         for number in range(count):
-            enqueue(session, channel="slack", kind="case_alert", payload={"case": number}, now=clock.now)
+            enqueue(session, channel="slack", message=alert(number), now=clock.now)
 
 
 async def rows(database: Database) -> list[OutboxMessage]:
@@ -45,7 +66,7 @@ async def rows(database: Database) -> list[OutboxMessage]:
 async def test_a_message_of_a_rolled_back_change_is_never_sent(database: Database, clock: Clock) -> None:
     with pytest.raises(RuntimeError):
         async with database.transaction() as session:
-            enqueue(session, channel="slack", kind="case_alert", payload={"case": 1}, now=clock.now)
+            enqueue(session, channel="slack", message=alert(1), now=clock.now)
             raise RuntimeError("the change failed")
     recorder = Recorder()
     assert await Dispatcher(database, {"slack": recorder}, clock=clock).run_once() == 0
@@ -62,14 +83,14 @@ async def test_a_platform_down_for_a_while_gets_the_message_exactly_once(databas
         clock.advance(minutes=1)
     assert await dispatcher.run_once() == 1
     assert await dispatcher.run_once() == 0
-    assert recorder.sent == [{"case": 0}]
+    assert recorder.sent == [alert(0)]
     [row] = await rows(database)
     assert (row.status, row.attempts) == ("sent", 4)
 
 
 async def test_a_refusal_for_good_is_not_retried(database: Database, clock: Clock) -> None:
     await queue(database, clock)
-    recorder = Recorder(failures=1, error=Undeliverable("channel_not_found"))
+    recorder = Recorder(failures=1, failure=Refused("channel_not_found"))
     dispatcher = Dispatcher(database, {"slack": recorder}, clock=clock)
     await dispatcher.run_once()
     clock.advance(hours=1)
@@ -99,7 +120,7 @@ async def test_a_dispatcher_that_died_holding_a_message_leaves_it_to_another_aft
     assert await survivor.run_once() == 0
     clock.advance(seconds=LEASE.total_seconds() + 1)
     assert await survivor.run_once() == 1
-    assert recorder.sent == [{"case": 0}]
+    assert recorder.sent == [alert(0)]
 
 
 async def test_a_message_taken_over_after_a_lease_ran_out_is_counted_as_a_possible_resend(
@@ -136,9 +157,11 @@ async def test_two_dispatchers_deliver_each_message_exactly_once(database_url: s
         await queue(databases[0], clock, count=60)
         sent: Counter[int] = Counter()
 
-        async def send(kind: str, payload: dict[str, Any]) -> None:
+        async def send(message: OutboundMessage) -> SendResult:
             await asyncio.sleep(0.001)  # a network call: the other dispatcher claims meanwhile
-            sent[payload["case"]] += 1
+            assert isinstance(message, CaseAlert)
+            sent[message.case_id] += 1
+            return Sent()
 
         async def drain(database: Database) -> None:
             dispatcher = Dispatcher(database, {"slack": send}, clock=clock)
@@ -182,3 +205,108 @@ async def test_a_database_outage_backs_the_dispatcher_off_up_to_a_minute_then_it
     assert [level for level, _ in lines] == ["ERROR", "INFO"]
     assert lines[0][1].startswith("outbox dispatcher failed (")
     assert lines[1][1] == "outbox dispatcher works again after 9 failed attempts"
+
+
+async def test_a_message_is_stored_with_its_kind_and_case(database: Database, clock: Clock) -> None:
+    async with database.transaction() as session:
+        enqueue(session, channel="slack", message=alert(7), now=clock.now)
+        enqueue(session, channel="slack", message=StaffNotice(target="CSTAFF", text="A handler failed"), now=clock.now)
+    assert [(row.kind, row.case_id) for row in await rows(database)] == [("case_alert", 7), ("staff_notice", None)]
+
+
+async def test_a_message_that_does_not_fit_its_model_is_not_written(database: Database, clock: Clock) -> None:
+    with pytest.raises(ValidationError):
+        async with database.transaction() as session:
+            malformed = CaseAlert.model_construct(case_id=cast(int, "seven"), target="CSTAFF")  # a caller's bug
+            enqueue(session, channel="slack", message=malformed, now=clock.now)
+    assert await rows(database) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"kind": "case_alert", "case_id": 1}',  # no target
+        '{"kind": "case_alert", "case_id": "my words", "target": "CSTAFF"}',  # shown in no log line
+        '{"kind": "case_contact", "case_id": 1, "target": "CSTAFF"}',  # another kind's payload
+        "not json",
+    ],
+)
+async def test_a_row_that_does_not_fit_its_model_fails_at_once_and_is_never_sent(
+    database: Database, clock: Clock, caplog: pytest.LogCaptureFixture, payload: str
+) -> None:
+    async with database.transaction() as session:
+        session.add(OutboxMessage(channel="slack", kind="case_alert", payload=payload, next_attempt_at=clock.now))
+    recorder = Recorder()
+    dispatcher = Dispatcher(database, {"slack": recorder}, clock=clock)
+    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+        assert await dispatcher.run_once() == 0
+    clock.advance(days=1)
+    assert await dispatcher.run_once() == 0
+    [row] = await rows(database)
+    assert (row.status, row.attempts, recorder.sent) == ("failed", 1, [])
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("outbox: slack message 1 is not sent") and "my words" not in line
+    assert dispatcher.outcomes == Counter({("slack", "invalid"): 1})
+
+
+async def test_a_platform_that_asks_for_a_wait_is_not_called_again_before_it(database: Database, clock: Clock) -> None:
+    await queue(database, clock)
+    recorder = Recorder(failures=1, failure=RetryLater("ratelimited", after=600))
+    dispatcher = Dispatcher(database, {"slack": recorder}, clock=clock)
+    assert await dispatcher.run_once() == 0
+    clock.advance(minutes=9)  # past the first backoff, not past the wait asked
+    assert await dispatcher.run_once() == 0
+    clock.advance(minutes=1)
+    assert await dispatcher.run_once() == 1
+    assert recorder.sent == [alert(0)]
+
+
+async def a_case_of(database: Database, platform_id: str) -> int:
+    async with database.transaction() as session:
+        person = Person(channel="telegram", platform_id=platform_id)
+        session.add(person)
+        await session.flush()
+        case = Complaint(person_id=person.id, channel="telegram", reasons="explicit")
+        session.add(case)
+        await session.flush()
+        assert case.id is not None
+        return case.id
+
+
+async def test_a_person_who_cannot_be_reached_is_marked_and_their_message_fails(
+    database: Database, clock: Clock
+) -> None:
+    case_id = await a_case_of(database, "777")
+    async with database.transaction() as session:
+        contact = CaseContact(case_id=case_id, platform_id="777", message="Which account?")
+        enqueue(session, channel="telegram", message=contact, now=clock.now)
+    recorder = Recorder(failures=1, failure=Unreachable("the customer blocked the bot"))
+    dispatcher = Dispatcher(database, {"telegram": recorder}, clock=clock)
+    assert await dispatcher.run_once() == 0
+    clock.advance(days=1)
+    assert await dispatcher.run_once() == 0
+    [row] = await rows(database)
+    async with database.snapshot() as session:
+        person = (await session.exec(select(Person))).one()
+    assert (row.status, person.unreachable, recorder.sent) == ("failed", True, [])
+
+
+async def test_where_a_sent_alert_is_is_recorded_for_the_case_and_channel(database: Database, clock: Clock) -> None:
+    case_id = await a_case_of(database, "777")
+    async with database.transaction() as session:
+        enqueue(session, channel="telegram", message=CaseAlert(case_id=case_id, target="-100123"), now=clock.now)
+
+    async def send(message: OutboundMessage) -> SendResult:
+        return Sent(reference="4242")
+
+    assert await Dispatcher(database, {"telegram": send}, clock=clock).run_once() == 1
+    async with database.snapshot() as session:
+        assert await staff_message(session, case_id=case_id, channel="telegram") == ("-100123", "4242")
+        assert await staff_message(session, case_id=case_id, channel="slack") is None
+
+
+async def test_what_became_of_each_attempt_is_counted_by_channel_and_outcome(database: Database, clock: Clock) -> None:
+    await queue(database, clock, count=3)
+    dispatcher = Dispatcher(database, {"slack": Recorder(failures=2)}, clock=clock)
+    await dispatcher.run_once()
+    assert dispatcher.outcomes == Counter({("slack", "retry"): 2, ("slack", "sent"): 1})

@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import col, func, select
 
+from bot.outbound import CaseAlert, OutboundMessage, SendResult, Sent
 from bot.outbox import Dispatcher, enqueue
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -40,10 +40,12 @@ def postgres(request: pytest.FixtureRequest) -> Iterator[str]:
 def dispatch(url: str, log: str, hang: bool) -> None:
     """A dispatcher process: sends until the outbox is empty, writing each send to `log` (or hangs in its first)."""
 
-    async def send(kind: str, payload: dict[str, Any]) -> None:
+    async def send(message: OutboundMessage) -> SendResult:
         if hang:
             await asyncio.sleep(3600)  # a send that never comes back: the process is killed in it
-        record_send(log, payload["case"])
+        assert isinstance(message, CaseAlert)
+        record_send(log, message.case_id)
+        return Sent()
 
     async def run() -> None:
         database = Database(url)
@@ -68,7 +70,7 @@ async def fill_outbox(url: str) -> None:
     database = Database(url)
     async with database.transaction() as session:
         for number in range(MESSAGES):
-            enqueue(session, channel="slack", kind="case_alert", payload={"case": number}, now=utcnow())
+            enqueue(session, channel="slack", message=CaseAlert(case_id=number, target="CSTAFF"), now=utcnow())
     await database.close()
 
 

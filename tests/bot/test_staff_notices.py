@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.staff_notices import STAFF_NOTICE, NoticeLimiter, StaffNotices
+from bot.outbound import Kind
+from bot.staff_notices import NoticeLimiter, StaffNotices
 from storage.db import Database
 from storage.models import OutboxMessage
 from tests.conftest import Clock
@@ -57,8 +58,8 @@ async def test_a_notice_is_queued_for_every_staff_destination(database: Database
     async with database.snapshot() as session:
         queued = list(await session.exec(select(OutboxMessage)))
     assert [(row.channel, row.kind, json.loads(row.payload)["target"]) for row in queued] == [
-        ("telegram", STAFF_NOTICE, "-100123"),
-        ("slack", STAFF_NOTICE, "CSTAFF"),
+        ("telegram", Kind.STAFF_NOTICE, "-100123"),
+        ("slack", Kind.STAFF_NOTICE, "CSTAFF"),
     ]
     text = json.loads(queued[0].payload)["text"]
     assert "KeyError" in text and "test_staff_notices.py" in text and "message" in text

@@ -144,7 +144,8 @@ async def test_skip_typed_as_a_command_still_skips(engine: Engine, database: Dat
 
 
 def help_line(engine: Engine) -> str:
-    return f"Commands: /survey NAME to start a survey ({', '.join(engine.surveys)}), /complain TEXT, /help, /quit.\n"
+    surveys = ", ".join(engine.catalogue)
+    return f"Commands: /survey NAME to start a survey ({surveys}), /complain TEXT, /help, /quit.\n"
 
 
 async def test_help_shows_the_commands_then_asks_the_open_question_again(engine: Engine) -> None:

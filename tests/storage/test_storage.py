@@ -115,8 +115,8 @@ async def test_forgetting_someone_with_a_thousand_cases_drops_every_message_to_t
         session.add_all(cases)
         await session.flush()
         for case in cases:
-            payload = json.dumps({"case": case.id, "platform_id": "777", "message": "Hello"})
-            session.add(OutboxMessage(channel="telegram", kind="case_contact", payload=payload))
+            payload = json.dumps({"kind": "case_contact", "case_id": case.id, "platform_id": "777", "message": "Hi"})
+            session.add(OutboxMessage(channel="telegram", kind="case_contact", payload=payload, case_id=case.id))
     async with database.transaction() as session:
         await queries.forget_respondent(session, channel="telegram", platform_id="777", respondent_keys=[])
     async with database.snapshot() as session:

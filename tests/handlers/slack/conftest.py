@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bot.app import Core
-from bot.cases import Cases
+from bot.cases import CaseDesk, Cases
 from bot.config import Settings
 from bot.engine import Engine
 from bot.surveys import Survey
@@ -24,9 +24,10 @@ from handlers.web import create_app
 from storage.db import Database
 from tests.conftest import database_dump
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound, Params, text_value
+from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound, Params, block_actions, text_value
 
 STAFF = "USTAFF01"
+DM = f"D{USER_ID}"
 
 
 class SlackWorkspace:
@@ -99,10 +100,10 @@ def slack_settings(fake: FakeSlack, **slack: Any) -> SlackSettings:
 
 @pytest.fixture
 async def slack(
-    fake_slack: FakeSlack, database: Database, surveys: dict[str, Survey], engine: Engine
+    fake_slack: FakeSlack, database: Database, surveys: dict[str, Survey], engine: Engine, desk: CaseDesk
 ) -> AsyncIterator[SlackWorkspace]:
     fake_slack.add_user(STAFF, "staff-member")
-    cases = Cases(database, engine.desk, engine.clock)
+    cases = Cases(database, desk, engine.clock)
     core = Core(settings=Settings(), database=database, surveys=surveys, engine=engine, cases=cases)
     channel = SlackChannel(core, slack_settings(fake_slack))
     api = create_app(database, routes=channel.routes())
@@ -127,4 +128,30 @@ def form(anonymous: bool, **answers: str) -> dict[str, dict[str, Params]]:
     return values
 
 
-__all__ = ["STAFF", "USER_ID", "SlackWorkspace"]
+def button(message: dict[str, Any], label: str) -> dict[str, Any]:
+    """The button of a posted message with that label."""
+    elements: list[dict[str, Any]] = [element for block in message["blocks"] for element in block.get("elements", [])]
+    for element in elements:
+        if element.get("type") == "button" and element["text"]["text"] == label:
+            return element
+    raise AssertionError(f"no button {label}")
+
+
+async def press(slack: SlackWorkspace, message: dict[str, Any], label: str) -> None:
+    """Presses a button of a message in the DM, as the employee does."""
+    element = button(message, label)
+    inbound = block_actions(element["action_id"], element["value"], channel_id=DM, message=message)
+    assert (await slack.post(inbound)).status_code == 200
+
+
+async def start_from_home(slack: SlackWorkspace, survey_id: str) -> dict[str, Any]:
+    """Starts a survey from App Home; its first question, once posted in the DM."""
+    before = len(slack.fake.messages(USER_ID))
+    assert (await slack.post(block_actions("survey_start_0", survey_id, channel_id=DM))).status_code == 200
+    messages: list[dict[str, Any]] = await slack.settle(
+        lambda: len(slack.fake.messages(USER_ID)) > before and slack.fake.messages(USER_ID)
+    )
+    return messages[-1]
+
+
+__all__ = ["DM", "STAFF", "USER_ID", "SlackWorkspace"]

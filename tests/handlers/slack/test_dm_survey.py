@@ -22,32 +22,7 @@ from tests.fakes.slack_signing import (
     slash_command,
     view_submission,
 )
-from tests.handlers.slack.conftest import STAFF, SlackWorkspace, form
-
-DM = f"D{USER_ID}"
-
-
-def button(message: dict[str, Any], label: str) -> dict[str, Any]:
-    elements: list[dict[str, Any]] = [element for block in message["blocks"] for element in block.get("elements", [])]
-    for element in elements:
-        if element.get("type") == "button" and element["text"]["text"] == label:
-            return element
-    raise AssertionError(f"no button {label}")
-
-
-async def press(slack: SlackWorkspace, message: dict[str, Any], label: str) -> None:
-    element = button(message, label)
-    inbound = block_actions(element["action_id"], element["value"], channel_id=DM, message=message)
-    assert (await slack.post(inbound)).status_code == 200
-
-
-async def start_from_home(slack: SlackWorkspace, survey_id: str) -> dict[str, Any]:
-    before = len(slack.fake.messages(USER_ID))
-    assert (await slack.post(block_actions("survey_start_0", survey_id, channel_id=DM))).status_code == 200
-    messages: list[dict[str, Any]] = await slack.settle(
-        lambda: len(slack.fake.messages(USER_ID)) > before and slack.fake.messages(USER_ID)
-    )
-    return messages[-1]
+from tests.handlers.slack.conftest import DM, STAFF, SlackWorkspace, form, press, start_from_home
 
 
 async def test_a_dm_survey_with_a_threaded_comment(slack: SlackWorkspace, database: Database) -> None:

@@ -3,6 +3,7 @@ minutes, without personal data."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -10,13 +11,11 @@ import pytest
 from sqlalchemy import text
 
 from bot.cases import CaseDesk
-from bot.engine import Engine
 from bot.outbox import Dispatcher
-from handlers import outbox_bridge
 from storage.db import Database
 from tests.conftest import Clock
 from tests.fakes.slack_signing import USER_ID, app_home_opened, event_callback, message_im
-from tests.handlers.slack.conftest import STAFF, SlackWorkspace
+from tests.handlers.slack.conftest import STAFF, SlackWorkspace, bot_lines, press, start_from_home
 
 STAFF_CHANNEL = "CSTAFF01"
 SECRET_WORDS = "The coffee machine is broken"
@@ -24,17 +23,16 @@ NOTICE = r"A slack handler failed: \w+Error at \w+\.py:\d+ in \w+, while handlin
 
 
 @pytest.fixture
-def engine(engine: Engine) -> Engine:
-    """The shared engine, with the Slack staff channel as where staff hear of cases (and so of errors)."""
-    engine.desk = CaseDesk(destinations={"slack": STAFF_CHANNEL})
-    return engine
+def desk() -> CaseDesk:
+    """Staff hear of cases (and so of errors) in the Slack staff channel."""
+    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
 
 
 @pytest.fixture
 def staff_channel(slack: SlackWorkspace, database: Database, clock: Clock) -> Dispatcher:
     """The staff channel in the workspace, and the outbox that posts there."""
     slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
-    return Dispatcher(database, {"slack": outbox_bridge.sender(slack.channel.send)}, clock=clock)
+    return Dispatcher(database, {"slack": slack.channel.send}, clock=clock)
 
 
 async def lose_the_conversations_table(database: Database) -> None:
@@ -49,7 +47,8 @@ async def a_message_fails(slack: SlackWorkspace, staff_channel: Dispatcher) -> N
 
 
 def notices(slack: SlackWorkspace) -> list[dict[str, Any]]:
-    return slack.fake.messages(STAFF_CHANNEL)
+    """The staff channel's notices of failures (case alerts left out)."""
+    return [message for message in slack.fake.messages(STAFF_CHANNEL) if message["text"].startswith("A slack handler")]
 
 
 async def test_a_failed_listener_is_told_in_the_staff_channel_without_personal_data(
@@ -85,3 +84,34 @@ async def test_work_after_the_acknowledgement_that_fails_is_told_in_the_staff_ch
     await staff_channel.run_once()
     [notice] = notices(slack)
     assert re.fullmatch(NOTICE.format(kind="request, after its acknowledgement"), notice["text"])
+
+
+async def test_a_reply_that_slack_refuses_after_the_acknowledgement_is_told_once_without_the_words(
+    slack: SlackWorkspace, staff_channel: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.fake.fail("chat.postMessage", "fatal_error")  # answered in the lazy listener, after the ack
+    assert (await slack.post(event_callback(message_im(SECRET_WORDS)))).status_code == 200
+    await slack.idle()
+    await staff_channel.run_once()
+    [notice] = notices(slack)
+    assert re.fullmatch(NOTICE.format(kind="request, after its acknowledgement"), notice["text"])
+    assert USER_ID not in str(notice) and "coffee" not in str(notice)
+    assert "slack chat.postMessage failed: fatal_error" in caplog.text
+    assert not any("coffee" in record.getMessage() for record in bot_lines(caplog, logging.INFO))
+
+
+async def test_buttons_that_cannot_be_replaced_are_told_to_staff_and_the_next_question_still_comes(
+    slack: SlackWorkspace, staff_channel: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    question = await start_from_home(slack, "csat")
+    slack.fake.fail("chat.update", "fatal_error")
+    await press(slack, question, "2")
+    await slack.idle()
+    await staff_channel.run_once()
+    [follow_up] = [message for message in slack.fake.messages(USER_ID) if message.get("thread_ts")]
+    assert "What went wrong?" in follow_up["text"]
+    [notice] = notices(slack)
+    assert re.fullmatch(NOTICE.format(kind="request, after its acknowledgement"), notice["text"])
+    assert "in show_choice" in notice["text"]
+    [line] = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert line.getMessage() == "slack chat.update failed: fatal_error"

@@ -11,7 +11,6 @@ from bot.cases import CaseDesk
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey, TextAnswer
 from bot.outbox import Dispatcher
-from handlers import outbox_bridge
 from storage.db import Database
 from storage.models import Answer
 from tests.fakes.slack_signing import (
@@ -36,10 +35,9 @@ HIDDEN = ("\u202e", "\u200b", "\ufeff")
 
 
 @pytest.fixture
-def engine(engine: Engine) -> Engine:
-    """The shared engine, alerting the Slack staff channel of every case."""
-    engine.desk = CaseDesk(destinations={"slack": STAFF_CHANNEL})
-    return engine
+def desk() -> CaseDesk:
+    """Cases alert the Slack staff channel."""
+    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
 
 
 @pytest.fixture
@@ -47,7 +45,7 @@ def staff_channel(slack: SlackWorkspace) -> Dispatcher:
     """The staff channel in the workspace, and the outbox that posts there."""
     slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
     engine = slack.channel.services.engine
-    return Dispatcher(engine.database, {"slack": outbox_bridge.sender(slack.channel.send)}, clock=engine.clock)
+    return Dispatcher(engine.database, {"slack": slack.channel.send}, clock=engine.clock)
 
 
 def text_objects(value: Any) -> list[tuple[str, str]]:

@@ -15,7 +15,6 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.outbox import Dispatcher
 from bot.surveys import Survey
-from handlers import outbox_bridge
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.settings import TelegramSettings
 from storage.db import Database
@@ -44,21 +43,26 @@ MakeChannel = Callable[..., Awaitable[TelegramChannel]]
 
 
 @pytest.fixture
+def desk() -> CaseDesk:
+    """Cases alert the Telegram staff chat."""
+    return CaseDesk(destinations={"telegram": str(STAFF_CHAT)})
+
+
+@pytest.fixture
 async def make_channel(
-    fake_telegram: FakeTelegram, database: Database, surveys: dict[str, Survey], engine: Engine
+    fake_telegram: FakeTelegram, database: Database, surveys: dict[str, Survey], engine: Engine, desk: CaseDesk
 ) -> AsyncIterator[MakeChannel]:
     """Starts a channel (polling unless told otherwise); stopped at teardown."""
     started: list[tuple[TelegramChannel, asyncio.Task[None]]] = []
 
     async def make(**telegram: Any) -> TelegramChannel:
-        engine.desk = CaseDesk(destinations={"telegram": str(STAFF_CHAT)})
         settings = Settings(server={"public_url": "https://bot.example.com"})
-        cases = Cases(database, engine.desk, engine.clock)
+        cases = Cases(database, desk, engine.clock)
         core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=cases)
         channel = TelegramChannel(core, channel_settings(fake_telegram, **telegram))
         channel.inbox.flush_seconds = 0.01  # tests wait for the handled mark
         await channel.start()
-        dispatcher = Dispatcher(database, {"telegram": outbox_bridge.sender(channel.send)}, clock=engine.clock)
+        dispatcher = Dispatcher(database, {"telegram": channel.send}, clock=engine.clock)
         started.append((channel, asyncio.create_task(dispatcher.run_forever(interval=0.02))))
         return channel
 

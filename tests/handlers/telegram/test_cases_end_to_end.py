@@ -19,7 +19,6 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.outbox import Dispatcher
 from bot.surveys import Survey
-from handlers import outbox_bridge
 from handlers.slack.cases import RESOLVE_FORM
 from handlers.slack.channel import SlackChannel
 from handlers.slack.settings import SlackSettings
@@ -48,6 +47,12 @@ STAFF_CHANNEL = "CSTAFF"
 
 
 @pytest.fixture
+def desk() -> CaseDesk:
+    """Cases alert the Slack staff channel."""
+    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
+
+
+@pytest.fixture
 async def both(
     fake_telegram: FakeTelegram,
     fake_slack: FakeSlack,
@@ -55,6 +60,7 @@ async def both(
     surveys: dict[str, Survey],
     engine: Engine,
     clock: Clock,
+    desk: CaseDesk,
 ) -> AsyncIterator[tuple[SlackWorkspace, Cases]]:
     """The bot with both channels, one database and one dispatcher, as `feedbackbot run` has them."""
     fake_slack.add_user(STAFF, "staff-member")
@@ -68,14 +74,13 @@ async def both(
         api_base_url=fake_slack.base_url,
         staff_channel=STAFF_CHANNEL,
     )
-    engine.desk = CaseDesk(destinations={"slack": STAFF_CHANNEL})
-    cases = Cases(database, engine.desk, clock)
+    cases = Cases(database, desk, clock)
     core = Core(settings=Settings(), database=database, surveys=surveys, engine=engine, cases=cases)
     telegram, slack = TelegramChannel(core, telegram_settings), SlackChannel(core, slack_settings)
     telegram.inbox.flush_seconds = 0.01
     api = create_app(database, routes=slack.routes())
     await telegram.start()
-    senders = {channel.name: outbox_bridge.sender(channel.send) for channel in (telegram, slack)}
+    senders = {channel.name: channel.send for channel in (telegram, slack)}
     dispatcher = asyncio.create_task(Dispatcher(database, senders, clock=clock).run_forever(interval=0.02))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         yield SlackWorkspace(fake_slack, client, slack), cases

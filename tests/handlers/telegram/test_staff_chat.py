@@ -9,9 +9,9 @@ from sqlmodel import col, select
 from handlers.telegram.cases import staff_text
 from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
-from storage.models import CaseEvent, Complaint
+from storage.models import CaseEvent, Complaint, OutboxMessage, Person
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
-from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons, staff_alert
+from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, buttons, outbox_settled, staff_alert
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -124,3 +124,18 @@ def test_a_staff_alert_with_a_long_corrective_action_still_fits() -> None:
     text = staff_text(case, None)
     assert len(text) == 4096
     assert text.endswith("… (all of it: feedbackbot cases show 7)")
+
+
+async def test_a_customer_who_blocked_the_bot_is_marked_when_staff_write_to_them(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    await chat.command("complain", "My refund never arrived")
+    await staff_alert(fake_telegram)
+    fake_telegram.block_user(CUSTOMER)
+    await polling.services.cases.contact(1, "tg:1", "Which account did you pay from?")
+    await outbox_settled(database)
+    async with database.snapshot() as session:
+        [contact] = await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "case_contact"))
+        person = (await session.exec(select(Person))).one()
+    assert (contact.status, person.unreachable) == ("failed", True)
+    assert not any("Which account" in text for text in fake_telegram.sent_messages(CUSTOMER))

@@ -1,0 +1,88 @@
+"""The outbox's statements: add a message, claim due ones for a lease, record what became of an attempt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import CursorResult
+from sqlmodel import col, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import OutboxMessage, OutboxStatus
+
+
+class Claimed(NamedTuple):
+    """A message claimed for sending; `taken_over_from` names the sender whose lease ran out unsettled, if any."""
+
+    id: int
+    channel: str
+    kind: str
+    payload: str
+    attempts: int
+    taken_over_from: str | None
+
+
+def add(session: AsyncSession, *, channel: str, kind: str, payload: str, case_id: int | None, now: datetime) -> None:
+    """Adds a message to the caller's transaction."""
+    message = OutboxMessage(
+        channel=channel, kind=kind, payload=payload, case_id=case_id, next_attempt_at=now, created_at=now
+    )
+    session.add(message)
+
+
+async def claim_due(
+    session: AsyncSession, *, channels: list[str], now: datetime, until: datetime, worker: str, limit: int
+) -> list[Claimed]:
+    """Claims up to `limit` due messages of the channels for `worker` until `until`, oldest first."""
+    due = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            col(OutboxMessage.channel).in_(channels),
+            col(OutboxMessage.next_attempt_at) <= now,
+            or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL: rows another process holds are skipped
+    )
+    claimed = []
+    for row in await session.exec(due):
+        assert row.id is not None
+        # A lease that ran out unsettled: its holder stopped mid-send.
+        taken_over_from = row.claimed_by if row.claimed_until is not None else None
+        claimed.append(Claimed(row.id, row.channel, row.kind, row.payload, row.attempts, taken_over_from))
+        row.claimed_until, row.claimed_by = until, worker
+    return claimed
+
+
+async def settle(
+    session: AsyncSession,
+    *,
+    message_id: int,
+    worker: str,
+    status: OutboxStatus,
+    error: str | None,
+    next_attempt_at: datetime | None = None,
+    sent_at: datetime | None = None,
+) -> bool:
+    """Records one attempt of a message `worker` holds and ends its lease; False when the lease ran out and another
+    sender took the message over (nothing is recorded then)."""
+    values: dict[str, object] = {
+        "status": status,
+        "last_error": error and error[:200],
+        "claimed_until": None,
+        "attempts": col(OutboxMessage.attempts) + 1,
+    }
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    if sent_at is not None:
+        values["sent_at"] = sent_at
+    statement = (
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.claimed_by) == worker)
+        .values(values)
+    )
+    result: CursorResult[tuple[()]] = await session.exec(statement)
+    return result.rowcount == 1

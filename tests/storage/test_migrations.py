@@ -1,0 +1,160 @@
+"""Migrations carry existing data over: 0002 moves case references to their table and ties outbox rows to cases."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.engine import Connection
+from sqlmodel import col, select
+
+from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
+from storage.db import Database
+from storage.migrate import alembic_config, upgrade
+from storage.models import CaseEvent, CaseReference, OutboxMessage
+from storage.types import UTCDateTime
+from tests.conftest import BACKENDS, postgres_admin, postgres_url, with_database
+
+NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)
+# The tables as 0001 made them, with the columns the rows below fill.
+COMPLAINT_0001 = sa.table(
+    "complaint",
+    *(sa.column(name, sa.String) for name in ("channel", "reasons", "status", "priority", "slack_channel", "slack_ts")),
+    *(sa.column(name, sa.Integer) for name in ("id", "escalations", "telegram_message_id")),
+    sa.column("awaiting_reply", sa.Boolean),
+    sa.column("created_at", UTCDateTime()),
+)
+OUTBOX_0001 = sa.table(
+    "outboxmessage",
+    *(sa.column(name, sa.String) for name in ("channel", "kind", "payload", "status")),
+    *(sa.column(name, sa.Integer) for name in ("id", "attempts")),
+    sa.column("next_attempt_at", UTCDateTime()),
+    sa.column("created_at", UTCDateTime()),
+)
+EVENT_0001 = sa.table(
+    "caseevent",
+    *(sa.column(name, sa.String) for name in ("actor", "action")),
+    sa.column("complaint_id", sa.Integer),
+    sa.column("at", UTCDateTime()),
+)
+SLACK_TS = "1764147600.000100"
+OLD_MESSAGES = [  # channel, kind, payload as 0001's code wrote them
+    ("telegram", "case_alert", {"case": 1, "target": "-100123"}),
+    ("slack", "case_alert", {"case": 1, "target": "CSTAFF"}),
+    ("slack", "case_update", {"case": 1, "target": "CSTAFF", "line": "acknowledged by U1"}),
+    ("telegram", "case_contact", {"case": 2, "platform_id": "777", "message": "Which account?"}),
+    ("slack", "staff_notice", {"target": "CSTAFF", "text": "A slack handler failed"}),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database without any table, on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    else:
+        name = f"migrate_{uuid.uuid4().hex[:12]}"
+        await postgres_admin(f"CREATE DATABASE {name}")
+        url = with_database(postgres_url(), name)
+    database = Database(url)
+    yield database
+    await database.close()
+    if request.param == "postgresql":
+        await postgres_admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+async def fill_at_0001(database: Database) -> None:
+    """Case 1 alerted on Slack and Telegram, case 2 on neither; their messages in the outbox."""
+    complaint: dict[str, Any] = {
+        "channel": "telegram",
+        "reasons": "explicit",
+        "status": "new",
+        "priority": "high",
+        "escalations": 0,
+        "awaiting_reply": False,
+        "created_at": NOW,
+    }
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            COMPLAINT_0001.insert(),
+            [
+                complaint | {"id": 1, "slack_channel": "CSTAFF", "slack_ts": SLACK_TS, "telegram_message_id": 4242},
+                complaint | {"id": 2, "slack_channel": None, "slack_ts": None, "telegram_message_id": None},
+            ],
+        )
+        await connection.execute(
+            EVENT_0001.insert(), [{"complaint_id": 1, "actor": "system", "action": "opened", "at": NOW}]
+        )
+        await connection.execute(
+            OUTBOX_0001.insert(),
+            [
+                {
+                    "channel": channel,
+                    "kind": kind,
+                    "payload": json.dumps(payload),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": NOW,
+                    "created_at": NOW,
+                }
+                for channel, kind, payload in OLD_MESSAGES
+            ],
+        )
+
+
+async def references(database: Database) -> list[tuple[int, str, str, str]]:
+    async with database.snapshot() as session:
+        rows = await session.exec(select(CaseReference).order_by(col(CaseReference.channel)))
+        return [(row.case_id, row.channel, row.target, row.reference) for row in rows]
+
+
+async def test_0002_carries_case_references_and_outbox_cases_over(empty_database: Database) -> None:
+    await upgrade(empty_database, "0001")
+    await fill_at_0001(empty_database)
+    assert await upgrade(empty_database) == ("0001", "0002")
+    assert await references(empty_database) == [(1, "slack", "CSTAFF", SLACK_TS), (1, "telegram", "-100123", "4242")]
+    async with empty_database.snapshot() as session:
+        outbox = list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
+        trail = list(await session.exec(select(CaseEvent)))
+    assert [(row.case_id, decode(row.payload)) for row in outbox] == [
+        (1, CaseAlert(case_id=1, target="-100123")),
+        (1, CaseAlert(case_id=1, target="CSTAFF")),
+        (1, CaseUpdate(case_id=1, target="CSTAFF", line="acknowledged by U1")),
+        (2, CaseContact(case_id=2, platform_id="777", message="Which account?")),
+        (None, StaffNotice(target="CSTAFF", text="A slack handler failed")),
+    ]
+    assert [(event.complaint_id, event.action) for event in trail] == [(1, "opened")]  # the trail is kept
+
+
+async def test_0002_downgrades_to_the_columns_and_payloads_of_0001(empty_database: Database) -> None:
+    await upgrade(empty_database, "0001")
+    await fill_at_0001(empty_database)
+    await upgrade(empty_database)
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(empty_database.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+
+    async with empty_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        columns = ("id", "slack_channel", "slack_ts", "telegram_message_id")
+        complaints = (
+            await connection.execute(
+                sa.select(*(COMPLAINT_0001.c[name] for name in columns)).order_by(COMPLAINT_0001.c.id)
+            )
+        ).all()
+        payloads = (
+            await connection.execute(
+                sa.select(OUTBOX_0001.c.channel, OUTBOX_0001.c.kind, OUTBOX_0001.c.payload).order_by(OUTBOX_0001.c.id)
+            )
+        ).all()
+    assert [tuple(row) for row in complaints] == [(1, "CSTAFF", SLACK_TS, 4242), (2, None, None, None)]
+    assert [(channel, kind, json.loads(payload)) for channel, kind, payload in payloads] == OLD_MESSAGES
