@@ -230,9 +230,9 @@ def one_line(stderr: str) -> str:
 
 def test_db_upgrade_says_whether_it_created_the_schema_or_found_it_current(workdir: Path) -> None:
     code, stdout, _ = invoke("db", "upgrade", config="")
-    assert (code, stdout.strip()) == (0, "database schema created at revision 0001 (sqlite+aiosqlite)")
+    assert (code, stdout.strip()) == (0, "database schema created at revision 0002 (sqlite+aiosqlite)")
     code, stdout, _ = invoke("db", "upgrade")
-    assert (code, stdout.strip()) == (0, "database schema is up to date at revision 0001 (sqlite+aiosqlite)")
+    assert (code, stdout.strip()) == (0, "database schema is up to date at revision 0002 (sqlite+aiosqlite)")
 
 
 @pytest.mark.parametrize("command", [["cases", "list"], ["cases", "show", "1"], ["export"]])
