@@ -35,7 +35,9 @@ from bot.config import Settings  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer  # noqa: E402
 from bot.surveys import load_surveys  # noqa: E402
-from handlers.telegram import TelegramChannel, delivery  # noqa: E402
+from handlers.telegram import delivery  # noqa: E402
+from handlers.telegram.channel import TelegramChannel  # noqa: E402
+from handlers.telegram.settings import TelegramSettings  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
@@ -129,8 +131,8 @@ async def run_feedbackbot(base_url: str, connection: Connection, plan: tuple[Any
     settings = Settings(
         storage={"url": f"sqlite+aiosqlite:///{database_file}"},
         surveys={"dir": str(surveys_dir), "default": "bench"},
-        telegram={"token": FakeTelegram().token, "api_base_url": base_url, "max_messages_per_second": 1e6},
     )
+    telegram = TelegramSettings(token=FakeTelegram().token, api_base_url=base_url, max_messages_per_second=1e6)
     database = Database(settings.storage.url)
     await upgrade(database)
     surveys = load_surveys(surveys_dir)
@@ -144,7 +146,7 @@ async def run_feedbackbot(base_url: str, connection: Connection, plan: tuple[Any
     )
     delivery.PER_CHAT_INTERVAL = 0.0  # Telegram's per-chat pace is lifted here, as the docstring says
     core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=Cases(database, desk))
-    channel = TelegramChannel(core)
+    channel = TelegramChannel(core, telegram)
     await channel.start()
     try:
         connection.send(plan)

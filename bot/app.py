@@ -42,10 +42,10 @@ def load_checked_surveys(settings: Settings) -> dict[str, Survey]:
         surveys = load_surveys(settings.surveys.dir)
     except SurveyError as error:
         raise ConfigError(f"[surveys] dir: {error}") from None
-    if settings.slack.bot_token is not None and settings.slack.feedback_survey not in surveys:
-        raise ConfigError(
-            f"[slack] feedback_survey: no survey {settings.slack.feedback_survey!r} in {settings.surveys.dir}"
-        )
+    for channel, section in settings.configured_channels().items():
+        for key, survey in section.surveys_named().items():
+            if survey not in surveys:
+                raise ConfigError(f"[{channel}] {key}: no survey {survey!r} in {settings.surveys.dir}")
     if settings.surveys.default not in surveys:
         known = ", ".join(surveys)
         raise ConfigError(
@@ -76,13 +76,12 @@ async def open_current_database(settings: Settings) -> Database:
 
 
 def staff_destinations(settings: Settings) -> dict[str, str]:
-    """Where staff hear of new cases: the Slack staff channel, the Telegram staff chat (when their channel is on)."""
-    destinations = {}
-    if settings.slack.bot_token is not None and settings.slack.staff_channel:
-        destinations["slack"] = settings.slack.staff_channel
-    if settings.telegram.token is not None and settings.telegram.staff_chat_id is not None:
-        destinations["telegram"] = str(settings.telegram.staff_chat_id)
-    return destinations
+    """Where staff hear of new cases, by channel: each running channel's staff chat or channel, if it has one."""
+    return {
+        channel: destination
+        for channel, section in settings.configured_channels().items()
+        if (destination := section.staff_destination)
+    }
 
 
 async def open_core(settings: Settings) -> Core:

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -42,15 +43,41 @@ core_commands.add_typer(surveys_app, name="surveys")
 core_commands.add_typer(cases_app, name="cases")
 
 
-def command_line(channel_commands: typer.Typer) -> typer.Typer:
-    """The `feedbackbot` command line: the commands that start channels, then the core's."""
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What every command reads its settings with: the file named by --config, and the settings model with the
+    channels' sections."""
+
+    config: Path | None
+    settings_model: type[Settings]
+
+
+def command_line(channel_commands: typer.Typer, settings_model: type[Settings]) -> typer.Typer:
+    """The `feedbackbot` command line: the commands that start channels, then the core's, all reading settings
+    into `settings_model` (so the core's commands accept every channel's section too)."""
     app = typer.Typer(
         help="feedbackbot: collects customer feedback in chat and turns complaints into fixed problems.",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    app.callback()(main)
+
+    @app.callback()
+    def main(
+        ctx: typer.Context,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                "-c",
+                help="TOML configuration file (default: config.toml, if there is one); "
+                "FEEDBACKBOT_<SECTION>__<KEY> overrides it.",
+            ),
+        ] = None,
+    ) -> None:
+        """Start with `make run`; see README.md for configuration, surveys and channels."""
+        ctx.obj = Invocation(config, settings_model)
+
     app.add_typer(channel_commands)
     app.add_typer(core_commands)
     return app
@@ -62,30 +89,15 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def main(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="TOML configuration file (default: config.toml, if there is one); "
-            "FEEDBACKBOT_<SECTION>__<KEY> overrides it.",
-        ),
-    ] = None,
-) -> None:
-    """Start with `make run`; see README.md for configuration, surveys and channels."""
-    ctx.obj = config
-
-
 def settings_of(ctx: typer.Context, log_level: int = logging.WARNING) -> Settings:
     """The settings (a file named with --config must exist), with logging set up: `log_level` unless
     [logging] level says otherwise."""
-    given: Path | None = ctx.obj
-    for warning in unknown_variables(os.environ):
+    invocation: Invocation = ctx.obj
+    given, model = invocation.config, invocation.settings_model
+    for warning in unknown_variables(os.environ, model):
         typer.echo(f"feedbackbot: warning: {warning}", err=True)
     try:
-        settings = load_settings(given or DEFAULT_CONFIG, required=given is not None)
+        settings = load_settings(given or DEFAULT_CONFIG, required=given is not None, model=model)
     except ConfigError as error:
         fail(str(error))
     setup_logging(settings, log_level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import tomllib
+from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -79,44 +81,23 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(default=1_048_576, gt=0)  # a longer request body is refused with 413
 
 
-class TelegramSettings(Section):
-    token: SecretStr | None = None
-    api_base_url: str = "https://api.telegram.org/bot"
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_secret: SecretStr | None = None
-    staff_chat_id: int | None = None
-    # Telegram's overall limit is about 30 messages/s; raise it only with paid broadcasts or against a test server.
-    max_messages_per_second: float = Field(default=30, gt=0)
-    request_timeout: float = Field(default=10, gt=0)  # seconds for one Bot API call before it is retried
-    per_chat_interval: float = Field(default=1.0, gt=0)  # seconds between messages to one chat, after a short burst
+class ChannelSection(Section):
+    """A channel's settings section, defined in the channel's folder; the registry adds it to the settings under the
+    channel's name ([telegram], [slack]). What the core asks of a channel's settings is here."""
 
-    @model_validator(mode="after")
-    def webhook_needs_a_secret(self) -> TelegramSettings:
-        if self.mode == "webhook" and self.token is not None and self.webhook_secret is None:
-            raise ValueError("webhook mode needs [telegram] webhook_secret, so that forged updates are refused")
-        return self
+    @property
+    @abstractmethod
+    def configured(self) -> bool:
+        """Whether the channel runs: its token or credentials are set."""
 
+    @property
+    def staff_destination(self) -> str | None:
+        """Where staff hear of new cases on this channel (a chat, a channel), if anywhere."""
+        return None
 
-class SlackSettings(Section):
-    bot_token: SecretStr | None = None
-    signing_secret: SecretStr | None = None
-    app_token: SecretStr | None = None
-    api_base_url: str = "https://slack.com/api/"
-    mode: Literal["http", "socket"] = "http"
-    staff_channel: str | None = None  # a channel id: its members are staff
-    staff_user_ids: StringList = []  # more staff, by Slack user id
-    feedback_survey: str = "internal-service"  # what /feedback asks: its first choice question lists the services
-    min_group_size: int = Field(default=5, ge=1)  # results of smaller groups stay hidden for anonymous surveys
-
-    @model_validator(mode="after")
-    def mode_needs_its_secret(self) -> SlackSettings:
-        if self.bot_token is None:
-            return self
-        if self.mode == "http" and self.signing_secret is None:
-            raise ValueError("http mode needs [slack] signing_secret, so that forged requests are refused")
-        if self.mode == "socket" and self.app_token is None:
-            raise ValueError("socket mode needs [slack] app_token (xapp-...)")
-        return self
+    def surveys_named(self) -> dict[str, str]:
+        """The surveys this section names, by key: each must exist while the channel runs."""
+        return {}
 
 
 class SurveySettings(Section):
@@ -179,26 +160,15 @@ class PrivacySettings(Section):
     hash_key: SecretStr | None = None
 
 
-SECRETS = (
-    ("telegram", "token"),
-    ("telegram", "webhook_secret"),
-    ("slack", "bot_token"),
-    ("slack", "signing_secret"),
-    ("slack", "app_token"),
-    ("privacy", "hash_key"),
-)
-
-
 class Settings(BaseSettings):
-    """Everything an operator configures; see config.example.toml for each key."""
+    """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
+    `with_channels`."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     environment: Literal["development", "production"] = "development"
     storage: StorageSettings = StorageSettings()
     server: ServerSettings = ServerSettings()
-    telegram: TelegramSettings = TelegramSettings()
-    slack: SlackSettings = SlackSettings()
     surveys: SurveySettings = SurveySettings()
     sentiment: SentimentSettings = SentimentSettings()
     privacy: PrivacySettings = PrivacySettings()
@@ -221,11 +191,11 @@ class Settings(BaseSettings):
     def no_placeholder_secrets(self) -> Settings:
         if self.environment == "development":
             return self
-        for section, key in SECRETS:
-            secret: SecretStr | None = getattr(getattr(self, section), key)
-            value = secret.get_secret_value().lower() if secret else ""
-            if any(marker in value for marker in PLACEHOLDER_MARKERS):
-                raise ConfigError(f"[{section}] {key}: placeholder secret; set the real one outside development")
+        for name, section in self.sections().items():
+            for key, value in section:
+                secret = value.get_secret_value().lower() if isinstance(value, SecretStr) else ""
+                if any(marker in secret for marker in PLACEHOLDER_MARKERS):
+                    raise ConfigError(f"[{name}] {key}: placeholder secret; set the real one outside development")
         if self.privacy.hash_key is None:
             raise ConfigError("[privacy] hash_key: required outside development (set FEEDBACKBOT_PRIVACY__HASH_KEY)")
         return self
@@ -236,25 +206,42 @@ class Settings(BaseSettings):
         secret = self.privacy.hash_key
         return (secret.get_secret_value() if secret else "feedbackbot-development-only").encode()
 
-    @property
-    def has_chat_platform(self) -> bool:
-        return self.telegram.token is not None or self.slack.bot_token is not None
+    @classmethod
+    def with_channels(cls, sections: Mapping[str, type[ChannelSection]]) -> type[Settings]:
+        """These settings with a section per channel, by name ([telegram]: FEEDBACKBOT_TELEGRAM__KEY), read and
+        checked as the core's own sections are."""
+        fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in sections.items()}
+        return create_model(cls.__name__, __base__=cls, __module__=cls.__module__, **fields)
+
+    def sections(self) -> dict[str, BaseModel]:
+        """Every section ([storage], [telegram], ...), by name."""
+        return {
+            name: section for name in type(self).model_fields if isinstance(section := getattr(self, name), BaseModel)
+        }
+
+    def configured_channels(self) -> dict[str, ChannelSection]:
+        """The sections of the channels that run, by channel name."""
+        return {
+            name: section
+            for name, section in self.sections().items()
+            if isinstance(section, ChannelSection) and section.configured
+        }
 
     def secret_values(self) -> list[str]:
         """Every configured secret: each SecretStr of every section, and the database password."""
         secrets = [
             value.get_secret_value()
-            for name in type(self).model_fields
-            if isinstance(section := getattr(self, name), BaseModel)
-            for value in section.__dict__.values()
+            for section in self.sections().values()
+            for _, value in section
             if isinstance(value, SecretStr)
         ]
         password = make_url(self.storage.url).password
         return [secret for secret in [*secrets, password] if secret]
 
 
-def load_settings(path: Path, *, required: bool = False) -> Settings:
-    """Reads `path` (skipped when missing unless required) and the environment; raises ConfigError."""
+def load_settings(path: Path, *, required: bool = False, model: type[Settings] = Settings) -> Settings:
+    """Reads `path` (skipped when missing unless required) and the environment into `model` (the core's settings
+    with the channels' sections); raises ConfigError."""
     values: dict[str, Any] = {}
     if path.exists():
         try:
@@ -265,7 +252,7 @@ def load_settings(path: Path, *, required: bool = False) -> Settings:
     elif required:
         raise ConfigError(f"{path}: no such configuration file (copy config.example.toml)")
     try:
-        return Settings(**values)
+        return model(**values)
     except ValidationError as error:
         raise ConfigError(f"{path}: {describe(error)}") from None
     except SettingsError as error:  # pydantic-settings names only the section: 'error parsing value for field "x"'
@@ -302,19 +289,19 @@ def _sqlite_in(folder: Path, url: str) -> str:
     return parsed.set(database=str(folder / database)).render_as_string(hide_password=False)
 
 
-def setting_names() -> list[str]:
+def setting_names(model: type[Settings] = Settings) -> list[str]:
     """Every environment variable a setting is read from: FEEDBACKBOT_KEY and FEEDBACKBOT_SECTION__KEY."""
     names = []
-    for name, field in Settings.model_fields.items():
+    for name, field in model.model_fields.items():
         names.append(ENV_PREFIX + name.upper())
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
             names += [f"{ENV_PREFIX}{name}__{key}".upper() for key in field.annotation.model_fields]
     return names
 
 
-def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+def unknown_variables(environ: Mapping[str, str], model: type[Settings] = Settings) -> list[str]:
     """A warning for each FEEDBACKBOT_ variable that is no setting (so is ignored), naming the closest one."""
-    known = setting_names()
+    known = setting_names(model)
     warnings = []
     for variable in sorted(name.upper() for name in environ if name.upper().startswith(ENV_PREFIX)):
         if variable in known or any(variable.startswith(name + "__") for name in known):

@@ -11,6 +11,7 @@ import typer
 
 from bot.app import open_core
 from bot.cli import command_line, fail, run_async, settings_of
+from handlers.registry import settings_model
 
 channel_commands = typer.Typer()
 
@@ -54,4 +55,4 @@ def console(
     run_async(work)
 
 
-app = command_line(channel_commands)
+app = command_line(channel_commands, settings_model())

@@ -7,15 +7,19 @@ import errno
 import logging
 import socket
 import sys
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, closing
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from bot.app import Core
+from bot.channels import Channel
 from bot.config import ConfigError
-from bot.outbox import DISPATCHER_LOOP, Dispatcher, Sender
+from bot.outbox import DISPATCHER_LOOP, Dispatcher
 from handlers.console import ConsoleChannel, stdin_lines
+from handlers.registry import CHANNELS, Registration
 from handlers.web import create_app
 
 SWEEP_SECONDS = 60
@@ -48,47 +52,44 @@ def listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-async def serve(core: Core) -> None:
-    """Runs until stopped: the chat channels that have a token, or else the terminal channel."""
+async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) -> None:
+    """Runs until stopped: the configured channels of the registry, or else the terminal channel."""
     server = core.settings.server
-    listener = listen(server.host, server.port)
-    api = create_app(core.database, loops=core.loops, server=server)
-    senders: dict[str, Sender] = {}
-    async with AsyncExitStack() as channels:
-        channels.callback(listener.close)
-        if core.settings.telegram.token is not None:
-            from handlers.telegram import TelegramChannel  # loaded only when configured
+    with closing(listen(server.host, server.port)) as listener:
+        async with running_channels(core, registry) as channels:
+            routes = [route for channel in channels for route in channel.routes()]
+            api = create_app(core.database, loops=core.loops, server=server, routes=routes)
+            if not channels:
+                names = " or ".join(entry.name for entry in registry)
+                log.warning("no %s channel configured: starting the terminal channel", names)
+            await serve_http(core, api, listener, with_terminal=not channels)
 
-            telegram = TelegramChannel(core)
-            telegram.mount(api)
-            await telegram.start()
-            channels.push_async_callback(telegram.stop)
-            senders["telegram"] = telegram.send
-        if core.settings.slack.bot_token is not None:
-            from handlers.slack import SlackChannel  # loaded only when configured
 
-            slack = SlackChannel(core)
-            slack.mount(api)
-            await slack.start()
-            channels.push_async_callback(slack.stop)
-            senders["slack"] = slack.send
+@asynccontextmanager
+async def running_channels(core: Core, registry: Sequence[Registration[Any]]) -> AsyncIterator[list[Channel]]:
+    """The configured channels, built and started, with the outbox dispatcher sending through them and the minute's
+    sweep; on leaving, the loops stop, then the channels in reverse order."""
+    channels = [channel for entry in registry if (channel := entry.built(core)) is not None]
+    async with AsyncExitStack() as stack:
+        for channel in channels:
+            await channel.start()
+            stack.push_async_callback(channel.stop)
+        senders = {channel.name: channel.send for channel in channels}
         core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders).step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
-        channels.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
-        await serve_http(core, api, listener)
+        stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
+        yield channels
 
 
-async def serve_http(core: Core, api: FastAPI, listener: socket.socket) -> None:
-    """The HTTP server; with no chat platform, quitting the terminal channel stops it."""
-    settings = core.settings
+async def serve_http(core: Core, api: FastAPI, listener: socket.socket, *, with_terminal: bool) -> None:
+    """The HTTP server, and the terminal channel beside it if asked: quitting that stops the server."""
     server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
     host, port = listener.getsockname()[:2]
     log.info("HTTP server on http://%s:%d (GET /healthz)", host, port)
     async with asyncio.TaskGroup() as tasks:
         serving = tasks.create_task(server.serve(sockets=[listener]))
-        if not settings.has_chat_platform:
-            log.warning("no Telegram or Slack token configured: starting the terminal channel")
-            console = ConsoleChannel(core.engine, first_survey=settings.surveys.default, out=sys.stdout)
-            await console.run(stdin_lines())
+        if with_terminal:
+            terminal = ConsoleChannel(core.engine, first_survey=core.settings.surveys.default, out=sys.stdout)
+            await terminal.run(stdin_lines())
             server.should_exit = True
         await serving

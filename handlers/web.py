@@ -1,13 +1,15 @@
-"""The bot's one HTTP server: health check here; the channels mount their endpoints on the same app."""
+"""The bot's one HTTP server: health check here, and the routes of the channels (their webhooks) on the same app."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.config import ServerSettings
@@ -18,9 +20,15 @@ HEALTH_TIMEOUT_SECONDS = 5
 log = logging.getLogger(__name__)
 
 
-def create_app(database: Database, *, loops: Loops | None = None, server: ServerSettings | None = None) -> FastAPI:
-    """The ASGI application served by `feedbackbot run`."""
-    app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(
+    database: Database,
+    *,
+    loops: Loops | None = None,
+    server: ServerSettings | None = None,
+    routes: Sequence[BaseRoute] = (),
+) -> FastAPI:
+    """The ASGI application served by `feedbackbot run`, with the channels' `routes`."""
+    app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None, routes=list(routes))
     app.add_middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes)
 
     @app.get("/healthz")

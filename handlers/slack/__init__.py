@@ -1,146 +1,20 @@
-"""The Slack channel: employees rate internal services through /feedback, answer surveys in a DM, see App Home."""
+"""The Slack channel: employees rate internal services through /feedback, answer surveys in a DM, see App Home.
+
+This module stays light (the registry imports it to read the [slack] section); slack_bolt and slack_sdk load in
+`build`, when Slack is configured."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Any
-
-from fastapi import FastAPI, Request, Response
-from slack_bolt import BoltResponse
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.starlette.async_handler import to_starlette_response
-from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
-from slack_bolt.error import BoltUnhandledRequestError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.app import Core
-from bot.cases import Cases
-from bot.outbound import OutboundMessage, SendResult
-from bot.replies import Replies
-from bot.staff_notices import raised_at
-from handlers.slack import actions, cases, commands, events, inbound, views
-from handlers.slack.common import PAYLOAD_ERRORS, Services, TrackedLazyListeners, report_failure, request_kind
-from storage.db import Database
-
-EVENTS_PATH = "/slack/events"
-SHUTDOWN_GRACE_SECONDS = 10
-AFTER_ACK = "request, after its acknowledgement"  # what staff are told was being handled
-log = logging.getLogger("handlers.slack")
+from bot.channels import Channel
+from handlers.slack.settings import SlackSettings
 
 
-def quiet_logger(name: str) -> logging.Logger:
-    """bolt and slack_sdk log whole payloads (people's ids included) at INFO and DEBUG: theirs stop at WARNING."""
-    logger = logging.getLogger(name)
-    logger.setLevel(max(logging.WARNING, logger.level))
-    return logger
+def build(core: Core, settings: SlackSettings) -> Channel:
+    """The channel, ready to start."""
+    from handlers.slack.channel import SlackChannel
+
+    return SlackChannel(core, settings)
 
 
-def register(app: AsyncApp, services: Services, case_work: Cases, database: Database) -> None:
-    """Every listener, by surface; case buttons before the catch-all of actions."""
-    app.listener_runner.lazy_listener_runner = TrackedLazyListeners(app.listener_runner, services.tasks)
-    commands.register(app, services)
-    cases.register(app, services, case_work)
-    actions.register(app, services)
-    views.register(app, services)
-    events.register(app, services, case_work, database)
-
-    @app.error
-    async def on_error(error: Exception, body: dict[str, Any], request: AsyncBoltRequest) -> BoltResponse | None:
-        """The one error handler: a payload the listener cannot read is refused with 400; anything else (a database
-        outage) is logged, told to staff and answered 500, so that Slack retries. A lazy listener's failure, after
-        the acknowledgement, is logged and told to staff."""
-        if request.lazy_only:
-            await report_failure(services.notices, "work after the acknowledgement", error, AFTER_ACK)
-            return None
-        if isinstance(error, BoltUnhandledRequestError):
-            log.warning("slack: no listener takes this request; answered 404")
-            return None
-        if isinstance(error, PAYLOAD_ERRORS):
-            log.warning(
-                "slack: dropped a request its listener cannot read (%s at %s)", type(error).__name__, raised_at(error)
-            )
-            log.debug("slack: the listener could not read the request", exc_info=error)  # should it be a bug
-            return BoltResponse(status=400, body="")
-        await report_failure(services.notices, "listener", error, request_kind(body))
-        return None
-
-
-class SlackChannel:
-    """bolt's AsyncApp on the core, served at POST /slack/events or over Socket Mode."""
-
-    def __init__(self, core: Core) -> None:
-        settings = core.settings.slack
-        assert settings.bot_token is not None
-        self.settings = settings
-        client = AsyncWebClient(
-            token=settings.bot_token.get_secret_value(),
-            base_url=settings.api_base_url,
-            logger=quiet_logger("slack_sdk.web.async_client"),
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=5),  # waits out Retry-After
-                AsyncServerErrorRetryHandler(max_retry_count=3),
-            ],
-        )
-        secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
-        # Listeners store what they receive before acknowledging (so Slack retries what failed), then leave the
-        # slow part (posting replies) to their lazy listeners (see register).
-        self.app = AsyncApp(
-            client=client,
-            signing_secret=secret,
-            logger=quiet_logger("slack_bolt.AsyncApp"),
-            process_before_response=True,
-            raise_error_for_unhandled_request=True,  # to on_error: one line, not bolt's payload and suggestion
-        )
-        replies = Replies(core.database, core.engine.keys.respondent_key)
-        self.services = Services(
-            engine=core.engine, settings=settings, client=client, notices=core.notices, replies=replies
-        )
-        self.cases = core.cases
-        register(self.app, self.services, core.cases, core.database)
-        self.socket: AsyncSocketModeHandler | None = None
-
-    def mount(self, api: FastAPI) -> None:
-        """Adds POST /slack/events (events, interactivity and slash commands) to the bot's HTTP server.
-
-        The signature is checked before anything is parsed; bolt checks it again (one more HMAC of a small body),
-        as a defence should the route ever change. bolt's adapter then runs the listener, which stores,
-        acknowledges, then posts."""
-        gate = inbound.Gate(self.settings.signing_secret.get_secret_value() if self.settings.signing_secret else None)
-
-        @api.post(EVENTS_PATH, include_in_schema=False)
-        async def slack_events(request: Request) -> Response:
-            body = await request.body()
-            if not gate.signed(body, request.headers):
-                log.warning("slack: refused a request with a missing, wrong or stale signature")
-                return Response(status_code=401)
-            try:
-                bolt_request = inbound.parse(request, body)
-            except inbound.Malformed as error:
-                log.warning("slack: dropped a malformed request (%s)", error)
-                return Response(status_code=400)
-            return to_starlette_response(await self.app.async_dispatch(bolt_request))
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        """The outbox's sender for Slack: case alerts, updates and error notices for staff, outcomes for customers."""
-        return await cases.send(self.services, self.cases, message)
-
-    async def start(self) -> None:
-        if self.settings.mode == "socket":
-            assert self.settings.app_token is not None
-            self.socket = AsyncSocketModeHandler(self.app, self.settings.app_token.get_secret_value())
-            await self.socket.connect_async()  # type: ignore[no-untyped-call]
-        log.info("slack channel started (%s)", self.settings.mode)
-
-    async def stop(self) -> None:
-        """Closes Socket Mode and lets the work of acknowledged requests finish."""
-        if self.socket is not None:
-            await self.socket.close_async()  # type: ignore[no-untyped-call]
-        if self.services.tasks:
-            await asyncio.wait(self.services.tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+__all__ = ["SlackSettings", "build"]

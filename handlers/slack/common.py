@@ -18,7 +18,6 @@ from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import SlackSettings
 from bot.engine import Engine
 from bot.events import Event, Respondent
 from bot.outbound import SendResult, Sent, Unreachable
@@ -27,6 +26,7 @@ from bot.prompts import Message, Reply, as_messages
 from bot.replies import Replies
 from bot.staff_notices import StaffNotices, raised_at
 from handlers.slack import blocks
+from handlers.slack.settings import SlackSettings
 
 CHANNEL = "slack"
 STAFF_CACHE_SECONDS = 300

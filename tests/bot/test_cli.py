@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bot.config import load_settings
 from handlers.cli import app
+from handlers.registry import settings_model
 from storage.migrate import alembic_config
 from tests.conftest import ROOT
 
@@ -175,7 +176,7 @@ def test_cases_list_and_show(workdir: Path) -> None:
 
 def test_the_example_configuration_is_valid_and_explains_every_key() -> None:
     example = ROOT / "config.example.toml"
-    settings = load_settings(example)
+    settings = load_settings(example, model=settings_model())
     text = example.read_text(encoding="utf-8")
     for section, values in settings.model_dump().items():
         keys = values if isinstance(values, dict) else {section: values}
@@ -283,7 +284,9 @@ def test_a_list_in_the_environment_may_be_comma_separated_or_json(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, staff: str
 ) -> None:
     monkeypatch.setenv("FEEDBACKBOT_SLACK__STAFF_USER_IDS", staff)
-    assert load_settings(Path("config.toml")).slack.staff_user_ids == ["U1", "U2"]
+    settings = load_settings(Path("config.toml"), model=settings_model())
+    assert settings.configured_channels() == {}
+    assert settings.model_dump()["slack"]["staff_user_ids"] == ["U1", "U2"]
     assert invoke("surveys", "check")[0] == 0
 
 
@@ -346,3 +349,18 @@ def test_a_partial_priority_table_keeps_the_other_defaults(workdir: Path) -> Non
         "feedbackbot: config.toml: [cases] ack_minutes (FEEDBACKBOT_CASES__ACK_MINUTES): "
         "the priorities are high, normal, low, not hihg"
     )
+
+
+def test_a_running_channel_that_names_a_missing_survey_is_refused(workdir: Path) -> None:
+    slack = '[slack]\nfeedback_survey = "nope"\nsigning_secret = "s"\n'
+    assert invoke("surveys", "check", config=slack)[0] == 0  # Slack is off: its section names nothing that runs
+    code, _, stderr = invoke("surveys", "check", env={"FEEDBACKBOT_SLACK__BOT_TOKEN": "xoxb-1"})
+    assert (code, one_line(stderr)) == (2, "feedbackbot: [slack] feedback_survey: no survey 'nope' in surveys")
+
+
+def test_the_core_commands_read_a_configuration_with_every_channel_section(workdir: Path) -> None:
+    config = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert "\n[telegram]\n" in config and "\n[slack]\n" in config
+    assert invoke("db", "upgrade", config=config)[0] == 0
+    assert invoke("cases", "list") == (0, "", "no cases\n")
+    assert invoke("surveys", "check")[1].startswith("4 surveys OK")

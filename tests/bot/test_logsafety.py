@@ -13,6 +13,7 @@ import uvicorn.config
 
 from bot.config import Settings
 from bot.logsafety import OWN_HANDLER_LOGGERS, REDACTED, SecretRedactor, install
+from handlers.registry import settings_model
 
 SECRETS = {
     "telegram token": "123456789:AAH-telegram-secret",
@@ -26,15 +27,17 @@ SECRETS = {
 
 
 def settings_with_every_secret() -> Settings:
-    return Settings(
-        storage={"url": f"postgresql+asyncpg://bot:{quote(SECRETS['database password'], safe='')}@127.0.0.1/db"},
-        telegram={"token": SECRETS["telegram token"], "webhook_secret": SECRETS["webhook secret"]},
-        slack={
-            "bot_token": SECRETS["slack bot token"],
-            "signing_secret": SECRETS["slack signing secret"],
-            "app_token": SECRETS["slack app token"],
-        },
-        privacy={"hash_key": SECRETS["privacy hash key"]},
+    return settings_model().model_validate(
+        {
+            "storage": {"url": f"postgresql+asyncpg://bot:{quote(SECRETS['database password'], safe='')}@127.0.0.1/db"},
+            "telegram": {"token": SECRETS["telegram token"], "webhook_secret": SECRETS["webhook secret"]},
+            "slack": {
+                "bot_token": SECRETS["slack bot token"],
+                "signing_secret": SECRETS["slack signing secret"],
+                "app_token": SECRETS["slack app token"],
+            },
+            "privacy": {"hash_key": SECRETS["privacy hash key"]},
+        }
     )
 
 

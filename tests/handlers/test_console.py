@@ -109,7 +109,7 @@ def test_run_serves_health_and_the_terminal_channel_until_it_quits(tmp_path: Pat
     finally:
         process.kill()
     assert process.returncode == 0, stderr
-    assert "no Telegram or Slack token configured: starting the terminal channel" in stderr
+    assert "no telegram or slack channel configured: starting the terminal channel" in stderr
     assert "Thank you for your feedback!" in stdout
 
 

@@ -18,7 +18,8 @@ from bot.cases import CaseDesk, Cases
 from bot.config import Settings
 from bot.engine import Engine
 from bot.surveys import Survey
-from handlers.slack import EVENTS_PATH, SlackChannel
+from handlers.slack.channel import EVENTS_PATH, SlackChannel
+from handlers.slack.settings import SlackSettings
 from handlers.web import create_app
 from storage.db import Database
 from tests.conftest import database_dump
@@ -85,9 +86,9 @@ async def post_signed_quietly(
     return response.status_code
 
 
-def slack_settings(fake: FakeSlack, **slack: Any) -> Settings:
-    return Settings(
-        slack={
+def slack_settings(fake: FakeSlack, **slack: Any) -> SlackSettings:
+    return SlackSettings.model_validate(
+        {
             "bot_token": fake.token,
             "signing_secret": SIGNING_SECRET,
             "api_base_url": fake.base_url,
@@ -103,10 +104,9 @@ async def slack(
 ) -> AsyncIterator[SlackWorkspace]:
     fake_slack.add_user(STAFF, "staff-member")
     cases = Cases(database, desk, engine.clock)
-    core = Core(settings=slack_settings(fake_slack), database=database, surveys=surveys, engine=engine, cases=cases)
-    channel = SlackChannel(core)
-    api = create_app(database)
-    channel.mount(api)
+    core = Core(settings=Settings(), database=database, surveys=surveys, engine=engine, cases=cases)
+    channel = SlackChannel(core, slack_settings(fake_slack))
+    api = create_app(database, routes=channel.routes())
     await channel.start()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         yield SlackWorkspace(fake_slack, client, channel)

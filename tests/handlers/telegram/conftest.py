@@ -15,7 +15,8 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.outbox import Dispatcher
 from bot.surveys import Survey
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
+from handlers.telegram.settings import TelegramSettings
 from storage.db import Database
 from storage.models import InboxUpdate, OutboxMessage, OutboxStatus
 from tests.fakes.telegram_api import FakeTelegram
@@ -25,17 +26,16 @@ STAFF_CHAT = -1001234567890
 WEBHOOK_SECRET = "s3cret-token"
 
 
-def channel_settings(fake: FakeTelegram, **telegram: Any) -> Settings:
-    return Settings(
-        telegram={
+def channel_settings(fake: FakeTelegram, **telegram: Any) -> TelegramSettings:
+    return TelegramSettings.model_validate(
+        {
             "token": fake.token,
             "api_base_url": fake.base_url,
             "staff_chat_id": STAFF_CHAT,
             "request_timeout": 1,
             "max_messages_per_second": 1000,
             **telegram,
-        },
-        server={"public_url": "https://bot.example.com"},
+        }
     )
 
 
@@ -56,10 +56,10 @@ async def make_channel(
     started: list[tuple[TelegramChannel, asyncio.Task[None]]] = []
 
     async def make(**telegram: Any) -> TelegramChannel:
-        settings = channel_settings(fake_telegram, **telegram)
+        settings = Settings(server={"public_url": "https://bot.example.com"})
         cases = Cases(database, desk, engine.clock)
         core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=cases)
-        channel = TelegramChannel(core)
+        channel = TelegramChannel(core, channel_settings(fake_telegram, **telegram))
         channel.inbox.flush_seconds = 0.01  # tests wait for the handled mark
         await channel.start()
         dispatcher = Dispatcher(database, {"telegram": channel.send}, clock=engine.clock)

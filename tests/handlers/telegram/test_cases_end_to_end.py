@@ -19,9 +19,11 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.outbox import Dispatcher
 from bot.surveys import Survey
-from handlers.slack import SlackChannel
 from handlers.slack.cases import RESOLVE_FORM
-from handlers.telegram import TelegramChannel
+from handlers.slack.channel import SlackChannel
+from handlers.slack.settings import SlackSettings
+from handlers.telegram.channel import TelegramChannel
+from handlers.telegram.settings import TelegramSettings
 from handlers.web import create_app
 from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage
@@ -63,23 +65,22 @@ async def both(
     """The bot with both channels, one database and one dispatcher, as `feedbackbot run` has them."""
     fake_slack.add_user(STAFF, "staff-member")
     fake_slack.add_channel(STAFF_CHANNEL, "complaints", members=[STAFF])
-    settings = Settings(
-        telegram={"token": fake_telegram.token, "api_base_url": fake_telegram.base_url, "request_timeout": 1},
-        slack={
-            "bot_token": fake_slack.token,
-            "signing_secret": SIGNING_SECRET,
-            "api_base_url": fake_slack.base_url,
-            "staff_channel": STAFF_CHANNEL,
-        },
+    telegram_settings = TelegramSettings(
+        token=fake_telegram.token, api_base_url=fake_telegram.base_url, request_timeout=1
+    )
+    slack_settings = SlackSettings(
+        bot_token=fake_slack.token,
+        signing_secret=SIGNING_SECRET,
+        api_base_url=fake_slack.base_url,
+        staff_channel=STAFF_CHANNEL,
     )
     cases = Cases(database, desk, clock)
-    core = Core(settings=settings, database=database, surveys=surveys, engine=engine, cases=cases)
-    telegram, slack = TelegramChannel(core), SlackChannel(core)
+    core = Core(settings=Settings(), database=database, surveys=surveys, engine=engine, cases=cases)
+    telegram, slack = TelegramChannel(core, telegram_settings), SlackChannel(core, slack_settings)
     telegram.inbox.flush_seconds = 0.01
-    api = create_app(database)
-    slack.mount(api)
+    api = create_app(database, routes=slack.routes())
     await telegram.start()
-    senders = {"telegram": telegram.send, "slack": slack.send}
+    senders = {channel.name: channel.send for channel in (telegram, slack)}
     dispatcher = asyncio.create_task(Dispatcher(database, senders, clock=clock).run_forever(interval=0.02))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         yield SlackWorkspace(fake_slack, client, slack), cases

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from sqlmodel import col, select
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import Answer, InboxUpdate, Person
 from tests.fakes.telegram_api import FakeTelegram

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import InboxUpdate
 from tests.conftest import Clock

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from handlers.web import create_app
 from storage.db import Database
 from storage.models import InboxUpdate

@@ -12,7 +12,7 @@ from bot.cases import EventKey
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey
 from bot.replies import Outcome
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import CaseEvent
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import make_url
 from sqlmodel import select
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import Answer, Person
 from tests.conftest import database_dump

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from handlers.telegram import SECRET_HEADER
+from handlers.telegram.channel import SECRET_HEADER
 from storage.db import Database
 from storage.models import Answer, CaseEvent, Complaint, Conversation
 from tests.conftest import FEEDBACKBOT, ROOT, free_port

@@ -11,7 +11,7 @@ import pytest
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.delivery import Sender
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, MakeChannel

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import col, select
 
-from handlers.telegram import TelegramChannel
 from handlers.telegram.cases import staff_text
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import CaseEvent, Complaint, OutboxMessage, Person
 from storage.views import case_view

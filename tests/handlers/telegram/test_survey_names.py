@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import Conversation
 from tests.handlers.telegram.conftest import Chat

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import Answer, Complaint, Conversation
 from tests.fakes.telegram_api import FakeTelegram

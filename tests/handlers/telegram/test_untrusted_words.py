@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
 from tests.handlers.telegram.conftest import STAFF_CHAT, Chat

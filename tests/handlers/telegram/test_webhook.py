@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.telegram import TelegramChannel
+from handlers.telegram.channel import TelegramChannel
 from handlers.web import create_app
 from storage.db import Database
 from tests.fakes.telegram_api import FakeTelegram
@@ -26,8 +26,7 @@ async def webhook(
     make_channel: MakeChannel, database: Database
 ) -> AsyncIterator[tuple[TelegramChannel, httpx.AsyncClient]]:
     channel = await make_channel(mode="webhook", webhook_secret=WEBHOOK_SECRET)
-    api = create_app(database)
-    channel.mount(api)
+    api = create_app(database, routes=channel.routes())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         yield channel, client
 

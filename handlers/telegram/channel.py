@@ -1,0 +1,221 @@
+"""The Telegram channel on python-telegram-bot: its handlers, the inbox that feeds them, the webhook route."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.app import Core
+from bot.channels import Capability
+from bot.i18n import FALLBACK_LANGUAGE, languages, translate
+from bot.outbound import OutboundMessage, SendResult
+from bot.replies import Replies
+from handlers.telegram import callbacks, cases, commands, messages, render
+from handlers.telegram.common import Context, Services
+from handlers.telegram.delivery import Delivery, Sender
+from handlers.telegram.inbox import CHANNEL, DATABASE_ERRORS, RETRY_UNHANDLED_SECONDS, Inbox, parse_update
+from handlers.telegram.settings import TelegramSettings
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+POLLING, RETRY, FLUSH = "telegram polling", "telegram retry of stored updates", "telegram handled marks"
+COMMANDS = ("start", "survey", "complain", "language", "stop", "forget", "help")
+log = logging.getLogger("handlers.telegram")  # the channel's lines under its package's name, as before
+os.environ.setdefault(
+    "PTB_TIMEDELTA", "true"
+)  # durations as timedelta (read at run time), without deprecation warnings
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def register(application: TelegramApp, staff_chat_id: int | None) -> None:
+    """Adds every handler. Order matters within the group: the first matching handler wins."""
+    private = filters.ChatType.PRIVATE
+    application.add_handler(ChatMemberHandler(messages.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))
+    group_commands = filters.ChatType.GROUPS & filters.COMMAND
+    if staff_chat_id is not None:
+        group_commands = group_commands & ~filters.Chat(staff_chat_id)
+        staff_replies = filters.Chat(staff_chat_id) & filters.REPLY & filters.TEXT & filters.UpdateType.MESSAGE
+        application.add_handler(MessageHandler(staff_replies, cases.staff_replied))
+    application.add_handler(MessageHandler(group_commands, messages.in_group))
+    for name, handler in (
+        ("start", commands.start),
+        ("survey", commands.choose_survey),
+        ("complain", commands.complain),
+        ("language", commands.choose_language),
+        ("stop", commands.stop),
+        ("forget", commands.forget),
+        ("help", commands.show_help),
+    ):
+        application.add_handler(CommandHandler(name, handler, filters=private & filters.UpdateType.MESSAGE))
+    application.add_handler(CallbackQueryHandler(callbacks.answer, pattern=f"^{render.ANSWER}\\|"))
+    application.add_handler(CallbackQueryHandler(callbacks.survey_chosen, pattern=f"^{render.SURVEY}\\|[^|]+$"))
+    application.add_handler(CallbackQueryHandler(callbacks.language_chosen, pattern=f"^{render.LANGUAGE}\\|[^|]+$"))
+    application.add_handler(
+        CallbackQueryHandler(callbacks.confirmed, pattern=f"^{render.CONFIRM}\\|(stop|forget)\\|(yes|no)$")
+    )
+    application.add_handler(
+        CallbackQueryHandler(cases.outcome_answered, pattern=f"^{cases.OUTCOME}\\|\\d+\\|(yes|no)$")
+    )
+    application.add_handler(CallbackQueryHandler(cases.staff_pressed, pattern=f"^{cases.STAFF}\\|"))
+    application.add_handler(CallbackQueryHandler(callbacks.refuse))  # forged or from an older version
+    edited_text = filters.UpdateType.EDITED_MESSAGE & filters.TEXT & ~filters.COMMAND
+    application.add_handler(MessageHandler(private & edited_text, messages.edited_answer))
+    new_message = private & filters.UpdateType.MESSAGE
+    application.add_handler(MessageHandler(new_message & filters.COMMAND, commands.show_help))  # an unknown command
+    application.add_handler(MessageHandler(new_message & filters.TEXT, messages.text_answer))
+    application.add_handler(MessageHandler(new_message, messages.not_text))  # stickers, photos, voice, places...
+
+
+def update_kind(update: object) -> str:
+    """What the update carries (message, callback_query, ...): its one field of Update.ALL_TYPES."""
+    if not isinstance(update, Update):
+        return "job"
+    return next((str(kind) for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None), "update")
+
+
+class TelegramChannel:
+    """Builds python-telegram-bot's Application on the core, feeds it from the inbox and serves the webhook."""
+
+    name = CHANNEL
+    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS})
+
+    def __init__(self, core: Core, settings: TelegramSettings) -> None:
+        assert settings.token is not None
+        self.settings = settings
+        self.public_url = core.settings.server.public_url
+        self.application: TelegramApp = (
+            ApplicationBuilder()
+            .token(settings.token.get_secret_value())
+            .base_url(settings.api_base_url)
+            .updater(None)  # the inbox polls, so that nothing is confirmed before it is stored
+            .read_timeout(settings.request_timeout)
+            .write_timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout)
+            .rate_limiter(
+                AIORateLimiter(
+                    overall_max_rate=settings.max_messages_per_second, group_max_rate=20, group_time_period=60
+                )
+            )
+            .context_types(ContextTypes(bot_data=Services))
+            .build()
+        )
+        self.services: Services = self.application.bot_data
+        sender = Sender(self.application.bot, settings.per_chat_interval)
+        self.services.engine = core.engine
+        self.services.people = core.engine.people
+        self.services.cases = core.cases
+        self.services.sender = sender
+        self.services.delivery = Delivery(Replies(core.database, core.engine.keys.respondent_key), sender)
+        self.services.surveys = core.surveys
+        self.services.default_survey = core.settings.surveys.default
+        self.services.staff_chat_id = settings.staff_chat_id
+        register(self.application, settings.staff_chat_id)
+        self.application.add_error_handler(self.on_error)
+        self.inbox = Inbox(core.database, self.application.bot, self.handle)
+        self.loops = core.loops
+        self.notices = core.notices
+
+    async def handle(self, update: Update) -> bool:
+        """Runs the handlers; False when one failed, so the inbox keeps the update for a retry."""
+        self.services.failed_updates.discard(update.update_id)
+        await self.application.process_update(update)
+        return update.update_id not in self.services.failed_updates
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """The one error handler: log, tell staff, and keep the update for a retry (given up after a few attempts)."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        if isinstance(context.error, DATABASE_ERRORS):  # an outage: one line per update, not a traceback each
+            log.warning(
+                "telegram update %s failed: the database is unreachable (%s)", update_id, type(context.error).__name__
+            )
+        else:
+            log.error("telegram update %s failed", update_id, exc_info=context.error)
+        if update_id is not None:
+            self.services.failed_updates.add(update_id)
+        if context.error is not None:
+            await self.notices.handler_failed(CHANNEL, context.error, update_kind(update))
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Case alerts, steps and error notices for staff, outcomes for customers."""
+        return await cases.send(self.services.delivery, self.services.cases, message)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """POST /telegram/webhook on the bot's HTTP server."""
+        return [Route(WEBHOOK_PATH, self.webhook, methods=["POST"])]
+
+    async def webhook(self, request: Request) -> Response:
+        """Stores the update, then answers 200; Telegram delivers it again after any other answer."""
+        secret = self.settings.webhook_secret.get_secret_value() if self.settings.webhook_secret else ""
+        if not secret or not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
+            log.warning("telegram webhook: refused a request without the right secret token")
+            return Response(status_code=403)
+        try:
+            update = parse_update(json.loads(await request.body()), self.application.bot)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
+            update = None
+        if update is None:
+            log.warning("telegram webhook: refused a body that is not a Telegram update")
+            return Response(status_code=400)
+        try:
+            for new in await self.inbox.store([update]):
+                self.inbox.submit(new)
+        except (SQLAlchemyError, OSError):
+            log.exception("telegram webhook: could not store update %s; Telegram will retry", update.update_id)
+            return Response(status_code=503)
+        return Response(status_code=200)
+
+    async def start(self) -> None:
+        """Connects, publishes the command menu, registers the webhook or starts polling, resumes stored updates."""
+        await self.application.initialize()
+        await self.application.start()
+        await self.services.delivery.load_unreachable()
+        await self._publish_commands()
+        if self.settings.mode == "webhook":
+            if self.public_url:
+                url = self.public_url.rstrip("/") + WEBHOOK_PATH
+                secret = self.settings.webhook_secret
+                await self.application.bot.set_webhook(
+                    url, secret_token=secret.get_secret_value() if secret else None, allowed_updates=Update.ALL_TYPES
+                )
+                log.info("telegram webhook registered at %s", url)
+        else:
+            self.loops.start(POLLING, self.inbox.poll_once)
+        resumed = await self.inbox.resubmit_unhandled()
+        if resumed:
+            log.info("telegram: resuming %d stored updates", resumed)
+        self.loops.start(RETRY, self.inbox.retry_round, first_wait=RETRY_UNHANDLED_SECONDS)
+        self.loops.start(FLUSH, self.inbox.flush_round)
+        log.info("telegram channel started (%s) as @%s", self.settings.mode, self.application.bot.username)
+
+    async def _publish_commands(self) -> None:
+        for language in languages():
+            menu = [BotCommand(name, translate(f"command_{name}", language)) for name in COMMANDS]
+            code = None if language == FALLBACK_LANGUAGE else language
+            await self.application.bot.set_my_commands(menu, language_code=code)
+
+    async def stop(self) -> None:
+        await self.loops.stop(POLLING, RETRY, FLUSH)
+        await self.inbox.drain()
+        await self.application.stop()
+        await self.application.shutdown()
