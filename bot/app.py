@@ -10,6 +10,8 @@ from bot.cases import CaseDesk, Cases
 from bot.config import ConfigError, Settings
 from bot.engine import Engine
 from bot.loops import Loops
+from bot.outbound import SendCounts
+from bot.replies import Replies
 from bot.sentiment import make_analyzer
 from bot.staff_notices import StaffNotices
 from bot.surveys import Survey, SurveyError, load_surveys
@@ -17,9 +19,9 @@ from storage.db import Database
 from storage.migrate import is_current
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Core:
-    """What every channel shares."""
+    """What every channel shares; the parts after `loops` are built from the others."""
 
     settings: Settings
     database: Database
@@ -28,10 +30,13 @@ class Core:
     cases: Cases
     loops: Loops = field(default_factory=Loops)
     notices: StaffNotices = field(init=False)  # of failed handlers, told where case alerts go
+    sends: SendCounts = field(init=False)  # what became of every message sent, inline or from the outbox
+    replies: Replies = field(init=False)  # the inline replies to events, sent once
 
     def __post_init__(self) -> None:
-        notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
-        object.__setattr__(self, "notices", notices)  # frozen: set once, here
+        self.notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
+        self.sends = SendCounts()
+        self.replies = Replies(self.database, self.engine.keys.respondent_key, self.sends)
 
     async def close(self) -> None:
         await self.database.close()

@@ -6,6 +6,7 @@ row that no longer fits its model fails loudly instead of reaching a person half
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -118,3 +119,29 @@ class Unreachable:
 
 
 SendResult = Sent | RetryLater | Refused | Unreachable
+
+
+class Outcome(StrEnum):
+    """What became of one message sent, inline or from the outbox, as counted."""
+
+    SENT = "sent"
+    POSSIBLE_RESEND = "possible resend"  # also counted as sent: it may have gone out before a crash too
+    RETRY_LATER = "retry later"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    INVALID = "invalid"  # a stored message that no longer fits its kind's model: never sent
+
+
+def outcome_of(result: SendResult) -> Outcome:
+    match result:
+        case Sent():
+            return Outcome.SENT
+        case RetryLater():
+            return Outcome.RETRY_LATER
+        case Refused():
+            return Outcome.REFUSED
+        case Unreachable():
+            return Outcome.UNREACHABLE
+
+
+SendCounts = Counter[tuple[str, Outcome]]  # (channel, outcome) -> messages; one for the process, in the Core

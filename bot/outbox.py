@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -26,14 +25,17 @@ from bot.outbound import (
     CaseContact,
     CaseResolution,
     OutboundMessage,
+    Outcome,
     Refused,
     RetryLater,
+    SendCounts,
     SendResult,
     Sent,
     Unreachable,
     case_of,
     decode,
     encode,
+    outcome_of,
 )
 from storage import cases as stored_cases
 from storage import outbox as stored
@@ -47,7 +49,6 @@ BATCH = 20
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 DISPATCHER_LOOP = "outbox dispatcher"
-INVALID = "invalid"  # the outcome of a row that does not fit its kind's model
 log = logging.getLogger(__name__)
 
 Sender = Callable[[OutboundMessage], Awaitable[SendResult]]
@@ -60,14 +61,9 @@ def enqueue(session: AsyncSession, *, channel: str, message: OutboundMessage, no
     stored.add(session, channel=channel, kind=message.kind, payload=encode(message), case_id=case_of(message), now=now)
 
 
-def outcome_of(result: SendResult) -> str:
-    """The name a send's result is counted under."""
-    return {Sent: "sent", RetryLater: "retry", Refused: "refused", Unreachable: "unreachable"}[type(result)]
-
-
 class Dispatcher:
-    """Sends due outbox messages through the senders of the configured channels; `outcomes` counts what became
-    of each attempt, by channel and outcome."""
+    """Sends due outbox messages through the senders of the configured channels; `counts` counts what became of
+    each attempt, by channel and outcome (shared with the inline replies' when given)."""
 
     def __init__(
         self,
@@ -75,14 +71,14 @@ class Dispatcher:
         senders: Mapping[str, Sender],
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = LEASE,
+        counts: SendCounts | None = None,
     ) -> None:
         self.database = database
         self.senders = senders
         self.clock = clock
         self.lease = lease
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
-        self.possible_resends = 0  # messages taken over from a sender that stopped before recording them
-        self.outcomes: Counter[tuple[str, str]] = Counter()  # (channel, outcome) -> attempts
+        self.counts = SendCounts() if counts is None else counts
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent."""
@@ -113,13 +109,13 @@ class Dispatcher:
 
     def _count_possible_resend(self, message: stored.Claimed) -> None:
         """Counts a message whose last sender may have delivered it before it stopped: it may arrive twice."""
-        self.possible_resends += 1
+        self.counts[message.channel, Outcome.POSSIBLE_RESEND] += 1
         log.warning(
             "outbox: %s message %s was left unrecorded by %s; sending it again may deliver it twice (%d so far)",
             message.channel,
             message.id,
             message.taken_over_from,
-            self.possible_resends,
+            self.counts[message.channel, Outcome.POSSIBLE_RESEND],
         )
 
     async def _send(self, claimed: stored.Claimed) -> int:
@@ -128,14 +124,14 @@ class Dispatcher:
             message = fitting(claimed)
         except ValueError as error:
             log.error("outbox: %s message %s is not sent: %s", claimed.channel, claimed.id, error)
-            self.outcomes[claimed.channel, INVALID] += 1
+            self.counts[claimed.channel, Outcome.INVALID] += 1
             await self._settle(claimed, OutboxStatus.FAILED, str(error))
             return 0
         try:
             result = await self.senders[claimed.channel](message)
         except Exception as error:  # a sender's bug or an outage it did not expect: tried again later
             result = RetryLater(f"{type(error).__name__}: {error}")
-        self.outcomes[claimed.channel, outcome_of(result)] += 1
+        self.counts[claimed.channel, outcome_of(result)] += 1
         effect = effect_of(claimed.channel, message, result)
         match result:
             case Sent():

@@ -9,17 +9,15 @@ event sends only what is missing. A crash between a send and its record sends th
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.events import Respondent
-from bot.outbound import Refused, RetryLater, SendResult, Sent, Unreachable
+from bot.outbound import Outcome, Refused, RetryLater, SendCounts, SendResult, Sent, Unreachable, outcome_of
 from bot.prompts import Reply
 from storage import queries
 from storage.db import Database
@@ -28,24 +26,6 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 SendOne = Callable[[], Awaitable[SendResult]]  # sends one message of a reply, on its channel
 NO_REPLY = Reply().model_dump_json()  # what the record of an event its channel answers by itself holds
-
-
-class Outcome(StrEnum):
-    """What became of one message, as counted."""
-
-    SENT = "sent"
-    RESENT_AFTER_RESTART = "resent after restart"  # also counted as sent: it may have gone out before a crash too
-    RETRY_LATER = "retry later"
-    REFUSED = "refused"
-    UNREACHABLE = "unreachable"
-
-
-OUTCOME_OF: dict[type[SendResult], Outcome] = {
-    Sent: Outcome.SENT,
-    RetryLater: Outcome.RETRY_LATER,
-    Refused: Outcome.REFUSED,
-    Unreachable: Outcome.UNREACHABLE,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +51,13 @@ class Progress:
 class Replies:
     """Sends each event's reply once, keeping count by channel and outcome in `counts`."""
 
-    def __init__(self, database: Database, respondent_key: Callable[[Respondent], str]) -> None:
+    def __init__(
+        self, database: Database, respondent_key: Callable[[Respondent], str], counts: SendCounts | None = None
+    ) -> None:
         self.database = database
         self.respondent_key = respondent_key  # who a direct reply answered, as their /forget finds it
         self.started_at = utcnow()  # events recorded before this were begun by an earlier process
-        self.counts: Counter[tuple[str, Outcome]] = Counter()
+        self.counts = SendCounts() if counts is None else counts  # shared with the outbox's when given
 
     async def send(
         self, channel: str, event_id: str, messages: Sequence[SendOne], *, to: Respondent | None, redelivered: bool
@@ -131,14 +113,14 @@ class Replies:
         return Progress(max(record.delivered, len(messages)))
 
     def _count(self, channel: str, event_id: str, number: int, result: SendResult, resent: bool) -> None:
-        self.counts[channel, OUTCOME_OF[type(result)]] += 1
+        self.counts[channel, outcome_of(result)] += 1
         if resent and isinstance(result, Sent):
-            self.counts[channel, Outcome.RESENT_AFTER_RESTART] += 1
+            self.counts[channel, Outcome.POSSIBLE_RESEND] += 1
             log.warning(
                 "resent after restart: message %d of %s may have gone out before the crash too (%d so far)",
                 number,
                 event_id,
-                self.counts[channel, Outcome.RESENT_AFTER_RESTART],
+                self.counts[channel, Outcome.POSSIBLE_RESEND],
             )
 
     async def _mark_delivered(self, channel: str, event_id: str, count: int) -> None:

@@ -75,7 +75,7 @@ async def running_channels(core: Core, registry: Sequence[Registration[Any]]) ->
             await channel.start()
             stack.push_async_callback(channel.stop)
         senders = {channel.name: channel.send for channel in channels}
-        core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders).step)
+        core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders, counts=core.sends).step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
         stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
         yield channels

@@ -26,7 +26,6 @@ from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
 from bot.outbound import OutboundMessage, SendResult
-from bot.replies import Replies
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
 from handlers.slack.common import (
@@ -112,7 +111,7 @@ class SlackChannel:
             process_before_response=True,
             raise_error_for_unhandled_request=True,  # to on_error: one line, not bolt's payload and suggestion
         )
-        replies = Replies(core.database, core.engine.keys.respondent_key)
+        replies = core.replies
         self.services = Services(
             engine=core.engine, settings=settings, client=client, notices=core.notices, replies=replies
         )

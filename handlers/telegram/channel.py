@@ -30,7 +30,6 @@ from bot.app import Core
 from bot.channels import Capability
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
 from bot.outbound import OutboundMessage, SendResult
-from bot.replies import Replies
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
@@ -126,7 +125,7 @@ class TelegramChannel:
         self.services.people = core.engine.people
         self.services.cases = core.cases
         self.services.sender = sender
-        self.services.delivery = Delivery(Replies(core.database, core.engine.keys.respondent_key), sender)
+        self.services.delivery = Delivery(core.replies, sender)
         self.services.surveys = core.surveys
         self.services.default_survey = core.settings.surveys.default
         self.services.staff_chat_id = settings.staff_chat_id

@@ -15,14 +15,17 @@ from bot.outbound import (
     CaseAlert,
     CaseContact,
     OutboundMessage,
+    Outcome,
     Refused,
     RetryLater,
+    SendCounts,
     SendResult,
     Sent,
     StaffNotice,
     Unreachable,
 )
 from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, enqueue
+from bot.replies import Replies
 from storage.cases import staff_message
 from storage.db import Database
 from storage.models import Complaint, OutboxMessage, Person
@@ -135,7 +138,7 @@ async def test_a_message_taken_over_after_a_lease_ran_out_is_counted_as_a_possib
         assert await survivor.run_once() == 1  # the first fails and is retried: no lease of another ran out then
         clock.advance(minutes=1)
         assert await survivor.run_once() == 1
-    assert survivor.possible_resends == 2
+    assert survivor.counts["slack", Outcome.POSSIBLE_RESEND] == 2
     assert len([r for r in caplog.records if "may deliver it twice" in r.getMessage()]) == 2
 
 
@@ -147,7 +150,7 @@ async def test_messages_sent_or_retried_by_their_own_dispatcher_are_no_possible_
     await dispatcher.run_once()
     clock.advance(minutes=1)
     await dispatcher.run_once()
-    assert dispatcher.possible_resends == 0
+    assert dispatcher.counts["slack", Outcome.POSSIBLE_RESEND] == 0
 
 
 async def test_two_dispatchers_deliver_each_message_exactly_once(database_url: str, clock: Clock) -> None:
@@ -246,7 +249,7 @@ async def test_a_row_that_does_not_fit_its_model_fails_at_once_and_is_never_sent
     assert (row.status, row.attempts, recorder.sent) == ("failed", 1, [])
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("outbox: slack message 1 is not sent") and "my words" not in line
-    assert dispatcher.outcomes == Counter({("slack", "invalid"): 1})
+    assert dispatcher.counts == Counter({("slack", Outcome.INVALID): 1})
 
 
 async def test_a_platform_that_asks_for_a_wait_is_not_called_again_before_it(database: Database, clock: Clock) -> None:
@@ -309,4 +312,18 @@ async def test_what_became_of_each_attempt_is_counted_by_channel_and_outcome(dat
     await queue(database, clock, count=3)
     dispatcher = Dispatcher(database, {"slack": Recorder(failures=2)}, clock=clock)
     await dispatcher.run_once()
-    assert dispatcher.outcomes == Counter({("slack", "retry"): 2, ("slack", "sent"): 1})
+    assert dispatcher.counts == Counter({("slack", Outcome.RETRY_LATER): 2, ("slack", Outcome.SENT): 1})
+
+
+async def test_inline_replies_and_outbox_messages_are_counted_in_one_tally(database: Database, clock: Clock) -> None:
+    counts = SendCounts()
+    async with database.transaction() as session:
+        enqueue(session, channel="slack", message=alert(1), now=clock.now)
+    await Dispatcher(database, {"slack": Recorder()}, clock=clock, counts=counts).run_once()
+    replies = Replies(database, lambda who: who.user_id, counts)
+
+    async def refused() -> SendResult:
+        return Refused("message too long")
+
+    await replies.send_direct("slack", "event-1", [refused], to=None)
+    assert counts == Counter({("slack", Outcome.SENT): 1, ("slack", Outcome.REFUSED): 1})

@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import select
 
 from bot.events import Respondent
-from bot.outbound import Refused, RetryLater, SendResult, Sent, Unreachable
+from bot.outbound import Outcome, Refused, RetryLater, SendResult, Sent, Unreachable
 from bot.prompts import Reply
-from bot.replies import Outcome, Progress, Replies, SendOne
+from bot.replies import Progress, Replies, SendOne
 from storage import queries
 from storage.db import Database
 from storage.models import Person
@@ -132,7 +132,7 @@ async def test_sends_are_counted_by_channel_and_outcome_with_resends_after_a_res
     assert platform.received == ["first", "first", "fourth"]
     assert after.counts == {
         (CHANNEL, Outcome.SENT): 1,
-        (CHANNEL, Outcome.RESENT_AFTER_RESTART): 1,
+        (CHANNEL, Outcome.POSSIBLE_RESEND): 1,
         (CHANNEL, Outcome.UNREACHABLE): 1,
         (CHANNEL, Outcome.RETRY_LATER): 1,
         ("other", Outcome.SENT): 1,

@@ -11,7 +11,7 @@ from telegram import Update
 from bot.cases import EventKey
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey
-from bot.replies import Outcome
+from bot.outbound import Outcome
 from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import CaseEvent
@@ -111,10 +111,10 @@ async def test_a_message_perhaps_sent_before_a_crash_is_counted_as_resent_after_
     await chat.handled(update_id)
     assert [FIRST_QUESTION in text for text in chat.texts()] == [True]
     assert "resent after restart: message 1 of telegram-" in caplog.text
-    assert channel.services.delivery.replies.counts["telegram", Outcome.RESENT_AFTER_RESTART] == 1
+    assert channel.services.delivery.replies.counts["telegram", Outcome.POSSIBLE_RESEND] == 1
 
     await push_twice(channel, chat, fake_telegram.build.command(CUSTOMER, "help"))  # no restart: nothing resent
-    assert channel.services.delivery.replies.counts["telegram", Outcome.RESENT_AFTER_RESTART] == 1
+    assert channel.services.delivery.replies.counts["telegram", Outcome.POSSIBLE_RESEND] == 1
 
 
 async def test_an_answer_whose_step_was_applied_before_a_crash_still_gets_its_reply(
