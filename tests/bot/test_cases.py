@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.cases import CaseDesk, CaseError, Cases, EventKey, alert_text, suggest_category
+from bot.cases import CaseDesk, CaseError, Cases, EventKey, StaffDestination, alert_text, suggest_category
 from bot.config import CaseSettings
 from bot.engine import Engine
 from bot.events import Forget, SubmitSurvey
@@ -31,10 +31,10 @@ def test_the_category_comes_from_keyword_rules() -> None:
 @pytest.fixture
 def desk() -> CaseDesk:
     """Cases alert the Slack staff channel."""
-    return CaseDesk(destinations={"slack": "CSTAFF"})
+    return CaseDesk(destinations={"slack": StaffDestination("CSTAFF")})
 
 
-@pytest.mark.parametrize("desk", [CaseDesk(destinations={"slack": "CSTAFF", "telegram": "-100123"})])
+@pytest.mark.parametrize("desk", [CaseDesk(destinations={"slack": StaffDestination("CSTAFF"), "telegram": StaffDestination("-100123")})])
 async def test_a_complaint_opens_a_triaged_case_with_its_trail_and_alerts(
     engine: Engine, database: Database, clock: Clock
 ) -> None:
