@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
-
-from collections.abc import Mapping
 
 from bot.config import ChannelSection, StringList
 

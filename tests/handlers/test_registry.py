@@ -87,7 +87,7 @@ def test_staff_hear_of_cases_on_each_running_channel_that_has_a_staff_destinatio
         "slack": {"staff_channel": "C1"},
     }
     settings = settings_model().model_validate(sections)
-    assert staff_destinations(settings) == {"telegram": StaffDestination("-100")}  # Slack has no token: it is off
+    assert staff_destinations(settings) == {"telegram": StaffDestination("-100", "-100")}  # Slack has no token
     sections["slack"] |= {"bot_token": "xoxb-1", "signing_secret": "s"}
     assert staff_destinations(settings_model().model_validate(sections)) == {
         "telegram": StaffDestination("-100", "-100"),
