@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.cases import CaseDesk, Cases
+from bot.cases import CaseDesk, Cases, StaffDestination
 from bot.config import ConfigError, Settings
 from bot.engine import Engine
 from bot.loops import Loops
@@ -80,12 +80,13 @@ async def open_current_database(settings: Settings) -> Database:
     return database
 
 
-def staff_destinations(settings: Settings) -> dict[str, str]:
-    """Where staff hear of new cases, by channel: each running channel's staff chat or channel, if it has one."""
+def staff_destinations(settings: Settings) -> dict[str, StaffDestination]:
+    """Where staff hear of cases, by channel: each running channel's staff chat or channel, if it has one, with
+    where its escalations go and whom they mention."""
     return {
-        channel: destination
+        channel: StaffDestination(target, section.escalation_destination, section.mention_in_escalations)
         for channel, section in settings.configured_channels().items()
-        if (destination := section.staff_destination)
+        if (target := section.staff_destination)
     }
 
 

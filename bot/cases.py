@@ -44,11 +44,26 @@ def priority_of(complaint: Complaint, lowest_score: bool) -> str:
 
 
 @dataclass(frozen=True)
+class StaffDestination:
+    """Where one channel's staff hear of cases: the chat or channel of the alerts, the one of escalations (None: the
+    alerts'), and whom an escalation mentions, in that channel's own markup."""
+
+    target: str
+    escalation_target: str | None = None
+    mention: str | None = None
+
+    def escalation(self, case_id: int, why: str) -> CaseEscalation:
+        mention = f"{self.mention} " if self.mention else ""
+        line = f"{mention}Case #{case_id} escalated: {why}"
+        return CaseEscalation(case_id=case_id, target=self.escalation_target or self.target, line=line)
+
+
+@dataclass(frozen=True)
 class CaseDesk:
-    """Opens cases in the engine's transaction; `destinations` are the staff channels alerted (channel -> target)."""
+    """Opens cases in the engine's transaction; `destinations` are the staff channels alerted, by channel."""
 
     settings: CaseSettings = field(default_factory=CaseSettings)
-    destinations: Mapping[str, str] = field(default_factory=dict)
+    destinations: Mapping[str, StaffDestination] = field(default_factory=dict)
 
     def triage(self, complaint: Complaint, now: datetime, lowest_score: bool) -> None:
         """Category, priority and the due times of a new case."""
@@ -82,8 +97,8 @@ class CaseDesk:
     ) -> None:
         """The trail line, and an update of the case's message for every staff destination."""
         stored.add_trail_line(session, case, now, actor, action, line)
-        for channel, target in self.destinations.items():
-            update = CaseUpdate(case_id=case.id, target=target, line=line)
+        for channel, destination in self.destinations.items():
+            update = CaseUpdate(case_id=case.id, target=destination.target, line=line)
             outbox.enqueue(session, channel=channel, message=update, now=now)
 
     def opened(self, session: AsyncSession, complaint: Complaint, now: datetime) -> None:
@@ -92,8 +107,8 @@ class CaseDesk:
         stored.add_trail_line(
             session, complaint, now, "system", "opened", f"{complaint.reasons}; priority {complaint.priority}"
         )
-        for channel, target in self.destinations.items():
-            alert = CaseAlert(case_id=complaint.id, target=target)
+        for channel, destination in self.destinations.items():
+            alert = CaseAlert(case_id=complaint.id, target=destination.target)
             outbox.enqueue(session, channel=channel, message=alert, now=now)
 
 
@@ -282,13 +297,9 @@ class Cases:
         case.escalations += 1
         case.escalated_at = now
         stored.add_trail_line(session, case, now, "system", "escalated", why)
-        mention = f"{self.desk.settings.escalation_mention} " if self.desk.settings.escalation_mention else ""
-        line = f"{mention}Case #{case.id} escalated: {why}"
-        second_channel = self.desk.settings.escalation_channel
-        for channel, target in self.desk.destinations.items():
-            where = second_channel if channel == "slack" and second_channel else target
-            escalation = CaseEscalation(case_id=case.id, target=where, line=line)
-            outbox.enqueue(session, channel=channel, message=escalation, now=now)
+        assert case.id is not None
+        for channel, destination in self.desk.destinations.items():
+            outbox.enqueue(session, channel=channel, message=destination.escalation(case.id, why), now=now)
 
     async def _tell_customer(self, session: AsyncSession, case: Complaint, now: datetime, message: str | None) -> None:
         person = await stored.customer_of(session, case=case)

@@ -8,7 +8,7 @@ import tomllib
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -90,9 +90,23 @@ class ChannelSection(Section):
     def configured(self) -> bool:
         """Whether the channel runs: its token or credentials are set."""
 
+    # Keys that lived in another section, by their old place (section, key) -> their key here: a config still
+    # using the old place is refused with a line that says where the key went.
+    moved_here: ClassVar[Mapping[tuple[str, str], str]] = {}
+
     @property
     def staff_destination(self) -> str | None:
         """Where staff hear of new cases on this channel (a chat, a channel), if anywhere."""
+        return None
+
+    @property
+    def escalation_destination(self) -> str | None:
+        """Where staff hear of overdue or reopened cases on this channel: by default where they hear of new ones."""
+        return self.staff_destination
+
+    @property
+    def mention_in_escalations(self) -> str | None:
+        """Whom an escalation mentions, in the channel's own markup; by default nobody."""
         return None
 
     def surveys_named(self) -> dict[str, str]:
@@ -130,8 +144,6 @@ class CaseSettings(Section):
     ack_minutes: dict[str, int] = {"high": 60, "normal": 240, "low": 1440}
     resolve_hours: dict[str, int] = {"high": 24, "normal": 72, "low": 168}
     reminder_minutes: int = Field(default=60, ge=1)  # an overdue case is escalated again at most this often
-    escalation_mention: str | None = None  # e.g. "<!subteam^S0123>" to mention a Slack user group
-    escalation_channel: str | None = None  # a second Slack channel for escalations; default: the staff channel
 
     @field_validator("ack_minutes", "resolve_hours")
     @classmethod
@@ -254,7 +266,7 @@ def load_settings(path: Path, *, required: bool = False, model: type[Settings] =
     try:
         return model(**values)
     except ValidationError as error:
-        raise ConfigError(f"{path}: {describe(error)}") from None
+        raise ConfigError(f"{path}: {describe(error, moved_keys(model))}") from None
     except SettingsError as error:  # pydantic-settings names only the section: 'error parsing value for field "x"'
         section = str(error).split('"')[1].upper() if str(error).count('"') >= 2 else "SECTION"
         raise ConfigError(
@@ -314,13 +326,26 @@ def unknown_variables(environ: Mapping[str, str], model: type[Settings] = Settin
     return warnings
 
 
-def describe(error: ValidationError) -> str:
-    """The first validation problem as '[section] key (ENV_VAR): message'."""
+def moved_keys(model: type[Settings]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Where each key that moved into a channel's section went: (old section, key) -> (section, key)."""
+    return {
+        old: (name, key)
+        for name, field in model.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, ChannelSection)
+        for old, key in field.annotation.moved_here.items()
+    }
+
+
+def describe(error: ValidationError, moved: Mapping[tuple[str, str], tuple[str, str]] | None = None) -> str:
+    """The first validation problem as '[section] key (ENV_VAR): message'; a key `moved` elsewhere is named so."""
     first = error.errors()[0]
     location = [str(part) for part in first["loc"]]
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
+        if len(location) == 2 and (now_at := (moved or {}).get((location[0], location[1]))):
+            section, key = now_at
+            message = f"moved to [{section}] {key} ({ENV_PREFIX}{section.upper()}__{key.upper()})"
     if first["type"] == "assertion_error" or not location:
         return message
     section, key = (location[0], ".".join(location[1:])) if len(location) > 1 else ("", location[0])

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot import outbox
+from bot.cases import StaffDestination
 from bot.outbound import StaffNotice
 from storage.db import Database
 from storage.types import utcnow
@@ -67,12 +68,12 @@ class NoticeLimiter:
 
 
 class StaffNotices:
-    """Queues a notice of a failed handler to every staff destination (channel -> target), as case alerts go."""
+    """Queues a notice of a failed handler to every staff destination (by channel), as case alerts go."""
 
     def __init__(
         self,
         database: Database,
-        destinations: Mapping[str, str],
+        destinations: Mapping[str, StaffDestination],
         clock: Callable[[], datetime] = utcnow,
         limiter: NoticeLimiter | None = None,
     ) -> None:
@@ -95,8 +96,8 @@ class StaffNotices:
         text = notice_text(key, update_kind, now, held_back)
         try:
             async with self.database.transaction() as session:
-                for channel, target in self.destinations.items():
-                    notice = StaffNotice(target=target, text=text)
+                for channel, destination in self.destinations.items():
+                    notice = StaffNotice(target=destination.target, text=text)
                     outbox.enqueue(session, channel=channel, message=notice, now=now)
         except Exception as failure:
             self.limiter.lost(key, held_back + 1)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.cases import CaseDesk, CaseError, Cases, EventKey, alert_text, suggest_category
+from bot.cases import CaseDesk, CaseError, Cases, EventKey, StaffDestination, alert_text, suggest_category
 from bot.config import CaseSettings
 from bot.engine import Engine
 from bot.events import Forget, SubmitSurvey
@@ -31,10 +31,12 @@ def test_the_category_comes_from_keyword_rules() -> None:
 @pytest.fixture
 def desk() -> CaseDesk:
     """Cases alert the Slack staff channel."""
-    return CaseDesk(destinations={"slack": "CSTAFF"})
+    return CaseDesk(destinations={"slack": StaffDestination("CSTAFF")})
 
 
-@pytest.mark.parametrize("desk", [CaseDesk(destinations={"slack": "CSTAFF", "telegram": "-100123"})])
+@pytest.mark.parametrize(
+    "desk", [CaseDesk(destinations={"slack": StaffDestination("CSTAFF"), "telegram": StaffDestination("-100123")})]
+)
 async def test_a_complaint_opens_a_triaged_case_with_its_trail_and_alerts(
     engine: Engine, database: Database, clock: Clock
 ) -> None:
@@ -235,6 +237,30 @@ async def test_an_overdue_case_escalates_again_no_more_often_than_the_reminder(
     assert await cases.escalate_overdue() == 0  # acknowledged, and not yet due to be resolved
     escalations = outbox_of(await all_outbox(database), "case_escalation")
     assert [e["line"] for e in escalations] == ["Case #1 escalated: not acknowledged in time"] * 2
+
+
+@pytest.mark.parametrize(
+    "desk",
+    [
+        CaseDesk(
+            destinations={
+                "slack": StaffDestination("CSTAFF", escalation_target="CESCALATE", mention="<!subteam^S0123>"),
+                "telegram": StaffDestination("-100123"),
+            }
+        )
+    ],
+)
+async def test_an_escalation_goes_where_each_channel_asks_and_mentions_only_its_own_people(
+    engine: Engine, database: Database, cases: Cases, clock: Clock
+) -> None:
+    await open_case(engine)
+    clock.advance(hours=4, minutes=1)
+    assert await cases.escalate_overdue() == 1
+    escalations = [m for m in await all_outbox(database) if m.kind == "case_escalation"]
+    assert sorted((m.channel, json.loads(m.payload)["target"], json.loads(m.payload)["line"]) for m in escalations) == [
+        ("slack", "CESCALATE", "<!subteam^S0123> Case #1 escalated: not acknowledged in time"),
+        ("telegram", "-100123", "Case #1 escalated: not acknowledged in time"),
+    ]
 
 
 async def test_staff_write_to_the_customer_and_the_reply_joins_the_case(

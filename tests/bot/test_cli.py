@@ -86,6 +86,20 @@ BAD_CONFIGURATIONS = [
         "feedbackbot: [surveys] default: no survey 'nope' in surveys",
     ),
     ("not TOML", "[server\n", {}, "feedbackbot: config.toml: not valid TOML"),
+    (
+        "a key that moved to its channel",
+        '[cases]\nescalation_channel = "CESCALATE"\n',
+        {},
+        "config.toml: [cases] escalation_channel (FEEDBACKBOT_CASES__ESCALATION_CHANNEL): "
+        "moved to [slack] escalation_channel (FEEDBACKBOT_SLACK__ESCALATION_CHANNEL)",
+    ),
+    (
+        "a key that moved to its channel, from the environment",
+        "",
+        {"FEEDBACKBOT_CASES__ESCALATION_MENTION": "<!subteam^S0123>"},
+        "[cases] escalation_mention (FEEDBACKBOT_CASES__ESCALATION_MENTION): "
+        "moved to [slack] escalation_mention (FEEDBACKBOT_SLACK__ESCALATION_MENTION)",
+    ),
 ]
 
 

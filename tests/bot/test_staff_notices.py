@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.cases import StaffDestination
 from bot.outbound import Kind
 from bot.staff_notices import NoticeLimiter, StaffNotices
 from storage.db import Database
@@ -53,7 +54,9 @@ def test_no_more_than_six_notices_an_hour_overall(clock: Clock) -> None:
 
 
 async def test_a_notice_is_queued_for_every_staff_destination(database: Database, clock: Clock) -> None:
-    notices = StaffNotices(database, {"telegram": "-100123", "slack": "CSTAFF"}, clock)
+    notices = StaffNotices(
+        database, {"telegram": StaffDestination("-100123"), "slack": StaffDestination("CSTAFF")}, clock
+    )
     await notices.handler_failed("telegram", raised(KeyError("customer 714862471 said: my card")), "message")
     async with database.snapshot() as session:
         queued = list(await session.exec(select(OutboxMessage)))
@@ -71,10 +74,14 @@ async def test_when_the_database_is_down_the_notice_is_logged_as_lost_and_counte
 ) -> None:
     down = Database(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir.db")
     limiter = NoticeLimiter(window=timedelta(0))
-    await StaffNotices(down, {"slack": "CSTAFF"}, clock, limiter).handler_failed("slack", raised(KeyError()), "x")
+    await StaffNotices(down, {"slack": StaffDestination("CSTAFF")}, clock, limiter).handler_failed(
+        "slack", raised(KeyError()), "x"
+    )
     await down.close()
     assert "could not queue the staff notice of a slack error (OperationalError)" in caplog.text
-    await StaffNotices(database, {"slack": "CSTAFF"}, clock, limiter).handler_failed("slack", raised(KeyError()), "x")
+    await StaffNotices(database, {"slack": StaffDestination("CSTAFF")}, clock, limiter).handler_failed(
+        "slack", raised(KeyError()), "x"
+    )
     async with database.snapshot() as session:
         [queued] = list(await session.exec(select(OutboxMessage)))
     assert json.loads(queued.payload)["text"].endswith("And 1 more like it since.")

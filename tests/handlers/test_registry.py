@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import open_core, staff_destinations
+from bot.cases import StaffDestination
 from bot.config import load_settings, unknown_variables
 from bot.outbound import CaseAlert
 from handlers.registry import CHANNELS, Registration, settings_model
@@ -86,6 +87,9 @@ def test_staff_hear_of_cases_on_each_running_channel_that_has_a_staff_destinatio
         "slack": {"staff_channel": "C1"},
     }
     settings = settings_model().model_validate(sections)
-    assert staff_destinations(settings) == {"telegram": "-100"}  # Slack has no token: it does not run
+    assert staff_destinations(settings) == {"telegram": StaffDestination("-100", "-100")}  # Slack has no token
     sections["slack"] |= {"bot_token": "xoxb-1", "signing_secret": "s"}
-    assert staff_destinations(settings_model().model_validate(sections)) == {"telegram": "-100", "slack": "C1"}
+    assert staff_destinations(settings_model().model_validate(sections)) == {
+        "telegram": StaffDestination("-100", "-100"),
+        "slack": StaffDestination("C1", "C1"),
+    }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot.cases import CaseDesk
+from bot.cases import CaseDesk, StaffDestination
 from bot.outbox import Dispatcher
 from storage.db import Database
 from tests.conftest import Clock
@@ -25,7 +25,7 @@ NOTICE = r"A slack handler failed: \w+Error at \w+\.py:\d+ in \w+, while handlin
 @pytest.fixture
 def desk() -> CaseDesk:
     """Staff hear of cases (and so of errors) in the Slack staff channel."""
-    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
+    return CaseDesk(destinations={"slack": StaffDestination(STAFF_CHANNEL)})
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.cases import CaseDesk
+from bot.cases import CaseDesk, StaffDestination
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey, TextAnswer
 from bot.outbox import Dispatcher
@@ -37,7 +37,7 @@ HIDDEN = ("\u202e", "\u200b", "\ufeff")
 @pytest.fixture
 def desk() -> CaseDesk:
     """Cases alert the Slack staff channel."""
-    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
+    return CaseDesk(destinations={"slack": StaffDestination(STAFF_CHANNEL)})
 
 
 @pytest.fixture

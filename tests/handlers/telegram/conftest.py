@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Core
-from bot.cases import CaseDesk, Cases
+from bot.cases import CaseDesk, Cases, StaffDestination
 from bot.config import Settings
 from bot.engine import Engine
 from bot.outbox import Dispatcher
@@ -45,7 +45,7 @@ MakeChannel = Callable[..., Awaitable[TelegramChannel]]
 @pytest.fixture
 def desk() -> CaseDesk:
     """Cases alert the Telegram staff chat."""
-    return CaseDesk(destinations={"telegram": str(STAFF_CHAT)})
+    return CaseDesk(destinations={"telegram": StaffDestination(str(STAFF_CHAT))})
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Core
-from bot.cases import CaseDesk, Cases
+from bot.cases import CaseDesk, Cases, StaffDestination
 from bot.config import Settings
 from bot.engine import Engine
 from bot.outbox import Dispatcher
@@ -49,7 +49,7 @@ STAFF_CHANNEL = "CSTAFF"
 @pytest.fixture
 def desk() -> CaseDesk:
     """Cases alert the Slack staff channel."""
-    return CaseDesk(destinations={"slack": STAFF_CHANNEL})
+    return CaseDesk(destinations={"slack": StaffDestination(STAFF_CHANNEL)})
 
 
 @pytest.fixture
