@@ -28,8 +28,8 @@ BOTS = ("bot-1", "bot-2")
 
 
 def compose() -> dict[str, Any]:
-    services: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    return services
+    project: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return project
 
 
 def interpolated(value: str) -> str:
@@ -106,6 +106,14 @@ def test_the_systemd_unit_sets_only_real_settings_and_runs_the_bot_hardened() ->
     for line in ("User=feedbackbot", "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict"):
         assert line in text.splitlines()
     assert re.search(r"^ExecStart=\S*/feedbackbot run$", text, flags=re.MULTILINE)
+
+
+def test_the_image_runs_as_a_user_and_sets_only_real_settings() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.findall(r"^USER (\S+)$", dockerfile, flags=re.MULTILINE) == ["feedbackbot"]
+    environment = dict(re.findall(r"\b(FEEDBACKBOT_\w+)=(\S+)", dockerfile))
+    assert environment == {"FEEDBACKBOT_SERVER__HOST": "0.0.0.0", "FEEDBACKBOT_SERVER__PORT": "8080"}
+    assert unknown_variables(environment, settings_model()) == []
 
 
 def test_the_caddyfile_passes_on_exactly_the_paths_the_channels_serve() -> None:
