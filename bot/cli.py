@@ -9,10 +9,10 @@ import json
 import logging
 import os
 import sys
-from importlib.metadata import version
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 

@@ -59,7 +59,7 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
     server = core.settings.server
     with closing(listen(server.host, server.port)) as listener:
         revision = await current_revision(core.database)
-        log.info("feedbackbot %s, database schema at revision %s", installed_version(), revision)
+        log.info("starting version %s, database schema at revision %s", installed_version(), revision)
         async with running_channels(core, registry) as channels:
             routes = [route for channel in channels for route in channel.routes()]
             api = create_app(core.database, loops=core.loops, server=server, routes=routes)

@@ -40,11 +40,15 @@ def backup_sqlite(source: Path, target: Path, *, overwrite: bool = False) -> int
 
 def _copy(source: Path, target: Path) -> None:
     try:
-        with contextlib.closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)) as reader:
-            with contextlib.closing(sqlite3.connect(target)) as copy:
-                reader.execute("BEGIN")
-                reader.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # the snapshot starts here
-                reader.backup(copy, pages=PAGES_PER_STEP)
-                reader.execute("COMMIT")
+        with (
+            contextlib.closing(
+                sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
+            ) as reader,
+            contextlib.closing(sqlite3.connect(target)) as copy,
+        ):
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # the snapshot starts here
+            reader.backup(copy, pages=PAGES_PER_STEP)
+            reader.execute("COMMIT")
     except sqlite3.Error as error:
         raise BackupError(f"cannot back up {source}: {error}") from None

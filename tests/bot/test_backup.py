@@ -34,13 +34,15 @@ def feedbackbot(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.C
     )
 
 
-async def keep_answering(engine: Engine) -> None:
+async def keep_answering(engine: Engine, some_answered: asyncio.Event) -> None:
     """Customers taking the survey one after another, each answer committed as the bot commits it."""
     for number in itertools.count():
         customer = Customer(engine, user_id=f"customer-{number}")
         await customer.start("csat")
         await customer.say("4")
         await customer.say(f"Fine, thanks ({number})")
+        if number == 10:
+            some_answered.set()
 
 
 async def answer_ids(database: Database) -> set[int]:
@@ -53,9 +55,10 @@ async def test_a_backup_taken_while_answers_are_written_restores_to_a_current_co
     tmp_path: Path, database_url: str, database: Database, engine: Engine
 ) -> None:
     env = operator_env(tmp_path, database_url)
-    writer = asyncio.create_task(keep_answering(engine))
-    while len(committed := await answer_ids(database)) < 20:
-        await asyncio.sleep(0.01)
+    some_answered = asyncio.Event()
+    writer = asyncio.create_task(keep_answering(engine, some_answered))
+    await some_answered.wait()
+    committed = await answer_ids(database)
     backup = await asyncio.create_subprocess_exec(
         FEEDBACKBOT, "db", "backup", "backup.db", cwd=tmp_path, env=env, stdout=subprocess.PIPE
     )
