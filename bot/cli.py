@@ -12,10 +12,12 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from sqlalchemy import make_url
 
 from bot import logsafety
 from bot.app import load_checked_surveys, open_current_database, open_database
@@ -25,6 +27,7 @@ from bot.export import ExportFormat, export_answers
 from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
 from storage import views
+from storage.backup import BackupError, backup_sqlite
 from storage.migrate import SchemaChange, upgrade
 from storage.models import CaseStatus
 from storage.types import utcnow
@@ -35,7 +38,7 @@ T = TypeVar("T")
 
 # The core's commands; handlers/cli.py adds the commands that start channels, which the core may not import.
 core_commands = typer.Typer()
-db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database: its schema and backups.", no_args_is_help=True)
 surveys_app = typer.Typer(help="Work with the survey files.", no_args_is_help=True)
 cases_app = typer.Typer(help="Look at complaint cases.", no_args_is_help=True)
 core_commands.add_typer(db_app, name="db")
@@ -50,6 +53,17 @@ class Invocation:
 
     config: Path | None
     settings_model: type[Settings]
+
+
+def installed_version() -> str:
+    """The version of the installed feedbackbot package."""
+    return version("feedbackbot")
+
+
+def show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"feedbackbot {installed_version()}")
+        raise typer.Exit()
 
 
 def command_line(channel_commands: typer.Typer, settings_model: type[Settings]) -> typer.Typer:
@@ -74,6 +88,10 @@ def command_line(channel_commands: typer.Typer, settings_model: type[Settings]) 
                 "FEEDBACKBOT_<SECTION>__<KEY> overrides it.",
             ),
         ] = None,
+        _version: Annotated[
+            bool,
+            typer.Option("--version", callback=show_version, is_eager=True, help="Show the version and exit."),
+        ] = False,
     ) -> None:
         """Start with `make run`; see README.md for configuration, surveys and channels."""
         ctx.obj = Invocation(config, settings_model)
@@ -187,6 +205,25 @@ def db_upgrade(ctx: typer.Context) -> None:
         typer.echo(f"database schema is up to date at revision {change.after} ({engine})")
     else:
         typer.echo(f"database schema upgraded from revision {change.before} to {change.after} ({engine})")
+
+
+@db_app.command("backup")
+def db_backup(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The backup file to write.", dir_okay=False)],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Copy the SQLite database to FILE, consistent even while the bot writes (SQLite's online backup)."""
+    settings = settings_of(ctx)
+    url = make_url(settings.storage.url)
+    if url.get_backend_name() != "sqlite":
+        fail("[storage] url: db backup copies SQLite files; back up PostgreSQL with pg_dump (see README.md)")
+    source = Path(url.database or "")
+    try:
+        size = backup_sqlite(source, file, overwrite=force)
+    except BackupError as error:
+        fail(str(error))
+    typer.echo(f"backup of {source} written to {file} ({size} bytes)")
 
 
 @surveys_app.command("check")

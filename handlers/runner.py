@@ -16,11 +16,13 @@ from fastapi import FastAPI
 
 from bot.app import Core
 from bot.channels import Channel
+from bot.cli import installed_version
 from bot.config import ConfigError
 from bot.outbox import DISPATCHER_LOOP, Dispatcher
 from handlers.console import ConsoleChannel, stdin_lines
 from handlers.registry import CHANNELS, Registration
 from handlers.web import create_app
+from storage.migrate import current_revision
 
 SWEEP_SECONDS = 60
 SWEEP_LOOP = "the minute's sweep"
@@ -56,6 +58,8 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
     """Runs until stopped: the configured channels of the registry, or else the terminal channel."""
     server = core.settings.server
     with closing(listen(server.host, server.port)) as listener:
+        revision = await current_revision(core.database)
+        log.info("starting version %s, database schema at revision %s", installed_version(), revision)
         async with running_channels(core, registry) as channels:
             routes = [route for channel in channels for route in channel.routes()]
             api = create_app(core.database, loops=core.loops, server=server, routes=routes)

@@ -45,9 +45,13 @@ async def upgrade(database: Database, revision: str = "head") -> SchemaChange:
         return await connection.run_sync(run)
 
 
+async def current_revision(database: Database) -> str | None:
+    """The schema's revision; None: there is no schema."""
+    async with database.engine.connect() as connection:
+        return await connection.run_sync(_revision)
+
+
 async def is_current(database: Database) -> bool:
     """Whether the schema is at the newest migration."""
     head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
-
-    async with database.engine.connect() as connection:
-        return await connection.run_sync(_revision) == head
+    return await current_revision(database) == head

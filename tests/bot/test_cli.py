@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from bot.config import load_settings
 from handlers.cli import app
 from handlers.registry import settings_model
 from storage.migrate import alembic_config
-from tests.conftest import ROOT
+from tests.conftest import FEEDBACKBOT, ROOT, free_port
 
 
 @pytest.fixture
@@ -378,3 +380,34 @@ def test_the_core_commands_read_a_configuration_with_every_channel_section(workd
     assert invoke("db", "upgrade", config=config)[0] == 0
     assert invoke("cases", "list") == (0, "", "no cases\n")
     assert invoke("surveys", "check")[1].startswith("4 surveys OK")
+
+
+PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_the_version_is_the_installed_one(workdir: Path) -> None:
+    assert invoke("--version") == (0, f"feedbackbot {PROJECT_VERSION}\n", "")
+
+
+def test_the_first_log_line_of_the_running_bot_names_the_version_and_the_schema(
+    tmp_path: Path, database_url: str
+) -> None:
+    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
+    env |= {"FEEDBACKBOT_STORAGE__URL": database_url, "FEEDBACKBOT_SERVER__PORT": str(free_port())}
+    bot = subprocess.run(  # the terminal channel reads no line and quits, and the bot with it
+        [FEEDBACKBOT, "run"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bot.returncode == 0, bot.stderr
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    first = bot.stderr.splitlines()[0]
+    assert first.endswith(
+        f" INFO handlers.runner: starting version {PROJECT_VERSION}, database schema at revision {head}"
+    )
