@@ -1,4 +1,4 @@
-"""The core's `feedbackbot` commands (export, db, surveys, score, cases, person) and the helpers every command shares."""
+"""The core's `feedbackbot` commands (export, db, surveys, score, cases, person) and the helpers they share."""
 
 from __future__ import annotations
 
@@ -355,7 +355,8 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
 
 
 PersonArgument = Annotated[str, typer.Argument(metavar="CHANNEL:ID", help="The person: channel and platform id.")]
-ANONYMOUS_NOTE = "Anonymous answers are not linked to the person, so they are neither exported nor erased."
+ANONYMOUS_NOTE = "Answers given anonymously are not linked to the person and are not exported."
+FORGOTTEN_NOTE = "Their scores stay only in anonymous totals."
 
 
 def respondent_of(person: str) -> Respondent:
@@ -437,7 +438,7 @@ def person_forget(
     if counts is None:
         unknown_person(person)
     typer.echo(f"erased {person}: " + ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in counts.items()))
-    typer.echo(ANONYMOUS_NOTE)
+    typer.echo(FORGOTTEN_NOTE)
 
 
 def unknown_person(person: str) -> NoReturn:

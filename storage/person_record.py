@@ -13,7 +13,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queries
 from storage.models import Answer, AuditEntry, CaseEvent, Complaint, Conversation, InboundEvent
-from storage.views import TrailLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +41,14 @@ class ConversationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class TrailStep:
+    at: datetime
+    actor: str  # a staff id, "customer" or "system"
+    action: str
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CaseRecord:
     id: int
     status: str
@@ -49,7 +56,7 @@ class CaseRecord:
     text: str | None  # the customer's own words
     reference: str | None
     created_at: datetime
-    trail: list[TrailLine]
+    trail: list[TrailStep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +170,7 @@ async def _case_record(session: AsyncSession, case: Complaint) -> CaseRecord:
         text=case.text,
         reference=case.reference,
         created_at=case.created_at,
-        trail=[TrailLine(*row) for row in trail],
+        trail=[TrailStep(*row) for row in trail],
     )
 
 

@@ -74,9 +74,9 @@ def test_export_holds_the_answers_and_the_cases_words(
     assert (conversation["survey_id"], conversation["reference"]) == ("csat", "ORDER-55")
     assert [(answer["value"], answer["text"]) for answer in conversation["answers"]] == [(1, None), (None, FREE_TEXT)]
     assert [case["text"] for case in exported["cases"]] == [FREE_TEXT, COMPLAINT]
-    assert all(case["trail"][0][2] == "opened" for case in exported["cases"])
+    assert [case["trail"][0]["action"] for case in exported["cases"]] == ["opened", "opened"]
     assert len(exported["inbound_events"]) == 4
-    assert "Anonymous answers" in exported["note"]
+    assert "anonymously" in exported["note"]
 
     _, [entry] = run_aside(dump_and_audit(database_url))
     assert (entry.actor, entry.action, entry.counts["answers"], entry.counts["cases"]) == ("dpo", "person.export", 2, 2)
@@ -106,9 +106,7 @@ def test_forget_leaves_nothing_of_the_person_and_audits_without_their_data(
     assert (unknown.exit_code, unknown.stderr) == (1, f"feedbackbot: no person test:{PLATFORM_ID}\n")
 
 
-@pytest.mark.parametrize("command", ["export", "forget"])
-def test_an_unknown_person_is_one_line_and_exit_1(cli: CliRunner, command: str) -> None:
-    result = cli.invoke(
-        app, ["person", command, "--yes", "telegram:42"] if command == "forget" else ["person", command, "telegram:42"]
-    )
+@pytest.mark.parametrize("command", [["export"], ["forget", "--yes"]])
+def test_an_unknown_person_is_one_line_and_exit_1(cli: CliRunner, command: list[str]) -> None:
+    result = cli.invoke(app, ["person", *command, "telegram:42"])
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", "feedbackbot: no person telegram:42\n")
