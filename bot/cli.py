@@ -1,35 +1,40 @@
-"""The core's `feedbackbot` commands (export, db, surveys, score, cases) and the helpers every command shares."""
+"""The core's `feedbackbot` commands (export, db, surveys, score, cases, person) and the helpers they share."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import io
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from sqlalchemy import make_url
+from sqlalchemy.engine import make_url
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import logsafety
 from bot.app import load_checked_surveys, open_current_database, open_database
 from bot.cases import CaseDesk, Cases, alert_text
 from bot.config import ConfigError, Settings, load_settings, unknown_variables
+from bot.events import Respondent
 from bot.export import ExportFormat, export_answers
+from bot.people import People, PrivacyKeys
 from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
 from storage import views
 from storage.backup import BackupError, backup_sqlite
 from storage.migrate import SchemaChange, upgrade
 from storage.models import CaseStatus
+from storage.person_record import PersonRecord, person_record, record_request
 from storage.types import utcnow
 from storage.views import CaseView, TrailLine
 
@@ -43,7 +48,11 @@ surveys_app = typer.Typer(help="Work with the survey files.", no_args_is_help=Tr
 cases_app = typer.Typer(help="Look at complaint cases.", no_args_is_help=True)
 core_commands.add_typer(db_app, name="db")
 core_commands.add_typer(surveys_app, name="surveys")
+person_app = typer.Typer(
+    help="Answer a person's data requests: export or erase what is held about them.", no_args_is_help=True
+)
 core_commands.add_typer(cases_app, name="cases")
+core_commands.add_typer(person_app, name="person")
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,3 +352,95 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
         typer.echo(
             f"  {line.at:%Y-%m-%d %H:%M} {line.actor}: {line.action}" + (f" ({line.detail})" if line.detail else "")
         )
+
+
+PersonArgument = Annotated[str, typer.Argument(metavar="CHANNEL:ID", help="The person: channel and platform id.")]
+ANONYMOUS_NOTE = "Answers given anonymously are not linked to the person and are not exported."
+FORGOTTEN_NOTE = "Their scores stay only in anonymous totals."
+
+
+def respondent_of(person: str) -> Respondent:
+    channel, _, user_id = person.partition(":")
+    if not channel or not user_id:
+        fail(f"{person!r}: name the person as CHANNEL:ID, e.g. telegram:123456")
+    return Respondent(channel=channel, user_id=user_id)
+
+
+async def _record_of(session: AsyncSession, keys: PrivacyKeys, who: Respondent) -> PersonRecord | None:
+    return await person_record(
+        session, channel=who.channel, platform_id=who.user_id, respondent_key=keys.respondent_key(who)
+    )
+
+
+@person_app.command("export")
+def person_export(ctx: typer.Context, person: PersonArgument) -> None:
+    """Print as JSON everything held about a person; the request is audited, without the data."""
+    settings = settings_of(ctx)
+    who, keys = respondent_of(person), PrivacyKeys(settings.respondent_hash_key)
+
+    async def work() -> PersonRecord | None:
+        database = await open_current_database(settings)
+        try:
+            async with database.transaction() as session:
+                record = await _record_of(session, keys, who)
+                if record is not None:
+                    record_request(
+                        session,
+                        actor=getpass.getuser(),
+                        action="person.export",
+                        subject=keys.respondent_key(who),
+                        counts=record.counts(),
+                    )
+                return record
+        finally:
+            await database.close()
+
+    record = run_async(work)
+    if record is None:
+        unknown_person(person)
+    exported = asdict(record) | {"note": ANONYMOUS_NOTE}
+    typer.echo(json.dumps(exported, ensure_ascii=False, indent=2, default=datetime.isoformat))
+
+
+@person_app.command("forget")
+def person_forget(
+    ctx: typer.Context,
+    person: PersonArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a person's data exactly as their own /forget does; their scores stay only in anonymous totals."""
+    settings = settings_of(ctx)
+    who, keys = respondent_of(person), PrivacyKeys(settings.respondent_hash_key)
+    if not yes:
+        typer.confirm(f"Erase everything held about {person}?", abort=True, err=True)
+
+    async def work() -> dict[str, int] | None:
+        database = await open_current_database(settings)
+        try:
+            async with database.transaction() as session:
+                record = await _record_of(session, keys, who)
+                if record is None:
+                    return None
+                await People(database, keys).forget(session, who)
+                record_request(
+                    session,
+                    actor=getpass.getuser(),
+                    action="person.forget",
+                    subject=keys.respondent_key(who),
+                    counts=record.counts(),
+                )
+            await database.scrub()  # as /forget does: no old copy of the erased rows stays in SQLite's files
+            return record.counts()
+        finally:
+            await database.close()
+
+    counts = run_async(work)
+    if counts is None:
+        unknown_person(person)
+    typer.echo(f"erased {person}: " + ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in counts.items()))
+    typer.echo(FORGOTTEN_NOTE)
+
+
+def unknown_person(person: str) -> NoReturn:
+    typer.echo(f"feedbackbot: no person {person}", err=True)
+    raise typer.Exit(1)

@@ -223,3 +223,14 @@ class InboxUpdate(SQLModel, table=True):
     attempts: int = 0  # failed handlings; given up after a few
     received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     handled_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """An operator's data request (an export or an erasure), without the data: whose is a keyed hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    actor: str = Field(max_length=64)  # the OS user who ran the command
+    action: str = Field(max_length=32)  # "person.export", "person.forget"
+    subject: str = Field(max_length=64)  # the person's respondent key, never their platform id
+    counts: str = Field(sa_type=Text)  # JSON: how many records of each kind were exported or erased

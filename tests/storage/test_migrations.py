@@ -19,6 +19,7 @@ from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
 from storage.migrate import alembic_config, upgrade
 from storage.models import CaseEvent, CaseReference, OutboxMessage
+from storage.person_record import audit_log, record_request
 from storage.types import UTCDateTime
 from tests.conftest import BACKENDS, postgres_admin, postgres_url, with_database
 
@@ -118,7 +119,7 @@ async def references(database: Database) -> list[tuple[int, str, str, str]]:
 async def test_0002_carries_case_references_and_outbox_cases_over(empty_database: Database) -> None:
     await upgrade(empty_database, "0001")
     await fill_at_0001(empty_database)
-    assert await upgrade(empty_database) == ("0001", "0002")
+    assert await upgrade(empty_database, "0002") == ("0001", "0002")
     assert await references(empty_database) == [(1, "slack", "CSTAFF", SLACK_TS), (1, "telegram", "-100123", "4242")]
     async with empty_database.snapshot() as session:
         outbox = list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
@@ -158,3 +159,22 @@ async def test_0002_downgrades_to_the_columns_and_payloads_of_0001(empty_databas
         ).all()
     assert [tuple(row) for row in complaints] == [(1, "CSTAFF", SLACK_TS, 4242), (2, None, None, None)]
     assert [(channel, kind, json.loads(payload)) for channel, kind, payload in payloads] == OLD_MESSAGES
+
+
+async def test_0003_adds_the_audit_log_and_downgrades_without_it(empty_database: Database) -> None:
+    await upgrade(empty_database, "0002")
+    assert await upgrade(empty_database) == ("0002", "0003")
+    async with empty_database.transaction() as session:
+        record_request(session, actor="dpo", action="person.forget", subject="f" * 64, counts={"answers": 2})
+    async with empty_database.snapshot() as session:
+        assert [(line.actor, line.counts) for line in await audit_log(session)] == [("dpo", {"answers": 2})]
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(empty_database.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+
+    async with empty_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert "auditentry" not in tables and "casereference" in tables
