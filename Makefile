@@ -31,6 +31,8 @@ run: $(VENV)/.installed config.toml
 # some of another's, so the few slow tests do not leave a core idle at the end.
 COVERAGE := --cov=bot --cov=handlers --cov=storage --cov-report=term:skip-covered --cov-fail-under=92
 TEST_WORKERS ?= auto
+# Python may cache compiled modules: every worker and every `feedbackbot` process a test starts imports the project.
+test: export PYTHONDONTWRITEBYTECODE :=
 test: $(VENV)/.installed-dev lint
 	scripts/with-postgres $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=worksteal $(COVERAGE)
 
