@@ -1,4 +1,4 @@
-"""The bot's one HTTP server: health, readiness and metrics here, and the routes of the channels (their webhooks) on the same app."""
+"""The bot's one HTTP server: health, readiness and metrics here, and the channels' routes (their webhooks)."""
 
 from __future__ import annotations
 

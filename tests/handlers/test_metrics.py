@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from alembic import command
 import pytest
+from alembic import command
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Connection
 
@@ -26,8 +27,8 @@ def desk() -> CaseDesk:
     return CaseDesk(destinations={"slack": StaffDestination("CSTAFF")})
 
 
-async def get(api: object, path: str) -> httpx.Response:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:  # type: ignore[arg-type]
+async def get(api: FastAPI, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         return await client.get(path)
 
 
