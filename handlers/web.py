@@ -56,8 +56,8 @@ def create_app(
         is not ready otherwise."""
         not_ready: list[str] = [] if channels_started() else ["channels"]
         try:
-            revision = await asyncio.wait_for(current_revision(database), HEALTH_TIMEOUT_SECONDS)
-            if not await is_current(database):
+            revision, current = await asyncio.wait_for(schema_state(database), HEALTH_TIMEOUT_SECONDS)
+            if not current:
                 not_ready.append("schema")
         except (SQLAlchemyError, OSError, TimeoutError) as error:
             log.warning("readiness check: the database does not answer: %s", error)
@@ -72,6 +72,11 @@ def create_app(
         return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def schema_state(database: Database) -> tuple[str | None, bool]:
+    """The schema's revision, and whether it is the newest."""
+    return await current_revision(database), await is_current(database)
 
 
 def unhealthy(database: str, dead_loops: list[str]) -> JSONResponse:
