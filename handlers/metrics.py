@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -11,11 +12,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.outbound import SendCounts
 from storage.db import Database
 from storage.monitoring import Backlog, CaseTally, answers_stored, case_tally, outbox_backlog
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 
 class Stored(NamedTuple):
@@ -46,11 +50,15 @@ class Metrics(Collector):
         self.registry.register(self)
 
     async def exposition(self) -> bytes:
-        """The metrics in Prometheus' text format, after reading the database's state."""
-        async with self.database.snapshot() as session:
-            self.stored = Stored(
-                await case_tally(session), await answers_stored(session), await outbox_backlog(session)
-            )
+        """The metrics in Prometheus' text format, after reading the database's state; with the database down, the
+        process's own counters still, and feedbackbot_database_up 0."""
+        try:
+            async with self.database.snapshot() as session:
+                cases, answers = await case_tally(session), await answers_stored(session)
+                self.stored = Stored(cases, answers, await outbox_backlog(session))
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("metrics: the database does not answer: %s", error)
+            self.stored = None
         return generate_latest(self.registry)
 
     def collect(self) -> Iterator[Metric]:
@@ -65,6 +73,8 @@ class Metrics(Collector):
         for (channel, kind), count in sorted(self.handled.items()):
             handled.add_metric([channel, kind], count)
         yield from (sends, handled)
+        up = self.stored is not None
+        yield GaugeMetricFamily("feedbackbot_database_up", "1 when the database answered this scrape", value=up)
         if self.stored is not None:
             yield from self.database_families(self.stored)
 

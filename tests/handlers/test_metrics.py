@@ -67,6 +67,7 @@ async def test_metrics_count_a_survey_its_case_and_the_sends_of_its_alerts(
     assert before[("feedbackbot_outbox_pending", ())] == 2  # the case's alert and its update
     assert before[("feedbackbot_outbox_oldest_pending_age_seconds", ())] == 30
     assert before[("feedbackbot_cases_escalated", ())] == 0
+    assert before[("feedbackbot_database_up", ())] == 1
 
     await Dispatcher(database, {"slack": sent}, clock=clock, counts=sends).run_once()
     after = await scrape(metrics)
@@ -81,6 +82,17 @@ async def test_two_apps_keep_their_own_metrics(database: Database) -> None:
     second = await scrape(Metrics(database, sends=other))
     assert first[("feedbackbot_sends_total", (("channel", "slack"), ("outcome", "sent")))] == 3
     assert ("feedbackbot_sends_total", (("channel", "slack"), ("outcome", "sent"))) not in second
+
+
+async def test_metrics_keep_the_process_counters_while_the_database_is_down() -> None:
+    unreachable = Database("postgresql+asyncpg://bot:secret@127.0.0.1:1/feedback")
+    try:
+        samples = await scrape(Metrics(unreachable, sends=SendCounts({("telegram", Outcome.REFUSED): 1})))
+    finally:
+        await unreachable.close()
+    assert samples[("feedbackbot_sends_total", (("channel", "telegram"), ("outcome", "refused")))] == 1
+    assert samples[("feedbackbot_database_up", ())] == 0
+    assert ("feedbackbot_outbox_pending", ()) not in samples
 
 
 @pytest.mark.every_database
