@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -59,6 +60,7 @@ class Engine:
         self.database = database
         self.clock = clock
         self.keys = PrivacyKeys(hash_key)
+        self.handled: Counter[tuple[str, str]] = Counter()  # (channel, event kind) -> events applied, for /metrics
         self.catalogue = SurveyCatalogue(surveys)
         self.people = People(database, self.keys)
         self._answers = AnswerStore(analyzer, desk)
@@ -84,6 +86,7 @@ class Engine:
                 return seen
             log.info("retrying %s event %s after a concurrent write", event.who.channel, event.event_id)
             reply = await self._apply_and_record(event)
+        self.handled[event.who.channel, type(event).__name__] += 1
         if isinstance(event, Forget):  # erased from the tables is not yet erased from the database files
             self.database.request_scrub()  # again, once a channel dropped its raw copies of the person's updates
             await self.database.scrub()

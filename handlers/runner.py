@@ -20,6 +20,7 @@ from bot.cli import installed_version
 from bot.config import ConfigError
 from bot.outbox import DISPATCHER_LOOP, Dispatcher
 from handlers.console import ConsoleChannel, stdin_lines
+from handlers.metrics import Metrics
 from handlers.registry import CHANNELS, Registration
 from handlers.web import create_app
 from storage.migrate import current_revision
@@ -60,9 +61,18 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
     with closing(listen(server.host, server.port)) as listener:
         revision = await current_revision(core.database)
         log.info("starting version %s, database schema at revision %s", installed_version(), revision)
-        async with running_channels(core, registry) as channels:
+        started = asyncio.Event()
+        async with running_channels(core, registry, started) as channels:
             routes = [route for channel in channels for route in channel.routes()]
-            api = create_app(core.database, loops=core.loops, server=server, routes=routes)
+            metrics = Metrics(core.database, sends=core.sends, handled=core.engine.handled)
+            api = create_app(
+                core.database,
+                loops=core.loops,
+                server=server,
+                routes=routes,
+                metrics=metrics,
+                channels_started=started.is_set,
+            )
             if not channels:
                 names = " or ".join(entry.name for entry in registry)
                 log.warning("no %s channel configured: starting the terminal channel", names)
@@ -70,9 +80,12 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
 
 
 @asynccontextmanager
-async def running_channels(core: Core, registry: Sequence[Registration[Any]]) -> AsyncIterator[list[Channel]]:
+async def running_channels(
+    core: Core, registry: Sequence[Registration[Any]], started: asyncio.Event | None = None
+) -> AsyncIterator[list[Channel]]:
     """The configured channels, built and started, with the outbox dispatcher sending through them and the minute's
-    sweep; on leaving, the loops stop, then the channels in reverse order."""
+    sweep; on leaving, the loops stop, then the channels in reverse order. `started` is set while all run."""
+    started = started or asyncio.Event()
     channels = [channel for entry in registry if (channel := entry.built(core)) is not None]
     async with AsyncExitStack() as stack:
         for channel in channels:
@@ -82,6 +95,8 @@ async def running_channels(core: Core, registry: Sequence[Registration[Any]]) ->
         core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders, counts=core.sends).step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
         stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
+        stack.callback(started.clear)  # first of all: no longer ready
+        started.set()
         yield channels
 
 
@@ -89,7 +104,7 @@ async def serve_http(core: Core, api: FastAPI, listener: socket.socket, *, with_
     """The HTTP server, and the terminal channel beside it if asked: quitting that stops the server."""
     server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
     host, port = listener.getsockname()[:2]
-    log.info("HTTP server on http://%s:%d (GET /healthz)", host, port)
+    log.info("HTTP server on http://%s:%d (GET /healthz, /readyz, /metrics)", host, port)
     async with asyncio.TaskGroup() as tasks:
         serving = tasks.create_task(server.serve(sockets=[listener]))
         if with_terminal:

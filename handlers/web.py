@@ -1,20 +1,24 @@
-"""The bot's one HTTP server: health check here, and the routes of the channels (their webhooks) on the same app."""
+"""The bot's one HTTP server: health, readiness and metrics here, and the channels' routes (their webhooks)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.cli import installed_version
 from bot.config import ServerSettings
 from bot.loops import Loops
+from handlers.metrics import Metrics
 from storage.db import Database
+from storage.migrate import current_revision, is_current
 
 HEALTH_TIMEOUT_SECONDS = 5
 log = logging.getLogger(__name__)
@@ -26,8 +30,12 @@ def create_app(
     loops: Loops | None = None,
     server: ServerSettings | None = None,
     routes: Sequence[BaseRoute] = (),
+    metrics: Metrics | None = None,
+    channels_started: Callable[[], bool] = lambda: True,
 ) -> FastAPI:
-    """The ASGI application served by `feedbackbot run`, with the channels' `routes`."""
+    """The ASGI application served by `feedbackbot run`, with the channels' `routes`; `channels_started` tells
+    /readyz whether the channels run (by default there are none to wait for)."""
+    metrics = metrics or Metrics(database)
     app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None, routes=list(routes))
     app.add_middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes)
 
@@ -42,7 +50,33 @@ def create_app(
             return unhealthy("unreachable", dead)
         return unhealthy("ok", dead) if dead else JSONResponse({"status": "ok", "database": "ok"})
 
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """200 when the database answers, its schema is current and the channels are started; 503 naming what
+        is not ready otherwise."""
+        not_ready: list[str] = [] if channels_started() else ["channels"]
+        try:
+            revision, current = await asyncio.wait_for(schema_state(database), HEALTH_TIMEOUT_SECONDS)
+            if not current:
+                not_ready.append("schema")
+        except (SQLAlchemyError, OSError, TimeoutError) as error:
+            log.warning("readiness check: the database does not answer: %s", error)
+            revision, not_ready = None, [*not_ready, "database"]
+        body: dict[str, object] = {"version": installed_version(), "schema_revision": revision}
+        if not_ready:
+            return JSONResponse({"status": "not ready", "not_ready": not_ready, **body}, status_code=503)
+        return JSONResponse({"status": "ready", **body})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
     return app
+
+
+async def schema_state(database: Database) -> tuple[str | None, bool]:
+    """The schema's revision, and whether it is the newest."""
+    return await current_revision(database), await is_current(database)
 
 
 def unhealthy(database: str, dead_loops: list[str]) -> JSONResponse:

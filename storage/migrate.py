@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from storage.db import Database
+from storage.db import READ_ONLY, Database
 
 
 def alembic_config(url: str) -> Config:
@@ -46,8 +46,10 @@ async def upgrade(database: Database, revision: str = "head") -> SchemaChange:
 
 
 async def current_revision(database: Database) -> str | None:
-    """The schema's revision; None: there is no schema."""
+    """The schema's revision; None: there is no schema. Read only: on SQLite it takes no write lock (a readiness
+    probe must not hold up the writers)."""
     async with database.engine.connect() as connection:
+        await connection.execution_options(**{READ_ONLY: True})
         return await connection.run_sync(_revision)
 
 

@@ -41,18 +41,23 @@ async def test_a_registered_channel_takes_a_survey_and_hears_of_the_case_it_open
     assert unknown_variables({"FEEDBACKBOT_MEMORY__STAFF_ROOM": "staff-room"}, model) == []
     core = await open_core(load_settings(config, model=model))
     try:
-        async with running_channels(core, REGISTRY) as channels:
+        started = asyncio.Event()
+        async with running_channels(core, REGISTRY, started) as channels:
             assert [channel.name for channel in channels] == ["memory"]  # Telegram and Slack are not configured
             memory = channels[0]
             assert isinstance(memory, MemoryChannel)
-            api = create_app(core.database, routes=[route for channel in channels for route in channel.routes()])
+            routes = [route for channel in channels for route in channel.routes()]
+            api = create_app(core.database, routes=routes, channels_started=started.is_set)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
+                ready = await client.get("/readyz")
+                assert ready.status_code == 200, ready.text
                 said = [
                     (await client.post("/memory/ann", content=line)).text
                     for line in ("/survey csat", "1", "The parcel never arrived")
                 ]
             alert = await asyncio.wait_for(memory.alerts.get(), timeout=10)
         assert not memory.running
+        assert not started.is_set()  # stopping: no longer ready
         async with core.database.snapshot() as session:
             case = (await session.exec(select(Complaint))).one()
     finally:
