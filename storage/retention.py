@@ -1,0 +1,91 @@
+"""Retention's statements: bookkeeping rows pruned after their deduplication window, and the people and free texts
+older than the retention window found or cleared. Every statement is idempotent and bounded, so several processes
+may run the sweep at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import CursorResult, Delete, and_, delete, exists, tuple_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    Answer,
+    Complaint,
+    Conversation,
+    InboundEvent,
+    InboxUpdate,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+)
+
+
+class Pruned(NamedTuple):
+    inbox: int  # handled inbox updates
+    events: int  # inbound event records
+    outbox: int  # sent or failed outbox messages
+
+
+async def _deleted(session: AsyncSession, statement: Delete) -> int:
+    result: CursorResult[tuple[()]] = await session.exec(statement)
+    return result.rowcount
+
+
+async def prune_bookkeeping(
+    session: AsyncSession, *, seen_before: datetime, sent_before: datetime, failed_before: datetime, batch: int
+) -> Pruned:
+    """Deletes at most `batch` rows of each kind past its window: handled inbox updates and inbound events received
+    before `seen_before`, outbox messages sent before `sent_before` or failed (created) before `failed_before`."""
+    inbox_key = tuple_(col(InboxUpdate.channel), col(InboxUpdate.update_id))
+    old_inbox = select(InboxUpdate.channel, InboxUpdate.update_id).where(
+        col(InboxUpdate.handled_at).is_not(None), col(InboxUpdate.received_at) < seen_before
+    )
+    event_key = tuple_(col(InboundEvent.channel), col(InboundEvent.event_id))
+    old_events = select(InboundEvent.channel, InboundEvent.event_id).where(col(InboundEvent.received_at) < seen_before)
+    old_outbox = select(OutboxMessage.id).where(
+        (and_(col(OutboxMessage.status) == OutboxStatus.SENT, col(OutboxMessage.sent_at) < sent_before))
+        | (and_(col(OutboxMessage.status) == OutboxStatus.FAILED, col(OutboxMessage.created_at) < failed_before))
+    )
+    return Pruned(
+        inbox=await _deleted(session, delete(InboxUpdate).where(inbox_key.in_(old_inbox.limit(batch)))),
+        events=await _deleted(session, delete(InboundEvent).where(event_key.in_(old_events.limit(batch)))),
+        outbox=await _deleted(session, delete(OutboxMessage).where(col(OutboxMessage.id).in_(old_outbox.limit(batch)))),
+    )
+
+
+async def people_inactive_since(session: AsyncSession, *, before: datetime, limit: int) -> list[tuple[str, str]]:
+    """Up to `limit` people (channel, platform id) added before `before` with no survey moved and no case opened
+    since. Events they sent outside a survey are recorded under their keyed hash, which the caller checks."""
+    recent_conversation = exists().where(
+        col(Conversation.person_id) == col(Person.id), col(Conversation.updated_at) >= before
+    )
+    recent_case = exists().where(col(Complaint.person_id) == col(Person.id), col(Complaint.created_at) >= before)
+    rows = await session.exec(
+        select(Person.channel, Person.platform_id)
+        .where(col(Person.created_at) < before, ~recent_conversation, ~recent_case)
+        .order_by(col(Person.id))
+        .limit(limit)
+    )
+    return [(channel, platform_id) for channel, platform_id in rows]
+
+
+async def active_since(session: AsyncSession, *, respondent_keys: list[str], since: datetime) -> bool:
+    """Whether an event of these keyed hashes was received at or after `since`."""
+    statement = select(InboundEvent.event_id).where(
+        col(InboundEvent.respondent_key).in_(respondent_keys), col(InboundEvent.received_at) >= since
+    )
+    return (await session.exec(statement.limit(1))).first() is not None
+
+
+async def clear_free_text(session: AsyncSession, *, before: datetime) -> int:
+    """Clears the customers' own words given before `before`: free-text answers and complaints' texts."""
+    answers: CursorResult[tuple[()]] = await session.exec(
+        update(Answer).where(col(Answer.text).is_not(None), col(Answer.updated_at) < before).values(text=None)
+    )
+    cases: CursorResult[tuple[()]] = await session.exec(
+        update(Complaint).where(col(Complaint.text).is_not(None), col(Complaint.created_at) < before).values(text=None)
+    )
+    return answers.rowcount + cases.rowcount
