@@ -5,7 +5,7 @@ may run the sweep at once."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import CursorResult, Delete, and_, delete, exists, tuple_, update
 from sqlmodel import col, select

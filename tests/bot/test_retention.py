@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bot.config import PrivacySettings
 from bot.engine import Engine
 from bot.retention import Retention, RetentionCounts
+from storage import inbox
 from storage.db import Database
 from storage.models import InboundEvent, InboxUpdate, OutboxMessage, OutboxStatus
 from storage.retention import Pruned
@@ -65,8 +66,8 @@ async def test_bookkeeping_rows_past_their_window_are_pruned_and_younger_ones_st
     assert "week-old-failed" in dump and "month-old-failed" not in dump  # failures stay a month for operators
     assert "month-old-pending" in dump  # never sent: not bookkeeping
     async with database.snapshot() as session:
-        unhandled = [row for row in await session.exec(InboxUpdate.__table__.select()) if row.handled_at is None]
-    assert len(unhandled) == 3  # an update not handled yet is kept whatever its age
+        pending = await inbox.unhandled(session, channel="telegram")
+    assert [update.update_id for update in pending] == [11, 21, 31]  # not handled yet: kept whatever its age
 
 
 async def test_a_redelivery_inside_the_window_is_still_recognised(engine: Engine, real_clock: Clock) -> None:
