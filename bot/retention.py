@@ -67,6 +67,8 @@ class Retention:
             who = Respondent(channel=channel, user_id=platform_id)
             async with self._database.transaction() as session:
                 keys = self._keys.respondent_keys(who)
+                if not await retention.claim_person(session, channel=channel, platform_id=platform_id):
+                    continue
                 if await retention.active_since(session, respondent_keys=keys, since=cutoff):
                     continue
                 await self._people.forget(session, who)

@@ -72,6 +72,17 @@ async def people_inactive_since(session: AsyncSession, *, before: datetime, limi
     return [(channel, platform_id) for channel, platform_id in rows]
 
 
+async def claim_person(session: AsyncSession, *, channel: str, platform_id: str) -> bool:
+    """Locks the person's row for this transaction; False when it is gone or another process holds it (PostgreSQL;
+    SQLite's writers queue anyway), so that two sweeps never forget the same person at once."""
+    statement = (
+        select(Person.id)
+        .where(Person.channel == channel, Person.platform_id == platform_id)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.exec(statement)).first() is not None
+
+
 async def active_since(session: AsyncSession, *, respondent_keys: list[str], since: datetime) -> bool:
     """Whether an event of these keyed hashes was received at or after `since`."""
     statement = select(InboundEvent.event_id).where(

@@ -134,3 +134,7 @@ async def test_without_retention_days_nobody_is_anonymised(
 def test_retention_days_must_be_at_least_one(days: int) -> None:
     with pytest.raises(ValidationError, match="retention_days"):
         PrivacySettings.model_validate({"retention_days": days})
+
+
+def test_an_empty_retention_days_keeps_personal_data() -> None:
+    assert PrivacySettings.model_validate({"retention_days": ""}).retention_days is None
