@@ -57,15 +57,21 @@ async def prune_bookkeeping(
 
 
 async def people_inactive_since(session: AsyncSession, *, before: datetime, limit: int) -> list[tuple[str, str]]:
-    """Up to `limit` people (channel, platform id) added before `before` with no survey moved and no case opened
-    since. Events they sent outside a survey are recorded under their keyed hash, which the caller checks."""
-    recent_conversation = exists().where(
-        col(Conversation.person_id) == col(Person.id), col(Conversation.updated_at) >= before
+    """Up to `limit` people (channel, platform id) added before `before` who have started no survey, given no answer
+    and opened no case since (a survey the sweep closed for them is no activity of theirs). Events they sent outside
+    a survey are recorded under their keyed hash, which the caller checks."""
+    recent_survey = exists().where(
+        col(Conversation.person_id) == col(Person.id), col(Conversation.started_at) >= before
+    )
+    recent_answer = exists().where(
+        col(Conversation.person_id) == col(Person.id),
+        col(Answer.conversation_id) == col(Conversation.id),
+        col(Answer.updated_at) >= before,
     )
     recent_case = exists().where(col(Complaint.person_id) == col(Person.id), col(Complaint.created_at) >= before)
     rows = await session.exec(
         select(Person.channel, Person.platform_id)
-        .where(col(Person.created_at) < before, ~recent_conversation, ~recent_case)
+        .where(col(Person.created_at) < before, ~recent_survey, ~recent_answer, ~recent_case)
         .order_by(col(Person.id))
         .limit(limit)
     )
