@@ -59,21 +59,27 @@ class Retention:
         return RetentionCounts(pruned, await self._forget_inactive(cutoff), await self._clear_free_text(cutoff))
 
     async def _forget_inactive(self, cutoff: datetime) -> int:
-        """Each inactive person forgotten in a transaction of their own, by the rules of /forget."""
-        async with self._database.snapshot() as session:
-            candidates = await retention.people_inactive_since(session, before=cutoff, limit=BATCH)
-        forgotten = 0
-        for channel, platform_id in candidates:
-            who = Respondent(channel=channel, user_id=platform_id)
-            async with self._database.transaction() as session:
-                keys = self._keys.respondent_keys(who)
-                if not await retention.claim_person(session, channel=channel, platform_id=platform_id):
-                    continue
-                if await retention.active_since(session, respondent_keys=keys, since=cutoff):
-                    continue
-                await self._people.forget(session, who)
-                forgotten += 1
+        """Up to BATCH inactive people, each forgotten in a transaction of their own by the rules of /forget. Pages
+        on by id, so that people kept for their recent events do not hold back those behind them."""
+        forgotten, after_id = 0, 0
+        while forgotten < BATCH:
+            async with self._database.snapshot() as session:
+                page = await retention.people_inactive_since(session, before=cutoff, after_id=after_id, limit=BATCH)
+            if not page:
+                return forgotten
+            for person in page:
+                forgotten += await self._forget_if_inactive(Respondent(person.channel, person.platform_id), cutoff)
+            after_id = page[-1].id
         return forgotten
+
+    async def _forget_if_inactive(self, who: Respondent, cutoff: datetime) -> int:
+        async with self._database.transaction() as session:
+            if not await retention.claim_person(session, channel=who.channel, platform_id=who.user_id):
+                return 0  # gone, or another process is forgetting them
+            if await retention.active_since(session, respondent_keys=self._keys.respondent_keys(who), since=cutoff):
+                return 0
+            await self._people.forget(session, who)
+            return 1
 
     async def _clear_free_text(self, cutoff: datetime) -> int:
         if not self._settings.retention_free_text:

@@ -56,8 +56,16 @@ async def prune_bookkeeping(
     )
 
 
-async def people_inactive_since(session: AsyncSession, *, before: datetime, limit: int) -> list[tuple[str, str]]:
-    """Up to `limit` people (channel, platform id) added before `before` who have started no survey, given no answer
+class InactivePerson(NamedTuple):
+    id: int
+    channel: str
+    platform_id: str
+
+
+async def people_inactive_since(
+    session: AsyncSession, *, before: datetime, after_id: int, limit: int
+) -> list[InactivePerson]:
+    """Up to `limit` people, by id from `after_id` on, added before `before` who have started no survey, given no answer
     and opened no case since (a survey the sweep closed for them is no activity of theirs). Events they sent outside
     a survey are recorded under their keyed hash, which the caller checks."""
     recent_survey = exists().where(
@@ -70,12 +78,12 @@ async def people_inactive_since(session: AsyncSession, *, before: datetime, limi
     )
     recent_case = exists().where(col(Complaint.person_id) == col(Person.id), col(Complaint.created_at) >= before)
     rows = await session.exec(
-        select(Person.channel, Person.platform_id)
-        .where(col(Person.created_at) < before, ~recent_survey, ~recent_answer, ~recent_case)
+        select(Person.id, Person.channel, Person.platform_id)
+        .where(col(Person.id) > after_id, col(Person.created_at) < before, ~recent_survey, ~recent_answer, ~recent_case)
         .order_by(col(Person.id))
         .limit(limit)
     )
-    return [(channel, platform_id) for channel, platform_id in rows]
+    return [InactivePerson(*row) for row in rows]
 
 
 async def claim_person(session: AsyncSession, *, channel: str, platform_id: str) -> bool:

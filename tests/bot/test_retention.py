@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from sqlmodel import col, update
 
 from bot.config import PrivacySettings
 from bot.engine import Engine
+from bot.events import SetLanguage
 from bot.retention import Retention, RetentionCounts
 from storage import inbox
 from storage.db import Database
@@ -29,6 +31,14 @@ def real_clock(clock: Clock) -> Clock:
 def retention(engine: Engine, clock: Clock, **privacy: object) -> Retention:
     settings = PrivacySettings.model_validate(privacy)
     return Retention(engine.database, engine.people, engine.keys, settings, clock)
+
+
+async def stamp_events(database: Database, respondent_keys: list[str], *, at: datetime) -> None:
+    """Events are stamped with the wall clock when recorded; this moves them to the test clock's time."""
+    async with database.transaction() as session:
+        await session.exec(
+            update(InboundEvent).where(col(InboundEvent.respondent_key).in_(respondent_keys)).values(received_at=at)
+        )
 
 
 async def add_bookkeeping(database: Database, *, age: timedelta, now: datetime, tag: str, update_id: int) -> None:
@@ -85,12 +95,16 @@ async def test_retention_anonymises_an_inactive_person_and_keeps_a_recent_one(
     engine: Engine, database: Database, real_clock: Clock
 ) -> None:
     old, recent = Customer(engine, user_id="old-714862471"), Customer(engine, user_id="recent-5550100")
+    chatty = Customer(engine, user_id="chatty-2024")
+    await chatty.start("csat", "ORDER-CHAT")
     await old.start("csat", "ORDER-OLD")
     await old.press("1")
     await old.say("Ask for Maria, she was rude")
     real_clock.advance(days=31)
     await recent.start("csat", "ORDER-NEW")
     await recent.press("5")
+    await chatty.send(SetLanguage, "de")  # no survey for a month, but a command just now
+    await stamp_events(database, engine.keys.respondent_keys(chatty.who), at=real_clock())
     real_clock.advance(seconds=1)
 
     counts = await retention(engine, real_clock, retention_days=30).sweep()
@@ -100,6 +114,7 @@ async def test_retention_anonymises_an_inactive_person_and_keeps_a_recent_one(
     for trace in ("old-714862471", "ORDER-OLD", "Maria", *engine.keys.respondent_keys(old.who)):
         assert trace not in dump
     assert "recent-5550100" in dump and "ORDER-NEW" in dump
+    assert "chatty-2024" in dump and "ORDER-CHAT" in dump
 
 
 async def test_retention_optionally_clears_old_free_texts(
