@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Answer,
+    CaseEvent,
     Complaint,
     Conversation,
     InboundEvent,
@@ -21,6 +22,7 @@ from storage.models import (
     OutboxStatus,
     Person,
 )
+from storage.queries import CUSTOMER_REPLY
 
 
 class Pruned(NamedTuple):
@@ -105,12 +107,27 @@ async def active_since(session: AsyncSession, *, respondent_keys: list[str], sin
     return (await session.exec(statement.limit(1))).first() is not None
 
 
+# What stays on a case's trail of a customer's reply older than the retention window.
+EXPIRED_REPLY = "the customer replied (erased after the retention period)"
+
+
 async def clear_free_text(session: AsyncSession, *, before: datetime) -> int:
-    """Clears the customers' own words given before `before`: free-text answers and complaints' texts."""
+    """Clears the customers' own words given before `before`: free-text answers, complaints' texts and their replies
+    on the cases' trails."""
     answers: CursorResult[tuple[()]] = await session.exec(
         update(Answer).where(col(Answer.text).is_not(None), col(Answer.updated_at) < before).values(text=None)
     )
     cases: CursorResult[tuple[()]] = await session.exec(
         update(Complaint).where(col(Complaint.text).is_not(None), col(Complaint.created_at) < before).values(text=None)
     )
-    return answers.rowcount + cases.rowcount
+    replies: CursorResult[tuple[()]] = await session.exec(
+        update(CaseEvent)
+        .where(
+            col(CaseEvent.actor) == "customer",
+            col(CaseEvent.action) == "replied",
+            col(CaseEvent.detail).startswith(CUSTOMER_REPLY),  # not one erased already
+            col(CaseEvent.at) < before,
+        )
+        .values(detail=EXPIRED_REPLY)
+    )
+    return answers.rowcount + cases.rowcount + replies.rowcount

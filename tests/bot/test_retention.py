@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import col, update
 
+from bot.cases import CaseDesk, Cases
 from bot.config import PrivacySettings
 from bot.engine import Engine
 from bot.events import SetLanguage
@@ -17,6 +18,7 @@ from storage import inbox
 from storage.db import Database
 from storage.models import InboundEvent, InboxUpdate, OutboxMessage, OutboxStatus
 from storage.retention import Pruned
+from storage.views import case_trail
 from tests.bot.customer import Customer
 from tests.conftest import Clock, database_dump
 
@@ -131,6 +133,27 @@ async def test_retention_optionally_clears_old_free_texts(
 
     assert counts.forgotten == 0 and counts.texts_cleared >= 1
     assert "Elm Street" not in await database_dump(database)
+
+
+async def test_retention_optionally_erases_old_replies_on_a_case_trail(
+    engine: Engine, database: Database, real_clock: Clock
+) -> None:
+    cases = Cases(database, CaseDesk(), real_clock)
+    customer = Customer(engine)
+    await customer.start("csat")
+    await customer.say("2")  # a low score opens case #1
+    await customer.say("The parcel arrived late")  # the survey's last question
+    await cases.contact(1, "U-STAFF", "Which address should we send a new parcel to?")
+    await customer.say("Elm Street 5, please")
+    real_clock.advance(days=3)
+    await customer.start("csat")  # still active: the person stays, their old words go
+
+    await retention(engine, real_clock, retention_days=2, retention_free_text=True).sweep()
+
+    async with database.snapshot() as session:
+        details = [line.detail or "" for line in await case_trail(session, case_id=1)]
+    assert "the customer replied (erased after the retention period)" in details
+    assert not any("Elm Street" in detail for detail in details)
 
 
 async def test_without_retention_days_nobody_is_anonymised(
