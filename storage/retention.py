@@ -5,9 +5,9 @@ may run the sweep at once."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
-from sqlalchemy import CursorResult, Delete, and_, delete, exists, tuple_, update
+from sqlalchemy import CursorResult, Delete, GenerativeSelect, and_, delete, exists, tuple_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +24,8 @@ from storage.models import (
 )
 from storage.queries import CUSTOMER_REPLY
 
+Rows = TypeVar("Rows", bound=GenerativeSelect)
+
 
 class Pruned(NamedTuple):
     inbox: int  # handled inbox updates
@@ -34,6 +36,12 @@ class Pruned(NamedTuple):
 async def _deleted(session: AsyncSession, statement: Delete) -> int:
     result: CursorResult[tuple[()]] = await session.exec(statement)
     return result.rowcount
+
+
+def _unclaimed(rows: Rows, batch: int) -> Rows:
+    """At most `batch` of the rows, skipping those another process's sweep is deleting (PostgreSQL), so that
+    concurrent sweeps neither wait for nor deadlock on each other."""
+    return rows.limit(batch).with_for_update(skip_locked=True)
 
 
 async def prune_bookkeeping(
@@ -52,9 +60,11 @@ async def prune_bookkeeping(
         | (and_(col(OutboxMessage.status) == OutboxStatus.FAILED, col(OutboxMessage.created_at) < failed_before))
     )
     return Pruned(
-        inbox=await _deleted(session, delete(InboxUpdate).where(inbox_key.in_(old_inbox.limit(batch)))),
-        events=await _deleted(session, delete(InboundEvent).where(event_key.in_(old_events.limit(batch)))),
-        outbox=await _deleted(session, delete(OutboxMessage).where(col(OutboxMessage.id).in_(old_outbox.limit(batch)))),
+        inbox=await _deleted(session, delete(InboxUpdate).where(inbox_key.in_(_unclaimed(old_inbox, batch)))),
+        events=await _deleted(session, delete(InboundEvent).where(event_key.in_(_unclaimed(old_events, batch)))),
+        outbox=await _deleted(
+            session, delete(OutboxMessage).where(col(OutboxMessage.id).in_(_unclaimed(old_outbox, batch)))
+        ),
     )
 
 
