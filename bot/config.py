@@ -170,6 +170,9 @@ class LoggingSettings(Section):
 class PrivacySettings(Section):
     # Keys the hash that recognises an anonymous respondent's open survey; without it nobody can reverse it.
     hash_key: SecretStr | None = None
+    # People inactive this many days are anonymised as /forget does; unset keeps them.
+    retention_days: int | None = Field(default=None, ge=1)
+    retention_free_text: bool = False  # also clear free-text answers and complaints' words older than that
 
 
 class Settings(BaseSettings):

@@ -19,6 +19,7 @@ from bot.channels import Channel
 from bot.cli import installed_version
 from bot.config import ConfigError
 from bot.outbox import DISPATCHER_LOOP, Dispatcher
+from bot.retention import Retention
 from handlers.console import ConsoleChannel, stdin_lines
 from handlers.metrics import Metrics
 from handlers.registry import CHANNELS, Registration
@@ -31,11 +32,19 @@ log = logging.getLogger(__name__)
 
 
 async def sweep(core: Core) -> float:
-    """The minute's sweep: closes surveys past their expiry as partial, escalates overdue cases."""
+    """The minute's sweep: closes surveys past their expiry as partial, escalates overdue cases, prunes bookkeeping
+    rows past their deduplication window and anonymises people past the retention window."""
     closed = await core.engine.conversations.expire_overdue()
     escalated = await core.cases.escalate_overdue()
-    if closed or escalated:
-        log.info("closed %d expired surveys as partial, escalated %d overdue cases", closed, escalated)
+    engine = core.engine
+    retention = Retention(core.database, engine.people, engine.keys, core.settings.privacy, engine.clock)
+    (inbox, events, outbox), forgotten, texts = await retention.sweep()
+    if closed or escalated or inbox or events or outbox or forgotten or texts:
+        log.info(
+            "closed %d expired surveys as partial, escalated %d overdue cases, pruned %d handled inbox updates, "
+            "%d inbound events and %d outbox messages, anonymised %d inactive people and %d old free texts",
+            *(closed, escalated, inbox, events, outbox, forgotten, texts),
+        )
     return SWEEP_SECONDS
 
 
