@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, closing
+from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 from bot.app import Core
 from bot.channels import Channel
@@ -56,27 +57,60 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) -> None:
-    """Runs until stopped: the configured channels of the registry, or else the terminal channel."""
+    """Runs until stopped: the configured channels of the registry, or else the terminal channel. SIGTERM or SIGINT
+    stops it gracefully within `[server] shutdown_seconds` (see `GracefulServer`)."""
     server = core.settings.server
     with closing(listen(server.host, server.port)) as listener:
         revision = await current_revision(core.database)
         log.info("starting version %s, database schema at revision %s", installed_version(), revision)
         started = asyncio.Event()
-        async with running_channels(core, registry, started) as channels:
-            routes = [route for channel in channels for route in channel.routes()]
-            metrics = Metrics(core.database, sends=core.sends, handled=core.engine.handled)
-            api = create_app(
-                core.database,
-                loops=core.loops,
-                server=server,
-                routes=routes,
-                metrics=metrics,
-                channels_started=started.is_set,
-            )
-            if not channels:
-                names = " or ".join(entry.name for entry in registry)
-                log.warning("no %s channel configured: starting the terminal channel", names)
-            await serve_http(core, api, listener, with_terminal=not channels)
+        try:
+            async with asyncio.timeout(None) as deadline, running_channels(core, registry, started) as channels:
+                routes = [route for channel in channels for route in channel.routes()]
+                metrics = Metrics(core.database, sends=core.sends, handled=core.engine.handled)
+                api = create_app(
+                    core.database,
+                    loops=core.loops,
+                    server=server,
+                    routes=routes,
+                    metrics=metrics,
+                    channels_started=started.is_set,
+                    stopping=lambda: http.should_exit,
+                )
+                http = GracefulServer(
+                    uvicorn.Config(api, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds)
+                )
+                if not channels:
+                    names = " or ".join(entry.name for entry in registry)
+                    log.warning("no %s channel configured: starting the terminal channel", names)
+                await serve_http(core, http, listener, with_terminal=not channels)
+                # The channels finish their work within what is left of the bound, or at once on another signal.
+                loop = asyncio.get_running_loop()
+                deadline.reschedule((http.stopping_since or loop.time()) + server.shutdown_seconds)
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(signum, deadline.reschedule, loop.time())
+        except TimeoutError:
+            log.warning("stopped after %d s with work unfinished: the next start takes it up", server.shutdown_seconds)
+            return
+        log.info("stopped")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, stopped by SIGTERM or SIGINT: it stops accepting, waits for the requests in flight at most
+    `timeout_graceful_shutdown` seconds, and a second signal ends the wait at once. Unlike uvicorn's own handler,
+    this one does not raise the signal again once the server is done, so the channels stop next and the process
+    exits 0."""
+
+    stopping_since: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            log.warning("stopping now: signal %d while stopping", sig)
+            self.force_exit = True
+            return
+        log.info("stopping: signal %d; finishing what is in flight", sig)
+        self.should_exit = True
+        self.stopping_since = asyncio.get_running_loop().time()
 
 
 @asynccontextmanager
@@ -92,17 +126,18 @@ async def running_channels(
             await channel.start()
             stack.push_async_callback(channel.stop)
         senders = {channel.name: channel.send for channel in channels}
-        core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders, counts=core.sends).step)
+        dispatcher = Dispatcher(core.database, senders, counts=core.sends)
+        core.loops.start(DISPATCHER_LOOP, dispatcher.step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
+        stack.push_async_callback(dispatcher.release)  # once its loop has stopped: what it claimed is sent elsewhere
         stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
         stack.callback(started.clear)  # first of all: no longer ready
         started.set()
         yield channels
 
 
-async def serve_http(core: Core, api: FastAPI, listener: socket.socket, *, with_terminal: bool) -> None:
+async def serve_http(core: Core, server: uvicorn.Server, listener: socket.socket, *, with_terminal: bool) -> None:
     """The HTTP server, and the terminal channel beside it if asked: quitting that stops the server."""
-    server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
     host, port = listener.getsockname()[:2]
     log.info("HTTP server on http://%s:%d (GET /healthz, /readyz, /metrics)", host, port)
     async with asyncio.TaskGroup() as tasks:
