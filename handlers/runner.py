@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, closing
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 
@@ -27,6 +28,8 @@ from handlers.web import create_app
 from storage.migrate import current_revision
 
 SWEEP_SECONDS = 60
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+EXIT_UNFINISHED = 1  # stopped by a second signal or the bound, not gracefully
 SWEEP_LOOP = "the minute's sweep"
 log = logging.getLogger(__name__)
 
@@ -64,34 +67,25 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
         revision = await current_revision(core.database)
         log.info("starting version %s, database schema at revision %s", installed_version(), revision)
         started = asyncio.Event()
-        try:
-            async with asyncio.timeout(None) as deadline, running_channels(core, registry, started) as channels:
-                routes = [route for channel in channels for route in channel.routes()]
-                metrics = Metrics(core.database, sends=core.sends, handled=core.engine.handled)
-                api = create_app(
-                    core.database,
-                    loops=core.loops,
-                    server=server,
-                    routes=routes,
-                    metrics=metrics,
-                    channels_started=started.is_set,
-                    stopping=lambda: http.should_exit,
-                )
-                http = GracefulServer(
-                    uvicorn.Config(api, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds)
-                )
-                if not channels:
-                    names = " or ".join(entry.name for entry in registry)
-                    log.warning("no %s channel configured: starting the terminal channel", names)
-                await serve_http(core, http, listener, with_terminal=not channels)
-                # The channels finish their work within what is left of the bound, or at once on another signal.
-                loop = asyncio.get_running_loop()
-                deadline.reschedule((http.stopping_since or loop.time()) + server.shutdown_seconds)
-                for signum in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(signum, deadline.reschedule, loop.time())
-        except TimeoutError:
-            log.warning("stopped after %d s with work unfinished: the next start takes it up", server.shutdown_seconds)
-            return
+        async with AsyncExitStack() as bound, running_channels(core, registry, started) as channels:
+            routes = [route for channel in channels for route in channel.routes()]
+            metrics = Metrics(core.database, sends=core.sends, handled=core.engine.handled)
+            api = create_app(
+                core.database,
+                loops=core.loops,
+                server=server,
+                routes=routes,
+                metrics=metrics,
+                channels_started=started.is_set,
+                stopping=lambda: http.should_exit,
+            )
+            config = uvicorn.Config(api, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds)
+            http = GracefulServer(config)
+            if not channels:
+                names = " or ".join(entry.name for entry in registry)
+                log.warning("no %s channel configured: starting the terminal channel", names)
+            await serve_http(core, http, listener, with_terminal=not channels)
+            bound.enter_context(bounded_stop(http, server.shutdown_seconds))  # the channels stop within the rest
         log.info("stopped")
 
 
@@ -111,6 +105,31 @@ class GracefulServer(uvicorn.Server):
         log.info("stopping: signal %d; finishing what is in flight", sig)
         self.should_exit = True
         self.stopping_since = asyncio.get_running_loop().time()
+
+
+@contextmanager
+def bounded_stop(http: GracefulServer, seconds: int) -> Iterator[None]:
+    """Once the HTTP server has stopped: the process exits at once when `seconds` have passed since the stop began,
+    or on another signal (immediately if one came already). Work left unfinished is in the database, acknowledged
+    updates included: the next start takes it up."""
+    loop = asyncio.get_running_loop()
+    if http.force_exit:
+        exit_now("a second signal")
+    timer = loop.call_at((http.stopping_since or loop.time()) + seconds, exit_now, f"{seconds} s passed")
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, exit_now, "a second signal")
+    try:
+        yield
+    finally:
+        timer.cancel()
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+def exit_now(reason: str) -> NoReturn:
+    log.warning("stopping now (%s) with work unfinished: the next start takes it up", reason)
+    logging.shutdown()
+    os._exit(EXIT_UNFINISHED)  # no cleanup may wait any longer
 
 
 @asynccontextmanager
