@@ -163,6 +163,8 @@ async def serve_http(core: Core, server: uvicorn.Server, listener: socket.socket
         serving = tasks.create_task(server.serve(sockets=[listener]))
         if with_terminal:
             terminal = ConsoleChannel(core.engine, first_survey=core.settings.surveys.default, out=sys.stdout)
-            await terminal.run(stdin_lines())
+            reading = tasks.create_task(terminal.run(stdin_lines()))
+            serving.add_done_callback(lambda _: reading.cancel())  # stopped by a signal: stop reading too
+            await asyncio.wait([reading])
             server.should_exit = True
         await serving
