@@ -79,6 +79,7 @@ class ServerSettings(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)  # a longer request body is refused with 413
+    shutdown_seconds: int = Field(default=10, gt=0)  # SIGTERM: the longest wait for what is in flight
 
 
 class ChannelSection(Section):

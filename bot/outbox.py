@@ -96,6 +96,15 @@ class Dispatcher:
         """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
         await keep_running(DISPATCHER_LOOP, lambda: self.step(interval), sleep=sleep)
 
+    async def release(self) -> int:
+        """Gives back the messages claimed and not yet settled (on stopping), so that another process sends them now
+        rather than when the lease ends; returns how many."""
+        async with self.database.transaction() as session:
+            released = await stored.release(session, worker=self.worker)
+        if released:
+            log.info("outbox: released %d claimed messages on stopping", released)
+        return released
+
     async def _claim(self) -> list[stored.Claimed]:
         now = self.clock()
         async with self.database.transaction() as session:

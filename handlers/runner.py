@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
+import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, closing
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
+from types import FrameType
+from typing import Any, NoReturn
 
 import uvicorn
-from fastapi import FastAPI
 
 from bot.app import Core
 from bot.channels import Channel
@@ -27,6 +29,8 @@ from handlers.web import create_app
 from storage.migrate import current_revision
 
 SWEEP_SECONDS = 60
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+EXIT_UNFINISHED = 1  # stopped by a second signal or the bound, not gracefully
 SWEEP_LOOP = "the minute's sweep"
 log = logging.getLogger(__name__)
 
@@ -65,13 +69,14 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) -> None:
-    """Runs until stopped: the configured channels of the registry, or else the terminal channel."""
+    """Runs until stopped: the configured channels of the registry, or else the terminal channel. SIGTERM or SIGINT
+    stops it gracefully within `[server] shutdown_seconds` (see `GracefulServer`)."""
     server = core.settings.server
     with closing(listen(server.host, server.port)) as listener:
         revision = await current_revision(core.database)
         log.info("starting version %s, database schema at revision %s", installed_version(), revision)
         started = asyncio.Event()
-        async with running_channels(core, registry, started) as channels:
+        async with AsyncExitStack() as bound, running_channels(core, registry, started) as channels:
             routes = [route for channel in channels for route in channel.routes()]
             metrics = Metrics(core.database, sends=core.sends, handled=core.engine.handled)
             api = create_app(
@@ -81,11 +86,59 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
                 routes=routes,
                 metrics=metrics,
                 channels_started=started.is_set,
+                stopping=lambda: http.should_exit,
             )
+            config = uvicorn.Config(api, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds)
+            http = GracefulServer(config)
             if not channels:
                 names = " or ".join(entry.name for entry in registry)
                 log.warning("no %s channel configured: starting the terminal channel", names)
-            await serve_http(core, api, listener, with_terminal=not channels)
+            await serve_http(core, http, listener, with_terminal=not channels)
+            bound.enter_context(bounded_stop(http, server.shutdown_seconds))  # the channels stop within the rest
+        log.info("stopped")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, stopped by SIGTERM or SIGINT: it stops accepting, waits for the requests in flight at most
+    `timeout_graceful_shutdown` seconds, and a second signal ends the wait at once. Unlike uvicorn's own handler,
+    this one does not raise the signal again once the server is done, so the channels stop next and the process
+    exits 0."""
+
+    stopping_since: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            log.warning("stopping now: signal %d while stopping", sig)
+            self.force_exit = True
+            return
+        log.info("stopping: signal %d; finishing what is in flight", sig)
+        self.should_exit = True
+        self.stopping_since = asyncio.get_running_loop().time()
+
+
+@contextmanager
+def bounded_stop(http: GracefulServer, seconds: int) -> Iterator[None]:
+    """Once the HTTP server has stopped: the process exits at once when `seconds` have passed since the stop began,
+    or on another signal (immediately if one came already). Work left unfinished is in the database, acknowledged
+    updates included: the next start takes it up."""
+    loop = asyncio.get_running_loop()
+    if http.force_exit:
+        exit_now("a second signal")
+    timer = loop.call_at((http.stopping_since or loop.time()) + seconds, exit_now, f"{seconds} s passed")
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, exit_now, "a second signal")
+    try:
+        yield
+    finally:
+        timer.cancel()
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+def exit_now(reason: str) -> NoReturn:
+    log.warning("stopping now (%s) with work unfinished: the next start takes it up", reason)
+    logging.shutdown()
+    os._exit(EXIT_UNFINISHED)  # no cleanup may wait any longer
 
 
 @asynccontextmanager
@@ -101,23 +154,26 @@ async def running_channels(
             await channel.start()
             stack.push_async_callback(channel.stop)
         senders = {channel.name: channel.send for channel in channels}
-        core.loops.start(DISPATCHER_LOOP, Dispatcher(core.database, senders, counts=core.sends).step)
+        dispatcher = Dispatcher(core.database, senders, counts=core.sends)
+        core.loops.start(DISPATCHER_LOOP, dispatcher.step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
+        stack.push_async_callback(dispatcher.release)  # once its loop has stopped: what it claimed is sent elsewhere
         stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
         stack.callback(started.clear)  # first of all: no longer ready
         started.set()
         yield channels
 
 
-async def serve_http(core: Core, api: FastAPI, listener: socket.socket, *, with_terminal: bool) -> None:
+async def serve_http(core: Core, server: uvicorn.Server, listener: socket.socket, *, with_terminal: bool) -> None:
     """The HTTP server, and the terminal channel beside it if asked: quitting that stops the server."""
-    server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
     host, port = listener.getsockname()[:2]
     log.info("HTTP server on http://%s:%d (GET /healthz, /readyz, /metrics)", host, port)
     async with asyncio.TaskGroup() as tasks:
         serving = tasks.create_task(server.serve(sockets=[listener]))
         if with_terminal:
             terminal = ConsoleChannel(core.engine, first_survey=core.settings.surveys.default, out=sys.stdout)
-            await terminal.run(stdin_lines())
+            reading = tasks.create_task(terminal.run(stdin_lines()))
+            serving.add_done_callback(lambda _: reading.cancel())  # stopped by a signal: stop reading too
+            await asyncio.wait([reading])
             server.should_exit = True
         await serving

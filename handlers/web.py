@@ -32,12 +32,15 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     metrics: Metrics | None = None,
     channels_started: Callable[[], bool] = lambda: True,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> FastAPI:
     """The ASGI application served by `feedbackbot run`, with the channels' `routes`; `channels_started` tells
-    /readyz whether the channels run (by default there are none to wait for)."""
+    /readyz whether the channels run (by default there are none to wait for); while `stopping`, every request but
+    /healthz and /metrics is answered 503, so that the platforms retry their updates elsewhere or later."""
     metrics = metrics or Metrics(database)
     app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None, routes=list(routes))
     app.add_middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes)
+    app.add_middleware(RefusedWhileStopping, stopping=stopping)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -135,4 +138,21 @@ class BodySizeLimit:
     async def refuse(self, send: Send) -> None:
         log.warning("refused a request body over %d bytes", self.max_bytes)
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+
+class RefusedWhileStopping:
+    """Answers 503 to every request but the process's health and metrics once the process is stopping: a webhook
+    update answered so is delivered again, to another process or to this one restarted."""
+
+    STILL_SERVED = frozenset({"/healthz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, stopping: Callable[[], bool]) -> None:
+        self.app, self.stopping = app, stopping
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.stopping() or scope["path"] in self.STILL_SERVED:
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})

@@ -86,3 +86,15 @@ async def settle(
     )
     result: CursorResult[tuple[()]] = await session.exec(statement)
     return result.rowcount == 1
+
+
+async def release(session: AsyncSession, *, worker: str) -> int:
+    """Ends the leases `worker` holds on messages it has not settled, so that another sender claims them at once;
+    returns how many."""
+    statement = (
+        update(OutboxMessage)
+        .where(col(OutboxMessage.claimed_by) == worker, col(OutboxMessage.claimed_until).is_not(None))
+        .values(claimed_until=None, claimed_by=None)
+    )
+    result: CursorResult[tuple[()]] = await session.exec(statement)
+    return result.rowcount

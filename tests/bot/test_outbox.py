@@ -126,6 +126,22 @@ async def test_a_dispatcher_that_died_holding_a_message_leaves_it_to_another_aft
     assert recorder.sent == [alert(0)]
 
 
+async def test_a_dispatcher_that_stops_releases_what_it_holds_and_another_sends_it_at_once(
+    database: Database, clock: Clock
+) -> None:
+    await queue(database, clock, count=3)
+    stopping = Dispatcher(database, {"slack": Recorder()}, clock=clock)
+    assert await stopping.run_once() == 3
+    await queue(database, clock, count=2)
+    assert len(await stopping._claim()) == 2  # claimed, then the process was told to stop before sending
+    assert await stopping.release() == 2  # the three it sent are settled: not its to release
+    recorder = Recorder()
+    other = Dispatcher(database, {"slack": recorder}, clock=clock)
+    assert await other.run_once() == 2  # without waiting for the lease
+    assert recorder.sent == [alert(0), alert(1)]
+    assert other.counts["slack", Outcome.POSSIBLE_RESEND] == 0
+
+
 async def test_a_message_taken_over_after_a_lease_ran_out_is_counted_as_a_possible_resend(
     database: Database, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:

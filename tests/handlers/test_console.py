@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -275,3 +276,23 @@ def test_run_keeps_serving_through_a_database_outage_in_the_terminal_channel(
         terminal.process.kill()
     assert code == 0 and "Traceback" not in stderr, stderr
     assert stored_scores(tmp_path, bot_env) == [("satisfaction", "2")]
+
+
+def test_sigterm_stops_run_with_the_terminal_channel_waiting_for_a_line(
+    tmp_path: Path, bot_env: dict[str, str]
+) -> None:
+    port = free_port()
+    env = bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}
+    with subprocess.Popen(
+        [FEEDBACKBOT, "run"], cwd=tmp_path, env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
+            process.send_signal(signal.SIGTERM)  # the terminal still waits for a line: stdin stays open
+            process.wait(timeout=30)
+        finally:
+            process.kill()
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+    assert process.returncode == 0, stderr
+    assert "stopped" in stderr.splitlines()[-1]

@@ -53,3 +53,27 @@ async def test_every_route_refuses_a_body_over_the_limit_before_reading_it_whole
         assert (await client.post("/any", content=b"x" * 1001)).status_code == 413
         assert (await client.post("/any", content=chunks(2000))).status_code == 413
     assert read == [1000, 1000]
+
+
+async def test_while_stopping_webhooks_and_readiness_answer_503_and_health_still_answers(database: Database) -> None:
+    stopping = False
+    api = create_app(database, stopping=lambda: stopping)
+    received: list[str] = []
+
+    @api.post("/telegram/webhook")
+    @api.post("/slack/events")
+    async def webhook(request: Request) -> Response:
+        received.append(request.url.path)
+        return Response(status_code=200)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
+        assert (await client.post("/telegram/webhook", content=b"{}")).status_code == 200
+        stopping = True
+        answers = [
+            (await client.post("/telegram/webhook", content=b"{}")).status_code,
+            (await client.post("/slack/events", content=b"{}")).status_code,
+            (await client.get("/readyz")).status_code,
+            (await client.get("/healthz")).status_code,
+        ]
+    assert answers == [503, 503, 503, 200]
+    assert received == ["/telegram/webhook"]  # nothing taken while stopping: the platform delivers it again

@@ -1,4 +1,5 @@
-"""A real bot process killed with SIGKILL mid-survey and restarted: every answer stored once, no message twice."""
+"""A real bot process killed with SIGKILL mid-survey, or stopped with SIGTERM, and restarted: every answer stored
+once, no message twice."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sqlmodel import col, select
 
 from handlers.telegram.channel import SECRET_HEADER
 from storage.db import Database
-from storage.models import Answer, CaseEvent, Complaint, Conversation
+from storage.models import Answer, CaseEvent, Complaint, Conversation, OutboxMessage
 from tests.conftest import FEEDBACKBOT, ROOT, free_port
 from tests.fakes.telegram_api import GROUP_MEMBER, FakeTelegram
 from tests.handlers.telegram.conftest import STAFF_CHAT, WEBHOOK_SECRET, Chat, outbox_settled, wait_until
@@ -66,6 +67,15 @@ class BotProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    async def terminate(self) -> int:
+        """Sends SIGTERM and waits for the process to exit (at most 30 s); returns its exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(self.process.wait, 30)
+
+    def log(self) -> str:
+        return (self.workdir / f"bot-{self.starts - 1}.log").read_text()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -268,3 +278,75 @@ async def test_killed_right_after_a_staff_message_is_handled_the_customer_gets_i
 async def contacted(database: Database) -> bool:
     async with database.snapshot() as session:
         return (await session.exec(select(CaseEvent).where(CaseEvent.action == "contacted"))).first() is not None
+
+
+async def test_sigterm_during_a_load_of_webhook_updates_exits_0_and_loses_none_of_those_answered_200(
+    fake_telegram: FakeTelegram, database_url: str, database: Database, tmp_path: Path
+) -> None:
+    bot = WebhookBot(fake_telegram, database_url, tmp_path)
+    customers = range(5001, 5021)
+    try:
+        await bot.start()
+        # The first replies fail: their handling is in flight, retrying, when the stop comes.
+        fake_telegram.fail("sendMessage", status=500, times=len(customers))
+        posts = [
+            asyncio.create_task(bot.post(fake_telegram.build.command(chat, "start", "csat"))) for chat in customers
+        ]
+        await fake_telegram.wait_for(lambda: fake_telegram.calls_of("sendMessage") or None, timeout=20)
+        assert await bot.terminate() == 0
+        answered = [post.result() for post in posts if post.done()]  # these Telegram will not deliver again
+        await fake_telegram.recover()
+        await bot.start()
+        update_ids = await asyncio.gather(*posts)  # the rest, refused while stopping, reach the restarted bot
+        await handled(fake_telegram, database, update_ids)
+        await fake_telegram.wait_for(
+            lambda: all(fake_telegram.sent_messages(chat) for chat in customers) or None, timeout=30
+        )
+    finally:
+        bot.stop()
+    assert answered, "no update was answered before the stop"
+    for chat in customers:
+        [first_question] = fake_telegram.sent_messages(chat)  # once, not twice
+        assert QUESTION in first_question
+
+
+async def test_sigterm_releases_the_outbox_messages_it_was_sending_and_the_next_process_sends_them_at_once(
+    bot: BotProcess, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    bot.env |= {
+        "FEEDBACKBOT_TELEGRAM__STAFF_CHAT_ID": str(STAFF_CHAT),
+        "FEEDBACKBOT_TELEGRAM__REQUEST_TIMEOUT": "60",  # the staff alert's send is still in flight at the stop
+    }
+    await bot.start()
+    fake_telegram.delay("sendMessage", 5, times=2)  # the customer's reply and the staff alert
+    fake_telegram.push_update(fake_telegram.build.command(CUSTOMERS[0], "complain", "The app deleted my order"))
+    await fake_telegram.wait_for(
+        lambda: (
+            [call for call in fake_telegram.calls_of("sendMessage") if call.params["chat_id"] == STAFF_CHAT] or None
+        ),
+        timeout=20,
+    )
+    assert await bot.terminate() == 0
+    async with database.snapshot() as session:
+        leases = list(await session.exec(select(OutboxMessage.claimed_by, OutboxMessage.claimed_until)))
+    assert leases == [(None, None)]
+    await bot.start()
+    await outbox_settled(database)  # well within the 60 s lease the stopped process had taken
+
+
+async def test_a_second_sigterm_while_stopping_exits_at_once(
+    bot: BotProcess, fake_telegram: FakeTelegram, database: Database
+) -> None:
+    bot.env |= {"FEEDBACKBOT_TELEGRAM__REQUEST_TIMEOUT": "60", "FEEDBACKBOT_SERVER__SHUTDOWN_SECONDS": "600"}
+    await bot.start()
+    fake_telegram.delay("sendMessage", 600)  # the reply's handling would hold the stop for the whole bound
+    update_id = fake_telegram.push_update(fake_telegram.build.command(CUSTOMERS[0], "start", "csat"))
+    await fake_telegram.wait_for(lambda: fake_telegram.calls_of("sendMessage") or None, timeout=20)
+    assert bot.process is not None
+    bot.process.send_signal(signal.SIGTERM)
+    await wait_until(lambda: asyncio.sleep(0, "stopping: signal" in bot.log()), timeout=20)
+    assert await bot.terminate() == 1  # not a graceful stop
+    assert "stopping now (a second signal) with work unfinished" in bot.log()
+    bot.env["FEEDBACKBOT_SERVER__SHUTDOWN_SECONDS"] = "10"
+    await bot.start()
+    await Chat(fake_telegram, database).handled(update_id, timeout=30)
