@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -32,6 +32,7 @@ from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
 from storage import views
 from storage.backup import BackupError, backup_sqlite
+from storage.db import Database
 from storage.migrate import SchemaChange, upgrade
 from storage.models import CaseStatus
 from storage.person_record import PersonRecord, person_record, record_request
@@ -141,6 +142,16 @@ def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(130) from None
 
 
+@contextlib.asynccontextmanager
+async def current_database(settings: Settings) -> AsyncIterator[Database]:
+    """The database at the newest schema, closed when the command's work is done."""
+    database = await open_current_database(settings)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
 def setup_logging(settings: Settings, default_level: int) -> None:
     """Log lines on stderr, none with a secret in it."""
     level = logging.getLevelNamesMapping()[settings.logging.level] if settings.logging.level else default_level
@@ -168,14 +179,11 @@ def export(
     since_utc = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
 
     async def work() -> int:
-        database = await open_current_database(settings)
-        try:
+        async with current_database(settings) as database:
             with open_output(output) if output else contextlib.nullcontext(sys.stdout) as out:  # stdout stays open
                 return await export_answers(
                     database, out, export_format=export_format, since=since_utc, survey_id=survey
                 )
-        finally:
-            await database.close()
 
     rows = run_async(work)
     known = sorted(path.stem for path in settings.surveys.dir.glob("*.toml"))
@@ -295,14 +303,10 @@ def cases_list(
         fail(f"--status: no status {status!r}; one of {', '.join(statuses)}")
 
     async def work() -> list[CaseView]:
-        database = await open_current_database(settings)
-        try:
-            async with database.snapshot() as session:
-                overdue_at = utcnow() if overdue else None
-                chosen = CaseStatus(status) if status else None
-                return await views.list_cases(session, status=chosen, overdue_at=overdue_at, limit=limit)
-        finally:
-            await database.close()
+        async with current_database(settings) as database, database.snapshot() as session:
+            overdue_at = utcnow() if overdue else None
+            chosen = CaseStatus(status) if status else None
+            return await views.list_cases(session, status=chosen, overdue_at=overdue_at, limit=limit)
 
     cases = run_async(work)
     if not cases:
@@ -321,16 +325,13 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
     settings = settings_of(ctx)
 
     async def work() -> tuple[CaseView, str | None, list[TrailLine]] | None:
-        database = await open_current_database(settings)
-        try:
+        async with current_database(settings) as database:
             async with database.snapshot() as session:
                 case = await views.get_case(session, case_id=number)
                 trail = await views.case_trail(session, case_id=number)
             if case is None:
                 return None
             return case, await Cases(database, CaseDesk(settings.cases)).answers_of(case), trail
-        finally:
-            await database.close()
 
     shown = run_async(work)
     if shown is None:
@@ -372,6 +373,11 @@ async def _record_of(session: AsyncSession, keys: PrivacyKeys, who: Respondent) 
     )
 
 
+def _audit(session: AsyncSession, action: str, subject: str, record: PersonRecord) -> None:
+    """The request on the audit log: who ran it and what it counted, never the person's id or words."""
+    record_request(session, actor=getpass.getuser(), action=action, subject=subject, counts=record.counts())
+
+
 @person_app.command("export")
 def person_export(ctx: typer.Context, person: PersonArgument) -> None:
     """Print as JSON everything held about a person; the request is audited, without the data."""
@@ -379,21 +385,11 @@ def person_export(ctx: typer.Context, person: PersonArgument) -> None:
     who, keys = respondent_of(person), PrivacyKeys(settings.respondent_hash_key)
 
     async def work() -> PersonRecord | None:
-        database = await open_current_database(settings)
-        try:
-            async with database.transaction() as session:
-                record = await _record_of(session, keys, who)
-                if record is not None:
-                    record_request(
-                        session,
-                        actor=getpass.getuser(),
-                        action="person.export",
-                        subject=keys.respondent_key(who),
-                        counts=record.counts(),
-                    )
-                return record
-        finally:
-            await database.close()
+        async with current_database(settings) as database, database.transaction() as session:
+            record = await _record_of(session, keys, who)
+            if record is not None:
+                _audit(session, "person.export", keys.respondent_key(who), record)
+            return record
 
     record = run_async(work)
     if record is None:
@@ -415,24 +411,15 @@ def person_forget(
         typer.confirm(f"Erase everything held about {person}?", abort=True, err=True)
 
     async def work() -> dict[str, int] | None:
-        database = await open_current_database(settings)
-        try:
+        async with current_database(settings) as database:
             async with database.transaction() as session:
                 record = await _record_of(session, keys, who)
                 if record is None:
                     return None
                 await People(database, keys).forget(session, who)
-                record_request(
-                    session,
-                    actor=getpass.getuser(),
-                    action="person.forget",
-                    subject=keys.respondent_key(who),
-                    counts=record.counts(),
-                )
+                _audit(session, "person.forget", keys.respondent_key(who), record)
             await database.scrub()  # as /forget does: no old copy of the erased rows stays in SQLite's files
             return record.counts()
-        finally:
-            await database.close()
 
     counts = run_async(work)
     if counts is None:
