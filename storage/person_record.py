@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import queries
-from storage.models import Answer, AuditEntry, CaseEvent, Complaint, Conversation, InboundEvent
+from storage import queries, views
+from storage.models import Answer, AuditEntry, Complaint, Conversation, InboundEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +158,7 @@ async def _conversation_record(session: AsyncSession, conversation: Conversation
 
 async def _case_record(session: AsyncSession, case: Complaint) -> CaseRecord:
     assert case.id is not None
-    trail = await session.exec(
-        select(CaseEvent.at, CaseEvent.actor, CaseEvent.action, CaseEvent.detail)
-        .where(CaseEvent.complaint_id == case.id)
-        .order_by(col(CaseEvent.id))
-    )
+    trail = await views.case_trail(session, case_id=case.id)
     return CaseRecord(
         id=case.id,
         status=case.status,
@@ -170,7 +166,7 @@ async def _case_record(session: AsyncSession, case: Complaint) -> CaseRecord:
         text=case.text,
         reference=case.reference,
         created_at=case.created_at,
-        trail=[TrailStep(*row) for row in trail],
+        trail=[TrailStep(*line) for line in trail],
     )
 
 
