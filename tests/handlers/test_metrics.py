@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from alembic import command
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Connection
 
@@ -27,7 +27,7 @@ def desk() -> CaseDesk:
     return CaseDesk(destinations={"slack": StaffDestination("CSTAFF")})
 
 
-async def get(api: FastAPI, path: str) -> httpx.Response:
+async def get(api: Starlette, path: str) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         return await client.get(path)
 
