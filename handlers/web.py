@@ -182,13 +182,13 @@ class TimedRequests:
                 status = message["status"]
             await send(message)
 
+        route = self.template(scope)
+        method = scope["method"] if scope["method"] in self.METHODS else "other"  # a caller may send any
         started = time.perf_counter()
         try:
             await self.app(scope, receive, noting_status)
         finally:
-            method = scope["method"] if scope["method"] in self.METHODS else "other"  # a caller may send any
-            labels = (self.template(scope), method, str(status))
-            self.histogram.labels(*labels).observe(time.perf_counter() - started)
+            self.histogram.labels(route, method, str(status)).observe(time.perf_counter() - started)
 
     def template(self, scope: Scope) -> str:
         route = next((route for route in self.routes if route.matches(scope)[0] is not Match.NONE), None)

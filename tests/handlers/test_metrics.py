@@ -103,13 +103,15 @@ async def test_http_requests_are_timed_by_route_template_method_and_status(datab
             (await client.post("/hooks/s3cret-2")).status_code,
             (await client.get("/hooks/s3cret-1")).status_code,
             (await client.get("/nowhere/42")).status_code,
+            (await client.request("BREW", "/hooks/s3cret-1")).status_code,  # any method a caller makes up
         ]
         exposition = (await client.get("/metrics")).text
-    assert statuses == [200, 200, 405, 404]
+    assert statuses == [200, 200, 405, 404, 405]
     assert labelled(samples_of(exposition), "feedbackbot_http_request_seconds_count") == {
         (("method", "POST"), ("route", "/hooks/{token}"), ("status", "200")): 2,
         (("method", "GET"), ("route", "/hooks/{token}"), ("status", "405")): 1,
         (("method", "GET"), ("route", "unrouted"), ("status", "404")): 1,
+        (("method", "other"), ("route", "/hooks/{token}"), ("status", "405")): 1,
     }
     assert "s3cret" not in exposition and "nowhere" not in exposition
 
