@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.cli import installed_version
@@ -41,6 +42,7 @@ def create_app(
     app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None, routes=list(routes))
     app.add_middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes)
     app.add_middleware(RefusedWhileStopping, stopping=stopping)
+    app.add_middleware(TimedRequests, histogram=metrics.requests, routes=app.routes)  # outermost: times them all
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -156,3 +158,38 @@ class RefusedWhileStopping:
             return
         await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
+
+
+class TimedRequests:
+    """Times every request into `histogram`, labelled with the template of the route that serves it (never the
+    raw path, which a caller chooses), the method and the status answered."""
+
+    UNROUTED = "unrouted"  # a path no route serves
+    METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, histogram: Histogram, routes: Sequence[BaseRoute]) -> None:
+        self.app, self.histogram, self.routes = app, histogram, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless the app answers: it raised before it did
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        route = self.template(scope)
+        method = scope["method"] if scope["method"] in self.METHODS else "other"  # a caller may send any
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            self.histogram.labels(route, method, str(status)).observe(time.perf_counter() - started)
+
+    def template(self, scope: Scope) -> str:
+        route = next((route for route in self.routes if route.matches(scope)[0] is not Match.NONE), None)
+        return getattr(route, "path", self.UNROUTED)
