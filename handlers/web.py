@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.cli import installed_version
@@ -75,12 +76,14 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus_metrics, methods=["GET"]),
     ]
-    # Listed outermost first: a stopping process refuses before a body is read.
+    every_route = [*routes, *own_routes]
+    # Listed outermost first: every request is timed, and a stopping process refuses before a body is read.
     middleware = [
+        Middleware(TimedRequests, histogram=metrics.requests, routes=every_route),
         Middleware(RefusedWhileStopping, stopping=stopping),
         Middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes),
     ]
-    return Starlette(routes=[*routes, *own_routes], middleware=middleware)
+    return Starlette(routes=every_route, middleware=middleware)
 
 
 async def schema_state(database: Database) -> tuple[str | None, bool]:
@@ -162,3 +165,38 @@ class RefusedWhileStopping:
             return
         await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
+
+
+class TimedRequests:
+    """Times every request into `histogram`, labelled with the template of the route that serves it (never the
+    raw path, which a caller chooses), the method and the status answered."""
+
+    UNROUTED = "unrouted"  # a path no route serves
+    METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, histogram: Histogram, routes: Sequence[BaseRoute]) -> None:
+        self.app, self.histogram, self.routes = app, histogram, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless the app answers: it raised before it did
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        route = self.template(scope)
+        method = scope["method"] if scope["method"] in self.METHODS else "other"  # a caller may send any
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            self.histogram.labels(route, method, str(status)).observe(time.perf_counter() - started)
+
+    def template(self, scope: Scope) -> str:
+        route = next((route for route in self.routes if route.matches(scope)[0] is not Match.NONE), None)
+        return getattr(route, "path", self.UNROUTED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -12,11 +13,15 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
-from bot.outbound import OutboundMessage, SendResult
+from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
 from handlers.slack.common import (
@@ -82,6 +87,26 @@ def register(app: AsyncApp, services: Services, case_work: Cases, database: Data
         return None
 
 
+class CountedRateLimits(AsyncRetryHandler):
+    """Counts every 429 of the Web API as a rate-limited send; retries none itself."""
+
+    def __init__(self, counts: SendCounts) -> None:
+        super().__init__()
+        self.counts = counts
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+            self.counts[CHANNEL, Outcome.RATE_LIMITED] += 1
+        return False
+
+
 class SlackChannel:
     """bolt's AsyncApp on the core, served at POST /slack/events or over Socket Mode."""
 
@@ -96,6 +121,7 @@ class SlackChannel:
             base_url=settings.api_base_url,
             logger=quiet_logger("slack_sdk.web.async_client"),
             retry_handlers=[
+                CountedRateLimits(core.sends),  # first: it sees every 429, then the next handler waits it out
                 AsyncConnectionErrorRetryHandler(),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=5),  # waits out Retry-After
                 AsyncServerErrorRetryHandler(max_retry_count=3),

@@ -140,7 +140,7 @@ class TelegramChannel:
             .build()
         )
         self.services: Services = self.application.bot_data
-        sender = Sender(self.application.bot, settings.per_chat_interval)
+        sender = Sender(self.application.bot, settings.per_chat_interval, core.sends)
         self.services.engine = core.engine
         self.services.people = core.engine.people
         self.services.cases = core.cases
