@@ -7,11 +7,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.routing import BaseRoute, Match
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.cli import installed_version
@@ -34,18 +36,13 @@ def create_app(
     metrics: Metrics | None = None,
     channels_started: Callable[[], bool] = lambda: True,
     stopping: Callable[[], bool] = lambda: False,
-) -> FastAPI:
+) -> Starlette:
     """The ASGI application served by `feedbackbot run`, with the channels' `routes`; `channels_started` tells
     /readyz whether the channels run (by default there are none to wait for); while `stopping`, every request but
     /healthz and /metrics is answered 503, so that the platforms retry their updates elsewhere or later."""
     metrics = metrics or Metrics(database)
-    app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None, routes=list(routes))
-    app.add_middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes)
-    app.add_middleware(RefusedWhileStopping, stopping=stopping)
-    app.add_middleware(TimedRequests, histogram=metrics.requests, routes=app.routes)  # outermost: times them all
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
+    async def healthz(_: Request) -> JSONResponse:
         """200 when the database answers and every background loop runs, 503 otherwise."""
         dead = loops.dead() if loops else []
         try:
@@ -55,8 +52,7 @@ def create_app(
             return unhealthy("unreachable", dead)
         return unhealthy("ok", dead) if dead else JSONResponse({"status": "ok", "database": "ok"})
 
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def readyz(_: Request) -> JSONResponse:
         """200 when the database answers, its schema is current and the channels are started; 503 naming what
         is not ready otherwise."""
         not_ready: list[str] = [] if channels_started() else ["channels"]
@@ -72,11 +68,22 @@ def create_app(
             return JSONResponse({"status": "not ready", "not_ready": not_ready, **body}, status_code=503)
         return JSONResponse({"status": "ready", **body})
 
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(_: Request) -> Response:
         return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    own_routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus_metrics, methods=["GET"]),
+    ]
+    every_route = [*routes, *own_routes]
+    # Listed outermost first: every request is timed, and a stopping process refuses before a body is read.
+    middleware = [
+        Middleware(TimedRequests, histogram=metrics.requests, routes=every_route),
+        Middleware(RefusedWhileStopping, stopping=stopping),
+        Middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes),
+    ]
+    return Starlette(routes=every_route, middleware=middleware)
 
 
 async def schema_state(database: Database) -> tuple[str | None, bool]:

@@ -131,6 +131,7 @@ class SlackChannel:
         # Listeners store what they receive before acknowledging (so Slack retries what failed), then leave the
         # slow part (posting replies) to their lazy listeners (see register).
         self.app = AsyncApp(
+            name="feedbackbot",  # bolt would otherwise walk the whole call stack for its caller's file name
             client=client,
             signing_secret=secret,
             logger=quiet_logger("slack_bolt.AsyncApp"),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
 
 from handlers.metrics import Metrics
 from handlers.web import create_app
@@ -12,7 +12,7 @@ from handlers.web import create_app
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-async def get(api: FastAPI, path: str) -> httpx.Response:
+async def get(api: Starlette, path: str) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         return await client.get(path)
 
@@ -25,7 +25,7 @@ def samples_of(exposition: str) -> Samples:
     }
 
 
-async def scrape(metrics: Metrics, api: FastAPI | None = None) -> Samples:
+async def scrape(metrics: Metrics, api: Starlette | None = None) -> Samples:
     """Each sample of /metrics (of `api`, or of an app of its own) by name and labels."""
     response = await get(api or create_app(metrics.database, metrics=metrics), "/metrics")
     assert response.status_code == 200
