@@ -23,11 +23,12 @@ def current() -> str | None:
 
 
 @contextmanager
-def correlated(correlation_id: str) -> Iterator[str]:
-    """Everything logged or queued inside, tasks started inside included, carries `correlation_id`."""
+def correlated(correlation_id: str | None) -> Iterator[None]:
+    """Everything logged or queued inside, tasks started inside included, carries `correlation_id`; None: no id,
+    for a signal handler, which runs in whatever context it interrupted."""
     token = _current.set(correlation_id)
     try:
-        yield correlation_id
+        yield
     finally:
         _current.reset(token)
 

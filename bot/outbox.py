@@ -155,6 +155,7 @@ class Dispatcher:
         match result:
             case Sent():
                 await self._settle(claimed, OutboxStatus.SENT, None, effect=effect)
+                log.info("outbox: %s %s message %s sent", claimed.channel, claimed.kind, claimed.id)
                 return 1
             case RetryLater(reason=reason, after=after):
                 await self._retry(claimed, reason, after)

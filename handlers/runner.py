@@ -112,6 +112,10 @@ class GracefulServer(uvicorn.Server):
     stopping_since: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        with correlated(None):  # the signal interrupted whatever ran: its lines belong to no update
+            self._stop(sig)
+
+    def _stop(self, sig: int) -> None:
         if self.should_exit:
             log.warning("stopping now: signal %d while stopping", sig)
             self.force_exit = True
