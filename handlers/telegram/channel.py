@@ -31,6 +31,7 @@ from bot.channels import Capability
 from bot.correlation import correlated
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
 from bot.outbound import OutboundMessage, SendResult
+from bot.staff_notices import raised_at
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
@@ -155,8 +156,10 @@ class TelegramChannel:
             log.warning(
                 "telegram update %s failed: the database is unreachable (%s)", update_id, type(context.error).__name__
             )
-        else:
-            log.error("telegram update %s failed", update_id, exc_info=context.error)
+        elif context.error is not None:  # its message may quote the person: only its type and place above DEBUG
+            error = context.error
+            log.error("telegram update %s failed: %s at %s", update_id, type(error).__name__, raised_at(error))
+            log.debug("telegram update %s failed", update_id, exc_info=error)
         if update_id is not None:
             self.services.failed_updates.add(update_id)
         if context.error is not None:
