@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import correlation
-from bot.correlation import correlated
 from bot.loops import Sleep, keep_running
 from bot.outbound import (
     CaseAlert,
@@ -96,7 +95,7 @@ class Dispatcher:
         sent = 0
         for message in claimed:
             # Logged under the id of the update that queued the message, so that one id follows it to its send.
-            with correlated(message.correlation_id or f"outbox-{message.id}"):
+            with correlation.correlated(message.correlation_id or f"outbox-{message.id}"):
                 if message.taken_over_from is not None:
                     self._count_possible_resend(message)
                 sent += await self._send(message)

@@ -93,8 +93,8 @@ def register(app: AsyncApp, services: Services, case_work: Cases, database: Data
 
 
 def event_correlation_id(body: dict[str, Any]) -> str | None:
-    """An Events API request's correlation id, from Slack's id of the event; interactions and commands have none
-    that names no person."""
+    """An Events API request's correlation id, from Slack's id of the event; interactions and slash commands have
+    no such id (only ones that name the person or open a modal), so they get a random one."""
     event_id = body.get("event_id")
     return f"{CHANNEL}-{event_id}" if isinstance(event_id, str) else None
 
