@@ -21,7 +21,7 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import logsafety
+from bot import correlation, logformat, logsafety
 from bot.app import load_checked_surveys, open_current_database, open_database
 from bot.cases import CaseDesk, Cases, alert_text
 from bot.config import ConfigError, Settings, load_settings, unknown_variables
@@ -153,13 +153,17 @@ async def current_database(settings: Settings) -> AsyncIterator[Database]:
 
 
 def setup_logging(settings: Settings, default_level: int) -> None:
-    """Log lines on stderr, none with a secret in it."""
+    """Log lines on stderr, as text or JSON ([logging] format), each with the correlation id of what was being
+    handled, none with a secret in it."""
     level = logging.getLevelNamesMapping()[settings.logging.level] if settings.logging.level else default_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    stderr = logging.StreamHandler(sys.stderr)
+    logging.basicConfig(level=level, handlers=[stderr])  # changes nothing where logging was set up before
     logging.getLogger("alembic").setLevel(logging.WARNING)
     for chatty in ("httpx", "httpcore"):  # a line per request, with its URL; all of it at DEBUG
         logging.getLogger(chatty).setLevel(level if level <= logging.DEBUG else logging.WARNING)
-    logsafety.install(settings.secret_values())
+    correlation.install()
+    redactor = logsafety.install(settings.secret_values())
+    stderr.setFormatter(logformat.formatter(settings.logging.format, redactor.redact))
 
 
 @core_commands.command()

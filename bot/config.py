@@ -28,6 +28,7 @@ from pydantic_settings.exceptions import SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.logformat import LogFormat
 from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD
 
 ENV_PREFIX = "FEEDBACKBOT_"
@@ -161,11 +162,14 @@ class CaseSettings(Section):
 class LoggingSettings(Section):
     # Unset: INFO for `run`, WARNING for the other commands.
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    format: LogFormat = "text"  # "json": one JSON object per line, for a log collector
 
-    @field_validator("level", mode="before")
+    @field_validator("level", "format", mode="before")
     @classmethod
-    def any_case(cls, level: Any) -> Any:
-        return level.upper() if isinstance(level, str) else level
+    def any_case(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "level" else value.lower()
 
 
 class PrivacySettings(Section):

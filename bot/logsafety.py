@@ -65,9 +65,10 @@ class SecretRedactor(logging.Filter):
 OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
-def install(secrets: Iterable[str]) -> None:
+def install(secrets: Iterable[str]) -> SecretRedactor:
     """Puts one redactor with these secrets on every handler of the root logger, which every library logger
-    propagates to, and on the loggers that keep their own handlers; a redactor installed before is replaced."""
+    propagates to, and on the loggers that keep their own handlers; a redactor installed before is replaced.
+    Returns it, for the formatters to redact their finished lines too."""
     redactor = SecretRedactor(secrets)
     guarded: list[logging.Filterer] = [*logging.getLogger().handlers]
     guarded += [logging.getLogger(name) for name in OWN_HANDLER_LOGGERS]
@@ -75,3 +76,4 @@ def install(secrets: Iterable[str]) -> None:
         for old in [each for each in filterer.filters if isinstance(each, SecretRedactor)]:
             filterer.removeFilter(old)
         filterer.addFilter(redactor)
+    return redactor

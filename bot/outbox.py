@@ -19,6 +19,7 @@ from typing import NoReturn
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import correlation
 from bot.loops import Sleep, keep_running
 from bot.outbound import (
     CaseAlert,
@@ -58,7 +59,15 @@ Effect = Callable[[AsyncSession], Awaitable[None]]  # a change written with an a
 def enqueue(session: AsyncSession, *, channel: str, message: OutboundMessage, now: datetime) -> None:
     """Adds a message to the caller's transaction: it exists if and only if the change it reports is committed.
     Raises pydantic.ValidationError when the message does not fit its kind's model."""
-    stored.add(session, channel=channel, kind=message.kind, payload=encode(message), case_id=case_of(message), now=now)
+    stored.add(
+        session,
+        channel=channel,
+        kind=message.kind,
+        payload=encode(message),
+        case_id=case_of(message),
+        now=now,
+        correlation_id=correlation.current(),
+    )
 
 
 class Dispatcher:
@@ -85,7 +94,11 @@ class Dispatcher:
         claimed = await self._claim()
         sent = 0
         for message in claimed:
-            sent += await self._send(message)
+            # Logged under the id of the update that queued the message, so that one id follows it to its send.
+            with correlation.correlated(message.correlation_id or f"outbox-{message.id}"):
+                if message.taken_over_from is not None:
+                    self._count_possible_resend(message)
+                sent += await self._send(message)
         return sent
 
     async def step(self, interval: float = 1.0) -> float:
@@ -108,13 +121,9 @@ class Dispatcher:
     async def _claim(self) -> list[stored.Claimed]:
         now = self.clock()
         async with self.database.transaction() as session:
-            claimed = await stored.claim_due(
+            return await stored.claim_due(
                 session, channels=list(self.senders), now=now, until=now + self.lease, worker=self.worker, limit=BATCH
             )
-        for message in claimed:
-            if message.taken_over_from is not None:
-                self._count_possible_resend(message)
-        return claimed
 
     def _count_possible_resend(self, message: stored.Claimed) -> None:
         """Counts a message whose last sender may have delivered it before it stopped: it may arrive twice."""
@@ -145,6 +154,7 @@ class Dispatcher:
         match result:
             case Sent():
                 await self._settle(claimed, OutboxStatus.SENT, None, effect=effect)
+                log.info("outbox: %s %s message %s sent", claimed.channel, claimed.kind, claimed.id)
                 return 1
             case RetryLater(reason=reason, after=after):
                 await self._retry(claimed, reason, after)

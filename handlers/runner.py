@@ -20,6 +20,7 @@ from bot.app import Core
 from bot.channels import Channel
 from bot.cli import installed_version
 from bot.config import ConfigError
+from bot.correlation import correlated, new_id
 from bot.outbox import DISPATCHER_LOOP, Dispatcher
 from bot.retention import Retention
 from handlers.console import ConsoleChannel, stdin_lines
@@ -37,20 +38,22 @@ log = logging.getLogger(__name__)
 
 async def sweep(core: Core) -> float:
     """The minute's sweep: closes surveys past their expiry as partial, escalates overdue cases, prunes bookkeeping
-    rows past their deduplication window and anonymises people past the retention window."""
-    closed = await core.engine.conversations.expire_overdue()
-    escalated = await core.cases.escalate_overdue()
-    engine = core.engine
-    retention = Retention(core.database, engine.people, engine.keys, core.settings.privacy, engine.clock)
-    removed = await retention.sweep()
-    core.swept.add(escalated, removed)
-    (inbox, events, outbox), forgotten, texts = removed
-    if closed or escalated or inbox or events or outbox or forgotten or texts:
-        log.info(
-            "closed %d expired surveys as partial, escalated %d overdue cases, pruned %d handled inbox updates, "
-            "%d inbound events and %d outbox messages, anonymised %d inactive people and %d old free texts",
-            *(closed, escalated, inbox, events, outbox, forgotten, texts),
-        )
+    rows past their deduplication window and anonymises people past the retention window. Each round has its own
+    correlation id, which the escalations it queues carry to their sends."""
+    with correlated(new_id("sweep")):
+        closed = await core.engine.conversations.expire_overdue()
+        escalated = await core.cases.escalate_overdue()
+        engine = core.engine
+        retention = Retention(core.database, engine.people, engine.keys, core.settings.privacy, engine.clock)
+        removed = await retention.sweep()
+        core.swept.add(escalated, removed)
+        (inbox, events, outbox), forgotten, texts = removed
+        if closed or escalated or inbox or events or outbox or forgotten or texts:
+            log.info(
+                "closed %d expired surveys as partial, escalated %d overdue cases, pruned %d handled inbox updates, "
+                "%d inbound events and %d outbox messages, anonymised %d inactive people and %d old free texts",
+                *(closed, escalated, inbox, events, outbox, forgotten, texts),
+            )
     return SWEEP_SECONDS
 
 
@@ -90,7 +93,9 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
                 channels_started=started.is_set,
                 stopping=lambda: http.should_exit,
             )
-            config = uvicorn.Config(api, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds)
+            config = uvicorn.Config(  # no log_config: uvicorn's lines go through the root logger's format
+                api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds
+            )
             http = GracefulServer(config)
             if not channels:
                 names = " or ".join(entry.name for entry in registry)
@@ -109,6 +114,10 @@ class GracefulServer(uvicorn.Server):
     stopping_since: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        with correlated(None):  # the signal interrupted whatever ran: its lines belong to no update
+            self._stop(sig)
+
+    def _stop(self, sig: int) -> None:
         if self.should_exit:
             log.warning("stopping now: signal %d while stopping", sig)
             self.force_exit = True

@@ -200,6 +200,8 @@ class OutboxMessage(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # The correlation id of the update or request that queued it, so that its send is logged under that id.
+    correlation_id: str | None = Field(default=None, max_length=64)
 
 
 class InboundEvent(SQLModel, table=True):

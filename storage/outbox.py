@@ -21,12 +21,28 @@ class Claimed(NamedTuple):
     payload: str
     attempts: int
     taken_over_from: str | None
+    correlation_id: str | None
 
 
-def add(session: AsyncSession, *, channel: str, kind: str, payload: str, case_id: int | None, now: datetime) -> None:
-    """Adds a message to the caller's transaction."""
+def add(
+    session: AsyncSession,
+    *,
+    channel: str,
+    kind: str,
+    payload: str,
+    case_id: int | None,
+    now: datetime,
+    correlation_id: str | None = None,
+) -> None:
+    """Adds a message to the caller's transaction; `correlation_id`: that of the update or request it answers."""
     message = OutboxMessage(
-        channel=channel, kind=kind, payload=payload, case_id=case_id, next_attempt_at=now, created_at=now
+        channel=channel,
+        kind=kind,
+        payload=payload,
+        case_id=case_id,
+        next_attempt_at=now,
+        created_at=now,
+        correlation_id=correlation_id,
     )
     session.add(message)
 
@@ -52,7 +68,9 @@ async def claim_due(
         assert row.id is not None
         # A lease that ran out unsettled: its holder stopped mid-send.
         taken_over_from = row.claimed_by if row.claimed_until is not None else None
-        claimed.append(Claimed(row.id, row.channel, row.kind, row.payload, row.attempts, taken_over_from))
+        claimed.append(
+            Claimed(row.id, row.channel, row.kind, row.payload, row.attempts, taken_over_from, row.correlation_id)
+        )
         row.claimed_until, row.claimed_by = until, worker
     return claimed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ import asyncpg
 import pytest
 from sqlmodel import SQLModel
 
+from bot import correlation
 from bot.cases import CaseDesk
 from bot.engine import Engine
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
@@ -262,3 +264,12 @@ async def database_dump(database: Database) -> str:
             for row in (await connection.execute(table.select())).all()
         ]
     return "\n".join(rows)
+
+
+@pytest.fixture
+def correlated_records() -> Iterator[None]:
+    """Log records carry the correlation id, as `feedbackbot` sets logging up; the record factory is put back after."""
+    make = logging.getLogRecordFactory()
+    correlation.install()
+    yield
+    logging.setLogRecordFactory(make)

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.correlation import correlated, new_id
 from bot.engine import Engine
 from bot.events import Complain, Event, Respondent, StartSurvey, TextAnswer
 from bot.i18n import translate, words
@@ -63,15 +64,18 @@ class ConsoleChannel:
             await self.take(line)
 
     async def take(self, line: str) -> None:
-        """Answers one line. In a database outage nothing of it is stored: the person is asked to type it again."""
-        try:
-            await self.answer(line)
-        except DATABASE_ERRORS as error:
-            log.warning(
-                "terminal channel: the database is unavailable (%s); the line was not stored", type(error).__name__
-            )
-            self.say(translate("database_unavailable", self.who.language))
-            self.prompt()
+        """Answers one line, under a correlation id of its own. In a database outage nothing of it is stored: the
+        person is asked to type it again."""
+        with correlated(new_id(CHANNEL)):
+            try:
+                await self.answer(line)
+            except DATABASE_ERRORS as error:
+                log.warning(
+                    "terminal channel: the database is unavailable (%s); the line was not stored",
+                    type(error).__name__,
+                )
+                self.say(translate("database_unavailable", self.who.language))
+                self.prompt()
 
     async def answer(self, line: str) -> None:
         """A command, or else an answer to the open question."""

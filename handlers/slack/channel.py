@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from bot import correlation
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
@@ -65,6 +66,15 @@ def register(app: AsyncApp, services: Services, case_work: Cases, database: Data
     actions.register(app, services)
     views.register(app, services)
     events.register(app, services, case_work, database)
+
+    @app.middleware
+    async def correlate(body: dict[str, Any], next_: Callable[[], Awaitable[None]]) -> None:
+        """Gives the request its correlation id: Slack's event id, or else the one the route gave it, or a new one
+        (Socket Mode). bolt runs the listeners after the middleware returned, in the same task, and each request
+        has a task of its own (uvicorn's per request, slack_sdk's per Socket Mode message), which the id ends with;
+        lazy listeners start inside and carry it on."""
+        correlation.begin(event_correlation_id(body) or correlation.current() or correlation.new_id(CHANNEL))
+        await next_()
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], request: AsyncBoltRequest) -> BoltResponse | None:
@@ -105,6 +115,13 @@ class CountedRateLimits(AsyncRetryHandler):
         if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
             self.counts[CHANNEL, Outcome.RATE_LIMITED] += 1
         return False
+
+
+def event_correlation_id(body: dict[str, Any]) -> str | None:
+    """An Events API request's correlation id, from Slack's id of the event; interactions and slash commands have
+    no such id (only ones that name the person or open a modal), so they get a random one."""
+    event_id = body.get("event_id")
+    return f"{CHANNEL}-{event_id}" if isinstance(event_id, str) else None
 
 
 class SlackChannel:
@@ -154,17 +171,18 @@ class SlackChannel:
     async def events(self, request: Request) -> Response:
         """The signature is checked before anything is parsed; bolt checks it again (one more HMAC of a small body),
         as a defence should the route ever change. bolt's adapter then runs the listener, which stores,
-        acknowledges, then posts."""
-        body = await request.body()
-        if not self.gate.signed(body, request.headers):
-            log.warning("slack: refused a request with a missing, wrong or stale signature")
-            return Response(status_code=401)
-        try:
-            bolt_request = inbound.parse(request, body)
-        except inbound.Malformed as error:
-            log.warning("slack: dropped a malformed request (%s)", error)
-            return Response(status_code=400)
-        return to_starlette_response(await self.app.async_dispatch(bolt_request))
+        acknowledges, then posts. Everything logged meanwhile carries the request's correlation id."""
+        with correlation.correlated(correlation.new_id(CHANNEL)):
+            body = await request.body()
+            if not self.gate.signed(body, request.headers):
+                log.warning("slack: refused a request with a missing, wrong or stale signature")
+                return Response(status_code=401)
+            try:
+                bolt_request = inbound.parse(request, body)
+            except inbound.Malformed as error:
+                log.warning("slack: dropped a malformed request (%s)", error)
+                return Response(status_code=400)
+            return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Case alerts, updates and error notices for staff, outcomes for customers."""

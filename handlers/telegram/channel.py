@@ -32,12 +32,22 @@ from telegram.request import HTTPXRequest
 
 from bot.app import Core
 from bot.channels import Capability
+from bot.correlation import correlated
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
 from bot.outbound import OutboundMessage, SendResult
+from bot.staff_notices import raised_at
 from handlers.telegram import callbacks, cases, commands, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
-from handlers.telegram.inbox import CHANNEL, DATABASE_ERRORS, RETRY_UNHANDLED_SECONDS, Inbox, parse_update
+from handlers.telegram.inbox import (
+    CHANNEL,
+    DATABASE_ERRORS,
+    RETRY_UNHANDLED_SECONDS,
+    Inbox,
+    kind_of,
+    parse_update,
+    update_event_id,
+)
 from handlers.telegram.settings import TelegramSettings
 
 WEBHOOK_PATH = "/telegram/webhook"
@@ -92,9 +102,7 @@ def register(application: TelegramApp, staff_chat_id: int | None) -> None:
 
 def update_kind(update: object) -> str:
     """What the update carries (message, callback_query, ...): its one field of Update.ALL_TYPES."""
-    if not isinstance(update, Update):
-        return "job"
-    return next((str(kind) for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None), "update")
+    return kind_of(update) if isinstance(update, Update) else "job"
 
 
 @functools.cache
@@ -168,8 +176,10 @@ class TelegramChannel:
             log.warning(
                 "telegram update %s failed: the database is unreachable (%s)", update_id, type(context.error).__name__
             )
-        else:
-            log.error("telegram update %s failed", update_id, exc_info=context.error)
+        elif context.error is not None:  # its message may quote the person: only its type and place above DEBUG
+            error = context.error
+            log.error("telegram update %s failed: %s at %s", update_id, type(error).__name__, raised_at(error))
+            log.debug("telegram update %s failed", update_id, exc_info=error)
         if update_id is not None:
             self.services.failed_updates.add(update_id)
         if context.error is not None:
@@ -196,12 +206,13 @@ class TelegramChannel:
         if update is None:
             log.warning("telegram webhook: refused a body that is not a Telegram update")
             return Response(status_code=400)
-        try:
-            for new in await self.inbox.store([update]):
-                self.inbox.submit(new)
-        except (SQLAlchemyError, OSError):
-            log.exception("telegram webhook: could not store update %s; Telegram will retry", update.update_id)
-            return Response(status_code=503)
+        with correlated(update_event_id(update.update_id)):
+            try:
+                for new in await self.inbox.store([update]):
+                    self.inbox.submit(new)
+            except (SQLAlchemyError, OSError):
+                log.exception("telegram webhook: could not store update %s; Telegram will retry", update.update_id)
+                return Response(status_code=503)
         return Response(status_code=200)
 
     async def start(self) -> None:

@@ -11,7 +11,7 @@ from bot.events import Event, Respondent
 from bot.people import People
 from bot.surveys import Survey
 from handlers.telegram.delivery import Delivery, Sender
-from handlers.telegram.inbox import CHANNEL
+from handlers.telegram.inbox import CHANNEL, update_event_id
 
 
 class Services:
@@ -41,7 +41,7 @@ def respondent(update: Update) -> Respondent:
 
 
 def event_id(update: Update) -> str:
-    return f"{CHANNEL}-{update.update_id}"
+    return update_event_id(update.update_id)
 
 
 async def respond(update: Update, context: Context, event: Event, pressed: CallbackQuery | None = None) -> None:

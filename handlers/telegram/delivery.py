@@ -80,6 +80,7 @@ class Sender:
 
     async def call(self, method: str, chat_id: int, send: Callable[[], Awaitable[T]], paced: bool = True) -> T | None:
         """One call with retries; None when Telegram refused it for good (400, logged) or it probably went through.
+        Its lines name no chat (in a private chat, the person's id): the correlation id ties them to their update.
 
         A flood wait (429) is not a failure: it holds every call of the bot and does not count as an attempt.
         """
@@ -91,7 +92,7 @@ class Sender:
             try:
                 return await send()
             except BadRequest as error:
-                log.warning("telegram %s to chat %s refused, not retried: %s", method, chat_id, error.message)
+                log.warning("telegram %s refused, not retried: %s", method, error.message)
                 return None
             except Forbidden as error:
                 raise Blocked(error.message) from error
@@ -101,12 +102,12 @@ class Sender:
                     log.info("telegram flood limit on %s: every send waits %s s", method, _seconds(error.retry_after))
             except NetworkError as error:  # 5xx, timeouts, connection errors
                 if method in NOT_REPEATABLE and _reached_telegram(error):
-                    log.info("telegram %s to chat %s: no answer in time, probably sent; not repeated", method, chat_id)
+                    log.info("telegram %s: no answer in time, probably sent; not repeated", method)
                     return None
                 failures += 1
                 if failures == ATTEMPTS:
-                    raise DeliveryFailed(f"telegram {method} to chat {chat_id} failed {ATTEMPTS} times") from error
-                log.info("telegram %s to chat %s failed (%s), retrying", method, chat_id, error.message)
+                    raise DeliveryFailed(f"telegram {method} failed {ATTEMPTS} times") from error
+                log.info("telegram %s failed (%s), retrying", method, error.message)
                 await asyncio.sleep(FIRST_BACKOFF * 2 ** (failures - 1))
 
     async def send(

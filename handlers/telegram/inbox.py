@@ -18,6 +18,7 @@ from telegram import Bot, Chat, Update, User
 from telegram.error import RetryAfter
 
 import storage.inbox
+from bot.correlation import correlated
 from storage.db import Database
 from storage.types import utcnow
 
@@ -79,10 +80,8 @@ class Inbox:
         self._chat_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                if await self.handle(update):
-                    self._handled.append(update.update_id)
-                else:
-                    await self._failed(update.update_id)
+                with correlated(update_event_id(update.update_id)):
+                    await self._handle(update)
         finally:
             self._in_flight.discard(update.update_id)
             lock, users = self._chat_locks[key]
@@ -90,6 +89,14 @@ class Inbox:
                 del self._chat_locks[key]  # no update of this chat is waiting
             else:
                 self._chat_locks[key] = (lock, users - 1)
+
+    async def _handle(self, update: Update) -> None:
+        """Hands the update to the handlers: one line when handled, the attempt counted when not."""
+        if await self.handle(update):
+            self._handled.append(update.update_id)
+            log.info("telegram update %s handled (%s)", update.update_id, kind_of(update))
+        else:
+            await self._failed(update.update_id)
 
     async def _failed(self, update_id: int) -> None:
         """Counts a failed attempt; after MAX_ATTEMPTS the update is given up (logged) rather than retried forever.
@@ -187,6 +194,16 @@ class Inbox:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.flush_handled()
+
+
+def update_event_id(update_id: int) -> str:
+    """The update's event id, which is also its correlation id: its records and its log lines meet."""
+    return f"{CHANNEL}-{update_id}"
+
+
+def kind_of(update: Update) -> str:
+    """What the update carries (message, callback_query, ...): its one field of Update.ALL_TYPES."""
+    return next((str(kind) for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None), "update")
 
 
 def parse_update(data: Any, bot: Bot) -> Update | None:

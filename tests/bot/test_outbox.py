@@ -11,6 +11,8 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
+from bot import correlation
+from bot.correlation import correlated
 from bot.outbound import (
     CaseAlert,
     CaseContact,
@@ -343,3 +345,23 @@ async def test_inline_replies_and_outbox_messages_are_counted_in_one_tally(datab
 
     await replies.send_direct("slack", "event-1", [refused], to=None)
     assert counts == Counter({("slack", Outcome.SENT): 1, ("slack", Outcome.REFUSED): 1})
+
+
+async def test_a_message_is_sent_under_the_correlation_id_of_the_update_that_queued_it(
+    database: Database, clock: Clock, caplog: pytest.LogCaptureFixture, correlated_records: None
+) -> None:
+    with correlated("telegram-41"):
+        await queue(database, clock)
+    await queue(database, clock)  # queued outside any update, by a test or an older version
+    sent_under: list[str | None] = []
+
+    async def send(message: OutboundMessage) -> SendResult:
+        sent_under.append(correlation.current())
+        return Sent()
+
+    with caplog.at_level(logging.INFO, logger="bot.outbox"):
+        assert await Dispatcher(database, {"slack": send}, clock=clock).run_once() == 2
+    second = max(row.id or 0 for row in await rows(database))
+    assert sent_under == ["telegram-41", f"outbox-{second}"]
+    assert [getattr(record, "correlation_id", None) for record in caplog.records] == sent_under
+    assert correlation.current() is None  # nothing left behind

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -162,6 +164,17 @@ async def test_help_without_an_open_survey_shows_only_the_commands(engine: Engin
 async def test_a_survey_name_in_capitals_starts_that_survey(engine: Engine) -> None:
     out = await terminal(engine, "/survey CSAT", first_survey="nps")
     assert "There is no survey" not in out and "How satisfied are you with our service?" in out
+
+
+async def test_each_line_is_logged_under_a_correlation_id_of_its_own(
+    engine: Engine, caplog: pytest.LogCaptureFixture, correlated_records: None
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bot.engine"):
+        await terminal(engine, "/complain The parcel was late", "/complain It was broken too")
+    opened = [record for record in caplog.records if "opened" in record.getMessage()]
+    ids = [getattr(record, "correlation_id", "") for record in opened]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert all(re.fullmatch(r"console-[0-9a-f]{8}", correlation_id) for correlation_id in ids)
 
 
 class Terminal:

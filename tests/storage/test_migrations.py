@@ -19,6 +19,7 @@ from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
 from storage.migrate import alembic_config, upgrade
 from storage.models import CaseEvent, CaseReference, OutboxMessage
+from storage.outbox import add
 from storage.person_record import audit_log, record_request
 from storage.types import UTCDateTime
 from tests.conftest import BACKENDS, postgres_admin, postgres_url, with_database
@@ -122,9 +123,11 @@ async def test_0002_carries_case_references_and_outbox_cases_over(empty_database
     assert await upgrade(empty_database, "0002") == ("0001", "0002")
     assert await references(empty_database) == [(1, "slack", "CSTAFF", SLACK_TS), (1, "telegram", "-100123", "4242")]
     async with empty_database.snapshot() as session:
-        outbox = list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
+        # The columns 0002 has: later revisions add others to the model.
+        columns = select(OutboxMessage.case_id, OutboxMessage.payload).order_by(col(OutboxMessage.id))
+        outbox = list(await session.exec(columns))
         trail = list(await session.exec(select(CaseEvent)))
-    assert [(row.case_id, decode(row.payload)) for row in outbox] == [
+    assert [(case_id, decode(payload)) for case_id, payload in outbox] == [
         (1, CaseAlert(case_id=1, target="-100123")),
         (1, CaseAlert(case_id=1, target="CSTAFF")),
         (1, CaseUpdate(case_id=1, target="CSTAFF", line="acknowledged by U1")),
@@ -163,7 +166,7 @@ async def test_0002_downgrades_to_the_columns_and_payloads_of_0001(empty_databas
 
 async def test_0003_adds_the_audit_log_and_downgrades_without_it(empty_database: Database) -> None:
     await upgrade(empty_database, "0002")
-    assert await upgrade(empty_database) == ("0002", "0003")
+    assert await upgrade(empty_database, "0003") == ("0002", "0003")
     async with empty_database.transaction() as session:
         record_request(session, actor="dpo", action="person.forget", subject="f" * 64, counts={"answers": 2})
     async with empty_database.snapshot() as session:
@@ -178,3 +181,29 @@ async def test_0003_adds_the_audit_log_and_downgrades_without_it(empty_database:
         await connection.run_sync(downgrade)
         tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     assert "auditentry" not in tables and "casereference" in tables
+
+
+async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_without_it(
+    empty_database: Database,
+) -> None:
+    await upgrade(empty_database, "0001")
+    await fill_at_0001(empty_database)
+    await upgrade(empty_database, "0003")
+    assert await upgrade(empty_database) == ("0003", "0004")
+    async with empty_database.transaction() as session:
+        add(session, channel="slack", kind="staff_notice", payload="{}", case_id=None, now=NOW, correlation_id="x-1")
+    async with empty_database.snapshot() as session:
+        outbox = list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
+    assert [row.correlation_id for row in outbox] == [None] * len(OLD_MESSAGES) + ["x-1"]  # none before 0004
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(empty_database.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+
+    async with empty_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        columns = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("outboxmessage"))
+        kept = (await connection.execute(sa.select(sa.func.count()).select_from(OUTBOX_0001))).scalar_one()
+    assert "correlation_id" not in [column["name"] for column in columns]
+    assert kept == len(OLD_MESSAGES) + 1

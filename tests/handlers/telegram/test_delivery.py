@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
 import pytest
 from sqlmodel import col, select
@@ -120,14 +121,22 @@ async def test_unblocking_makes_the_person_reachable_again(
     assert fake_telegram.sent_messages(CUSTOMER)[-1].endswith("1 = Very dissatisfied · 5 = Very satisfied")
 
 
-async def test_a_bad_request_is_logged_and_never_retried(
-    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+async def test_a_bad_request_is_logged_under_its_update_without_the_chat_and_never_retried(
+    polling: TelegramChannel,
+    chat: Chat,
+    fake_telegram: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+    correlated_records: None,
 ) -> None:
+    caplog.set_level(logging.INFO)
     fake_telegram.fail("sendMessage", status=400, description="Bad Request: chat not found")
-    await chat.command("start", "nps")
+    start = await chat.command("start", "nps")
     await chat.command("help")
     assert len(first_question_sends(fake_telegram)) == 1
-    assert f"telegram sendMessage to chat {CUSTOMER} refused, not retried: Chat not found" in caplog.text
+    [refused] = [record for record in caplog.records if "refused" in record.getMessage()]
+    assert refused.getMessage() == "telegram sendMessage refused, not retried: Chat not found"
+    assert getattr(refused, "correlation_id", None) == f"telegram-{start}"  # the update it answered
+    assert str(CUSTOMER) not in caplog.text  # at INFO and above; in a private chat the chat is the person
     assert fake_telegram.sent_messages(CUSTOMER)[-1].startswith("I ask short questions")
 
 

@@ -62,6 +62,27 @@ async def test_the_same_failure_is_told_again_after_ten_minutes_with_the_count_h
     assert notices[0].endswith("And 2 more like it since.")
 
 
+async def test_a_failed_handler_is_logged_under_its_update_without_personal_data_above_debug(
+    polling: TelegramChannel,
+    fake_telegram: FakeTelegram,
+    database: Database,
+    caplog: pytest.LogCaptureFixture,
+    correlated_records: None,
+) -> None:
+    break_the_engine(polling)
+    caplog.set_level(logging.DEBUG, logger="handlers.telegram")
+    await start_fails(fake_telegram, database)
+    [failed] = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    line = re.fullmatch(r"telegram update (\d+) failed: RuntimeError at common\.py:\d+ in respond", failed.getMessage())
+    assert line is not None and getattr(failed, "correlation_id", None) == f"telegram-{line[1]}"
+    above_debug = "\n".join(
+        caplog.handler.format(record) for record in caplog.records if record.levelno > logging.DEBUG
+    )
+    assert above_debug and SECRET_WORDS not in above_debug and str(CUSTOMER) not in above_debug
+    [traceback] = [record for record in caplog.records if record.exc_info]
+    assert traceback.levelno == logging.DEBUG  # for whoever debugs, with the words
+
+
 async def test_a_handler_failing_on_a_database_outage_logs_one_line_without_a_traceback(
     polling: TelegramChannel, fake_telegram: FakeTelegram, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

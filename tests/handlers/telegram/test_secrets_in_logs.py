@@ -48,9 +48,10 @@ WEBHOOK = {
 }
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_no_log_line_holds_a_secret_even_at_debug(
-    fake_telegram: FakeTelegram, sqlite_template: Path, tmp_path: Path, mode: str
+    fake_telegram: FakeTelegram, sqlite_template: Path, tmp_path: Path, mode: str, log_format: str
 ) -> None:
     shutil.copy(sqlite_template, tmp_path / "feedback.db")
     (tmp_path / "surveys").symlink_to(ROOT / "surveys")
@@ -59,6 +60,7 @@ async def test_no_log_line_holds_a_secret_even_at_debug(
         "FEEDBACKBOT_TELEGRAM__API_BASE_URL": fake_telegram.base_url,
         "FEEDBACKBOT_SERVER__PORT": str(free_port()),
         "FEEDBACKBOT_LOGGING__LEVEL": "DEBUG",
+        "FEEDBACKBOT_LOGGING__FORMAT": log_format,
     }
     env |= WEBHOOK if mode == "webhook" else {}
     log = tmp_path / "bot.log"

@@ -68,6 +68,25 @@ async def test_a_whole_survey_over_the_webhook(
     assert chat.last()["text"] == "Thank you, this helps us a lot!"
 
 
+async def test_an_update_over_the_webhook_is_logged_under_its_id_which_ends_with_the_request(
+    webhook: tuple[TelegramChannel, httpx.AsyncClient],
+    fake_telegram: FakeTelegram,
+    chat: Chat,
+    caplog: pytest.LogCaptureFixture,
+    correlated_records: None,
+) -> None:
+    _, client = webhook
+    caplog.set_level(logging.INFO)
+    assert (
+        await post(client, {"update_id": 41, **fake_telegram.build.command(CUSTOMER, "start", "nps")}, signed()) == 200
+    )
+    await chat.handled(41)
+    [handled] = [record for record in caplog.records if record.getMessage() == "telegram update 41 handled (message)"]
+    assert getattr(handled, "correlation_id", None) == "telegram-41"
+    logging.getLogger("handlers.telegram").info("after the request")
+    assert getattr(caplog.records[-1], "correlation_id", "") is None  # the route's context ended with it
+
+
 @pytest.mark.parametrize("headers", [{}, signed("wrong"), signed("")], ids=["missing", "wrong", "empty"])
 async def test_an_update_without_the_right_secret_is_refused(
     webhook: tuple[TelegramChannel, httpx.AsyncClient],
