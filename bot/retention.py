@@ -1,5 +1,6 @@
-"""Retention, run by the minute's sweep: bookkeeping rows pruned after their deduplication window, and people
-inactive longer than `[privacy] retention_days` anonymised exactly as their own /forget would."""
+"""Retention, a scheduled job that the minute's sweep runs when it is due (hourly, and each minute while a backlog
+drains): bookkeeping rows pruned after their deduplication window, and people inactive longer than
+`[privacy] retention_days` anonymised exactly as their own /forget would."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import NamedTuple
 from bot.config import PrivacySettings
 from bot.events import Respondent
 from bot.people import People, PrivacyKeys
-from storage import retention
+from storage import retention, schedule
 from storage.db import Database
 from storage.retention import Pruned
 
@@ -19,13 +20,22 @@ from storage.retention import Pruned
 SEEN_WINDOW = timedelta(days=7)
 SENT_WINDOW = timedelta(days=7)
 FAILED_WINDOW = timedelta(days=30)
-BATCH = 500  # rows of each kind, or people, per sweep: a backlog drains over several minutes
+BATCH = 500  # rows of each kind, or people, per run: a backlog drains over several minutes
+JOB = "retention"
+EVERY = timedelta(hours=1)
 
 
 class RetentionCounts(NamedTuple):
     pruned: Pruned
     forgotten: int  # people anonymised
     texts_cleared: int  # answers and complaints whose words were cleared
+
+    def left_work_over(self) -> bool:
+        """Whether a batch was full, so that more may wait."""
+        return max(*self.pruned, self.forgotten) >= BATCH
+
+
+NOTHING_REMOVED = RetentionCounts(Pruned(inbox=0, events=0, outbox=0), forgotten=0, texts_cleared=0)
 
 
 class Retention:
@@ -44,7 +54,18 @@ class Retention:
         self._clock = clock
 
     async def sweep(self) -> RetentionCounts:
+        """Runs the job if it is due and no other process took this run; what it removed."""
         now = self._clock()
+        async with self._database.transaction() as session:
+            if not await schedule.claim_run(session, job=JOB, now=now, next_due=now + EVERY):
+                return NOTHING_REMOVED
+        counts = await self._remove(now)
+        if counts.left_work_over():
+            async with self._database.transaction() as session:
+                await schedule.make_due(session, job=JOB, at=now)  # the next minute's sweep goes on
+        return counts
+
+    async def _remove(self, now: datetime) -> RetentionCounts:
         async with self._database.transaction() as session:
             pruned = await retention.prune_bookkeeping(
                 session,

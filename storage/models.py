@@ -236,3 +236,11 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=32)  # "person.export", "person.forget"
     subject: str = Field(max_length=64)  # the person's respondent key, never their platform id
     counts: str = Field(sa_type=Text)  # JSON: how many records of each kind were exported or erased
+
+
+class ScheduledJob(SQLModel, table=True):
+    """A job that one of several processes runs when it is due: the process that moves `due_at` on runs it."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    due_at: datetime = Field(sa_column=_timestamp())
+    last_run_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

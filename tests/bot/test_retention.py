@@ -3,17 +3,19 @@ deduplication window, people inactive past `[privacy] retention_days` anonymised
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 from sqlmodel import col, update
 
+import bot.retention
 from bot.cases import CaseDesk, Cases
 from bot.config import PrivacySettings
 from bot.engine import Engine
 from bot.events import SetLanguage
-from bot.retention import Retention, RetentionCounts
+from bot.retention import NOTHING_REMOVED, Retention, RetentionCounts
 from storage import inbox
 from storage.db import Database
 from storage.models import InboundEvent, InboxUpdate, OutboxMessage, OutboxStatus
@@ -68,6 +70,7 @@ async def test_bookkeeping_rows_past_their_window_are_pruned_and_younger_ones_st
     await add_bookkeeping(database, age=timedelta(days=31), now=now, tag="month-old", update_id=30)
 
     counts = await retention(engine, real_clock).sweep()
+    real_clock.advance(hours=1)  # its next run
     again = await retention(engine, real_clock).sweep()
 
     dump = await database_dump(database)
@@ -80,6 +83,42 @@ async def test_bookkeeping_rows_past_their_window_are_pruned_and_younger_ones_st
     async with database.snapshot() as session:
         pending = await inbox.unhandled(session, channel="telegram")
     assert [update.update_id for update in pending] == [11, 21, 31]  # not handled yet: kept whatever its age
+
+
+async def test_retention_runs_once_an_hour_however_many_processes_sweep_and_across_restarts(
+    engine: Engine, database: Database, database_url: str, real_clock: Clock
+) -> None:
+    now = real_clock()
+    await add_bookkeeping(database, age=timedelta(days=8), now=now, tag="first", update_id=10)
+    other_process = Database(database_url)
+    try:
+        other = Retention(other_process, engine.people, engine.keys, PrivacySettings(), real_clock)
+        both = await asyncio.gather(retention(engine, real_clock).sweep(), other.sweep())
+    finally:
+        await other_process.close()
+    pruned_once = RetentionCounts(Pruned(inbox=1, events=1, outbox=1), forgotten=0, texts_cleared=0)
+    assert sorted(both, key=lambda counts: sum(counts.pruned)) == [NOTHING_REMOVED, pruned_once]
+
+    await add_bookkeeping(database, age=timedelta(days=8), now=now, tag="second", update_id=20)
+    real_clock.advance(minutes=59)
+    assert await retention(engine, real_clock).sweep() == NOTHING_REMOVED  # restarted within the hour: not due
+    real_clock.advance(minutes=1)
+    assert await retention(engine, real_clock).sweep() == pruned_once
+
+
+async def test_a_run_that_fills_its_batch_goes_on_at_the_next_sweep(
+    engine: Engine, database: Database, real_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.retention, "BATCH", 2)
+    for update_id in (10, 20, 30):
+        await add_bookkeeping(
+            database, age=timedelta(days=8), now=real_clock(), tag=f"old-{update_id}", update_id=update_id
+        )
+
+    pruned = [(await retention(engine, real_clock).sweep()).pruned for _ in range(3)]
+
+    assert pruned == [Pruned(2, 2, 2), Pruned(1, 1, 1), Pruned(0, 0, 0)]  # the last one: not due for an hour
+    assert "old-30-event" not in await database_dump(database)
 
 
 async def test_a_redelivery_inside_the_window_is_still_recognised(engine: Engine, real_clock: Clock) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from storage.migrate import alembic_config, upgrade
 from storage.models import CaseEvent, CaseReference, OutboxMessage
 from storage.outbox import add
 from storage.person_record import audit_log, record_request
+from storage.schedule import claim_run
 from storage.types import UTCDateTime
 from tests.conftest import BACKENDS, postgres_admin, postgres_url, with_database
 
@@ -189,7 +190,7 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
     await upgrade(empty_database, "0001")
     await fill_at_0001(empty_database)
     await upgrade(empty_database, "0003")
-    assert await upgrade(empty_database) == ("0003", "0004")
+    assert await upgrade(empty_database, "0004") == ("0003", "0004")
     async with empty_database.transaction() as session:
         add(session, channel="slack", kind="staff_notice", payload="{}", case_id=None, now=NOW, correlation_id="x-1")
     async with empty_database.snapshot() as session:
@@ -207,3 +208,23 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
         kept = (await connection.execute(sa.select(sa.func.count()).select_from(OUTBOX_0001))).scalar_one()
     assert "correlation_id" not in [column["name"] for column in columns]
     assert kept == len(OLD_MESSAGES) + 1
+
+
+async def test_0005_adds_the_scheduled_jobs_and_downgrades_without_them(empty_database: Database) -> None:
+    await upgrade(empty_database, "0004")
+    assert await upgrade(empty_database) == ("0004", "0005")
+    async with empty_database.transaction() as session:
+        first = await claim_run(session, job="retention", now=NOW, next_due=NOW + timedelta(hours=1))
+    async with empty_database.transaction() as session:
+        second = await claim_run(session, job="retention", now=NOW, next_due=NOW + timedelta(hours=1))
+    assert (first, second) == (True, False)
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(empty_database.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+
+    async with empty_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert "scheduledjob" not in tables and "outboxmessage" in tables
