@@ -47,11 +47,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL."""
+    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL. Its errors name no statement
+    parameters: they hold customers' words, and database errors are logged as warnings."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, async_creator=inline_creator(parsed.database or ":memory:"))
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(url, async_creator=inline_creator(parsed.database or ":memory:"), hide_parameters=True)
     _configure_sqlite(engine)
     return engine
 

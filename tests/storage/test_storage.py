@@ -107,6 +107,19 @@ async def test_one_person_per_channel_and_platform_id(database: Database) -> Non
             session.add(Person(channel="telegram", platform_id="42"))
 
 
+async def test_a_failed_statement_names_none_of_its_values(database: Database) -> None:
+    """Database errors are logged as warnings: a customer's words in a statement must not reach them."""
+    words = "my parcel 714862471 arrived crushed"
+    conversation = Conversation(survey_id="csat", channel="test", respondent_key="k", language="en")
+    with pytest.raises(IntegrityError) as failed:
+        async with database.transaction() as session:
+            session.add(conversation)
+            await session.flush()
+            for _ in range(2):  # one complaint per conversation
+                session.add(Complaint(conversation_id=conversation.id, channel="test", reasons="negative", text=words))
+    assert "714862471" not in str(failed.value)
+
+
 async def test_jobs_committed_together_fail_alone(database: Database) -> None:
     """A failing job of a group commit fails only its own caller; the jobs queued with it are committed."""
 
