@@ -110,7 +110,9 @@ async def test_one_person_per_channel_and_platform_id(database: Database) -> Non
 async def test_a_failed_statement_names_none_of_its_values(database: Database) -> None:
     """Database errors are logged as warnings: a customer's words in a statement must not reach them."""
     words = "my parcel 714862471 arrived crushed"
-    conversation = Conversation(survey_id="csat", channel="test", respondent_key="k", language="en")
+    conversation = Conversation(
+        survey_id="csat", channel="test", respondent_key="k", language="en", expires_at=datetime.now(UTC)
+    )
     with pytest.raises(IntegrityError) as failed:
         async with database.transaction() as session:
             session.add(conversation)
