@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +25,7 @@ from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.settings import TelegramSettings
 from storage.db import Database
 from storage.models import InboxUpdate, OutboxMessage, OutboxStatus
+from tests.conftest import FEEDBACKBOT, ROOT, free_port
 from tests.fakes.telegram_api import FakeTelegram
 
 CUSTOMER = 714862471
@@ -153,3 +160,37 @@ async def outbox_settled(database: Database) -> None:
             return pending.first() is None
 
     await wait_until(settled)
+
+
+def bot_environment(fake: FakeTelegram, **settings: str) -> dict[str, str]:
+    """The environment of a `feedbackbot run` on the fake: none of the developer's FEEDBACKBOT_ variables, the fake's
+    token and address, a free port, and `settings` (FEEDBACKBOT_ variables)."""
+    kept = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
+    return kept | {
+        "FEEDBACKBOT_TELEGRAM__TOKEN": fake.token,
+        "FEEDBACKBOT_TELEGRAM__API_BASE_URL": fake.base_url,
+        "FEEDBACKBOT_SERVER__PORT": str(free_port()),
+        **settings,
+    }
+
+
+@contextlib.contextmanager
+def running_bot(
+    workdir: Path, sqlite_template: Path, env: dict[str, str], stop_with: signal.Signals = signal.SIGTERM
+) -> Iterator[Path]:
+    """`feedbackbot run` in `workdir` on a fresh SQLite database and the shipped surveys, stopped with `stop_with`
+    on leaving (killed if it has not exited 30 s later); yields the file its output goes to."""
+    shutil.copy(sqlite_template, workdir / "feedback.db")
+    (workdir / "surveys").symlink_to(ROOT / "surveys")
+    log = workdir / "bot.log"
+    with log.open("wb") as output:  # the child keeps its own handle
+        bot = subprocess.Popen([FEEDBACKBOT, "run"], cwd=workdir, env=env, stdout=output, stderr=output)
+    try:
+        yield log
+    finally:
+        bot.send_signal(stop_with)
+        try:
+            bot.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            bot.wait()
