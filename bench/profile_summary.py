@@ -1,0 +1,60 @@
+"""Where a process's CPU went, from py-spy's collapsed stacks (`py-spy record --format raw --function`).
+
+Run: `.venv/bin/python bench/profile_summary.py FILE [--top N]`; bench/hotpath.py --profile calls it.
+Own time: samples whose innermost frame is the function. Cumulative: samples with the function anywhere on the
+stack (counted once per sample, however deep it recurses). Percentages are of all samples: py-spy samples only
+threads that run Python (idle ones are left out unless it is given --idle), so they are shares of the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+
+def read_stacks(path: Path) -> Counter[tuple[str, ...]]:
+    """Each line is `frame;frame;...;innermost COUNT`, a frame `function (file:line)`."""
+    stacks: Counter[tuple[str, ...]] = Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            stacks[tuple(shorten(frame) for frame in stack.split(";"))] += int(count)
+    return stacks
+
+
+def shorten(frame: str) -> str:
+    """`handle (bot/engine.py:40)` for the project, `handle_async_request (httpcore/_async/...)` for libraries."""
+    for marker in ("site-packages/", "/python3.11/", "i14-bench/"):
+        if marker in frame:
+            name, _, where = frame.partition(" (")
+            return f"{name} ({where.split(marker, 1)[1]}"
+    return frame
+
+
+def summarize(path: Path, top: int = 30) -> None:
+    stacks = read_stacks(path)
+    total = sum(stacks.values())
+    own: Counter[str] = Counter()
+    cumulative: Counter[str] = Counter()
+    for stack, count in stacks.items():
+        own[stack[-1]] += count
+        for frame in set(stack):
+            cumulative[frame] += count
+    print(f"\nprofile {path}: {total} samples")
+    for title, counts in (("own time", own), ("cumulative time", cumulative)):
+        print(f"top {top} by {title}:")
+        for frame, count in counts.most_common(top):
+            print(f"  {count / total:6.1%}  {frame}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--top", type=int, default=30)
+    arguments = parser.parse_args()
+    summarize(arguments.file, arguments.top)
+
+
+if __name__ == "__main__":
+    main()
