@@ -26,6 +26,10 @@ TOKEN = "123456789:BENCH-fake-telegram-token"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Bench Bot", "username": "bench_bot"}
 BOT_USER |= {"can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 MAX_POLL_SECONDS = 1.0  # a stopping bot waits at most this long for its last poll
+# A bot opens a connection per request in flight: hundreds at once must not be refused (the default backlog is 128),
+# nor closed while idle between two runs.
+BACKLOG = 4096
+KEEP_ALIVE_SECONDS = 3600
 COMMENT = "The parcel arrived late and the courier was rude"
 Params = dict[str, Any]
 
@@ -248,9 +252,9 @@ async def serve_commands(connection: Connection) -> None:
     fake = FakeBotApi()
     app = web.Application()
     app.router.add_route("*", "/bot{token}/{method}", fake.serve)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEP_ALIVE_SECONDS)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await web.TCPSite(runner, "127.0.0.1", 0, backlog=BACKLOG).start()
     host, port = runner.addresses[0][:2]
     connection.send(f"http://{host}:{port}/bot")
     loop = asyncio.get_running_loop()

@@ -5,7 +5,7 @@ feedbackbot is measured on PostgreSQL as well; without FEEDBACKBOT_TEST_POSTGRES
 
 Every bot is a real process of its own against one loopback fake Bot API in another process (bench/fake_bot_api.py),
 one bot at a time:
-- bench/baselines/echo_bot.py, python-telegram-bot's bare echo bot: each customer sends three texts;
+- bench/baselines/echo_bot.py, python-telegram-bot's bare echo bot (echobot.py): each customer sends three texts;
 - bench/baselines/handwritten_survey_bot.py, a ConversationHandler survey with sqlite3 and TextBlob;
 - `feedbackbot run` with the shipped config.example.toml and surveys, polling, on SQLite (and PostgreSQL).
 The survey customers do what a new user does: `/start csat`, press the lowest score (the button the bot sent), type a
