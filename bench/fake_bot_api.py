@@ -30,6 +30,7 @@ MAX_POLL_SECONDS = 1.0  # a stopping bot waits at most this long for its last po
 # nor closed while idle between two runs.
 BACKLOG = 4096
 KEEP_ALIVE_SECONDS = 3600
+QUIET_SECONDS = 0.3  # after the last customer, the bot's trailing calls (and their CPU) belong to the run
 COMMENT = "The parcel arrived late and the courier was rude"
 Params = dict[str, Any]
 
@@ -85,6 +86,7 @@ class FakeBotApi:
         self.updates: deque[Params] = deque()
         self.last_update_id = 0
         self.new_update = asyncio.Event()
+        self.polled = asyncio.Event()
         self.calls: Counter[str] = Counter()
         self.last_call = time.perf_counter()
         self.customers: dict[int, Customer] = {}
@@ -97,7 +99,9 @@ class FakeBotApi:
         method = request.match_info["method"]
         params = await read_params(request)
         self.calls[method] += 1
-        if method != "getUpdates":
+        if method == "getUpdates":
+            self.polled.set()
+        else:
             self.last_call = time.perf_counter()
         if request.match_info["token"] != TOKEN:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
@@ -158,10 +162,8 @@ class FakeBotApi:
 
     def incoming(self, customer: Customer, **content: Any) -> Params:
         customer.message_ids += 1
-        return {"message_id": customer.message_ids, "from": sender(customer.chat_id), "chat": chat(customer.chat_id)} | {
-            "date": int(time.time()),
-            **content,
-        }
+        message = {"message_id": customer.message_ids, "from": sender(customer.chat_id), "chat": chat(customer.chat_id)}
+        return message | {"date": int(time.time()), **content}
 
     def act(self, customer: Customer, question: Params | None) -> None:
         """The customer's next step in the phase's flow."""
@@ -206,29 +208,30 @@ class FakeBotApi:
             self.customers[customer.chat_id] = customer
             self.act(customer, None)
 
-    async def run_phase(self, phase: Phase, timeout: float) -> Params:
+    async def run_phase(self, phase: Phase, seconds: float) -> Params:
         """Runs the customers to the end; then waits until the bot is quiet (its trailing sends are done)."""
         self.phase, self.calls = phase, Counter()
         started = time.perf_counter()
         for _ in range(phase.concurrency):
             self.start_customer()
         try:
-            await asyncio.wait_for(phase.done.wait(), timeout)
+            await asyncio.wait_for(phase.done.wait(), seconds)
         except TimeoutError:
-            return {"error": f"{phase.finished} of {phase.total} customers finished within {timeout:g} s"}
+            return {"error": f"{phase.finished} of {phase.total} customers finished within {seconds:g} s"}
         elapsed = time.perf_counter() - started
-        while time.perf_counter() - self.last_call < 0.3:
-            await asyncio.sleep(0.1)
+        while (idle := time.perf_counter() - self.last_call) < QUIET_SECONDS:  # noqa: ASYNC110  (a call resets it)
+            await asyncio.sleep(QUIET_SECONDS - idle)
         self.phase = None
         return {"elapsed": elapsed, "latencies": phase.latencies, "calls": dict(self.calls)}
 
-    async def wait_for_poll(self, timeout: float) -> bool:
+    async def wait_for_poll(self, seconds: float) -> bool:
         """True once the bot has polled (it is up)."""
-        self.calls = Counter()
-        deadline = time.perf_counter() + timeout
-        while not self.calls["getUpdates"] and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        return bool(self.calls["getUpdates"])
+        self.polled.clear()
+        try:
+            await asyncio.wait_for(self.polled.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
 
 async def read_params(request: web.Request) -> Params:

@@ -29,13 +29,11 @@ import multiprocessing
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +116,17 @@ class Bot:
     env: dict[str, str] = field(default_factory=dict)
     workdir: Path = field(default_factory=Path.cwd)
 
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}-{self.database}.log"
+
     def launch(self, fake: Fake) -> subprocess.Popen[bytes]:
-        with (self.workdir / f"{self.name}-{self.database}.log").open("wb") as log:
+        with self.log.open("wb") as log:
             env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACKBOT_")} | self.env
             process = subprocess.Popen(self.command, cwd=self.workdir, env=env, stdout=log, stderr=log)
         if not fake.ask("poll", 60.0):
             stop(process)
-            raise RuntimeError(f"{self.name} did not poll; see {log.name} in {self.workdir}")
+            raise RuntimeError(f"{self.name} did not poll within 60 s")
         return process
 
 
@@ -159,6 +161,9 @@ def measure(bot: Bot, fake: Fake, arguments: argparse.Namespace) -> Result:
         result.fake_cpu_ms_per_update = fake_cpu / updates * 1000
         result.calls_per_update = sum(n for m, n in run["calls"].items() if m != "getUpdates") / updates
         result.resident_mb = resident_mb(process.pid)
+    except RuntimeError:
+        print(*bot.log.read_text(errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
+        raise
     finally:
         stop(process)
     return result
@@ -244,7 +249,8 @@ def report(results: list[Result], arguments: argparse.Namespace) -> None:
         if r.name != "feedbackbot":
             continue
         print(
-            f"feedbackbot ({r.database}) / hand-written: throughput {r.updates_per_second / handwritten.updates_per_second:.2f}"
+            f"feedbackbot ({r.database}) / hand-written: "
+            f"throughput {r.updates_per_second / handwritten.updates_per_second:.2f}"
             f" (goal >= 1.0), CPU per update {r.cpu_ms_per_update / handwritten.cpu_ms_per_update:.2f} (goal <= 1.0),"
             f" p50 {r.percentile(0.5) - handwritten.percentile(0.5):+.0f} ms (goal <= +20 ms);"
             f" / echo: throughput {r.updates_per_second / echo.updates_per_second:.2f} (goal >= 0.5)"
@@ -255,7 +261,8 @@ def report(results: list[Result], arguments: argparse.Namespace) -> None:
 
 def bots_named(name: str, fake: Fake, workdir: Path, postgres: str) -> list[Bot]:
     if name == "echo":
-        return [Bot("echo", "-", [sys.executable, str(BASELINES / "echo_bot.py"), TOKEN, fake.base_url], "echo", workdir=workdir)]
+        command = [sys.executable, str(BASELINES / "echo_bot.py"), TOKEN, fake.base_url]
+        return [Bot("echo", "-", command, "echo", workdir=workdir)]
     if name == "handwritten":
         script = str(BASELINES / "handwritten_survey_bot.py")
         command = [sys.executable, script, TOKEN, fake.base_url, str(workdir / "handwritten.db")]

@@ -7,7 +7,8 @@ Run: `python bench/baselines/handwritten_survey_bot.py TOKEN BASE_URL DATABASE_F
 question shows the chosen score, the next question follows. As in the example, updates are handled one at a time:
 with `concurrent_updates(True)` ConversationHandler loses answers (a customer's next step arrives once the reply is
 out, before the callback has returned its new state, and matches no handler of the old state). No rate limiter is set,
-so Telegram's overall limit is lifted as for the other bots. SQLite runs as feedbackbot runs it: WAL, synchronous=NORMAL, a commit per answer.
+so Telegram's overall limit is lifted as for the other bots. SQLite runs as feedbackbot runs it: WAL,
+synchronous=NORMAL, a commit per answer.
 """
 
 from __future__ import annotations
