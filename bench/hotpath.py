@@ -219,13 +219,13 @@ def fresh_postgres_database(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def memory(fake: Fake, workdir: Path, open_surveys: int) -> tuple[float, float]:
+def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> tuple[float, float]:
     """Resident MB of a fresh feedbackbot (SQLite) after the warm-up, and after `open_surveys` open surveys."""
     process = feedbackbot("SQLite", "", workdir, fake).launch(fake)
     try:
         fake.phase("survey", WARM_UP, WARM_UP // 2)
         before = resident_mb(process.pid)
-        fake.phase("open", open_surveys, 200)
+        fake.phase("open", open_surveys, at_once)
         return before, resident_mb(process.pid)
     finally:
         stop(process)
@@ -278,6 +278,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200, help="customers at once for the throughput run")
     parser.add_argument("--latency-customers", type=int, default=10, help="customers at once for the reply time")
     parser.add_argument("--open-surveys", type=int, default=5000, help="open surveys for the memory figure; 0: none")
+    parser.add_argument("--open-at-once", type=int, default=200, help="customers starting a survey at once")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of feedbackbot (SQLite) to this file")
     parser.add_argument("--bots", default="echo,handwritten,feedbackbot", help="which to run, comma-separated")
     arguments = parser.parse_args()
@@ -294,7 +295,7 @@ def main() -> None:
             report(results, arguments)
         if arguments.open_surveys:
             print(f"measuring feedbackbot's memory with {arguments.open_surveys} open surveys...", flush=True)
-            before, after = memory(fake, workdir, arguments.open_surveys)
+            before, after = memory(fake, workdir, arguments.open_surveys, arguments.open_at_once)
             print(
                 f"feedbackbot (SQLite) resident memory: {before:.0f} MB after the warm-up, {after:.0f} MB with "
                 f"{arguments.open_surveys} surveys open: +{after - before:.0f} MB "
