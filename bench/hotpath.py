@@ -17,8 +17,8 @@ Telegram's limits are lifted for all three: the PTB baselines have no rate limit
 Columns: updates/s with --customers at once; process CPU per update (user + system time of the bot's process, read
 from /proc, over that run); p50/p99 of the reply time (a step to the reply it waits for) with --latency-customers at
 once; Bot API calls per update. Then the resident memory of a feedbackbot process before and after --open-surveys
-customers started a survey and left it open. --profile FILE records the feedbackbot (SQLite) process under the
-throughput load with py-spy (`pip install py-spy`) and prints where its CPU goes.
+customers started a survey and left it open. --profile DIR records each feedbackbot process under the throughput
+load with py-spy (`pip install py-spy`) into DIR/feedbackbot-DATABASE.txt and prints where its CPU goes.
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def measure(bot: Bot, fake: Fake, arguments: argparse.Namespace) -> Result:
         result.latencies = fake.phase(bot.flow, arguments.latency_customers * 10, arguments.latency_customers)[
             "latencies"
         ]
-        profiler = start_profiler(process.pid, arguments.profile) if profiled(bot, arguments) else None
+        profile = profile_file(bot, arguments.profile)
+        profiler = start_profiler(process.pid, profile) if profile is not None else None
         cpu, fake_cpu = cpu_seconds(process.pid), cpu_seconds(fake.pid)
         run = fake.phase(bot.flow, arguments.customers, arguments.customers)
         cpu, fake_cpu = cpu_seconds(process.pid) - cpu, cpu_seconds(fake.pid) - fake_cpu
@@ -169,8 +170,12 @@ def measure(bot: Bot, fake: Fake, arguments: argparse.Namespace) -> Result:
     return result
 
 
-def profiled(bot: Bot, arguments: argparse.Namespace) -> bool:
-    return arguments.profile is not None and bot.name == "feedbackbot" and bot.database == "SQLite"
+def profile_file(bot: Bot, folder: Path | None) -> Path | None:
+    """Where feedbackbot's profile goes; None: not profiled (the baselines never are)."""
+    if folder is None or bot.name != "feedbackbot":
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"feedbackbot-{bot.database}.txt"
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -219,14 +224,16 @@ def fresh_postgres_database(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> tuple[float, float]:
-    """Resident MB of a fresh feedbackbot (SQLite) after the warm-up, and after `open_surveys` open surveys."""
+def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> tuple[float, float, float]:
+    """Resident MB of a fresh feedbackbot (SQLite) once it polls, after the warm-up, and after `open_surveys` open
+    surveys."""
     process = feedbackbot("SQLite", "", workdir, fake).launch(fake)
     try:
+        started = resident_mb(process.pid)
         fake.phase("survey", WARM_UP, WARM_UP // 2)
         before = resident_mb(process.pid)
         fake.phase("open", open_surveys, at_once)
-        return before, resident_mb(process.pid)
+        return started, before, resident_mb(process.pid)
     finally:
         stop(process)
 
@@ -279,7 +286,7 @@ def main() -> None:
     parser.add_argument("--latency-customers", type=int, default=10, help="customers at once for the reply time")
     parser.add_argument("--open-surveys", type=int, default=5000, help="open surveys for the memory figure; 0: none")
     parser.add_argument("--open-at-once", type=int, default=200, help="customers starting a survey at once")
-    parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of feedbackbot (SQLite) to this file")
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy's collapsed stacks of feedbackbot")
     parser.add_argument("--bots", default="echo,handwritten,feedbackbot", help="which to run, comma-separated")
     arguments = parser.parse_args()
     postgres = os.environ.get("FEEDBACKBOT_TEST_POSTGRES_URL", "")
@@ -295,15 +302,16 @@ def main() -> None:
             report(results, arguments)
         if arguments.open_surveys:
             print(f"measuring feedbackbot's memory with {arguments.open_surveys} open surveys...", flush=True)
-            before, after = memory(fake, workdir, arguments.open_surveys, arguments.open_at_once)
+            started, before, after = memory(fake, workdir, arguments.open_surveys, arguments.open_at_once)
             print(
-                f"feedbackbot (SQLite) resident memory: {before:.0f} MB after the warm-up, {after:.0f} MB with "
+                f"feedbackbot (SQLite) resident memory: {started:.0f} MB polling, {before:.0f} MB after the warm-up "
+                f"({WARM_UP} surveys answered), {after:.0f} MB with "
                 f"{arguments.open_surveys} surveys open: +{after - before:.0f} MB "
                 f"({(after - before) * 2**20 / arguments.open_surveys:.0f} bytes per open survey)"
             )
     fake.close()
-    if arguments.profile is not None:
-        summarize(arguments.profile)
+    for profile in sorted(arguments.profile.glob("feedbackbot-*.txt")) if arguments.profile else ():
+        summarize(profile)
 
 
 if __name__ == "__main__":
