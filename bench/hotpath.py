@@ -183,7 +183,7 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if py_spy is None:
         sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
-    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--function", "--rate", "200"]
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--function", "--rate", "200", "--nonblocking"]
     profiler = subprocess.Popen([*command, "--output", str(output)], stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches
     return profiler
