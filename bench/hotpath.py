@@ -21,7 +21,8 @@ from /proc, over that run); p50/p99 of the reply time (a step to the reply it wa
 once; Bot API calls per update. Then the resident memory of a feedbackbot process before and after --open-surveys
 customers started a survey and left it open. --profile DIR records each feedbackbot process under the throughput
 load with py-spy (`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its
-CPU goes. The default run takes 3 to 4 minutes on 2 cores, half of it the 5,000 open surveys (--open-surveys 0: none).
+CPU goes (its pauses slow the profiled rows of the table). The default run takes 3 to 4 minutes on 2 cores, half of
+it the 5,000 open surveys (--open-surveys 0: none).
 """
 
 from __future__ import annotations
@@ -186,7 +187,9 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if py_spy is None:
         sys.exit("--profile needs py-spy: .venv/bin/pip install -e '.[profile]'")
-    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--function", "--rate", "200", "--nonblocking"]
+    # Without --nonblocking: py-spy pauses the bot for each sample (slowing the profiled run a little), since
+    # reading a running process's stacks failed for a sixth of the samples and cut others short.
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--function", "--rate", "200"]
     profiler = subprocess.Popen([*command, "--output", str(output)], stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches
     return profiler
