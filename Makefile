@@ -41,10 +41,12 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Print the benchmark tables: the sentiment analyzers on the human-rated sets, and the inbound path's rate.
+## Print the benchmark tables: the sentiment analyzers on the human-rated sets, the inbound path's rate, and the
+## answer's hot path against a hand-written survey bot and the bare echo bot (SQLite and a throwaway PostgreSQL).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/inbound.py
+	scripts/with-postgres $(BIN)/python bench/hotpath.py
 
 ## Learned models trained on two human-rated sets and scored on the third, beside the rule-based detector.
 bench-cross-set: $(VENV)/.installed-dev

@@ -1,0 +1,324 @@
+"""The answer's hot path: `feedbackbot run` against the bot a team would write by hand, and the bare echo bot.
+
+Run: `.venv/bin/python bench/hotpath.py` (part of `make bench`, which runs it under scripts/with-postgres so that
+feedbackbot is measured on PostgreSQL as well; without FEEDBACKBOT_TEST_POSTGRES_URL it measures SQLite only).
+
+Every bot is a real process of its own against one loopback fake Bot API in another process (bench/fake_bot_api.py),
+one bot at a time:
+- bench/baselines/echo_bot.py, python-telegram-bot's bare echo bot (echobot.py): each customer sends three texts;
+- bench/baselines/handwritten_survey_bot.py, a ConversationHandler survey with sqlite3 and TextBlob;
+- `feedbackbot run` with the shipped config.example.toml and surveys, polling, on SQLite (and PostgreSQL).
+The survey customers do what a new user does: `/start csat`, press the lowest score (the button the bot sent), type a
+comment. Each waits for the bot's reply before the next step; a new customer starts when one finishes.
+
+Telegram's limits are lifted for all three: the PTB baselines have no rate limiter, feedbackbot gets
+[telegram] max_messages_per_second = 1e6 and per_chat_interval = 1e-6 (the figures are what the bot can process;
+the latency run lifts them too: a customer's three sends fit the shipped per-chat burst anyway). The baselines handle
+updates one at a time, as the library's examples do (see their docstrings for why).
+
+Columns: updates/s with --customers at once; process CPU per update (user + system time of the bot's process, read
+from /proc, over that run); p50/p99 of the reply time (a step to the reply it waits for) with --latency-customers at
+once; Bot API calls per update. Then the resident memory of a feedbackbot process before and after --open-surveys
+customers started a survey and left it open. --profile DIR records each feedbackbot process under the throughput
+load with py-spy (`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its
+CPU goes (its pauses slow the profiled rows of the table). The default run takes 3 to 4 minutes on 2 cores, half of
+it the 5,000 open surveys (--open-surveys 0: none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fake_bot_api import FLOWS, TOKEN, serve
+from profile_summary import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = ROOT / "bench" / "baselines"
+FEEDBACKBOT = Path(sys.executable).with_name("feedbackbot")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LATENCY_TURNS = 10  # customers each slot of the latency run serves in turn: 10 x 10 x 3 replies for the p99
+WARM_UP = 20  # customers through the flow before anything is measured: imports, caches, first connections
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process (all its threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class Result:
+    name: str
+    database: str
+    updates_per_second: float = 0.0
+    cpu_ms_per_update: float = 0.0
+    fake_cpu_ms_per_update: float = 0.0
+    calls_per_update: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    resident_mb: float = 0.0
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+class Fake:
+    """The fake Bot API process and its pipe."""
+
+    def __init__(self) -> None:
+        self.connection, child = multiprocessing.Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(target=serve, args=(child,), daemon=True)
+        self.process.start()
+        self.base_url: str = self.connection.recv()
+        self.chats = 1_000_000  # every phase has customers new to the bot
+        assert self.process.pid is not None
+        self.pid = self.process.pid
+
+    def ask(self, *command: Any) -> Any:
+        self.connection.send(command)
+        return self.connection.recv()
+
+    def phase(self, flow: str, total: int, concurrency: int) -> dict[str, Any]:
+        first_chat, self.chats = self.chats, self.chats + total
+        timeout = 60 + total * len(FLOWS[flow]) / 5
+        result: dict[str, Any] = self.ask("phase", flow, total, concurrency, first_chat, timeout)
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return result
+
+    def close(self) -> None:
+        self.connection.send(None)
+        self.process.join(timeout=10)
+
+
+@dataclass
+class Bot:
+    """One bot to measure: how to start it, and which flow its customers follow."""
+
+    name: str
+    database: str
+    command: list[str]
+    flow: str = "survey"
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}-{self.database}.log"
+
+    def launch(self, fake: Fake) -> subprocess.Popen[bytes]:
+        with self.log.open("wb") as log:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACKBOT_")} | self.env
+            process = subprocess.Popen(self.command, cwd=self.workdir, env=env, stdout=log, stderr=log)
+        if not fake.ask("poll", 60.0):
+            stop(process)
+            raise RuntimeError(f"{self.name} did not poll within 60 s")
+        return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def measure(bot: Bot, fake: Fake, arguments: argparse.Namespace) -> Result:
+    """Warm-up, the latency run, then the throughput run (profiled when asked), in one process of the bot."""
+    process = bot.launch(fake)
+    result = Result(bot.name, bot.database)
+    try:
+        fake.phase(bot.flow, WARM_UP, WARM_UP // 2)
+        at_once = arguments.latency_customers
+        result.latencies = fake.phase(bot.flow, at_once * LATENCY_TURNS, at_once)["latencies"]
+        profile = profile_file(bot, arguments.profile)
+        profiler = start_profiler(process.pid, profile) if profile is not None else None
+        cpu, fake_cpu = cpu_seconds(process.pid), cpu_seconds(fake.pid)
+        run = fake.phase(bot.flow, arguments.customers, arguments.customers)
+        cpu, fake_cpu = cpu_seconds(process.pid) - cpu, cpu_seconds(fake.pid) - fake_cpu
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
+        updates = arguments.customers * len(FLOWS[bot.flow])
+        result.updates_per_second = updates / run["elapsed"]
+        result.cpu_ms_per_update = cpu / updates * 1000
+        result.fake_cpu_ms_per_update = fake_cpu / updates * 1000
+        result.calls_per_update = sum(n for m, n in run["calls"].items() if m != "getUpdates") / updates
+        result.resident_mb = resident_mb(process.pid)
+    except RuntimeError:
+        print(*bot.log.read_text(errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
+        raise
+    finally:
+        stop(process)
+    return result
+
+
+def profile_file(bot: Bot, folder: Path | None) -> Path | None:
+    """Where feedbackbot's profile goes; None: not profiled (the baselines never are)."""
+    if folder is None or bot.name != "feedbackbot":
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"feedbackbot-{bot.database}.txt"
+
+
+def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy, sampling the bot's Python stacks by function (not by line) into collapsed stacks."""
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if py_spy is None:
+        sys.exit("--profile needs py-spy: .venv/bin/pip install -e '.[profile]'")
+    # Without --nonblocking: py-spy pauses the bot for each sample (slowing the profiled run a little), since
+    # reading a running process's stacks failed for a sixth of the samples and cut others short.
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--function", "--rate", "200"]
+    profiler = subprocess.Popen([*command, "--output", str(output)], stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    return profiler
+
+
+def feedbackbot(database: str, url: str, workdir: Path, fake: Fake) -> Bot:
+    """`feedbackbot run` as shipped: config.example.toml and surveys/, a token, polling; limits lifted."""
+    folder = workdir / f"feedbackbot-{database}-{time.monotonic_ns()}"
+    folder.mkdir()
+    shutil.copy(ROOT / "config.example.toml", folder / "config.toml")
+    (folder / "surveys").symlink_to(ROOT / "surveys")
+    env = {
+        "FEEDBACKBOT_STORAGE__URL": url or f"sqlite+aiosqlite:///{folder / 'feedback.db'}",
+        "FEEDBACKBOT_TELEGRAM__TOKEN": TOKEN,
+        "FEEDBACKBOT_TELEGRAM__API_BASE_URL": fake.base_url,
+        "FEEDBACKBOT_TELEGRAM__MAX_MESSAGES_PER_SECOND": "1e6",
+        "FEEDBACKBOT_TELEGRAM__PER_CHAT_INTERVAL": "1e-6",
+        "FEEDBACKBOT_SERVER__PORT": "0",
+    }
+    subprocess.run([FEEDBACKBOT, "db", "upgrade"], cwd=folder, env=os.environ | env, check=True, capture_output=True)
+    return Bot("feedbackbot", database, [str(FEEDBACKBOT), "run"], env=env, workdir=folder)
+
+
+def fresh_postgres_database(url: str) -> str:
+    """A new database on the server of `url` (scripts/with-postgres's), so every run starts empty."""
+    import asyncpg
+
+    name = f"bench_{os.getpid()}_{time.monotonic_ns()}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> tuple[float, float, float]:
+    """Resident MB of a fresh feedbackbot (SQLite) once it polls, after the warm-up, and after `open_surveys` open
+    surveys."""
+    process = feedbackbot("SQLite", "", workdir, fake).launch(fake)
+    try:
+        started = resident_mb(process.pid)
+        fake.phase("survey", WARM_UP, WARM_UP // 2)
+        before = resident_mb(process.pid)
+        fake.phase("open", open_surveys, at_once)
+        return started, before, resident_mb(process.pid)
+    finally:
+        stop(process)
+
+
+def report(results: list[Result], arguments: argparse.Namespace) -> None:
+    print(
+        f"\n{arguments.customers} customers at once for updates/s and CPU; {arguments.latency_customers} at once for "
+        "the reply time (step to awaited reply). CPU: the bot's process only (fake's in brackets)."
+    )
+    print(f"{'bot':<22} {'database':<10} {'updates/s':>9} {'CPU/update':>15} {'p50':>8} {'p99':>8} {'calls/upd':>9}")
+    for r in results:
+        print(
+            f"{r.name:<22} {r.database:<10} {r.updates_per_second:9.0f} "
+            f"{r.cpu_ms_per_update:6.2f} ms ({r.fake_cpu_ms_per_update:4.2f}) "
+            f"{r.percentile(0.5):5.0f} ms {r.percentile(0.99):5.0f} ms {r.calls_per_update:9.2f}"
+        )
+    by_name = {(r.name, r.database): r for r in results}
+    handwritten, echo = by_name[("hand-written survey", "sqlite3")], by_name[("echo", "-")]
+    for r in results:
+        if r.name != "feedbackbot":
+            continue
+        print(
+            f"feedbackbot ({r.database}) / hand-written: "
+            f"throughput {r.updates_per_second / handwritten.updates_per_second:.2f}"
+            f" (goal >= 1.0), CPU per update {r.cpu_ms_per_update / handwritten.cpu_ms_per_update:.2f} (goal <= 1.0),"
+            f" p50 {r.percentile(0.5) - handwritten.percentile(0.5):+.0f} ms (goal <= +20 ms);"
+            f" / echo: throughput {r.updates_per_second / echo.updates_per_second:.2f} (goal >= 0.5)"
+        )
+    rss = ", ".join(f"{r.name} ({r.database}) {r.resident_mb:.0f} MB" for r in results)
+    print(f"resident memory after the runs: {rss}")
+
+
+def bots_named(name: str, fake: Fake, workdir: Path, postgres: str) -> list[Bot]:
+    if name == "echo":
+        command = [sys.executable, str(BASELINES / "echo_bot.py"), TOKEN, fake.base_url]
+        return [Bot("echo", "-", command, "echo", workdir=workdir)]
+    if name == "handwritten":
+        script = str(BASELINES / "handwritten_survey_bot.py")
+        command = [sys.executable, script, TOKEN, fake.base_url, str(workdir / "handwritten.db")]
+        return [Bot("hand-written survey", "sqlite3", command, workdir=workdir)]
+    if name == "feedbackbot":
+        on_postgres = [feedbackbot("PostgreSQL", fresh_postgres_database(postgres), workdir, fake)] if postgres else []
+        return [feedbackbot("SQLite", "", workdir, fake), *on_postgres]
+    raise SystemExit(f"--bots: no bot {name!r}; echo, handwritten or feedbackbot")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=200, help="customers at once for the throughput run")
+    parser.add_argument("--latency-customers", type=int, default=10, help="customers at once for the reply time")
+    parser.add_argument("--open-surveys", type=int, default=5000, help="open surveys for the memory figure; 0: none")
+    parser.add_argument("--open-at-once", type=int, default=200, help="customers starting a survey at once")
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy's collapsed stacks of feedbackbot")
+    parser.add_argument("--bots", default="echo,handwritten,feedbackbot", help="which to run, comma-separated")
+    arguments = parser.parse_args()
+    postgres = os.environ.get("FEEDBACKBOT_TEST_POSTGRES_URL", "")
+    fake = Fake()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-hotpath-") as folder:
+        workdir = Path(folder)
+        for name in arguments.bots.split(","):
+            for bot in bots_named(name, fake, workdir, postgres):
+                print(f"measuring {bot.name} ({bot.database})...", flush=True)
+                results.append(measure(bot, fake, arguments))
+        if {"echo", "handwritten"} <= set(arguments.bots.split(",")):
+            report(results, arguments)
+        if arguments.open_surveys:
+            print(f"measuring feedbackbot's memory with {arguments.open_surveys} open surveys...", flush=True)
+            started, before, after = memory(fake, workdir, arguments.open_surveys, arguments.open_at_once)
+            print(
+                f"feedbackbot (SQLite) resident memory: {started:.0f} MB polling, {before:.0f} MB after the warm-up "
+                f"({WARM_UP} surveys answered), {after:.0f} MB with "
+                f"{arguments.open_surveys} surveys open: +{after - before:.0f} MB "
+                f"({(after - before) * 2**20 / arguments.open_surveys:.0f} bytes per open survey)"
+            )
+    fake.close()
+    for profile in sorted(arguments.profile.glob("feedbackbot-*.txt")) if arguments.profile else ():
+        summarize(profile)
+
+
+if __name__ == "__main__":
+    main()
