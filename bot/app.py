@@ -15,6 +15,7 @@ from bot.replies import Replies
 from bot.sentiment import make_analyzer
 from bot.staff_notices import StaffNotices
 from bot.surveys import Survey, SurveyError, load_surveys
+from bot.tallies import SweepTallies
 from storage.db import Database
 from storage.migrate import is_current
 
@@ -29,6 +30,7 @@ class Core:
     engine: Engine
     cases: Cases
     loops: Loops = field(default_factory=Loops)
+    swept: SweepTallies = field(default_factory=SweepTallies)  # what the minute's sweeps did, for /metrics
     notices: StaffNotices = field(init=False)  # of failed handlers, told where case alerts go
     sends: SendCounts = field(init=False)  # what became of every message sent, inline or from the outbox
     replies: Replies = field(init=False)  # the inline replies to events, sent once

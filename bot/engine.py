@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -32,6 +31,7 @@ from bot.people import People, PrivacyKeys
 from bot.prompts import ComplaintOpened, NoticeKind, Prompt, Reply, notice
 from bot.sentiment import Analyzer
 from bot.surveys import Survey, SurveyCatalogue
+from bot.tallies import EventTallies
 from bot.turn import Turn
 from storage import cases as stored_cases
 from storage import queries
@@ -60,7 +60,7 @@ class Engine:
         self.database = database
         self.clock = clock
         self.keys = PrivacyKeys(hash_key)
-        self.handled: Counter[tuple[str, str]] = Counter()  # (channel, event kind) -> events applied, for /metrics
+        self.tallies = EventTallies()  # for /metrics
         self.catalogue = SurveyCatalogue(surveys)
         self.people = People(database, self.keys)
         self._answers = AnswerStore(analyzer, desk)
@@ -76,6 +76,12 @@ class Engine:
 
     async def handle(self, event: Event) -> Reply:
         """Applies the event once: a redelivered event returns its first reply, marked duplicate."""
+        kind = event.who.channel, type(event).__name__
+        self.tallies.received[kind] += 1
+        with self.tallies.handling.labels(*kind).time():
+            return await self._handle_once(event)
+
+    async def _handle_once(self, event: Event) -> Reply:
         try:
             reply = await self._apply_and_record(event)
         except IntegrityError:
@@ -83,15 +89,17 @@ class Engine:
             # this attempt was rolled back whole.
             seen = await self._recorded_reply(event)
             if seen is not None:
+                self.tallies.duplicates[event.who.channel, type(event).__name__] += 1
                 return seen
             log.info("retrying %s event %s after a concurrent write", event.who.channel, event.event_id)
             reply = await self._apply_and_record(event)
-        self.handled[event.who.channel, type(event).__name__] += 1
+        self.tallies.handled[event.who.channel, type(event).__name__] += 1
         if isinstance(event, Forget):  # erased from the tables is not yet erased from the database files
             self.database.request_scrub()  # again, once a channel dropped its raw copies of the person's updates
             await self.database.scrub()
         for prompt in reply.prompts:
             if isinstance(prompt, ComplaintOpened):
+                self.tallies.complaints[event.who.channel] += 1
                 log.info(
                     "complaint %s opened (%s) on %s", prompt.complaint_id, ",".join(prompt.reasons), event.who.channel
                 )

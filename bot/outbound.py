@@ -127,8 +127,9 @@ class Outcome(StrEnum):
     SENT = "sent"
     POSSIBLE_RESEND = "possible resend"  # also counted as sent: it may have gone out before a crash too
     RETRY_LATER = "retry later"
+    RATE_LIMITED = "rate limited"  # a 429, counted by the channel's client, which waits it out and sends again
     REFUSED = "refused"
-    UNREACHABLE = "unreachable"
+    UNREACHABLE = "unreachable"  # a 403: the person blocked the bot, or left
     INVALID = "invalid"  # a stored message that no longer fits its kind's model: never sent
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import NamedTuple
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.outbound import SendCounts
+from bot.tallies import EventTallies, SweepTallies
 from storage.db import Database
 from storage.monitoring import Backlog, CaseTally, answers_stored, case_tally, outbox_backlog
 from storage.types import utcnow
@@ -32,22 +32,31 @@ class Stored(NamedTuple):
 
 class Metrics(Collector):
     """One per app, with its own registry, so that several apps (and tests) never share a series. Counters are
-    the Core's tallies, read at scrape time rather than kept twice."""
+    the Core's tallies, read at scrape time rather than kept twice; `requests` times the HTTP server's requests."""
 
     def __init__(
         self,
         database: Database,
         *,
         sends: SendCounts | None = None,
-        handled: Counter[tuple[str, str]] | None = None,
+        events: EventTallies | None = None,
+        swept: SweepTallies | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database, self.clock = database, clock
         self.sends = sends if sends is not None else SendCounts()
-        self.handled = handled if handled is not None else Counter()
+        self.events = events if events is not None else EventTallies()
+        self.swept = swept if swept is not None else SweepTallies()
         self.stored: Stored | None = None
         self.registry = CollectorRegistry()
         self.registry.register(self)
+        self.registry.register(self.events.handling)
+        self.requests = Histogram(
+            "feedbackbot_http_request_seconds",
+            "Time to answer an HTTP request, by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
 
     async def exposition(self) -> bytes:
         """The metrics in Prometheus' text format, after reading the database's state; with the database down, the
@@ -63,20 +72,72 @@ class Metrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         sends = CounterMetricFamily(
-            "feedbackbot_sends", "Messages sent, inline or from the outbox, by outcome", labels=["channel", "outcome"]
+            "feedbackbot_sends",
+            "Messages sent, inline or from the outbox, by outcome (rate limited: 429; unreachable: 403, blocked)",
+            labels=["channel", "outcome"],
         )
         for (channel, outcome), count in sorted(self.sends.items()):
             sends.add_metric([channel, outcome], count)
-        handled = CounterMetricFamily(
-            "feedbackbot_updates_handled", "Events applied by the engine, by kind", labels=["channel", "kind"]
+        yield sends
+        yield from self.event_families(self.events)
+        yield from self.sweep_families(self.swept)
+        errors = CounterMetricFamily(
+            "feedbackbot_database_errors",
+            "Database failures, by operation and error type",
+            labels=["operation", "error"],
         )
-        for (channel, kind), count in sorted(self.handled.items()):
-            handled.add_metric([channel, kind], count)
-        yield from (sends, handled)
+        for (operation, error), count in sorted(self.database.errors.items()):
+            errors.add_metric([operation, error], count)
+        yield errors
         up = self.stored is not None
         yield GaugeMetricFamily("feedbackbot_database_up", "1 when the database answered this scrape", value=up)
         if self.stored is not None:
             yield from self.database_families(self.stored)
+
+    def event_families(self, events: EventTallies) -> Iterator[Metric]:
+        for name, documentation, counts in (
+            ("received", "Events given to the engine, before handling, redeliveries included", events.received),
+            (
+                "duplicate",
+                "Redelivered events, answered with their first reply and not applied again",
+                events.duplicates,
+            ),
+            ("handled", "Events applied by the engine", events.handled),
+        ):
+            family = CounterMetricFamily(f"feedbackbot_updates_{name}", documentation, labels=["channel", "kind"])
+            for (channel, kind), count in sorted(counts.items()):
+                family.add_metric([channel, kind], count)
+            yield family
+        complaints = CounterMetricFamily(
+            "feedbackbot_complaints_opened", "Complaints opened by this process, by channel", labels=["channel"]
+        )
+        for channel, count in sorted(events.complaints.items()):
+            complaints.add_metric([channel], count)
+        yield complaints
+
+    def sweep_families(self, swept: SweepTallies) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "feedbackbot_sla_breaches", "Cases this process escalated for missing their SLA", value=swept.escalations
+        )
+        pruned = CounterMetricFamily(
+            "feedbackbot_retention_pruned_rows",
+            "Bookkeeping rows deleted after their deduplication window (inbox: handled inbox updates, events: "
+            "inbound event records, outbox: sent or failed outbox messages)",
+            labels=["table"],
+        )
+        for table, count in sorted(swept.pruned.items()):
+            pruned.add_metric([table], count)
+        yield pruned
+        yield CounterMetricFamily(
+            "feedbackbot_retention_people_forgotten",
+            "People anonymised after [privacy] retention_days without activity",
+            value=swept.forgotten,
+        )
+        yield CounterMetricFamily(
+            "feedbackbot_retention_texts_cleared",
+            "Free texts cleared after [privacy] retention_days",
+            value=swept.texts_cleared,
+        )
 
     def database_families(self, stored: Stored) -> Iterator[Metric]:
         cases = GaugeMetricFamily("feedbackbot_cases", "Cases (complaints opened) by state", labels=["state"])

@@ -45,7 +45,9 @@ async def sweep(core: Core) -> float:
         escalated = await core.cases.escalate_overdue()
         engine = core.engine
         retention = Retention(core.database, engine.people, engine.keys, core.settings.privacy, engine.clock)
-        (inbox, events, outbox), forgotten, texts = await retention.sweep()
+        removed = await retention.sweep()
+        core.swept.add(escalated, removed)
+        (inbox, events, outbox), forgotten, texts = removed
         if closed or escalated or inbox or events or outbox or forgotten or texts:
             log.info(
                 "closed %d expired surveys as partial, escalated %d overdue cases, pruned %d handled inbox updates, "
@@ -81,7 +83,7 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
         started = asyncio.Event()
         async with AsyncExitStack() as bound, running_channels(core, registry, started) as channels:
             routes = [route for channel in channels for route in channel.routes()]
-            metrics = Metrics(core.database, sends=core.sends, handled=core.engine.handled)
+            metrics = Metrics(core.database, sends=core.sends, events=core.engine.tallies, swept=core.swept)
             api = create_app(
                 core.database,
                 loops=core.loops,

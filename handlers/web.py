@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.routing import BaseRoute
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.cli import installed_version
@@ -33,17 +36,13 @@ def create_app(
     metrics: Metrics | None = None,
     channels_started: Callable[[], bool] = lambda: True,
     stopping: Callable[[], bool] = lambda: False,
-) -> FastAPI:
+) -> Starlette:
     """The ASGI application served by `feedbackbot run`, with the channels' `routes`; `channels_started` tells
     /readyz whether the channels run (by default there are none to wait for); while `stopping`, every request but
     /healthz and /metrics is answered 503, so that the platforms retry their updates elsewhere or later."""
     metrics = metrics or Metrics(database)
-    app = FastAPI(title="feedbackbot", docs_url=None, redoc_url=None, openapi_url=None, routes=list(routes))
-    app.add_middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes)
-    app.add_middleware(RefusedWhileStopping, stopping=stopping)
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
+    async def healthz(_: Request) -> JSONResponse:
         """200 when the database answers and every background loop runs, 503 otherwise."""
         dead = loops.dead() if loops else []
         try:
@@ -53,8 +52,7 @@ def create_app(
             return unhealthy("unreachable", dead)
         return unhealthy("ok", dead) if dead else JSONResponse({"status": "ok", "database": "ok"})
 
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def readyz(_: Request) -> JSONResponse:
         """200 when the database answers, its schema is current and the channels are started; 503 naming what
         is not ready otherwise."""
         not_ready: list[str] = [] if channels_started() else ["channels"]
@@ -70,11 +68,22 @@ def create_app(
             return JSONResponse({"status": "not ready", "not_ready": not_ready, **body}, status_code=503)
         return JSONResponse({"status": "ready", **body})
 
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(_: Request) -> Response:
         return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    own_routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus_metrics, methods=["GET"]),
+    ]
+    every_route = [*routes, *own_routes]
+    # Listed outermost first: every request is timed, and a stopping process refuses before a body is read.
+    middleware = [
+        Middleware(TimedRequests, histogram=metrics.requests, routes=every_route),
+        Middleware(RefusedWhileStopping, stopping=stopping),
+        Middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes),
+    ]
+    return Starlette(routes=every_route, middleware=middleware)
 
 
 async def schema_state(database: Database) -> tuple[str | None, bool]:
@@ -156,3 +165,38 @@ class RefusedWhileStopping:
             return
         await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
+
+
+class TimedRequests:
+    """Times every request into `histogram`, labelled with the template of the route that serves it (never the
+    raw path, which a caller chooses), the method and the status answered."""
+
+    UNROUTED = "unrouted"  # a path no route serves
+    METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, histogram: Histogram, routes: Sequence[BaseRoute]) -> None:
+        self.app, self.histogram, self.routes = app, histogram, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless the app answers: it raised before it did
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        route = self.template(scope)
+        method = scope["method"] if scope["method"] in self.METHODS else "other"  # a caller may send any
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            self.histogram.labels(route, method, str(status)).observe(time.perf_counter() - started)
+
+    def template(self, scope: Scope) -> str:
+        route = next((route for route in self.routes if route.matches(scope)[0] is not Match.NONE), None)
+        return getattr(route, "path", self.UNROUTED)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -69,20 +71,35 @@ class Database:
         )
         self.group_commit = GroupCommit(self)
         self.scrub_requested = False
+        self.errors: Counter[tuple[str, str]] = Counter()  # (operation, error type) -> failures, for /metrics
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        async with self._writer, self._sessions() as session, session.begin():
-            yield session
+        with self._counting_errors("write"):
+            async with self._writer, self._sessions() as session, session.begin():
+                yield session
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
         """A session for reading only: on SQLite it does not take the write lock, so long reads block no one."""
-        async with self.engine.connect() as connection:
-            await connection.execution_options(**{READ_ONLY: True})
-            async with AsyncSession(bind=connection) as session:
-                yield session
+        with self._counting_errors("read"):
+            async with self.engine.connect() as connection:
+                await connection.execution_options(**{READ_ONLY: True})
+                async with AsyncSession(bind=connection) as session:
+                    yield session
+
+    @contextlib.contextmanager
+    def _counting_errors(self, operation: str) -> Iterator[None]:
+        """Counts the database's failures (unreachable, refusing, timing out) by operation and error type. A
+        constraint's conflict is no failure: it is how a redelivered event or a concurrent write is recognised."""
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except (SQLAlchemyError, OSError) as error:
+            self.errors[operation, type(error).__name__] += 1
+            raise
 
     async def ping(self) -> None:
         """Raises when the database does not answer."""

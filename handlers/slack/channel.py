@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -12,11 +13,15 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,7 +31,7 @@ from bot import correlation
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
-from bot.outbound import OutboundMessage, SendResult
+from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, views
 from handlers.slack.common import (
@@ -99,6 +104,26 @@ def event_correlation_id(body: dict[str, Any]) -> str | None:
     return f"{CHANNEL}-{event_id}" if isinstance(event_id, str) else None
 
 
+class CountedRateLimits(AsyncRetryHandler):
+    """Counts every 429 of the Web API as a rate-limited send; retries none itself."""
+
+    def __init__(self, counts: SendCounts) -> None:
+        super().__init__()
+        self.counts = counts
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+            self.counts[CHANNEL, Outcome.RATE_LIMITED] += 1
+        return False
+
+
 class SlackChannel:
     """bolt's AsyncApp on the core, served at POST /slack/events or over Socket Mode."""
 
@@ -113,6 +138,7 @@ class SlackChannel:
             base_url=settings.api_base_url,
             logger=quiet_logger("slack_sdk.web.async_client"),
             retry_handlers=[
+                CountedRateLimits(core.sends),  # first: it sees every 429, then the next handler waits it out
                 AsyncConnectionErrorRetryHandler(),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=5),  # waits out Retry-After
                 AsyncServerErrorRetryHandler(max_retry_count=3),
@@ -122,6 +148,7 @@ class SlackChannel:
         # Listeners store what they receive before acknowledging (so Slack retries what failed), then leave the
         # slow part (posting replies) to their lazy listeners (see register).
         self.app = AsyncApp(
+            name="feedbackbot",  # bolt would otherwise walk the whole call stack for its caller's file name
             client=client,
             signing_secret=secret,
             logger=quiet_logger("slack_bolt.AsyncApp"),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
 import os
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +28,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.app import Core
 from bot.channels import Capability
@@ -101,6 +105,23 @@ def update_kind(update: object) -> str:
     return kind_of(update) if isinstance(update, Update) else "job"
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings, made once per process: each client would otherwise load the CA bundle again."""
+    return httpx.create_ssl_context()
+
+
+def bot_api_request(timeout: float) -> HTTPXRequest:
+    """The requests of every Bot API call but getUpdates, as ApplicationBuilder would make them, with `timeout`."""
+    return HTTPXRequest(
+        connection_pool_size=256,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        httpx_kwargs={"verify": tls_context()},
+    )
+
+
 class TelegramChannel:
     """Builds python-telegram-bot's Application on the core, feeds it from the inbox and serves the webhook."""
 
@@ -116,9 +137,8 @@ class TelegramChannel:
             .token(settings.token.get_secret_value())
             .base_url(settings.api_base_url)
             .updater(None)  # the inbox polls, so that nothing is confirmed before it is stored
-            .read_timeout(settings.request_timeout)
-            .write_timeout(settings.request_timeout)
-            .connect_timeout(settings.request_timeout)
+            .request(bot_api_request(settings.request_timeout))
+            .get_updates_request(HTTPXRequest(connection_pool_size=1, httpx_kwargs={"verify": tls_context()}))
             .rate_limiter(
                 AIORateLimiter(
                     overall_max_rate=settings.max_messages_per_second, group_max_rate=20, group_time_period=60
@@ -128,7 +148,7 @@ class TelegramChannel:
             .build()
         )
         self.services: Services = self.application.bot_data
-        sender = Sender(self.application.bot, settings.per_chat_interval)
+        sender = Sender(self.application.bot, settings.per_chat_interval, core.sends)
         self.services.engine = core.engine
         self.services.people = core.engine.people
         self.services.cases = core.cases

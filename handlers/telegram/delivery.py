@@ -15,7 +15,7 @@ from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, LinkP
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.events import Respondent
-from bot.outbound import RetryLater, SendResult, Sent, Unreachable
+from bot.outbound import Outcome, RetryLater, SendCounts, SendResult, Sent, Unreachable
 from bot.pacing import Pacer
 from bot.prompts import Notice, NoticeKind, Reply
 from bot.replies import Progress, Replies
@@ -70,8 +70,11 @@ class FloodWait:
 class Sender:
     """Every Bot API call that sends goes through here (AIORateLimiter adds the overall and group limits)."""
 
-    def __init__(self, bot: Bot, per_chat_interval: float = PER_CHAT_INTERVAL) -> None:
+    def __init__(
+        self, bot: Bot, per_chat_interval: float = PER_CHAT_INTERVAL, counts: SendCounts | None = None
+    ) -> None:
         self.bot = bot
+        self.counts = SendCounts() if counts is None else counts  # of the 429s waited out, for /metrics
         self.pacer = Pacer(per_chat_interval, PER_CHAT_BURST)
         self.flood = FloodWait()
 
@@ -94,6 +97,7 @@ class Sender:
             except Forbidden as error:
                 raise Blocked(error.message) from error
             except RetryAfter as error:
+                self.counts[CHANNEL, Outcome.RATE_LIMITED] += 1
                 if self.flood.hold(error.retry_after):
                     log.info("telegram flood limit on %s: every send waits %s s", method, _seconds(error.retry_after))
             except NetworkError as error:  # 5xx, timeouts, connection errors

@@ -8,8 +8,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import slack_sdk.http_retry.builtin_async_handlers as retry_handlers
-from fastapi import FastAPI, Request
-from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -25,6 +24,10 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from tests.fakes import slack_api
 from tests.fakes.slack_api import (
@@ -335,18 +338,17 @@ async def test_injected_errors_and_delays(fake_slack: FakeSlack) -> None:
     assert await fake_slack.wait_for(lambda: fake_slack.messages(CHANNEL_ID)) != []
 
 
-# bolt over FastAPI, end to end
+# bolt over Starlette, end to end
 
 
 def bolt_app(fake: FakeSlack) -> tuple[httpx.AsyncClient, AsyncApp]:
     app = AsyncApp(client=client_for(fake), signing_secret=SIGNING_SECRET)
-    api = FastAPI()
     handler = AsyncSlackRequestHandler(app)
 
-    @api.post("/slack/events")
-    async def events(request: Request) -> object:
+    async def events(request: Request) -> Response:
         return await handler.handle(request)
 
+    api = Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot"), app
 
 

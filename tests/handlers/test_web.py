@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from bot.config import ServerSettings
 from handlers.web import create_app
@@ -35,13 +37,14 @@ async def test_health_is_503_when_the_database_does_not_answer() -> None:
 
 
 async def test_every_route_refuses_a_body_over_the_limit_before_reading_it_whole(database: Database) -> None:
-    api = create_app(database, server=ServerSettings(max_body_bytes=1000))
     read: list[int] = []
 
-    @api.post("/any")
     async def any_route(request: Request) -> Response:
         read.append(len(await request.body()))
         return Response(status_code=204)
+
+    routes = [Route("/any", any_route, methods=["POST"])]
+    api = create_app(database, server=ServerSettings(max_body_bytes=1000), routes=routes)
 
     async def chunks(size: int) -> AsyncIterator[bytes]:  # streamed: no Content-Length
         for _ in range(size // 100):
@@ -57,14 +60,14 @@ async def test_every_route_refuses_a_body_over_the_limit_before_reading_it_whole
 
 async def test_while_stopping_webhooks_and_readiness_answer_503_and_health_still_answers(database: Database) -> None:
     stopping = False
-    api = create_app(database, stopping=lambda: stopping)
     received: list[str] = []
 
-    @api.post("/telegram/webhook")
-    @api.post("/slack/events")
     async def webhook(request: Request) -> Response:
         received.append(request.url.path)
         return Response(status_code=200)
+
+    routes = [Route(path, webhook, methods=["POST"]) for path in ("/telegram/webhook", "/slack/events")]
+    api = create_app(database, stopping=lambda: stopping, routes=routes)
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
         assert (await client.post("/telegram/webhook", content=b"{}")).status_code == 200

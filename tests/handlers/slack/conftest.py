@@ -1,4 +1,4 @@
-"""A Slack channel on the real slack-bolt stack behind FastAPI, calling the loopback fake Web API."""
+"""A Slack channel on the real slack-bolt stack behind the bot's Starlette app, calling the loopback fake Web API."""
 
 from __future__ import annotations
 

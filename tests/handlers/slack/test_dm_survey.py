@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from handlers.metrics import Metrics
 from storage.db import Database
 from storage.models import Answer, Complaint
 from tests.conftest import database_dump
@@ -22,6 +23,7 @@ from tests.fakes.slack_signing import (
     slash_command,
     view_submission,
 )
+from tests.handlers.scrape import labelled, scrape
 from tests.handlers.slack.conftest import DM, STAFF, SlackWorkspace, form, press, start_from_home
 
 
@@ -111,12 +113,19 @@ async def test_a_forged_answer_button_changes_nothing(slack: SlackWorkspace, dat
         assert list(await session.exec(select(Answer))) == []
 
 
-async def test_a_429_is_waited_out_and_the_message_arrives_once(slack: SlackWorkspace) -> None:
+async def test_a_429_is_waited_out_the_message_arrives_once_and_metrics_count_the_429(
+    slack: SlackWorkspace, database: Database
+) -> None:
     slack.fake.fail("chat.postMessage", retry_after=1)
     await start_from_home(slack, "nps")
     posts = slack.fake.calls_of("chat.postMessage")
     assert len(posts) == 2 and posts[1].at - posts[0].at >= 1
     assert len(slack.fake.messages(USER_ID)) == 1
+    samples = await scrape(Metrics(database, sends=slack.channel.services.replies.counts))  # the process's sends
+    assert labelled(samples, "feedbackbot_sends_total") == {
+        (("channel", "slack"), ("outcome", "rate limited")): 1,
+        (("channel", "slack"), ("outcome", "sent")): 1,
+    }
 
 
 @pytest.mark.parametrize("error", ["user_not_found", "channel_not_found", "not_in_channel"])

@@ -8,10 +8,13 @@ import logging
 import pytest
 from sqlmodel import col, select
 
+from bot.engine import Engine
+from handlers.metrics import Metrics
 from handlers.telegram.channel import TelegramChannel
 from storage.db import Database
 from storage.models import Answer, InboxUpdate, Person
 from tests.fakes.telegram_api import FakeTelegram
+from tests.handlers.scrape import labelled, scrape
 from tests.handlers.telegram.conftest import CUSTOMER, STAFF_CHAT, Chat, MakeChannel, wait_until
 
 FIRST_QUESTION = "How likely are you to recommend us to a friend or colleague?"
@@ -30,6 +33,30 @@ async def test_a_429_waits_retry_after_and_delivers_once(
     assert len(calls) == 2
     assert calls[1].at - calls[0].at >= 1.0
     assert fake_telegram.sent_messages(CUSTOMER) == [calls[1].params["text"]]
+
+
+async def test_metrics_count_a_survey_on_telegram_its_429_and_the_403_of_a_blocked_user(
+    polling: TelegramChannel, chat: Chat, fake_telegram: FakeTelegram, engine: Engine, database: Database
+) -> None:
+    fake_telegram.fail("sendMessage", status=429, retry_after=1)
+    await chat.command("start", "nps")
+    fake_telegram.block_user(CUSTOMER)
+    await chat.press("a1|1|recommend|3")
+
+    core_sends = polling.services.delivery.replies.counts  # the process's, which /metrics reads
+    samples = await scrape(Metrics(database, sends=core_sends, events=engine.tallies))
+    assert labelled(samples, "feedbackbot_sends_total") == {
+        (("channel", "telegram"), ("outcome", "rate limited")): 1,  # the first question's first attempt
+        (("channel", "telegram"), ("outcome", "sent")): 1,  # the first question, after the wait
+        (("channel", "telegram"), ("outcome", "unreachable")): 1,  # the reply to the answer: 403
+    }
+    by_kind = {
+        (("channel", "telegram"), ("kind", "StartSurvey")): 1,
+        (("channel", "telegram"), ("kind", "ChoiceAnswer")): 1,
+    }
+    assert labelled(samples, "feedbackbot_updates_received_total") == by_kind
+    assert labelled(samples, "feedbackbot_updates_handled_total") == by_kind
+    assert labelled(samples, "feedbackbot_complaints_opened_total") == {(("channel", "telegram"),): 1}
 
 
 async def test_server_errors_are_retried_with_backoff_until_delivered(

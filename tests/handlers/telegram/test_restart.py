@@ -185,6 +185,8 @@ class WebhookBot(BotProcess):
     update_ids = itertools.count(1)
 
 
+# The database sees what it sees in polling mode, above, on both: the webhook is what differs.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_killed_in_webhook_mode_every_answer_is_stored_once_and_no_message_sent_twice(
     fake_telegram: FakeTelegram, database_url: str, database: Database, tmp_path: Path
 ) -> None:
@@ -280,6 +282,8 @@ async def contacted(database: Database) -> bool:
         return (await session.exec(select(CaseEvent).where(CaseEvent.action == "contacted"))).first() is not None
 
 
+# The stop is the process's: its writes are those the tests above make on both databases.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_sigterm_during_a_load_of_webhook_updates_exits_0_and_loses_none_of_those_answered_200(
     fake_telegram: FakeTelegram, database_url: str, database: Database, tmp_path: Path
 ) -> None:
@@ -334,6 +338,7 @@ async def test_sigterm_releases_the_outbox_messages_it_was_sending_and_the_next_
     await outbox_settled(database)  # well within the 60 s lease the stopped process had taken
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_second_sigterm_while_stopping_exits_at_once(
     bot: BotProcess, fake_telegram: FakeTelegram, database: Database
 ) -> None:
