@@ -1,0 +1,2 @@
+"""The HTTP API (FastAPI, under /api/v1): invitations, responses and cases for other systems. Kept light: FastAPI is
+imported by `handlers.api.app`, and only when API keys are configured."""
