@@ -95,6 +95,8 @@ class ChannelSection(Section):
     # Keys that lived in another section, by their old place (section, key) -> their key here: a config still
     # using the old place is refused with a line that says where the key went.
     moved_here: ClassVar[Mapping[tuple[str, str], str]] = {}
+    # Whether the bot may write to someone who never wrote to it (an invitation to a person it does not know).
+    writes_first: ClassVar[bool] = False
 
     @property
     def staff_destination(self) -> str | None:

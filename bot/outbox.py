@@ -32,6 +32,7 @@ from bot.outbound import (
     SendCounts,
     SendResult,
     Sent,
+    SurveyInvitation,
     Unreachable,
     case_of,
     decode,
@@ -39,10 +40,11 @@ from bot.outbound import (
     outcome_of,
 )
 from storage import cases as stored_cases
+from storage import invitations as stored_invitations
 from storage import outbox as stored
 from storage import queries
 from storage.db import Database
-from storage.models import OutboxStatus
+from storage.models import InvitationState, OutboxStatus
 from storage.types import utcnow
 
 LEASE = timedelta(seconds=60)
@@ -150,7 +152,7 @@ class Dispatcher:
         except Exception as error:  # a sender's bug or an outage it did not expect: tried again later
             result = RetryLater(f"{type(error).__name__}: {error}")
         self.counts[claimed.channel, outcome_of(result)] += 1
-        effect = effect_of(claimed.channel, message, result)
+        effect = effect_of(claimed.channel, message, result, self.clock())
         match result:
             case Sent():
                 await self._settle(claimed, OutboxStatus.SENT, None, effect=effect)
@@ -219,8 +221,11 @@ def fitting(claimed: stored.Claimed) -> OutboundMessage:
     return message
 
 
-def effect_of(channel: str, message: OutboundMessage, result: SendResult) -> Effect | None:
-    """What a send's result tells beyond the message's own row: where a sent alert is, a person out of reach."""
+def effect_of(channel: str, message: OutboundMessage, result: SendResult, now: datetime) -> Effect | None:
+    """What a send's result tells beyond the message's own row: where a sent alert is, a person out of reach, what
+    became of an invitation."""
+    if isinstance(message, SurveyInvitation):
+        return invitation_settled(channel, message, result, now)
     if isinstance(result, Sent) and isinstance(message, CaseAlert) and result.reference is not None:
         return partial(
             stored_cases.remember_staff_message,
@@ -232,3 +237,22 @@ def effect_of(channel: str, message: OutboundMessage, result: SendResult) -> Eff
     if isinstance(result, Unreachable) and isinstance(message, CaseContact | CaseResolution):
         return partial(queries.set_reachable, channel=channel, platform_id=message.platform_id, reachable=False)
     return None
+
+
+def invitation_settled(channel: str, message: SurveyInvitation, result: SendResult, now: datetime) -> Effect | None:
+    """The invitation sent, or failed with the reason (a person out of reach marked so); a retry records nothing."""
+    if isinstance(result, RetryLater):
+        return None
+    state = InvitationState.SENT if isinstance(result, Sent) else InvitationState.FAILED
+    reason = None if isinstance(result, Sent) else result.reason[:200]
+    settle = partial(
+        stored_invitations.settle_invitation, invitation_id=message.invitation_id, state=state, reason=reason, now=now
+    )
+    if not isinstance(result, Unreachable):
+        return settle
+
+    async def settle_out_of_reach(session: AsyncSession) -> None:
+        await settle(session)
+        await queries.set_reachable(session, channel=channel, platform_id=message.platform_id, reachable=False)
+
+    return settle_out_of_reach

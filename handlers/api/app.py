@@ -1,12 +1,11 @@
 """The HTTP API's application: versioned routes under /api/v1, its OpenAPI description at /docs."""
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, FastAPI
 
 from bot.app import Core
 from bot.cli import installed_version
 from handlers.api.auth import caller_of
+from handlers.api.invitations import invitations_router
 
 PREFIX = "/api/v1"
 
@@ -16,10 +15,6 @@ def build_api(core: Core) -> FastAPI:
     api = FastAPI(title="feedbackbot", version=installed_version(), docs_url="/docs", openapi_url="/openapi.json")
     caller = caller_of(core.settings.api.keys)
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(caller)])
-
-    @router.get("/whoami", summary="The name of the API key used")
-    async def whoami(name: Annotated[str, Depends(caller)]) -> dict[str, str]:
-        return {"key": name}
-
+    router.include_router(invitations_router(core.invitations, caller, PREFIX))
     api.include_router(router)
     return api

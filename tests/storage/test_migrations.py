@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
 from storage.migrate import alembic_config, upgrade
-from storage.models import CaseEvent, CaseReference, OutboxMessage
+from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage
 from storage.outbox import add
 from storage.person_record import audit_log, record_request
 from storage.types import UTCDateTime
@@ -189,7 +189,7 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
     await upgrade(empty_database, "0001")
     await fill_at_0001(empty_database)
     await upgrade(empty_database, "0003")
-    assert await upgrade(empty_database) == ("0003", "0004")
+    assert await upgrade(empty_database, "0004") == ("0003", "0004")
     async with empty_database.transaction() as session:
         add(session, channel="slack", kind="staff_notice", payload="{}", case_id=None, now=NOW, correlation_id="x-1")
     async with empty_database.snapshot() as session:
@@ -207,3 +207,41 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
         kept = (await connection.execute(sa.select(sa.func.count()).select_from(OUTBOX_0001))).scalar_one()
     assert "correlation_id" not in [column["name"] for column in columns]
     assert kept == len(OLD_MESSAGES) + 1
+
+
+async def test_0005_gives_invitations_their_state_and_idempotency_and_downgrades_without_them(
+    empty_database: Database,
+) -> None:
+    await upgrade(empty_database, "0004")
+    invitation_0001 = sa.table(
+        "invitation",
+        sa.column("token", sa.String),
+        sa.column("survey_id", sa.String),
+        sa.column("created_at", UTCDateTime()),
+    )
+    async with empty_database.engine.begin() as connection:
+        await connection.execute(invitation_0001.insert(), [{"token": "t-1", "survey_id": "csat", "created_at": NOW}])
+    assert await upgrade(empty_database) == ("0004", "0005")
+    async with empty_database.snapshot() as session:
+        invitations = list(await session.exec(select(Invitation)))
+    assert [(row.token, row.state, row.idempotency_key) for row in invitations] == [("t-1", "invited", None)]
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(empty_database.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+
+    async with empty_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        columns = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
+        kept = (await connection.execute(sa.select(sa.func.count()).select_from(invitation_0001))).scalar_one()
+    assert [column["name"] for column in columns] == [
+        "id",
+        "token",
+        "survey_id",
+        "reference",
+        "person_id",
+        "created_at",
+        "used_at",
+    ]
+    assert kept == 1
