@@ -159,7 +159,8 @@ class Dispatcher:
                 log.info("outbox: %s %s message %s sent", claimed.channel, claimed.kind, claimed.id)
                 return 1
             case RetryLater(reason=reason, after=after):
-                await self._retry(claimed, reason, after)
+                given_up = effect_of(claimed.channel, message, Refused(reason), self.clock())
+                await self._retry(claimed, reason, after, given_up)
             case Refused(reason=reason):
                 log.warning("outbox: %s message %s refused for good: %s", claimed.channel, claimed.id, reason)
                 await self._settle(claimed, OutboxStatus.FAILED, reason)
@@ -168,11 +169,14 @@ class Dispatcher:
                 await self._settle(claimed, OutboxStatus.FAILED, reason, effect=effect)
         return 0
 
-    async def _retry(self, claimed: stored.Claimed, error: str, after: float | None) -> None:
-        """Tries the message again after a backoff (or the wait the platform asked for), up to MAX_ATTEMPTS."""
+    async def _retry(
+        self, claimed: stored.Claimed, error: str, after: float | None, given_up: Effect | None = None
+    ) -> None:
+        """Tries the message again after a backoff (or the wait the platform asked for), up to MAX_ATTEMPTS; then
+        fails it, with the effect of a failure (`given_up`: an invitation failed)."""
         attempts = claimed.attempts + 1
         if attempts >= MAX_ATTEMPTS:
-            if await self._settle(claimed, OutboxStatus.FAILED, error):
+            if await self._settle(claimed, OutboxStatus.FAILED, error, effect=given_up):
                 log.error(
                     "outbox: %s message %s failed %d times, given up: %s", claimed.channel, claimed.id, attempts, error
                 )

@@ -10,10 +10,13 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from bot.outbound import OutboundMessage, RetryLater, SendResult
+from bot.outbox import MAX_ATTEMPTS, Dispatcher
 from storage import queries
 from storage.db import Database
 from storage.models import AuditEntry, InboxUpdate, OutboxMessage
 from storage.person_record import audit_log
+from tests.conftest import Clock
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.handlers.api.conftest import CRM, CUSTOMER, EMPLOYEE, SHOP, Channels, known_person
@@ -245,3 +248,21 @@ async def test_each_invitation_is_audited_under_the_name_of_its_api_key(
 
 async def test_an_unknown_invitation_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/invitations/4242", headers=CRM)).status_code == 404
+
+
+async def test_an_invitation_whose_message_keeps_failing_is_failed_when_the_outbox_gives_up(
+    client: httpx.AsyncClient, database: Database, clock: Clock
+) -> None:
+    await known_person(database)
+    location = (await invite(client, CSAT)).headers["Location"]
+
+    async def platform_down(_: OutboundMessage) -> SendResult:
+        return RetryLater("502 Bad Gateway")
+
+    dispatcher = Dispatcher(database, {"telegram": platform_down}, clock=clock)
+    for _ in range(MAX_ATTEMPTS):
+        assert (await client.get(location, headers=CRM)).json()["state"] == "invited"
+        await dispatcher.run_once()
+        clock.advance(hours=1)
+    invitation = (await client.get(location, headers=CRM)).json()
+    assert (invitation["state"], invitation["reason"]) == ("failed", "502 Bad Gateway")
