@@ -3,7 +3,6 @@ the state their conversation has reached."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import NamedTuple
@@ -54,7 +53,7 @@ async def add_invitation(
         reference=reference,
         person_id=person.id,
         channel=person.channel,
-        attributes=json.dumps(dict(attributes)),
+        attributes=dict(attributes),
         state=state,
         reason=reason,
         api_key=api_key,
@@ -88,7 +87,7 @@ async def _view(session: AsyncSession, invitation: Invitation) -> InvitationView
         channel=invitation.channel,
         person_id=invitation.person_id,
         reference=invitation.reference,
-        attributes=json.loads(invitation.attributes or "{}"),
+        attributes=dict(invitation.attributes or {}),
         state=await _state(session, invitation),
         reason=invitation.reason,
         created_at=invitation.created_at,

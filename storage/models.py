@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -62,7 +62,7 @@ class Invitation(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=32)  # where the message goes
     state: str = Field(default=InvitationState.INVITED, max_length=16)
     reason: str | None = Field(default=None, max_length=200)  # why it was skipped or failed
-    attributes: str | None = Field(default=None, sa_type=Text)  # JSON object of strings: region, plan, agent...
+    attributes: dict[str, str] | None = Field(default=None, sa_type=JSON)  # region, plan, agent...: filterable
     api_key: str | None = Field(default=None, max_length=32)  # the name of the API key that made it
     idempotency_key: str | None = Field(default=None, max_length=128)
     request_hash: str | None = Field(default=None, max_length=64)  # of the request, to tell a retry from a reuse

@@ -6,6 +6,7 @@ from bot.app import Core
 from bot.cli import installed_version
 from handlers.api.auth import caller_of
 from handlers.api.invitations import invitations_router
+from handlers.api.reads import reads_router
 
 PREFIX = "/api/v1"
 
@@ -16,5 +17,6 @@ def build_api(core: Core) -> FastAPI:
     caller = caller_of(core.settings.api.keys)
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(caller)])
     router.include_router(invitations_router(core.invitations, caller, PREFIX))
+    router.include_router(reads_router(core.database))
     api.include_router(router)
     return api

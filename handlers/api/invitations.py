@@ -17,7 +17,9 @@ from bot.invitations import (
 )
 from storage.invitations import InvitationView
 
-AttributeName = Annotated[str, Field(min_length=1, max_length=64)]
+# Letters, digits, - and _: a name needs no quoting wherever it goes (the databases' JSON paths, query strings).
+ATTRIBUTE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+AttributeName = Annotated[str, Field(pattern=ATTRIBUTE_NAME)]
 AttributeValue = Annotated[str, Field(max_length=256)]
 
 

@@ -5,9 +5,10 @@ Revises: 0004
 Create Date: 2026-12-03
 
 `invitation` gains what an invitation of the HTTP API records: the channel its message goes to, its state
-(invited, skipped, sent, failed) and the reason, its attributes (JSON), the name of the API key that made it with
-the caller's Idempotency-Key (unique per key) and a hash of the request, the conversation its message opened and
-when it was sent. Nothing wrote invitations before: existing rows, if any, count as invited.
+(invited, skipped, sent, failed) and the reason, its attributes (a JSON object, filtered on by the API), the name of
+the API key that made it with the caller's Idempotency-Key (unique per key) and a hash of the request, the
+conversation its message opened and when it was sent. Nothing wrote invitations before: existing rows, if any, count
+as invited.
 """
 
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ def upgrade() -> None:
             sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False, server_default="invited")
         )
         batch_op.add_column(sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
-        batch_op.add_column(sa.Column("attributes", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("attributes", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("api_key", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
         batch_op.add_column(sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
         batch_op.add_column(sa.Column("request_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))

@@ -63,6 +63,10 @@ async def test_an_invitation_to_a_known_telegram_user_opens_the_survey_in_their_
     first_button = question["reply_markup"]["inline_keyboard"][0][4]["callback_data"]
     await handled(database, fake_telegram.push_update(fake_telegram.build.callback_query(question, first_button)))
     assert (await client.get(response.headers["Location"], headers=CRM)).json()["state"] == "started"
+    for region, found in (("north", [(invitation["id"], "ORDER123")]), ("south", [])):
+        params = {"attribute": f"region={region}"}
+        responses = (await client.get("/api/v1/responses", params=params, headers=CRM)).json()["data"]
+        assert [(r["invitation_id"], r["reference"]) for r in responses] == found
 
 
 async def handled(database: Database, update_id: int) -> None:
@@ -132,10 +136,18 @@ async def test_an_unknown_survey_or_recipient_is_422_with_the_reason(
         ({"recipient": TO_CUSTOMER}, ["body", "survey"]),
         ({"survey": "csat"}, ["body", "recipient"]),
         ({**CSAT, "attributes": {"region": 3}}, ["body", "attributes", "region"]),
+        ({**CSAT, "attributes": {"odd name": "x"}}, ["body", "attributes", "odd name", "[key]"]),
         ({**CSAT, "reference": "x" * 129}, ["body", "reference"]),
         ({**CSAT, "colour": "blue"}, ["body", "colour"]),
     ],
-    ids=["no survey", "no recipient", "attribute not text", "reference too long", "unknown field"],
+    ids=[
+        "no survey",
+        "no recipient",
+        "attribute not text",
+        "attribute name not a word",
+        "reference too long",
+        "unknown field",
+    ],
 )
 async def test_a_bad_request_is_422_naming_the_field(
     client: httpx.AsyncClient, body: dict[str, Any], field: list[str]
