@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.invitations import (
@@ -15,6 +15,7 @@ from bot.invitations import (
     ToPerson,
     ToPlatformUser,
 )
+from handlers.api import PREFIX
 from storage.invitations import InvitationView
 
 # Letters, digits, - and _: a name needs no quoting wherever it goes (the databases' JSON paths, query strings).
@@ -91,11 +92,10 @@ def unprocessable(location: list[str], reason: str) -> HTTPException:
     )
 
 
-def invitations_router(invitations: Invitations, caller: Callable[..., str], prefix: str) -> APIRouter:
-    router = APIRouter(prefix="/invitations", tags=["invitations"])
+def add_invitation_routes(api: FastAPI, invitations: Invitations, caller: Callable[..., str]) -> None:
     errors: dict[int | str, dict[str, Any]] = {422: {"description": "A field is wrong, named in `detail`"}}
 
-    @router.post("", status_code=status.HTTP_201_CREATED, responses=errors)
+    @api.post(f"{PREFIX}/invitations", status_code=status.HTTP_201_CREATED, responses=errors, tags=["invitations"])
     async def create_invitation(
         body: InvitationCreate,
         response: Response,
@@ -112,17 +112,19 @@ def invitations_router(invitations: Invitations, caller: Callable[..., str], pre
         except IdempotencyKeyReused:
             reason = "this key was used for another request; use a new key for a new invitation"
             raise unprocessable(["header", "Idempotency-Key"], reason) from None
-        response.headers["Location"] = f"{prefix}/invitations/{invited.invitation.id}"
+        response.headers["Location"] = f"{PREFIX}/invitations/{invited.invitation.id}"
         if invited.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return InvitationPublic.of(invited.invitation)
 
-    @router.get("/{invitation_id}", responses={404: {"description": "No such invitation"}})
+    @api.get(
+        f"{PREFIX}/invitations/{{invitation_id}}",
+        responses={404: {"description": "No such invitation"}},
+        tags=["invitations"],
+    )
     async def get_invitation(invitation_id: int) -> InvitationPublic:
         """The invitation and its state: invited, skipped, sent, started (a question answered), completed, failed."""
         view = await invitations.get(invitation_id)
         if view is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no invitation has this id")
         return InvitationPublic.of(view)
-
-    return router

@@ -5,9 +5,10 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import FastAPI, HTTPException, Query, status
 from pydantic import BaseModel
 
+from handlers.api import PREFIX
 from handlers.api.invitations import ATTRIBUTE_NAME
 from handlers.api.pages import MAX_LIMIT, Page, page, row_after
 from storage.db import Database
@@ -99,10 +100,8 @@ def attribute_filters(given: list[str]) -> dict[str, str]:
     return {name: value for name, _, value in pairs}
 
 
-def reads_router(database: Database) -> APIRouter:
-    router = APIRouter()
-
-    @router.get("/responses", tags=["responses"])
+def add_read_routes(api: FastAPI, database: Database) -> None:
+    @api.get(f"{PREFIX}/responses", tags=["responses"])
     async def list_responses(
         survey: str | None = None,
         since: Annotated[datetime | None, Query(description="Started at or after (ISO 8601 with a zone)")] = None,
@@ -127,7 +126,7 @@ def reads_router(database: Database) -> APIRouter:
             )
         return page([ResponsePublic.of(view) for view in views], [view.id for view in views], limit)
 
-    @router.get("/cases", tags=["cases"])
+    @api.get(f"{PREFIX}/cases", tags=["cases"])
     async def cases_page(
         status: CaseStatus | None = None,
         limit: Limit = 50,
@@ -140,7 +139,7 @@ def reads_router(database: Database) -> APIRouter:
             )
         return page([CasePublic.of(case) for case in cases], [case.id for case in cases], limit)
 
-    @router.get("/cases/{case_id}", tags=["cases"], responses={404: {"description": "No such case"}})
+    @api.get(f"{PREFIX}/cases/{{case_id}}", tags=["cases"], responses={404: {"description": "No such case"}})
     async def get_one_case(case_id: int) -> CaseDetail:
         """The case with its audit trail."""
         async with database.snapshot() as session:
@@ -150,5 +149,3 @@ def reads_router(database: Database) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no case has this number")
         steps = [TrailStep(**line._asdict()) for line in trail]
         return CaseDetail(**CasePublic.of(case).model_dump(), trail=steps)
-
-    return router
