@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from bot.outbound import OutboundMessage, RetryLater, SendResult
 from bot.outbox import MAX_ATTEMPTS, Dispatcher
+from handlers.telegram import delivery
 from storage import queries
 from storage.db import Database
 from storage.models import AuditEntry, InboxUpdate, OutboxMessage
@@ -278,3 +279,48 @@ async def test_an_invitation_whose_message_keeps_failing_is_failed_when_the_outb
         clock.advance(hours=1)
     invitation = (await client.get(location, headers=CRM)).json()
     assert (invitation["state"], invitation["reason"]) == ("failed", "502 Bad Gateway")
+
+
+async def test_an_invitation_that_failed_to_go_out_is_sent_once_on_the_retry_telegram(
+    client: httpx.AsyncClient,
+    channels: Channels,
+    database: Database,
+    fake_telegram: FakeTelegram,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(delivery, "FIRST_BACKOFF", 0)  # the sender's own retries, at once
+    await known_person(database)
+    location = (await invite(client, CSAT)).headers["Location"]
+    fake_telegram.fail("sendMessage", status=502, times=delivery.ATTEMPTS)  # every attempt of the sender's
+    await channels.dispatcher.run_once()
+    assert (await client.get(location, headers=CRM)).json()["state"] == "invited"
+    clock.advance(minutes=1)
+    assert await channels.dispatcher.run_once() == 1
+    assert (await client.get(location, headers=CRM)).json()["state"] == "sent"
+    assert len(fake_telegram.sent_messages(CUSTOMER)) == 1
+
+
+async def test_an_invitation_that_failed_to_go_out_is_sent_once_on_the_retry_slack(
+    client: httpx.AsyncClient, channels: Channels, fake_slack: FakeSlack, clock: Clock
+) -> None:
+    body = {"survey": "internal-service", "recipient": {"channel": "slack", "platform_id": EMPLOYEE}}
+    location = (await invite(client, body)).headers["Location"]
+    fake_slack.fail("chat.postMessage", "fatal_error")
+    await channels.dispatcher.run_once()
+    assert (await client.get(location, headers=CRM)).json()["state"] == "invited"
+    clock.advance(minutes=1)
+    assert await channels.dispatcher.run_once() == 1
+    assert (await client.get(location, headers=CRM)).json()["state"] == "sent"
+    assert len(fake_slack.messages(EMPLOYEE)) == 1
+
+
+async def test_a_slack_member_who_cannot_be_reached_makes_the_invitation_fail(
+    client: httpx.AsyncClient, channels: Channels, fake_slack: FakeSlack
+) -> None:
+    body = {"survey": "internal-service", "recipient": {"channel": "slack", "platform_id": EMPLOYEE}}
+    location = (await invite(client, body)).headers["Location"]
+    fake_slack.fail("chat.postMessage", "user_not_found")
+    await channels.dispatcher.run_once()
+    invitation = (await client.get(location, headers=CRM)).json()
+    assert (invitation["state"], invitation["reason"]) == ("failed", "user_not_found")
