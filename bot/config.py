@@ -95,6 +95,8 @@ class ChannelSection(Section):
     # Keys that lived in another section, by their old place (section, key) -> their key here: a config still
     # using the old place is refused with a line that says where the key went.
     moved_here: ClassVar[Mapping[tuple[str, str], str]] = {}
+    # Whether the bot may write to someone who never wrote to it (an invitation to a person it does not know).
+    writes_first: ClassVar[bool] = False
 
     @property
     def staff_destination(self) -> str | None:
@@ -180,6 +182,15 @@ class PrivacySettings(Section):
     retention_free_text: bool = False  # also clear free-text answers and complaints' words older than that
 
 
+class ApiSettings(Section):
+    # The HTTP API's bearer keys, by name (recorded in the audit for each write); none configured: no API served.
+    keys: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")], SecretStr] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+
 class Settings(BaseSettings):
     """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
     `with_channels`."""
@@ -194,6 +205,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     cases: CaseSettings = CaseSettings()
     logging: LoggingSettings = LoggingSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -212,9 +224,8 @@ class Settings(BaseSettings):
         if self.environment == "development":
             return self
         for name, section in self.sections().items():
-            for key, value in section:
-                secret = value.get_secret_value().lower() if isinstance(value, SecretStr) else ""
-                if any(marker in secret for marker in PLACEHOLDER_MARKERS):
+            for key, value in secrets_of(section):
+                if any(marker in value.get_secret_value().lower() for marker in PLACEHOLDER_MARKERS):
                     raise ConfigError(f"[{name}] {key}: placeholder secret; set the real one outside development")
         if self.privacy.hash_key is None:
             raise ConfigError("[privacy] hash_key: required outside development (set FEEDBACKBOT_PRIVACY__HASH_KEY)")
@@ -249,14 +260,20 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret: each SecretStr of every section, and the database password."""
-        secrets = [
-            value.get_secret_value()
-            for section in self.sections().values()
-            for _, value in section
-            if isinstance(value, SecretStr)
-        ]
+        secrets = [value.get_secret_value() for section in self.sections().values() for _, value in secrets_of(section)]
         password = make_url(self.storage.url).password
         return [secret for secret in [*secrets, password] if secret]
+
+
+def secrets_of(section: BaseModel) -> list[tuple[str, SecretStr]]:
+    """The section's secrets by key: each SecretStr, and each of a table of them ([api.keys]: `keys.NAME`)."""
+    found: list[tuple[str, SecretStr]] = []
+    for key, value in section:
+        if isinstance(value, SecretStr):
+            found.append((key, value))
+        elif isinstance(value, dict):
+            found += [(f"{key}.{name}", item) for name, item in value.items() if isinstance(item, SecretStr)]
+    return found
 
 
 def load_settings(path: Path, *, required: bool = False, model: type[Settings] = Settings) -> Settings:

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     CASE_CONTACT = "case_contact"  # staff's message, to the customer
     CASE_RESOLUTION = "case_resolution"  # the outcome and "Is this resolved for you?", to the customer
     STAFF_NOTICE = "staff_notice"  # a failed handler, to a staff destination
+    SURVEY_INVITATION = "survey_invitation"  # a survey's first question, to the person invited
 
 
 class Payload(BaseModel):
@@ -68,9 +69,17 @@ class StaffNotice(Payload):
     text: str  # plain text, shown as it is
 
 
-OutboundMessage = Annotated[
-    CaseAlert | CaseUpdate | CaseEscalation | CaseContact | CaseResolution | StaffNotice, Field(discriminator="kind")
-]
+class SurveyInvitation(Payload):
+    """Opens the invitation's survey for the person: the channel sends what starting it answers."""
+
+    kind: Literal[Kind.SURVEY_INVITATION] = Kind.SURVEY_INVITATION
+    invitation_id: int
+    platform_id: str  # the person invited
+
+
+# What the channels' case senders deliver: the cases' messages, and staff notices.
+CaseMessage = CaseAlert | CaseUpdate | CaseEscalation | CaseContact | CaseResolution | StaffNotice
+OutboundMessage = Annotated[CaseMessage | SurveyInvitation, Field(discriminator="kind")]
 _MESSAGE: TypeAdapter[OutboundMessage] = TypeAdapter(OutboundMessage)
 
 

@@ -32,6 +32,7 @@ from bot.outbound import (
     SendCounts,
     SendResult,
     Sent,
+    SurveyInvitation,
     Unreachable,
     case_of,
     decode,
@@ -39,10 +40,11 @@ from bot.outbound import (
     outcome_of,
 )
 from storage import cases as stored_cases
+from storage import invitations as stored_invitations
 from storage import outbox as stored
 from storage import queries
 from storage.db import Database
-from storage.models import OutboxStatus
+from storage.models import InvitationState, OutboxStatus
 from storage.types import utcnow
 
 LEASE = timedelta(seconds=60)
@@ -150,14 +152,15 @@ class Dispatcher:
         except Exception as error:  # a sender's bug or an outage it did not expect: tried again later
             result = RetryLater(f"{type(error).__name__}: {error}")
         self.counts[claimed.channel, outcome_of(result)] += 1
-        effect = effect_of(claimed.channel, message, result)
+        effect = effect_of(claimed.channel, message, result, self.clock())
         match result:
             case Sent():
                 await self._settle(claimed, OutboxStatus.SENT, None, effect=effect)
                 log.info("outbox: %s %s message %s sent", claimed.channel, claimed.kind, claimed.id)
                 return 1
             case RetryLater(reason=reason, after=after):
-                await self._retry(claimed, reason, after)
+                given_up = effect_of(claimed.channel, message, Refused(reason), self.clock())
+                await self._retry(claimed, reason, after, given_up)
             case Refused(reason=reason):
                 log.warning("outbox: %s message %s refused for good: %s", claimed.channel, claimed.id, reason)
                 await self._settle(claimed, OutboxStatus.FAILED, reason)
@@ -166,11 +169,14 @@ class Dispatcher:
                 await self._settle(claimed, OutboxStatus.FAILED, reason, effect=effect)
         return 0
 
-    async def _retry(self, claimed: stored.Claimed, error: str, after: float | None) -> None:
-        """Tries the message again after a backoff (or the wait the platform asked for), up to MAX_ATTEMPTS."""
+    async def _retry(
+        self, claimed: stored.Claimed, error: str, after: float | None, given_up: Effect | None = None
+    ) -> None:
+        """Tries the message again after a backoff (or the wait the platform asked for), up to MAX_ATTEMPTS; then
+        fails it, with the effect of a failure (`given_up`: an invitation failed)."""
         attempts = claimed.attempts + 1
         if attempts >= MAX_ATTEMPTS:
-            if await self._settle(claimed, OutboxStatus.FAILED, error):
+            if await self._settle(claimed, OutboxStatus.FAILED, error, effect=given_up):
                 log.error(
                     "outbox: %s message %s failed %d times, given up: %s", claimed.channel, claimed.id, attempts, error
                 )
@@ -219,8 +225,11 @@ def fitting(claimed: stored.Claimed) -> OutboundMessage:
     return message
 
 
-def effect_of(channel: str, message: OutboundMessage, result: SendResult) -> Effect | None:
-    """What a send's result tells beyond the message's own row: where a sent alert is, a person out of reach."""
+def effect_of(channel: str, message: OutboundMessage, result: SendResult, now: datetime) -> Effect | None:
+    """What a send's result tells beyond the message's own row: where a sent alert is, a person out of reach, what
+    became of an invitation."""
+    if isinstance(message, SurveyInvitation):
+        return invitation_settled(channel, message, result, now)
     if isinstance(result, Sent) and isinstance(message, CaseAlert) and result.reference is not None:
         return partial(
             stored_cases.remember_staff_message,
@@ -232,3 +241,22 @@ def effect_of(channel: str, message: OutboundMessage, result: SendResult) -> Eff
     if isinstance(result, Unreachable) and isinstance(message, CaseContact | CaseResolution):
         return partial(queries.set_reachable, channel=channel, platform_id=message.platform_id, reachable=False)
     return None
+
+
+def invitation_settled(channel: str, message: SurveyInvitation, result: SendResult, now: datetime) -> Effect | None:
+    """The invitation sent, or failed with the reason (a person out of reach marked so); a retry records nothing."""
+    if isinstance(result, RetryLater):
+        return None
+    state = InvitationState.SENT if isinstance(result, Sent) else InvitationState.FAILED
+    reason = None if isinstance(result, Sent) else result.reason[:200]
+    settle = partial(
+        stored_invitations.settle_invitation, invitation_id=message.invitation_id, state=state, reason=reason, now=now
+    )
+    if not isinstance(result, Unreachable):
+        return settle
+
+    async def settle_out_of_reach(session: AsyncSession) -> None:
+        await settle(session)
+        await queries.set_reachable(session, channel=channel, platform_id=message.platform_id, reachable=False)
+
+    return settle_out_of_reach

@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from bot.app import Core
 from bot.channels import Channel
@@ -92,6 +93,7 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
                 metrics=metrics,
                 channels_started=started.is_set,
                 stopping=lambda: http.should_exit,
+                api=http_api(core),
             )
             config = uvicorn.Config(  # no log_config: uvicorn's lines go through the root logger's format
                 api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds
@@ -103,6 +105,16 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
             await serve_http(core, http, listener, with_terminal=not channels)
             bound.enter_context(bounded_stop(http, server.shutdown_seconds))  # the channels stop within the rest
         log.info("stopped")
+
+
+def http_api(core: Core) -> ASGIApp | None:
+    """The HTTP API when API keys are configured; FastAPI is imported only then, sparing every other start."""
+    if not core.settings.api.keys:
+        return None
+    from handlers.api.app import build_api
+
+    log.info("HTTP API on /api/v1 (described at /docs) for %d keys", len(core.settings.api.keys))
+    return build_api(core)
 
 
 class GracefulServer(uvicorn.Server):

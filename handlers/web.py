@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.cli import installed_version
@@ -36,10 +36,12 @@ def create_app(
     metrics: Metrics | None = None,
     channels_started: Callable[[], bool] = lambda: True,
     stopping: Callable[[], bool] = lambda: False,
+    api: ASGIApp | None = None,
 ) -> Starlette:
     """The ASGI application served by `feedbackbot run`, with the channels' `routes`; `channels_started` tells
     /readyz whether the channels run (by default there are none to wait for); while `stopping`, every request but
-    /healthz and /metrics is answered 503, so that the platforms retry their updates elsewhere or later."""
+    /healthz and /metrics is answered 503, so that the platforms retry their updates elsewhere or later. `api`, the
+    HTTP API when it is served, answers every path the others do not."""
     metrics = metrics or Metrics(database)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -76,7 +78,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus_metrics, methods=["GET"]),
     ]
-    every_route = [*routes, *own_routes]
+    every_route = [*routes, *own_routes, *([Mount("", app=api)] if api else [])]
     # Listed outermost first: every request is timed, and a stopping process refuses before a body is read.
     middleware = [
         Middleware(TimedRequests, histogram=metrics.requests, routes=every_route),
@@ -189,7 +191,7 @@ class TimedRequests:
                 status = message["status"]
             await send(message)
 
-        route = self.template(scope)
+        route = template(self.routes, scope)
         method = scope["method"] if scope["method"] in self.METHODS else "other"  # a caller may send any
         started = time.perf_counter()
         try:
@@ -197,6 +199,14 @@ class TimedRequests:
         finally:
             self.histogram.labels(route, method, str(status)).observe(time.perf_counter() - started)
 
-    def template(self, scope: Scope) -> str:
-        route = next((route for route in self.routes if route.matches(scope)[0] is not Match.NONE), None)
-        return getattr(route, "path", self.UNROUTED)
+
+def template(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """The template of the route that serves the request, looked up inside a mounted application (the API) too."""
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            return route.path + template(route.routes, {**scope, **child_scope})
+        return getattr(route, "path", TimedRequests.UNROUTED)
+    return TimedRequests.UNROUTED

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -37,9 +37,21 @@ class Person(PersonBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
+class InvitationState(StrEnum):
+    """What became of an invitation's message; once sent, its conversation tells whether it was started and
+    completed."""
+
+    INVITED = "invited"  # recorded, its message waiting in the outbox
+    SKIPPED = "skipped"  # no message, by a rule (opted out, unreachable), with the reason
+    SENT = "sent"  # the message was delivered: the survey is open at its first question
+    FAILED = "failed"  # the platform refused it for good, with the reason
+
+
 class Invitation(SQLModel, table=True):
     """A link, campaign or event that invites someone to a survey, with the reference it ties answers to."""
 
+    # A caller's retried request (same API key, same Idempotency-Key) finds the invitation it made.
+    __table_args__ = (UniqueConstraint("api_key", "idempotency_key"),)
     id: int | None = Field(default=None, primary_key=True)
     token: str = Field(max_length=64, unique=True)
     survey_id: str = Field(max_length=64)
@@ -47,6 +59,15 @@ class Invitation(SQLModel, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     used_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    channel: str | None = Field(default=None, max_length=32)  # where the message goes
+    state: str = Field(default=InvitationState.INVITED, max_length=16)
+    reason: str | None = Field(default=None, max_length=200)  # why it was skipped or failed
+    attributes: dict[str, str] | None = Field(default=None, sa_type=JSON)  # region, plan, agent...: filterable
+    api_key: str | None = Field(default=None, max_length=32)  # the name of the API key that made it
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    request_hash: str | None = Field(default=None, max_length=64)  # of the request, to tell a retry from a reuse
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL")
+    sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class ConversationBase(SQLModel):

@@ -335,10 +335,13 @@ async def scores(session: AsyncSession, *, survey_id: str, question_id: str) -> 
 
 
 async def list_cases(
-    session: AsyncSession, *, status: str | None, overdue_at: datetime | None, limit: int
+    session: AsyncSession, *, status: str | None, overdue_at: datetime | None, limit: int, before_id: int | None = None
 ) -> list[Complaint]:
-    """Cases, newest first; `overdue_at`: only open ones past a due time at that moment."""
+    """Cases, newest first; `overdue_at`: only open ones past a due time at that moment; `before_id`: only older
+    ones than that case (the next page)."""
     statement = select(Complaint).order_by(col(Complaint.id).desc()).limit(limit)
+    if before_id is not None:
+        statement = statement.where(col(Complaint.id) < before_id)
     if status is not None:
         statement = statement.where(Complaint.status == status)
     if overdue_at is not None:

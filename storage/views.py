@@ -108,10 +108,16 @@ async def customer_of(session: AsyncSession, *, case: CaseView) -> CustomerView 
 
 
 async def list_cases(
-    session: AsyncSession, *, status: CaseStatus | None, overdue_at: datetime | None, limit: int
+    session: AsyncSession,
+    *,
+    status: CaseStatus | None,
+    overdue_at: datetime | None,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[CaseView]:
-    """Cases, newest first; `overdue_at`: only open ones past a due time at that moment."""
-    cases = await queries.list_cases(session, status=status, overdue_at=overdue_at, limit=limit)
+    """Cases, newest first; `overdue_at`: only open ones past a due time at that moment; `before_id`: only older
+    ones than that case."""
+    cases = await queries.list_cases(session, status=status, overdue_at=overdue_at, limit=limit, before_id=before_id)
     return [case_view(case) for case in cases]
 
 

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from alembic import command
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from bot import correlation
@@ -26,7 +28,7 @@ from bot.engine import Engine
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.surveys import Survey, load_surveys
 from storage.db import Database
-from storage.migrate import upgrade
+from storage.migrate import alembic_config, upgrade
 
 pytest_plugins = ["tests.fakes.telegram_api", "tests.fakes.slack_api"]
 os.environ["PTB_TIMEDELTA"] = "true"  # as the bot sets it: RetryAfter carries a timedelta, without warnings
@@ -76,6 +78,18 @@ def run_aside(work: Coroutine[Any, Any, T]) -> T:
     """Runs set-up coroutines on their own loop in a thread, away from the loop of the test."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, work).result()
+
+
+async def downgrade(database: Database, revision: str) -> None:
+    """Alembic's downgrade of `database` to `revision`, on a connection of its own."""
+
+    def run(connection: Connection) -> None:
+        config = alembic_config(database.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(run)
 
 
 async def migrate(url: str) -> None:

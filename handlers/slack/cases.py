@@ -31,9 +31,9 @@ from bot.outbound import (
     CaseAlert,
     CaseContact,
     CaseEscalation,
+    CaseMessage,
     CaseResolution,
     CaseUpdate,
-    OutboundMessage,
     Refused,
     RetryLater,
     SendResult,
@@ -293,7 +293,7 @@ def once(body: dict[str, Any]) -> EventKey:
     return EventKey(CHANNEL, event_key(body))
 
 
-async def send(services: Services, cases: Cases, message: OutboundMessage) -> SendResult:
+async def send(services: Services, cases: Cases, message: CaseMessage) -> SendResult:
     """The outbox's sender for Slack: case alerts, steps and notices for staff, outcomes for customers."""
     to_customer = isinstance(message, CaseContact | CaseResolution)
     where = message.platform_id if isinstance(message, CaseContact | CaseResolution) else message.target
@@ -311,7 +311,7 @@ async def send(services: Services, cases: Cases, message: OutboundMessage) -> Se
         return RetryLater(code, after=float(retry_after) if retry_after else None)
 
 
-async def _send(services: Services, cases: Cases, message: OutboundMessage) -> SendResult:
+async def _send(services: Services, cases: Cases, message: CaseMessage) -> SendResult:
     if isinstance(message, StaffNotice):  # of no case, as escaped plain text
         await services.client.chat_postMessage(
             channel=message.target, text=escaped(message.text)[:TEXT_LIMIT], blocks=[words(message.text)]

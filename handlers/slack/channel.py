@@ -31,9 +31,9 @@ from bot import correlation
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
-from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult
+from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult, SurveyInvitation
 from bot.staff_notices import raised_at
-from handlers.slack import actions, cases, commands, events, inbound, views
+from handlers.slack import actions, cases, commands, events, inbound, invitations, views
 from handlers.slack.common import (
     CHANNEL,
     PAYLOAD_ERRORS,
@@ -160,6 +160,7 @@ class SlackChannel:
             engine=core.engine, settings=settings, client=client, notices=core.notices, replies=replies
         )
         self.cases = core.cases
+        self.invitations = core.invitations
         register(self.app, self.services, core.cases, core.database)
         self.gate = inbound.Gate(secret)
         self.socket: AsyncSocketModeHandler | None = None
@@ -185,7 +186,9 @@ class SlackChannel:
             return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, updates and error notices for staff, outcomes for customers."""
+        """Case alerts, updates and error notices for staff, outcomes for customers, survey invitations."""
+        if isinstance(message, SurveyInvitation):
+            return await invitations.send(self.services, self.invitations, message)
         return await cases.send(self.services, self.cases, message)
 
     async def start(self) -> None:

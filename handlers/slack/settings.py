@@ -15,6 +15,7 @@ class SlackSettings(ChannelSection):
         ("cases", "escalation_channel"): "escalation_channel",
         ("cases", "escalation_mention"): "escalation_mention",
     }
+    writes_first: ClassVar[bool] = True  # a bot may open a DM with any member of its workspace
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None

@@ -13,9 +13,9 @@ from bot.outbound import (
     CaseAlert,
     CaseContact,
     CaseEscalation,
+    CaseMessage,
     CaseResolution,
     CaseUpdate,
-    OutboundMessage,
     Refused,
     RetryLater,
     SendResult,
@@ -69,7 +69,7 @@ def staff_keyboard(case: CaseView) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[*first, button("Assign to me", "mine")], second])
 
 
-async def send(delivery: Delivery, cases: Cases, message: OutboundMessage) -> SendResult:
+async def send(delivery: Delivery, cases: Cases, message: CaseMessage) -> SendResult:
     """The outbox's sender for Telegram: case alerts, steps and notices for staff, outcomes for customers."""
     customer = message.platform_id if isinstance(message, CaseContact | CaseResolution) else None
     if customer in delivery.unreachable:
@@ -86,7 +86,7 @@ async def send(delivery: Delivery, cases: Cases, message: OutboundMessage) -> Se
         return RetryLater(str(error))
 
 
-async def _send(delivery: Delivery, cases: Cases, message: OutboundMessage) -> SendResult:
+async def _send(delivery: Delivery, cases: Cases, message: CaseMessage) -> SendResult:
     if isinstance(message, StaffNotice):  # of no case
         await delivery.sender.send(int(message.target), message.text)
         return Sent()

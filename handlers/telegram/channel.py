@@ -34,9 +34,9 @@ from bot.app import Core
 from bot.channels import Capability
 from bot.correlation import correlated
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
-from bot.outbound import OutboundMessage, SendResult
+from bot.outbound import OutboundMessage, SendResult, SurveyInvitation
 from bot.staff_notices import raised_at
-from handlers.telegram import callbacks, cases, commands, messages, render
+from handlers.telegram import callbacks, cases, commands, invitations, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
 from handlers.telegram.inbox import (
@@ -162,6 +162,7 @@ class TelegramChannel:
         self.inbox = Inbox(core.database, self.application.bot, self.handle)
         self.loops = core.loops
         self.notices = core.notices
+        self.invitations = core.invitations
 
     async def handle(self, update: Update) -> bool:
         """Runs the handlers; False when one failed, so the inbox keeps the update for a retry."""
@@ -186,7 +187,9 @@ class TelegramChannel:
             await self.notices.handler_failed(CHANNEL, context.error, update_kind(update))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, steps and error notices for staff, outcomes for customers."""
+        """Case alerts, steps and error notices for staff, outcomes for customers, survey invitations."""
+        if isinstance(message, SurveyInvitation):
+            return await invitations.send(self.services.delivery, self.invitations, message)
         return await cases.send(self.services.delivery, self.services.cases, message)
 
     def routes(self) -> Sequence[BaseRoute]:

@@ -70,6 +70,18 @@ BAD_CONFIGURATIONS = [
         "config.toml: [telegram] token: placeholder secret; set the real one outside development",
     ),
     (
+        "placeholder API key outside development",
+        'environment = "production"\n[privacy]\nhash_key = "k"\n[api.keys]\ncrm = "change-me-please"\n',
+        {},
+        "config.toml: [api] keys.crm: placeholder secret; set the real one outside development",
+    ),
+    (
+        "an API key's name that cannot be recorded as it is",
+        "",
+        {"FEEDBACKBOT_API__KEYS__CRM.PROD": "a-secret"},
+        "[api] keys.crm.prod.[key] (FEEDBACKBOT_API__KEYS__CRM.PROD__[KEY]): String should match pattern",
+    ),
+    (
         "unsupported database driver",
         '[storage]\nurl = "mysql://db/feedback"\n',
         {},

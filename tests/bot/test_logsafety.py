@@ -23,6 +23,7 @@ SECRETS = {
     "slack app token": "xapp-1-A111-app-token",
     "privacy hash key": "hash key with spaces & symbols",
     "database password": "db-p@ss/word",
+    "api key": "api-key-of-the-crm-0123",
 }
 
 
@@ -37,6 +38,7 @@ def settings_with_every_secret() -> Settings:
                 "app_token": SECRETS["slack app token"],
             },
             "privacy": {"hash_key": SECRETS["privacy hash key"]},
+            "api": {"keys": {"crm": SECRETS["api key"]}},
         }
     )
 

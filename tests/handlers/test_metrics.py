@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from alembic import command
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -24,9 +22,8 @@ from handlers.metrics import Metrics
 from handlers.runner import sweep
 from handlers.web import create_app
 from storage.db import Database
-from storage.migrate import alembic_config
 from tests.bot.customer import Customer
-from tests.conftest import Clock
+from tests.conftest import Clock, downgrade
 from tests.handlers.scrape import get, labelled, samples_of, scrape
 
 
@@ -194,13 +191,7 @@ async def test_not_ready_before_the_channels_start(database: Database) -> None:
 
 @pytest.mark.every_database
 async def test_not_ready_with_a_schema_behind_the_code(database: Database) -> None:
-    def downgrade(connection: Connection) -> None:
-        config = alembic_config(database.url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0001")
-
-    async with database.engine.begin() as connection:
-        await connection.run_sync(downgrade)
+    await downgrade(database, "0001")
     response = await get(create_app(database), "/readyz")
     body = response.json()
     assert (response.status_code, body["not_ready"], body["schema_revision"]) == (503, ["schema"], "0001")

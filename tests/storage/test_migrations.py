@@ -11,19 +11,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
-from storage.migrate import alembic_config, upgrade
-from storage.models import CaseEvent, CaseReference, OutboxMessage
+from storage.migrate import upgrade
+from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage
 from storage.outbox import add
 from storage.person_record import audit_log, record_request
 from storage.schedule import claim_run
 from storage.types import UTCDateTime
-from tests.conftest import BACKENDS, postgres_admin, postgres_url, with_database
+from tests.conftest import BACKENDS, downgrade, postgres_admin, postgres_url, with_database
 
 NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)
 # The tables as 0001 made them, with the columns the rows below fill.
@@ -143,13 +141,9 @@ async def test_0002_downgrades_to_the_columns_and_payloads_of_0001(empty_databas
     await fill_at_0001(empty_database)
     await upgrade(empty_database)
 
-    def downgrade(connection: Connection) -> None:
-        config = alembic_config(empty_database.url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0001")
+    await downgrade(empty_database, "0001")
 
     async with empty_database.engine.begin() as connection:
-        await connection.run_sync(downgrade)
         columns = ("id", "slack_channel", "slack_ts", "telegram_message_id")
         complaints = (
             await connection.execute(
@@ -173,13 +167,9 @@ async def test_0003_adds_the_audit_log_and_downgrades_without_it(empty_database:
     async with empty_database.snapshot() as session:
         assert [(line.actor, line.counts) for line in await audit_log(session)] == [("dpo", {"answers": 2})]
 
-    def downgrade(connection: Connection) -> None:
-        config = alembic_config(empty_database.url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0002")
+    await downgrade(empty_database, "0002")
 
     async with empty_database.engine.begin() as connection:
-        await connection.run_sync(downgrade)
         tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     assert "auditentry" not in tables and "casereference" in tables
 
@@ -197,13 +187,9 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
         outbox = list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
     assert [row.correlation_id for row in outbox] == [None] * len(OLD_MESSAGES) + ["x-1"]  # none before 0004
 
-    def downgrade(connection: Connection) -> None:
-        config = alembic_config(empty_database.url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
+    await downgrade(empty_database, "0003")
 
     async with empty_database.engine.begin() as connection:
-        await connection.run_sync(downgrade)
         columns = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("outboxmessage"))
         kept = (await connection.execute(sa.select(sa.func.count()).select_from(OUTBOX_0001))).scalar_one()
     assert "correlation_id" not in [column["name"] for column in columns]
@@ -212,19 +198,49 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
 
 async def test_0005_adds_the_scheduled_jobs_and_downgrades_without_them(empty_database: Database) -> None:
     await upgrade(empty_database, "0004")
-    assert await upgrade(empty_database) == ("0004", "0005")
+    assert await upgrade(empty_database, "0005") == ("0004", "0005")
     async with empty_database.transaction() as session:
         first = await claim_run(session, job="retention", now=NOW, next_due=NOW + timedelta(hours=1))
     async with empty_database.transaction() as session:
         second = await claim_run(session, job="retention", now=NOW, next_due=NOW + timedelta(hours=1))
     assert (first, second) == (True, False)
 
-    def downgrade(connection: Connection) -> None:
-        config = alembic_config(empty_database.url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+    await downgrade(empty_database, "0004")
 
     async with empty_database.engine.begin() as connection:
-        await connection.run_sync(downgrade)
         tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     assert "scheduledjob" not in tables and "outboxmessage" in tables
+
+
+async def test_0006_gives_invitations_their_state_and_idempotency_and_downgrades_without_them(
+    empty_database: Database,
+) -> None:
+    await upgrade(empty_database, "0005")
+    invitation_0001 = sa.table(
+        "invitation",
+        sa.column("token", sa.String),
+        sa.column("survey_id", sa.String),
+        sa.column("created_at", UTCDateTime()),
+    )
+    async with empty_database.engine.begin() as connection:
+        await connection.execute(invitation_0001.insert(), [{"token": "t-1", "survey_id": "csat", "created_at": NOW}])
+    assert await upgrade(empty_database) == ("0005", "0006")
+    async with empty_database.snapshot() as session:
+        invitations = list(await session.exec(select(Invitation)))
+    assert [(row.token, row.state, row.idempotency_key) for row in invitations] == [("t-1", "invited", None)]
+
+    await downgrade(empty_database, "0005")
+
+    async with empty_database.engine.begin() as connection:
+        columns = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
+        kept = (await connection.execute(sa.select(sa.func.count()).select_from(invitation_0001))).scalar_one()
+    assert [column["name"] for column in columns] == [
+        "id",
+        "token",
+        "survey_id",
+        "reference",
+        "person_id",
+        "created_at",
+        "used_at",
+    ]
+    assert kept == 1

@@ -1,0 +1,146 @@
+"""Invitations: recorded before their message is sent, found again by a caller's idempotency key, and read with
+the state their conversation has reached."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import exists, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Answer, Conversation, ConversationStatus, Invitation, InvitationState, Person
+
+
+class InvitationView(NamedTuple):
+    """An invitation as the API shows it. `state` goes on from `sent` with its conversation: `started` once a
+    question is answered, `completed` once the survey is."""
+
+    id: int
+    survey_id: str
+    channel: str | None
+    person_id: int | None
+    reference: str | None
+    attributes: dict[str, str]
+    state: str
+    reason: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    request_hash: str | None
+
+
+async def add_invitation(
+    session: AsyncSession,
+    *,
+    token: str,
+    survey_id: str,
+    person: Person,
+    reference: str | None,
+    attributes: Mapping[str, str],
+    state: InvitationState,
+    reason: str | None,
+    api_key: str,
+    idempotency_key: str | None,
+    request_hash: str,
+    now: datetime,
+) -> Invitation:
+    """Adds the invitation to the caller's transaction, with its id."""
+    invitation = Invitation(
+        token=token,
+        survey_id=survey_id,
+        reference=reference,
+        person_id=person.id,
+        channel=person.channel,
+        attributes=dict(attributes),
+        state=state,
+        reason=reason,
+        api_key=api_key,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        created_at=now,
+    )
+    session.add(invitation)
+    await session.flush()
+    return invitation
+
+
+async def get_invitation(session: AsyncSession, *, invitation_id: int) -> InvitationView | None:
+    invitation = await session.get(Invitation, invitation_id)
+    return None if invitation is None else await _view(session, invitation)
+
+
+async def find_by_idempotency_key(
+    session: AsyncSession, *, api_key: str, idempotency_key: str
+) -> InvitationView | None:
+    statement = select(Invitation).where(Invitation.api_key == api_key, Invitation.idempotency_key == idempotency_key)
+    invitation = (await session.exec(statement)).first()
+    return None if invitation is None else await _view(session, invitation)
+
+
+async def _view(session: AsyncSession, invitation: Invitation) -> InvitationView:
+    assert invitation.id is not None
+    return InvitationView(
+        id=invitation.id,
+        survey_id=invitation.survey_id,
+        channel=invitation.channel,
+        person_id=invitation.person_id,
+        reference=invitation.reference,
+        attributes=dict(invitation.attributes or {}),
+        state=await _state(session, invitation),
+        reason=invitation.reason,
+        created_at=invitation.created_at,
+        sent_at=invitation.sent_at,
+        request_hash=invitation.request_hash,
+    )
+
+
+async def _state(session: AsyncSession, invitation: Invitation) -> str:
+    """The recorded state, or how far the conversation its message opened has gone."""
+    if invitation.conversation_id is None:
+        return invitation.state
+    conversation = await session.get(Conversation, invitation.conversation_id)
+    if conversation is None:
+        return invitation.state
+    if conversation.status == ConversationStatus.COMPLETED:
+        return "completed"
+    answered = exists().where(col(Answer.conversation_id) == conversation.id)
+    return "started" if (await session.exec(select(answered))).one() else invitation.state
+
+
+async def get_invitation_row(session: AsyncSession, *, invitation_id: int) -> Invitation | None:
+    return await session.get(Invitation, invitation_id)
+
+
+async def settle_invitation(
+    session: AsyncSession, *, invitation_id: int, state: InvitationState, reason: str | None, now: datetime
+) -> None:
+    """Records what became of an invitation still waiting to be sent; a settled one keeps its state."""
+    statement = (
+        update(Invitation)
+        .where(col(Invitation.id) == invitation_id, col(Invitation.state) == InvitationState.INVITED)
+        .values(state=state, reason=reason, sent_at=now if state == InvitationState.SENT else None)
+    )
+    await session.exec(statement)
+
+
+async def link_conversation(
+    session: AsyncSession, *, invitation_id: int, channel: str, respondent_keys: list[str]
+) -> None:
+    """Ties the invitation to the survey its message opened, unless that survey is anonymous."""
+    statement = select(Conversation).where(
+        Conversation.channel == channel,
+        col(Conversation.respondent_key).in_(respondent_keys),
+        Conversation.status == ConversationStatus.OPEN,
+        col(Conversation.anonymous).is_(False),
+    )
+    conversation = (await session.exec(statement)).first()
+    if conversation is not None:
+        invitation = await session.get(Invitation, invitation_id)
+        assert invitation is not None
+        invitation.conversation_id = conversation.id
+
+
+async def get_person_by_id(session: AsyncSession, *, person_id: int) -> Person | None:
+    return await session.get(Person, person_id)

@@ -1,0 +1,53 @@
+"""Invitations in the core, on both engines: two calls with one idempotency key at the same moment invite once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlmodel import select
+
+from bot.engine import Engine
+from bot.invitations import IdempotencyKeyReused, InvitationRequest, Invitations, ToPerson, ToPlatformUser
+from storage.db import Database
+from storage.models import OutboxMessage
+from tests.conftest import Clock
+
+REQUEST = InvitationRequest("csat", ToPlatformUser("slack", "U1"), "ORDER123", {"region": "north"})
+
+
+@pytest.fixture
+def invitations(database: Database, engine: Engine, clock: Clock) -> Invitations:
+    return Invitations(database, engine, {"slack": True, "telegram": False}, clock)
+
+
+async def outbox_rows(database: Database) -> int:
+    async with database.snapshot() as session:
+        return len(list(await session.exec(select(OutboxMessage))))
+
+
+async def test_two_calls_with_one_idempotency_key_at_once_invite_once(
+    invitations: Invitations, database: Database
+) -> None:
+    first, second = await asyncio.gather(
+        invitations.invite(REQUEST, api_key="crm", idempotency_key="k-1"),
+        invitations.invite(REQUEST, api_key="crm", idempotency_key="k-1"),
+    )
+    assert first.invitation.id == second.invitation.id
+    assert sorted([first.replayed, second.replayed]) == [False, True]
+    assert await outbox_rows(database) == 1
+
+
+async def test_a_key_reused_for_another_request_is_refused_whatever_differs(invitations: Invitations) -> None:
+    await invitations.invite(REQUEST, api_key="crm", idempotency_key="k-1")
+    for other in (
+        InvitationRequest("nps", REQUEST.recipient, REQUEST.reference, REQUEST.attributes),
+        InvitationRequest("csat", ToPlatformUser("slack", "U2"), REQUEST.reference, REQUEST.attributes),
+        InvitationRequest("csat", ToPerson(1), REQUEST.reference, REQUEST.attributes),
+        InvitationRequest("csat", REQUEST.recipient, None, REQUEST.attributes),
+        InvitationRequest("csat", REQUEST.recipient, REQUEST.reference, {"region": "south"}),
+    ):
+        with pytest.raises(IdempotencyKeyReused):
+            await invitations.invite(other, api_key="crm", idempotency_key="k-1")
+    same = InvitationRequest("csat", ToPlatformUser("slack", "U1"), "ORDER123", {"region": "north"})
+    assert (await invitations.invite(same, api_key="crm", idempotency_key="k-1")).replayed

@@ -1,0 +1,137 @@
+"""Invitations in storage, on both engines: found again by their caller's idempotency key (unique per API key),
+settled once, and read with the state their conversation reached."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from storage import invitations, queries
+from storage.db import Database
+from storage.models import Answer, Conversation, ConversationStatus, InvitationState, Person
+
+NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
+
+
+async def recorded(
+    database: Database, *, api_key: str = "crm", idempotency_key: str | None = "k-1", token: str = "t-1"
+) -> int:
+    async with database.transaction() as session:
+        person = await queries.get_or_create_person(session, channel="telegram", platform_id="42", language=None)
+        await session.flush()
+        invitation = await invitations.add_invitation(
+            session,
+            token=token,
+            survey_id="csat",
+            person=person,
+            reference="ORDER123",
+            attributes={"region": "north"},
+            state=InvitationState.INVITED,
+            reason=None,
+            api_key=api_key,
+            idempotency_key=idempotency_key,
+            request_hash="h" * 64,
+            now=NOW,
+        )
+    assert invitation.id is not None
+    return invitation.id
+
+
+async def test_an_invitation_is_found_by_its_api_key_and_idempotency_key(database: Database) -> None:
+    invitation_id = await recorded(database)
+    async with database.snapshot() as session:
+        found = await invitations.find_by_idempotency_key(session, api_key="crm", idempotency_key="k-1")
+        other = await invitations.find_by_idempotency_key(session, api_key="shop", idempotency_key="k-1")
+    assert found is not None and other is None
+    assert (found.id, found.state, found.attributes, found.reference) == (
+        invitation_id,
+        "invited",
+        {"region": "north"},
+        "ORDER123",
+    )
+
+
+async def test_an_idempotency_key_is_unique_per_api_key(database: Database) -> None:
+    await recorded(database)
+    await recorded(database, api_key="shop", token="t-2")
+    await recorded(database, idempotency_key=None, token="t-3")
+    await recorded(database, idempotency_key=None, token="t-4")  # without a key, any number
+    with pytest.raises(IntegrityError):
+        await recorded(database, token="t-5")
+
+
+async def test_an_invitation_is_settled_once(database: Database) -> None:
+    invitation_id = await recorded(database)
+    async with database.transaction() as session:
+        await invitations.settle_invitation(
+            session, invitation_id=invitation_id, state=InvitationState.SKIPPED, reason="opted out", now=NOW
+        )
+        await invitations.settle_invitation(
+            session, invitation_id=invitation_id, state=InvitationState.FAILED, reason="blocked", now=NOW
+        )
+    async with database.snapshot() as session:
+        view = await invitations.get_invitation(session, invitation_id=invitation_id)
+    assert view is not None and (view.state, view.reason, view.sent_at) == ("skipped", "opted out", None)
+
+
+async def test_a_sent_invitation_is_started_then_completed_with_its_conversation(database: Database) -> None:
+    invitation_id = await recorded(database)
+    async with database.transaction() as session:
+        await invitations.settle_invitation(
+            session, invitation_id=invitation_id, state=InvitationState.SENT, reason=None, now=NOW
+        )
+        person = await queries.get_person(session, channel="telegram", platform_id="42")
+        assert isinstance(person, Person)
+        conversation = Conversation(
+            survey_id="csat",
+            channel="telegram",
+            respondent_key="key-of-42",
+            person_id=person.id,
+            language="en",
+            expires_at=NOW + timedelta(days=1),
+        )
+        session.add(conversation)
+        await session.flush()
+        await invitations.link_conversation(
+            session, invitation_id=invitation_id, channel="telegram", respondent_keys=["key-of-42"]
+        )
+
+    async def state() -> str:
+        async with database.snapshot() as session:
+            view = await invitations.get_invitation(session, invitation_id=invitation_id)
+        assert view is not None
+        return view.state
+
+    assert await state() == "sent"
+    async with database.transaction() as session:
+        assert conversation.id is not None
+        session.add(Answer(conversation_id=conversation.id, question_id="satisfaction", kind="csat", value=5))
+    assert await state() == "started"
+    async with database.transaction() as session:
+        row = await session.get(Conversation, conversation.id)
+        assert row is not None
+        row.status = ConversationStatus.COMPLETED
+    assert await state() == "completed"
+
+
+async def test_an_anonymous_conversation_is_not_tied_to_the_invitation(database: Database) -> None:
+    invitation_id = await recorded(database)
+    async with database.transaction() as session:
+        conversation = Conversation(
+            survey_id="csat",
+            channel="telegram",
+            respondent_key="anonymous-key-of-42",
+            anonymous=True,
+            language="en",
+            expires_at=NOW + timedelta(days=1),
+        )
+        session.add(conversation)
+        await session.flush()
+        await invitations.link_conversation(
+            session, invitation_id=invitation_id, channel="telegram", respondent_keys=["anonymous-key-of-42"]
+        )
+    async with database.snapshot() as session:
+        row = await invitations.get_invitation_row(session, invitation_id=invitation_id)
+    assert row is not None and row.conversation_id is None
