@@ -45,6 +45,7 @@ class ScoreCount(NamedTuple):
     group: str | None
     value: int
     answers: int
+    anonymous: int  # of which anonymous
 
 
 class SentimentCount(NamedTuple):
@@ -126,7 +127,8 @@ async def respondents(session: AsyncSession, scope: Scope) -> list[Respondents]:
 
 async def score_counts(session: AsyncSession, scope: Scope, *, question_id: str) -> list[ScoreCount]:
     """Per group and score of one question: how many gave it (the distribution every score figure comes from)."""
-    key, statement = _conversations(session, scope, Answer.value, func.count())
+    anonymous = _count_if(col(Conversation.anonymous) == true())
+    key, statement = _conversations(session, scope, Answer.value, func.count(), anonymous)
     statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id).where(
         Answer.question_id == question_id, col(Answer.value).is_not(None), col(Answer.skipped).is_(False)
     )
