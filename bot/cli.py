@@ -30,6 +30,7 @@ from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.events import Respondent
 from bot.export import ExportFormat, export_answers
 from bot.people import People, PrivacyKeys
+from bot.report_html import report_html
 from bot.report_output import report_json, report_tables
 from bot.reports import Breakdown, Report, build_report
 from bot.sentiment import make_analyzer
@@ -206,6 +207,7 @@ def export(
 class ReportFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+    HTML = "html"
 
 
 DEFAULT_MIN_GROUP_SIZE = 5
@@ -219,7 +221,8 @@ def report(
     survey: Annotated[str | None, typer.Option(help="Only this survey (default: every survey).")] = None,
     by: Annotated[Breakdown | None, typer.Option(help="Split each survey by this, besides its total.")] = None,
     report_format: Annotated[
-        ReportFormat, typer.Option("--format", help="text (tables) or json (see README.md, Reports).")
+        ReportFormat,
+        typer.Option("--format", help="text (tables), json (see README.md, Reports) or html (one page with charts)."),
     ] = ReportFormat.TEXT,
 ) -> None:
     """CSAT, NPS, CES, negative comments and cases per survey, with 95 % intervals; small anonymous groups hidden."""
@@ -241,6 +244,8 @@ def report(
     built = run_async(work)
     if report_format == ReportFormat.JSON:
         typer.echo(report_json(built))
+    elif report_format == ReportFormat.HTML:
+        typer.echo(report_html(built))
     else:
         Console(width=None if sys.stdout.isatty() else REPORT_WIDTH).print(report_tables(built))
 

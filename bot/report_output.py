@@ -27,8 +27,7 @@ def report_json(report: Report) -> str:
 
 def report_tables(report: Report) -> RenderableType:
     """One table per survey (its total, then its groups), with the Pareto of its root causes under it."""
-    period = f"{_when(report.since, 'the start')} to {_when(report.until, 'now')}"
-    parts: list[RenderableType] = [Text(f"Report from {period}, by {report.by or 'survey'}", style="bold")]
+    parts: list[RenderableType] = [Text(report_title(report), style="bold")]
     for survey in report.surveys:
         parts.append(_survey_table(survey, report.min_group_size))
         if survey.root_causes:
@@ -40,27 +39,41 @@ def _when(moment: datetime | None, otherwise: str) -> str:
     return otherwise if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-COLUMNS = ("Group", "Answers", "CSAT %", "CSAT mean", "NPS", "CES mean", "Negative %", "Cases", "Ack h", "Resolve h")
+INTERVALS_NOTE = "Intervals: 95 % (Wilson for shares, normal for NPS); a change is shown only when they part."
+COLUMNS = (
+    "Group",
+    "Answers",
+    "CSAT %",
+    "CSAT mean",
+    "NPS",
+    "CES mean",
+    "Negative %",
+    "Cases",
+    "Ack h",
+    "Resolve h",
+    "Change",
+)
 
 
 def _survey_table(survey: SurveyReport, min_group_size: int) -> Table:
     table = Table(title=Text(f"{survey.title} ({survey.survey})"), title_justify="left", caption_justify="left")
     for name in COLUMNS:
-        table.add_column(name, justify="left" if name == "Group" else "right")
-    table.add_column("Change")
+        table.add_column(name, justify="left" if name in ("Group", "Change") else "right")
     for group in (survey.total, *survey.groups):
-        table.add_row(*_cells(group, min_group_size), end_section=group is survey.total and bool(survey.groups))
-    table.caption = "Intervals: 95 % (Wilson for shares, normal for NPS); a change is shown only when they part."
+        cells = [Text(cell) for cell in row_cells(group, min_group_size)]  # Text: no markup in a group's name
+        table.add_row(*cells, end_section=group is survey.total and bool(survey.groups))
+    table.caption = INTERVALS_NOTE
     return table
 
 
-def _cells(group: GroupFigures, min_group_size: int) -> Iterator[str | Text]:
-    yield Text(group.group)
+def row_cells(group: GroupFigures, min_group_size: int) -> Iterator[str]:
+    """A group's figures as the tables show them: rounded, with their intervals; the reason of a hidden group."""
+    yield group.group
     yield str(group.respondents)
     if group.hidden is not None:
         why = f"fewer than {min_group_size} anonymous answers" if group.hidden.startswith("too few") else group.hidden
-        yield Text(f"hidden: {why}", style="dim")
-        yield from [""] * (len(COLUMNS) - 2)
+        yield f"hidden: {why}"
+        yield from [""] * (len(COLUMNS) - 3)
         return
     csat, nps, ces, sentiment, cases = group.csat, group.nps, group.ces, group.sentiment, group.cases
     yield "-" if csat is None else _with_interval(csat.percent, csat.interval)
@@ -88,6 +101,11 @@ def _nps(score: float | None, interval: Interval | None, promoters: int, passive
     if score is None or interval is None:
         return "-"
     return f"{score:+.0f} ({interval.low:+.0f}..{interval.high:+.0f}) {promoters}/{passives}/{detractors}"
+
+
+def report_title(report: Report) -> str:
+    period = f"{_when(report.since, 'the start')} to {_when(report.until, 'now')}"
+    return f"Report from {period}, by {report.by or 'survey'}"
 
 
 def _pareto_table(survey: SurveyReport) -> Table:

@@ -225,6 +225,10 @@ def test_report_as_json_and_as_a_table(workdir: Path) -> None:
     assert len(rows) == 1
     assert [cell.strip() for cell in rows[0].strip("│ ").split("│")][:3] == ["console", "3", "66.7 (20.8-93.9)"]
 
+    code, page, _ = invoke("report", "--survey", "csat", "--format", "html")
+    assert code == 0
+    assert page.startswith("<!DOCTYPE html>") and "<td>66.7 (20.8-93.9)</td>" in page
+
     assert invoke("report", "--survey", "nope")[2].strip() == (
         "feedbackbot: --survey: no survey 'nope'; available: ces, csat, internal-service, nps"
     )

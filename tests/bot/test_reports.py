@@ -3,11 +3,17 @@ causes; periods and real changes; small anonymous groups hidden, also when subtr
 
 from __future__ import annotations
 
+import json
+import re
+from html.parser import HTMLParser
+
 import pytest
 
 from bot.cases import CaseDesk, Cases
 from bot.engine import Engine
 from bot.events import SubmitSurvey
+from bot.report_html import report_html, survey_figures
+from bot.report_output import report_json
 from bot.report_stats import Interval
 from bot.reports import Breakdown, Report, build_report
 from bot.reports import Cases as CaseFigures
@@ -202,3 +208,59 @@ async def test_named_answers_are_shown_however_few(
     await rate_services(engine, {"hr": 5, "finance": 1}, anonymous=False)
     [survey] = (await report(database, surveys["internal-service"], Breakdown.SERVICE)).surveys
     assert [(g.group, g.hidden) for g in survey.groups] == [("finance", None), ("hr", None)]
+
+
+class Cells(HTMLParser):
+    """The text of every table cell of a page, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag == "td":
+            self.rows[-1].append("")
+
+    def handle_data(self, data: str) -> None:
+        if self.rows and self.rows[-1] and self.lasttag == "td":
+            self.rows[-1][-1] += data
+
+
+async def test_the_html_report_shows_the_numbers_of_the_json_report_and_loads_nothing(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    await answer_csat(engine, "ann", "test", 5, None)
+    await answer_csat(engine, "bob", "test", 2, RUDE)
+    await Cases(database, CaseDesk(), clock).resolve(
+        1, "staff", corrective_action="Retrained the courier", root_cause="people", message=None
+    )
+    clock.advance(days=7)
+    await answer_csat(engine, "cat", "test", 4, None)
+    built = await report(database, surveys["csat"], Breakdown.WEEK)
+
+    page, document = report_html(built), json.loads(report_json(built))
+
+    parser = Cells()
+    parser.feed(page)
+    [survey] = document["surveys"]
+    expected = [
+        [
+            group["group"],
+            str(group["respondents"]),
+            f"{group['csat']['percent']:.1f} ({group['csat']['interval'][0]:.1f}-{group['csat']['interval'][1]:.1f})",
+        ]
+        for group in [survey["total"], *survey["groups"]]
+    ]
+    assert [row[:3] for row in parser.rows if row] == expected  # the header row has no td
+    charts = survey_figures(built.surveys[0])
+    assert list(charts[0].data[0].y) == [group["csat"]["percent"] for group in survey["groups"]]
+    assert [chart.layout.title.text for chart in charts] == [
+        "CSAT % (95 % interval)",
+        "CSAT scores (all)",
+        "Root causes (Pareto)",
+    ]
+    assert list(charts[1].data[0].y) == list(survey["total"]["csat"]["distribution"].values())
+    assert list(charts[2].data[0].y) == [row["cases"] for row in survey["root_causes"]]
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)  # plotly.js is inline: opens offline
