@@ -49,8 +49,8 @@ COLUMNS = (
     "CES mean",
     "Negative %",
     "Cases",
-    "Ack h",
-    "Resolve h",
+    "Ack h: median (p90)",
+    "Resolve h: median (p90)",
     "Change",
 )
 
@@ -82,13 +82,17 @@ def row_cells(group: GroupFigures, min_group_size: int) -> Iterator[str]:
     yield "-" if ces is None else _number(ces.mean, 2)
     yield "-" if sentiment is None else _with_interval(sentiment.negative_percent, sentiment.interval)
     yield "-" if cases is None else str(cases.count)
-    yield "-" if cases is None else _number(cases.median_hours_to_acknowledge, 1)
-    yield "-" if cases is None else _number(cases.median_hours_to_resolve, 1)
+    yield "-" if cases is None else _hours(cases.median_hours_to_acknowledge, cases.p90_hours_to_acknowledge)
+    yield "-" if cases is None else _hours(cases.median_hours_to_resolve, cases.p90_hours_to_resolve)
     yield ", ".join(f"{name} {change}" for name, change in group.changes.items())
 
 
 def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _hours(median: float | None, p90: float | None) -> str:
+    return "-" if median is None or p90 is None else f"{median:.1f} ({p90:.1f})"
 
 
 def _with_interval(value: float | None, interval: Interval | None) -> str:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.report_stats import Change, Interval, median_or_none, nps_interval, real_change, wilson
+from bot.report_stats import Change, Interval, median_or_none, nps_interval, p90_or_none, real_change, wilson
 from bot.surveys import QuestionKind, Survey
 from storage import reports
 from storage.db import Database
@@ -82,6 +82,8 @@ class Cases:
     resolved: int
     median_hours_to_acknowledge: float | None
     median_hours_to_resolve: float | None
+    p90_hours_to_acknowledge: float | None
+    p90_hours_to_resolve: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,15 @@ def _mean(counts: Mapping[int, int]) -> float | None:
 def case_figures(cases: list[CaseTimes]) -> Cases:
     to_ack = [(c.acknowledged_at - c.created_at).total_seconds() / HOUR for c in cases if c.acknowledged_at]
     to_resolve = [(c.resolved_at - c.created_at).total_seconds() / HOUR for c in cases if c.resolved_at]
-    return Cases(len(cases), len(to_ack), len(to_resolve), median_or_none(to_ack), median_or_none(to_resolve))
+    return Cases(
+        len(cases),
+        len(to_ack),
+        len(to_resolve),
+        median_or_none(to_ack),
+        median_or_none(to_resolve),
+        p90_or_none(to_ack),
+        p90_or_none(to_resolve),
+    )
 
 
 def pareto(causes: Iterable[tuple[str, int]]) -> list[ParetoRow]:
