@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.reports import csat_figures, nps_figures, too_small
 from bot.surveys import QuestionKind, Survey
-from storage import queries, views
+from storage import reports, views
 from storage.db import Database
+from storage.reports import Scope
 from storage.views import OpenCases, RecentAnswer
-
-SATISFIED_AT_LEAST = 4  # CSAT %: the share of 4s and 5s
-PROMOTERS_FROM, DETRACTORS_UP_TO = 9, 6
-
-
-def too_small(answers: list[tuple[int, bool]], min_group_size: int) -> bool:
-    """A group with anonymous answers is shown only from `min_group_size` answers on, so none can be singled out."""
-    return any(anonymous for _, anonymous in answers) and len(answers) < min_group_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +26,26 @@ class GroupScore:
     percent: float | None  # None: hidden, the group is smaller than the minimum
 
 
-def csat_percent(values: list[int]) -> float:
-    return 100 * sum(value >= SATISFIED_AT_LEAST for value in values) / len(values)
+class _Scores(NamedTuple):
+    distribution: dict[int, int]  # score -> answers
+    anonymous: int
 
 
-def nps(values: list[int]) -> float:
-    """Net Promoter Score: % promoters (9-10) minus % detractors (0-6), from -100 to 100."""
-    promoters = sum(value >= PROMOTERS_FROM for value in values)
-    detractors = sum(value <= DETRACTORS_UP_TO for value in values)
-    return 100 * (promoters - detractors) / len(values)
+async def _scores_by_group(session: AsyncSession, scope: Scope, question_id: str) -> dict[str | None, _Scores]:
+    """Each group's score distribution of one question, counted by the database."""
+    groups: defaultdict[str | None, _Scores] = defaultdict(lambda: _Scores({}, 0))
+    for row in await reports.score_counts(session, scope, question_id=question_id):
+        distribution, anonymous = groups[row.group]
+        groups[row.group] = _Scores({**distribution, row.value: row.answers}, anonymous + row.anonymous)
+    return groups
+
+
+def _shown(
+    group: str, scores: _Scores, figure: Callable[[dict[int, int]], float | None], min_group_size: int
+) -> GroupScore:
+    answers = sum(scores.distribution.values())
+    hidden = answers == 0 or too_small(answers, scores.anonymous, min_group_size)
+    return GroupScore(group, answers, None if hidden else figure(scores.distribution))
 
 
 async def csat_by_group(database: Database, survey: Survey, min_group_size: int) -> list[GroupScore]:
@@ -46,19 +54,13 @@ async def csat_by_group(database: Database, survey: Survey, min_group_size: int)
     score_question = next((q for q in survey.questions if q.kind == QuestionKind.CSAT), None)
     if group_question is None or score_question is None:
         return []
+    scope = Scope(survey.id, by="answer", group_question=group_question.id)
     async with database.snapshot() as session:
-        pairs = await queries.paired_answers(
-            session, survey_id=survey.id, group_question=group_question.id, score_question=score_question.id
-        )
-    groups: defaultdict[str, list[tuple[int, bool]]] = defaultdict(list)
-    for group, value, anonymous in pairs:
-        groups[group].append((value, anonymous))
-    figures = []
-    for option in group_question.options:
-        answered = groups.get(option.id, [])
-        hidden = not answered or too_small(answered, min_group_size)
-        figures.append(GroupScore(option.id, len(answered), None if hidden else csat_percent([v for v, _ in answered])))
-    return figures
+        groups = await _scores_by_group(session, scope, score_question.id)
+    return [
+        _shown(option.id, groups[option.id], lambda scores: csat_figures(scores).percent, min_group_size)
+        for option in group_question.options
+    ]
 
 
 async def nps_by_survey(database: Database, surveys: Iterable[Survey], min_group_size: int) -> list[GroupScore]:
@@ -68,9 +70,8 @@ async def nps_by_survey(database: Database, surveys: Iterable[Survey], min_group
         for survey in surveys:
             question = next((q for q in survey.questions if q.kind == QuestionKind.NPS), None)
             if question is not None:
-                answered = await queries.scores(session, survey_id=survey.id, question_id=question.id)
-                hidden = not answered or too_small(answered, min_group_size)
-                figures.append(GroupScore(survey.id, len(answered), None if hidden else nps([v for v, _ in answered])))
+                total = (await _scores_by_group(session, Scope(survey.id), question.id))[None]
+                figures.append(_shown(survey.id, total, lambda scores: nps_figures(scores).score, min_group_size))
     return figures
 
 

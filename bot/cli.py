@@ -1,4 +1,4 @@
-"""The core's `feedbackbot` commands (export, db, surveys, score, cases, person) and the helpers they share."""
+"""The core's `feedbackbot` commands (export, report, db, surveys, score, cases, person) and the helpers they share."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +30,8 @@ from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.events import Respondent
 from bot.export import ExportFormat, export_answers
 from bot.people import People, PrivacyKeys
+from bot.report_output import report_json, report_tables
+from bot.reports import Breakdown, Report, build_report
 from bot.sentiment import make_analyzer
 from bot.surveys import check_surveys
 from storage import views
@@ -180,7 +184,7 @@ def export(
 ) -> None:
     """Export every answer, one row each, streamed (any number of rows fits in memory)."""
     settings = settings_of(ctx)
-    since_utc = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+    since_utc = _utc(since)
 
     async def work() -> int:
         async with current_database(settings) as database:
@@ -197,6 +201,68 @@ def export(
         typer.echo(f"{rows} answers written to {output}", err=True)
     elif rows == 0:
         typer.echo("0 answers", err=True)
+
+
+class ReportFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    HTML = "html"
+
+
+DEFAULT_MIN_GROUP_SIZE = 5
+
+
+@core_commands.command()
+def report(
+    ctx: typer.Context,
+    since: Annotated[datetime | None, typer.Option(help="Only surveys started at or after this UTC date.")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Only surveys started before this UTC date.")] = None,
+    survey: Annotated[str | None, typer.Option(help="Only this survey (default: every survey).")] = None,
+    by: Annotated[Breakdown | None, typer.Option(help="Split each survey by this, besides its total.")] = None,
+    report_format: Annotated[
+        ReportFormat,
+        typer.Option("--format", help="text (tables), json (see README.md, Reports) or html (one page with charts)."),
+    ] = ReportFormat.TEXT,
+) -> None:
+    """CSAT, NPS, CES, negative comments and cases per survey, with 95 % intervals; small anonymous groups hidden."""
+    settings = settings_of(ctx)
+    try:
+        surveys = load_checked_surveys(settings)
+    except ConfigError as error:
+        fail(str(error))
+    if survey is not None and survey not in surveys:
+        fail(f"--survey: no survey {survey!r}; available: {', '.join(surveys)}")
+    chosen = [surveys[survey]] if survey else list(surveys.values())
+
+    async def work() -> Report:
+        async with current_database(settings) as database:
+            return await build_report(
+                database, chosen, since=_utc(since), until=_utc(until), by=by, min_group_size=min_group_size(settings)
+            )
+
+    built = run_async(work)
+    if report_format == ReportFormat.JSON:
+        typer.echo(report_json(built))
+    elif report_format == ReportFormat.HTML:
+        from bot.report_html import report_html  # plotly: about 80 ms that no other command should pay at start
+
+        typer.echo(report_html(built))
+    else:
+        Console(width=None if sys.stdout.isatty() else REPORT_WIDTH).print(report_tables(built))
+
+
+REPORT_WIDTH = 160  # when written to a file or a pipe: wide enough that no column wraps
+
+
+def min_group_size(settings: Settings) -> int:
+    """The strictest `min_group_size` any section sets ([slack] has one), so that the report hides at least what
+    App Home hides."""
+    sizes = [getattr(section, "min_group_size", None) for section in settings.sections().values()]
+    return max((size for size in sizes if isinstance(size, int)), default=DEFAULT_MIN_GROUP_SIZE)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 def open_output(path: Path) -> io.TextIOWrapper:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -301,37 +300,6 @@ async def _erase_case_messages(session: AsyncSession, case_ids: list[int | None]
             await session.delete(message)
         elif str(payload.get("line", "")).startswith(CUSTOMER_REPLY):
             message.payload = json.dumps(payload | {"line": ERASED_REPLY})
-
-
-async def paired_answers(
-    session: AsyncSession, *, survey_id: str, group_question: str, score_question: str
-) -> list[tuple[str, int, bool]]:
-    """(group answer, score, anonymous) per conversation of a survey: e.g. (service rated, its CSAT score)."""
-    group, score = aliased(Answer), aliased(Answer)
-    statement = (
-        select(group.choice, score.value, Conversation.anonymous)
-        .join(score, col(score.conversation_id) == group.conversation_id)
-        .join(Conversation, col(Conversation.id) == group.conversation_id)
-        .where(
-            Conversation.survey_id == survey_id,
-            group.question_id == group_question,
-            score.question_id == score_question,
-            col(group.choice).is_not(None),
-            col(score.value).is_not(None),
-        )
-    )
-    rows = await session.exec(statement)
-    return [(str(choice), value, anonymous) for choice, value, anonymous in rows if value is not None]
-
-
-async def scores(session: AsyncSession, *, survey_id: str, question_id: str) -> list[tuple[int, bool]]:
-    """(score, anonymous) of every answer to one question."""
-    statement = (
-        select(Answer.value, Conversation.anonymous)
-        .join(Conversation, col(Conversation.id) == Answer.conversation_id)
-        .where(Conversation.survey_id == survey_id, Answer.question_id == question_id, col(Answer.value).is_not(None))
-    )
-    return [(value, anonymous) for value, anonymous in await session.exec(statement) if value is not None]
 
 
 async def list_cases(

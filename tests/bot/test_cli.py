@@ -170,7 +170,8 @@ def test_surveys_check_names_each_broken_file(workdir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["db"], ["surveys"], ["run"], ["console"], ["export"], ["score"], ["cases"], ["cases", "list"]]
+    "command",
+    [[], ["db"], ["surveys"], ["run"], ["console"], ["export"], ["report"], ["score"], ["cases"], ["cases", "list"]],
 )
 def test_every_command_explains_itself(workdir: Path, command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"])
@@ -200,6 +201,49 @@ def test_cases_list_and_show(workdir: Path) -> None:
     assert "“The courier was rude and the parcel late”" in shown
     assert "Trail:" in shown and "system: opened (low_score" in shown
     assert invoke("cases", "show", "99")[2].strip() == "feedbackbot: no case #99"
+
+
+def answer_in_the_console(*sessions: str) -> None:
+    for answers in sessions:
+        assert invoke("console", stdin=answers)[0] == 0
+
+
+def test_report_as_json_and_as_a_table(workdir: Path) -> None:
+    assert invoke("db", "upgrade", config="")[0] == 0
+    answer_in_the_console("1\nThe courier was rude and the parcel late\n", "5\nskip\n", "4\nskip\n")
+
+    code, stdout, _ = invoke("report", "--survey", "csat", "--by", "channel", "--format", "json")
+
+    assert code == 0
+    document = json.loads(stdout)
+    assert (document["by"], document["min_group_size"], [s["survey"] for s in document["surveys"]]) == (
+        "channel",
+        5,
+        ["csat"],
+    )
+    [survey] = document["surveys"]
+    csat = survey["total"]["csat"]
+    assert (csat["answers"], round(csat["percent"], 2), csat["mean"]) == (3, 66.67, 10 / 3)
+    assert [round(bound, 2) for bound in csat["interval"]] == [20.77, 93.85]  # Wilson, 2 of 3
+    assert csat["distribution"] == {"1": 1, "2": 0, "3": 0, "4": 1, "5": 1}
+    assert (survey["total"]["sentiment"]["negative"], survey["total"]["cases"]["count"]) == (1, 1)
+    assert [(group["group"], group["respondents"], group["hidden"]) for group in survey["groups"]] == [
+        ("console", 3, None)
+    ]
+
+    code, stdout, _ = invoke("report", "--survey", "csat", "--by", "channel")
+    assert code == 0
+    rows = [line for line in stdout.splitlines() if "console" in line]
+    assert len(rows) == 1
+    assert [cell.strip() for cell in rows[0].strip("│ ").split("│")][:3] == ["console", "3", "66.7 (20.8-93.9)"]
+
+    code, page, _ = invoke("report", "--survey", "csat", "--format", "html")
+    assert code == 0
+    assert page.startswith("<!DOCTYPE html>") and "<td>66.7 (20.8-93.9)</td>" in page
+
+    assert invoke("report", "--survey", "nope")[2].strip() == (
+        "feedbackbot: --survey: no survey 'nope'; available: ces, csat, internal-service, nps"
+    )
 
 
 def test_the_example_configuration_is_valid_and_explains_every_key() -> None:
