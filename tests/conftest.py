@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
@@ -72,6 +73,27 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def run_to_its_end(
+    folder: Path, database_url: str, command: Sequence[str] = (FEEDBACKBOT, "run"), **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`command` in `folder` with the shipped surveys, the database at `database_url`, a free port and `settings`
+    (FEEDBACKBOT_ variables), none of the developer's own. Its stdin is empty: the terminal channel reads no line and
+    quits, and the bot with it. Its exit status is the caller's to check."""
+    (folder / "surveys").symlink_to(ROOT / "surveys")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
+    env |= {"FEEDBACKBOT_STORAGE__URL": database_url, "FEEDBACKBOT_SERVER__PORT": str(free_port()), **settings}
+    return subprocess.run(
+        list(command),
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def run_aside(work: Coroutine[Any, Any, T]) -> T:

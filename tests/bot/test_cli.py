@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tomllib
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from bot.config import load_settings
 from handlers.cli import app
 from handlers.registry import settings_model
 from storage.migrate import alembic_config
-from tests.conftest import FEEDBACKBOT, ROOT, free_port
+from tests.conftest import ROOT, run_to_its_end
 
 
 @pytest.fixture
@@ -448,19 +447,7 @@ def test_the_version_is_the_installed_one(workdir: Path) -> None:
 def test_the_first_log_line_of_the_running_bot_names_the_version_and_the_schema(
     tmp_path: Path, database_url: str
 ) -> None:
-    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
-    env |= {"FEEDBACKBOT_STORAGE__URL": database_url, "FEEDBACKBOT_SERVER__PORT": str(free_port())}
-    bot = subprocess.run(  # the terminal channel reads no line and quits, and the bot with it
-        [FEEDBACKBOT, "run"],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bot = run_to_its_end(tmp_path, database_url)
     assert bot.returncode == 0, bot.stderr
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
     first = bot.stderr.splitlines()[0]

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FEEDBACKBOT, ROOT
+from tests.conftest import run_to_its_end
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_taken_port_is_one_line_naming_the_key_and_exit_status_2(tmp_path: Path, database_url: str) -> None:
-    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env |= {"FEEDBACKBOT_STORAGE__URL": database_url, "FEEDBACKBOT_SERVER__PORT": str(port)}
-        process = subprocess.run(
-            [FEEDBACKBOT, "run"],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        process = run_to_its_end(tmp_path, database_url, FEEDBACKBOT_SERVER__PORT=str(port))
     assert process.returncode == 2
     assert process.stderr.splitlines() == [
         f"feedbackbot: [server] port: cannot listen on 127.0.0.1:{port} (Address already in use); "

@@ -3,8 +3,6 @@ the API's requests by their route's template."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from bot.app import Core
 from handlers.api.app import build_api
 from handlers.metrics import Metrics
 from handlers.web import create_app
-from tests.conftest import ROOT
+from tests.conftest import run_to_its_end
 from tests.handlers.api.conftest import CRM
 from tests.handlers.scrape import samples_of
 
@@ -24,19 +22,8 @@ RUN = "import sys; from handlers.cli import app; sys.argv = ['feedbackbot', 'run
 
 def imported_on_run(folder: Path, database_url: str, **settings: str) -> set[str]:
     """The top-level packages `feedbackbot run` imports, with the terminal channel reading an empty stdin."""
-    (folder / "surveys").symlink_to(ROOT / "surveys")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
-    env |= {"FEEDBACKBOT_STORAGE__URL": database_url, "FEEDBACKBOT_SERVER__PORT": "0", **settings}
-    process = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", RUN],
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    process = run_to_its_end(folder, database_url, [sys.executable, "-X", "importtime", "-c", RUN], **settings)
+    assert process.returncode == 0, process.stderr
     lines = [line.rpartition("|")[2].strip() for line in process.stderr.splitlines() if line.startswith("import time:")]
     return {name.split(".")[0] for name in lines}
 
