@@ -34,6 +34,8 @@ from storage.models import (
     Conversation,
     ConversationStatus,
     InboundEvent,
+    Invitation,
+    InvitationState,
     OutboxMessage,
     Person,
 )
@@ -272,7 +274,24 @@ async def forget_respondent(
         .values(respondent_key=None, reply=FORGOTTEN_REPLY)
     )
     if person is not None:
+        await _drop_invitations(session, person)
         await session.delete(person)
+
+
+async def _drop_invitations(session: AsyncSession, person: Person) -> None:
+    """Invitations still waiting are settled as skipped, and the messages addressed to the person (which name their
+    platform id) dropped, sent or not: none goes out after /forget, and none keeps their id."""
+    await session.exec(
+        update(Invitation)
+        .where(col(Invitation.person_id) == person.id, col(Invitation.state) == InvitationState.INVITED)
+        .values(state=InvitationState.SKIPPED, reason="the person was forgotten at their request")
+    )
+    addressed = select(OutboxMessage).where(
+        OutboxMessage.channel == person.channel, col(OutboxMessage.payload).contains(person.platform_id)
+    )
+    for message in await session.exec(addressed):
+        if json.loads(message.payload).get("platform_id") == person.platform_id:
+            await session.delete(message)
 
 
 # How the trail and the staff thread show a customer's reply to staff, and what stays of it after /forget.

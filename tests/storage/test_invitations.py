@@ -3,14 +3,16 @@ settled once, and read with the state their conversation reached."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
-from storage import invitations, queries
+from storage import invitations, outbox, queries
 from storage.db import Database
-from storage.models import Answer, Conversation, ConversationStatus, InvitationState, Person
+from storage.models import Answer, Conversation, ConversationStatus, InvitationState, OutboxMessage, Person
 
 NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
 
@@ -135,3 +137,20 @@ async def test_an_anonymous_conversation_is_not_tied_to_the_invitation(database:
     async with database.snapshot() as session:
         row = await invitations.get_invitation_row(session, invitation_id=invitation_id)
     assert row is not None and row.conversation_id is None
+
+
+async def test_forgetting_the_person_skips_their_waiting_invitation_and_drops_its_message(database: Database) -> None:
+    invitation_id = await recorded(database)
+    async with database.transaction() as session:
+        for platform_id in ("42", "4242"):  # the person's, and someone else's that merely contains it
+            payload = json.dumps(
+                {"kind": "survey_invitation", "invitation_id": invitation_id, "platform_id": platform_id}
+            )
+            outbox.add(session, channel="telegram", kind="survey_invitation", payload=payload, case_id=None, now=NOW)
+    async with database.transaction() as session:
+        await queries.forget_respondent(session, channel="telegram", platform_id="42", respondent_keys=[])
+    async with database.snapshot() as session:
+        view = await invitations.get_invitation(session, invitation_id=invitation_id)
+        left = [json.loads(message.payload)["platform_id"] for message in await session.exec(select(OutboxMessage))]
+    assert view is not None and (view.state, view.person_id) == ("skipped", None)
+    assert left == ["4242"]
