@@ -12,7 +12,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import queries, views
-from storage.models import Answer, AuditEntry, Complaint, Conversation, InboundEvent
+from storage.models import Answer, AuditEntry, Complaint, Conversation, InboundEvent, Invitation
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,17 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class InvitationRecord:
+    survey_id: str
+    reference: str | None
+    attributes: dict[str, str]
+    state: str
+    reason: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class PersonRecord:
     """Everything held about a person under their name; their anonymous answers name no one and are not in it."""
 
@@ -80,6 +91,7 @@ class PersonRecord:
     conversations: list[ConversationRecord]
     cases: list[CaseRecord]
     inbound_events: list[EventRecord]
+    invitations: list[InvitationRecord]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -88,6 +100,7 @@ class PersonRecord:
             "answers": sum(len(conversation.answers) for conversation in self.conversations),
             "cases": len(self.cases),
             "inbound_events": len(self.inbound_events),
+            "invitations": len(self.invitations),
         }
 
 
@@ -123,6 +136,14 @@ async def person_record(
         conversations=[await _conversation_record(session, conversation) for conversation in conversations],
         cases=[await _case_record(session, case) for case in cases],
         inbound_events=[EventRecord(row.channel, row.event_id, row.reply, row.received_at) for row in events],
+        invitations=[
+            InvitationRecord(
+                row.survey_id, row.reference, row.attributes or {}, row.state, row.reason, row.created_at, row.sent_at
+            )
+            for row in await session.exec(
+                select(Invitation).where(Invitation.person_id == person.id).order_by(col(Invitation.id))
+            )
+        ],
     )
 
 

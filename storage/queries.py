@@ -279,13 +279,16 @@ async def forget_respondent(
 
 
 async def _drop_invitations(session: AsyncSession, person: Person) -> None:
-    """Invitations still waiting are settled as skipped, and the messages addressed to the person (which name their
-    platform id) dropped, sent or not: none goes out after /forget, and none keeps their id."""
+    """Invitations still waiting are settled as skipped, every invitation loses its reference and attributes (the
+    funnel keeps its count), and the messages addressed to the person (which name their platform id) are dropped,
+    sent or not: none goes out after /forget, and none keeps their id."""
+    theirs = col(Invitation.person_id) == person.id
     await session.exec(
         update(Invitation)
-        .where(col(Invitation.person_id) == person.id, col(Invitation.state) == InvitationState.INVITED)
+        .where(theirs, col(Invitation.state) == InvitationState.INVITED)
         .values(state=InvitationState.SKIPPED, reason="the person was forgotten at their request")
     )
+    await session.exec(update(Invitation).where(theirs).values(reference=None, attributes=None))
     addressed = select(OutboxMessage).where(
         OutboxMessage.channel == person.channel, col(OutboxMessage.payload).contains(person.platform_id)
     )

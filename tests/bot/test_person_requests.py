@@ -95,7 +95,7 @@ def test_forget_leaves_nothing_of_the_person_and_audits_without_their_data(
     result = cli.invoke(app, ["person", "forget", "--yes", f"test:{PLATFORM_ID}"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(
-        f"erased test:{PLATFORM_ID}: 1 person, 1 conversations, 2 answers, 2 cases, 4 inbound events\n"
+        f"erased test:{PLATFORM_ID}: 1 person, 1 conversations, 2 answers, 2 cases, 4 inbound events, 0 invitations\n"
     )
 
     dump, [entry] = run_aside(dump_and_audit(database_url))

@@ -13,6 +13,7 @@ from sqlmodel import select
 from storage import invitations, outbox, queries
 from storage.db import Database
 from storage.models import Answer, Conversation, ConversationStatus, InvitationState, OutboxMessage, Person
+from storage.person_record import person_record
 
 NOW = datetime(2026, 12, 3, 9, tzinfo=UTC)
 
@@ -139,7 +140,9 @@ async def test_an_anonymous_conversation_is_not_tied_to_the_invitation(database:
     assert row is not None and row.conversation_id is None
 
 
-async def test_forgetting_the_person_skips_their_waiting_invitation_and_drops_its_message(database: Database) -> None:
+async def test_forgetting_the_person_skips_their_waiting_invitation_clears_it_and_drops_its_message(
+    database: Database,
+) -> None:
     invitation_id = await recorded(database)
     async with database.transaction() as session:
         for platform_id in ("42", "4242"):  # the person's, and someone else's that merely contains it
@@ -152,5 +155,21 @@ async def test_forgetting_the_person_skips_their_waiting_invitation_and_drops_it
     async with database.snapshot() as session:
         view = await invitations.get_invitation(session, invitation_id=invitation_id)
         left = [json.loads(message.payload)["platform_id"] for message in await session.exec(select(OutboxMessage))]
-    assert view is not None and (view.state, view.person_id) == ("skipped", None)
+    assert view is not None and (view.state, view.person_id, view.reference, view.attributes) == (
+        "skipped",
+        None,
+        None,
+        {},
+    )
     assert left == ["4242"]
+
+
+async def test_the_persons_record_holds_their_invitations(database: Database) -> None:
+    await recorded(database)
+    async with database.snapshot() as session:
+        record = await person_record(session, channel="telegram", platform_id="42", respondent_key="unused")
+    assert record is not None
+    assert [(row.survey_id, row.reference, row.attributes, row.state) for row in record.invitations] == [
+        ("csat", "ORDER123", {"region": "north"}, "invited")
+    ]
+    assert record.counts()["invitations"] == 1
