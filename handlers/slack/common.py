@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ class Services:
     client: AsyncWebClient
     notices: StaffNotices
     replies: Replies
-    staff_cache: tuple[float, set[str]] = (0.0, set())
+    # Never fetched: -inf, not 0.0, since the monotonic clock starts near 0 when the machine boots.
+    staff_cache: tuple[float, set[str]] = (-math.inf, set())
     delivering: set[str] = field(default_factory=set)  # events whose reply is being posted
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # lazy listeners running after the acknowledgement
     pacer: Pacer = field(default_factory=lambda: Pacer(PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST))

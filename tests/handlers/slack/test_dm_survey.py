@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
 from handlers.metrics import Metrics
+from handlers.slack import common
 from storage.db import Database
 from storage.models import Answer, Complaint
 from tests.conftest import database_dump
@@ -171,7 +173,12 @@ async def test_app_home_for_staff_shows_figures_and_hides_small_anonymous_groups
     assert "• NPS nps: no answers" in texts
 
 
-async def test_staff_channel_members_are_staff(slack: SlackWorkspace) -> None:
+@pytest.mark.parametrize("seconds_since_boot", [30.0, 10_000.0])
+async def test_staff_channel_members_are_staff(
+    slack: SlackWorkspace, monkeypatch: pytest.MonkeyPatch, seconds_since_boot: float
+) -> None:
+    # The monotonic clock starts near zero at boot: a bot started then must still ask who is in the channel.
+    monkeypatch.setattr(common, "time", SimpleNamespace(monotonic=lambda: seconds_since_boot))
     slack.fake.add_channel("CSTAFF", "staff", members=[USER_ID])
     slack.channel.services.settings = slack.channel.services.settings.model_copy(update={"staff_channel": "CSTAFF"})
     await slack.post(event_callback(app_home_opened()))
