@@ -26,11 +26,12 @@ run: $(VENV)/.installed config.toml
 ## Lint, type-check and run every test against SQLite and a throwaway PostgreSQL server, with a coverage floor.
 # Coverage counts the test processes only, not the `feedbackbot` processes some tests start (coverage's
 # `[tool.coverage.run] patch = ["subprocess"]` would add them, and seconds). The suite reaches 95%; the floor is 92.
-# The tests run in parallel, one pytest-xdist worker per core (TEST_WORKERS=0: all in one process); pytest-cov
-# combines the workers' coverage before the floor is checked. Worksteal hands a worker that ran out of tests
-# some of another's, so the few slow tests do not leave a core idle at the end.
+# The tests run in parallel, two pytest-xdist workers per core (TEST_WORKERS=0: all in one process): many tests
+# spend their time waiting for a bot process, a retry or a timeout, so one worker per core leaves the cores half
+# idle. pytest-cov combines the workers' coverage before the floor is checked. Worksteal hands a worker that ran out
+# of tests some of another's, so the few slow tests do not leave a core idle at the end.
 COVERAGE := --cov=bot --cov=handlers --cov=storage --cov-report=term:skip-covered --cov-fail-under=92
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 # Python may cache compiled modules: every worker and every `feedbackbot` process a test starts imports the project.
 test: export PYTHONDONTWRITEBYTECODE :=
 test: $(VENV)/.installed-dev lint
