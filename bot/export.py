@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TextIO
@@ -19,16 +18,6 @@ COLUMNS = views.AnswerRow._fields  # in this order
 class ExportFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
-
-
-async def answer_rows(
-    database: Database, *, since: datetime | None = None, survey_id: str | None = None
-) -> AsyncIterator[dict[str, Any]]:
-    """Every answer joined with its conversation, oldest first, times in ISO 8601; the person is blank when
-    anonymous."""
-    async with database.snapshot() as session:
-        async for row in views.answer_rows(session, since=since, survey_id=survey_id):
-            yield {column: _plain(value) for column, value in row._asdict().items()}
 
 
 def _plain(value: object) -> object:
@@ -48,16 +37,19 @@ async def export_answers(
     since: datetime | None = None,
     survey_id: str | None = None,
 ) -> int:
-    """Writes the rows to `out` as CSV (with a header, formulas made inert) or JSON lines (the raw data); returns how
+    """Writes every answer joined with its conversation, oldest first (times in ISO 8601; the person blank when
+    anonymous), to `out` as CSV (with a header, formulas made inert) or JSON lines (the raw data); returns how
     many."""
-    writer = csv.DictWriter(out, fieldnames=COLUMNS) if export_format == ExportFormat.CSV else None
+    writer = csv.writer(out) if export_format == ExportFormat.CSV else None
     if writer:
-        writer.writeheader()
+        writer.writerow(COLUMNS)
     count = 0
-    async for row in answer_rows(database, since=since, survey_id=survey_id):
-        if writer:
-            writer.writerow({column: inert(value) for column, value in row.items()})
-        else:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        count += 1
+    async with database.snapshot() as session:
+        async for row in views.answer_rows(session, since=since, survey_id=survey_id):
+            values = [_plain(value) for value in row]
+            if writer:
+                writer.writerow([inert(value) for value in values])
+            else:
+                out.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False) + "\n")
+            count += 1
     return count

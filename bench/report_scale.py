@@ -1,0 +1,215 @@
+"""Reports at scale: `feedbackbot report` and `export` over a million answers given across a year, on SQLite.
+
+Run: `.venv/bin/python bench/report_scale.py [--answers N]` (part of `make bench`). It builds the database once with
+`feedbackbot db upgrade` and SQLAlchemy Core inserts into the project's own tables (about half a minute), then
+times, each as the median of --repeats real `feedbackbot` processes:
+- `feedbackbot report --format json` (and `--by week`), against one raw SQL aggregate over the same rows (the score
+  counts per survey and question, in the stdlib's sqlite3) measured in the same run. The command's own start
+  (imports, settings, surveys, opening the database) is measured on an empty database and printed apart, since a
+  million rows do not change it: the ratio is of the report's work, wall time minus that start. Targets: the work
+  at most 3 times the raw aggregate, and the whole command under 2 s.
+- `feedbackbot export` of every answer, and of about a tenth of them (`--since`), with the peak resident memory of
+  each process: streamed, the peak does not grow with the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, create_engine, insert
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from storage.models import SQLModel  # noqa: E402
+
+FEEDBACKBOT = Path(sys.executable).with_name("feedbackbot")
+SURVEYS = {"csat": ("satisfaction", 1, 5), "nps": ("recommend", 0, 10), "ces": ("effort", 1, 7)}
+COMMENT_QUESTION = {"csat": "comment", "nps": "reason", "ces": "obstacle"}
+CHANNELS = ("telegram", "slack")
+ROOT_CAUSES = ("delivery", "product", "staff", "billing", "process")
+# A comment with its sentiment, as the analyzer would store it; None: the question was skipped.
+COMMENTS = (
+    ("late again and nobody answered", -0.4, "negative"),
+    ("great service, thank you", 0.8, "positive"),
+    ("the app crashed twice", -0.3, "negative"),
+    ("ok", 0.5, "positive"),
+    None,
+)
+BATCH = 20_000
+YEAR = timedelta(days=365)
+
+
+def table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+def conversations(count: int, now: datetime) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """`count` completed conversations spread over the past year, each with a score and a comment."""
+    rng = random.Random(7)
+    for number in range(1, count + 1):
+        survey = rng.choice(tuple(SURVEYS))
+        question, low, high = SURVEYS[survey]
+        started = now - YEAR * rng.random()
+        score = rng.randint(low, high)
+        comment = rng.choice(COMMENTS)
+        conversation = {
+            "id": number,
+            "survey_id": survey,
+            "channel": rng.choice(CHANNELS),
+            "respondent_key": f"r{number}",
+            "language": "en",
+            "status": "completed",
+            "started_at": started,
+            "updated_at": started,
+            "expires_at": started + timedelta(hours=72),
+            "closed_at": started + timedelta(minutes=2),
+        }
+        text, polarity, label = comment or (None, None, None)
+        answer = {"conversation_id": number, "answered_at": started, "updated_at": started}
+        score_answer = {"question_id": question, "kind": survey, "value": score, "text": None, "skipped": False}
+        comment_answer = {"question_id": COMMENT_QUESTION[survey], "kind": "text", "value": None, "text": text}
+        no_sentiment = {"polarity": None, "sentiment_label": None}
+        answers = [
+            answer | score_answer | no_sentiment,
+            answer | comment_answer | {"skipped": text is None, "polarity": polarity, "sentiment_label": label},
+        ]
+        yield conversation, answers
+
+
+def cases_of(conversation: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A case for a low score: most acknowledged within hours and resolved within days, with a root cause."""
+    created = conversation["closed_at"]
+    acknowledged = created + timedelta(hours=rng.expovariate(1 / 4)) if rng.random() < 0.9 else None
+    resolved = acknowledged + timedelta(days=rng.expovariate(1 / 2)) if acknowledged and rng.random() < 0.8 else None
+    return {
+        "conversation_id": conversation["id"],
+        "channel": conversation["channel"],
+        "survey_id": conversation["survey_id"],
+        "reasons": "low_score",
+        "status": "closed" if resolved else "acknowledged" if acknowledged else "new",
+        "priority": "normal",
+        "root_cause": rng.choice(ROOT_CAUSES) if resolved else None,
+        "created_at": created,
+        "acknowledged_at": acknowledged,
+        "resolved_at": resolved,
+        "awaiting_reply": False,
+        "escalations": 0,
+    }
+
+
+def fill(url: str, answers: int, now: datetime) -> None:
+    """Writes answers // 2 conversations with two answers each, and a case for every lowest score."""
+    engine = create_engine(url)
+    rng = random.Random(11)
+    batch: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] = ([], [], [])
+    with engine.begin() as connection:
+        for conversation, given in conversations(answers // 2, now):
+            batch[0].append(conversation)
+            batch[1].extend(given)
+            if given[0]["value"] == SURVEYS[conversation["survey_id"]][1]:
+                batch[2].append(cases_of(conversation, rng))
+            if len(batch[1]) >= BATCH:
+                write(connection, batch)
+                batch = ([], [], [])
+        write(connection, batch)
+    engine.dispose()
+
+
+def write(connection: Any, batch: tuple[list[dict[str, Any]], ...]) -> None:
+    for name, rows in zip(("conversation", "answer", "complaint"), batch, strict=True):
+        if rows:
+            connection.execute(insert(table(name)), rows)
+
+
+def timed(command: list[str], folder: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of one real process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode() if process.stderr else ''}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def median_of(repeats: int, command: list[str], folder: Path, env: dict[str, str]) -> tuple[float, float]:
+    runs = [timed(command, folder, env) for _ in range(repeats)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def raw_aggregate(path: Path, repeats: int) -> float:
+    """The score counts per survey, question and value: what the report's main figures rest on, in one statement."""
+    statement = (
+        "SELECT c.survey_id, a.question_id, a.value, count(*) FROM answer a JOIN conversation c "
+        "ON c.id = a.conversation_id WHERE a.value IS NOT NULL GROUP BY 1, 2, 3"
+    )
+    runs = []
+    for _ in range(repeats):
+        with sqlite3.connect(path) as connection:
+            started = time.perf_counter()
+            connection.execute(statement).fetchall()
+            runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def project_folder(parent: Path, name: str) -> tuple[Path, dict[str, str]]:
+    """A folder set up as a user's: config.example.toml and the shipped surveys, its own SQLite file, migrated."""
+    folder = parent / name
+    folder.mkdir()
+    shutil.copy(ROOT / "config.example.toml", folder / "config.toml")
+    (folder / "surveys").symlink_to(ROOT / "surveys")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACKBOT_")}
+    env["FEEDBACKBOT_STORAGE__URL"] = f"sqlite+aiosqlite:///{folder / 'feedback.db'}"
+    subprocess.run([FEEDBACKBOT, "db", "upgrade"], cwd=folder, env=env, check=True, capture_output=True)
+    return folder, env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--answers", type=int, default=1_000_000, help="answers to generate (two per survey taken)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each command; the median is printed")
+    arguments = parser.parse_args()
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="bench-reports-") as temporary:
+        empty, empty_env = project_folder(Path(temporary), "empty")
+        full, env = project_folder(Path(temporary), "full")
+        print(f"writing {arguments.answers:,} answers over a year...", flush=True)
+        started = time.perf_counter()
+        fill(f"sqlite:///{full / 'feedback.db'}", arguments.answers, now)
+        print(f"written in {time.perf_counter() - started:.0f} s", flush=True)
+        raw = raw_aggregate(full / "feedback.db", arguments.repeats)
+        start, _ = median_of(arguments.repeats, [str(FEEDBACKBOT), "report", "--format", "json"], empty, empty_env)
+        print(f"\nraw SQL aggregate (sqlite3, one statement): {raw * 1000:.0f} ms")
+        print(f"feedbackbot report's start on an empty database: {start * 1000:.0f} ms")
+        print(f"{'command':42} {'wall':>8} {'work':>8} {'work/raw':>9}")
+        for extra in ([], ["--by", "week"]):
+            command = [str(FEEDBACKBOT), "report", "--format", "json", *extra]
+            wall, _ = median_of(arguments.repeats, command, full, env)
+            name = " ".join(["report --format json", *extra])
+            print(f"{name:42} {wall * 1000:6.0f}ms {(wall - start) * 1000:6.0f}ms {(wall - start) / raw:8.1f}x")
+        print("(targets: work/raw at most 3.0x; wall under 2,000 ms)")
+        recent = (now - YEAR / 10).strftime("%Y-%m-%dT%H:%M:%S")
+        print(f"\n{'export':42} {'wall':>8} {'peak RSS':>9}")
+        for label, extra in (("every answer", []), ("the last tenth of the year", ["--since", recent])):
+            command = [str(FEEDBACKBOT), "export", "--output", str(full / "export.csv"), *extra]
+            wall, peak = median_of(1, command, full, env)
+            print(f"{'export, ' + label:42} {wall * 1000:6.0f}ms {peak:7.0f}MB")
+        print("(target: the same peak for both: streamed, not growing with the rows)")
+
+
+if __name__ == "__main__":
+    main()
