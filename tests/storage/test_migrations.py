@@ -224,7 +224,7 @@ async def test_0006_gives_invitations_their_state_and_idempotency_and_downgrades
     )
     async with empty_database.engine.begin() as connection:
         await connection.execute(invitation_0001.insert(), [{"token": "t-1", "survey_id": "csat", "created_at": NOW}])
-    assert await upgrade(empty_database) == ("0005", "0006")
+    assert await upgrade(empty_database, "0006") == ("0005", "0006")
     async with empty_database.snapshot() as session:
         invitations = list(await session.exec(select(Invitation)))
     assert [(row.token, row.state, row.idempotency_key) for row in invitations] == [("t-1", "invited", None)]
