@@ -16,4 +16,4 @@ def decoded(image: bytes) -> list[str]:
     for row in rows:  # segno writes one bit per pixel: 0 black, 1 white
         grey += bytes(255 if value else 0 for value in row)
     pixels = memoryview(bytes(grey)).cast("B", (height, width))
-    return [code.text for code in zxingcpp.read_barcodes(pixels, formats=zxingcpp.BarcodeFormat.QRCode)]
+    return [code.text for code in zxingcpp.read_barcodes(pixels) if code.format == zxingcpp.BarcodeFormat.QRCode]
