@@ -11,6 +11,7 @@ from sqlmodel import select
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey, TextAnswer
 from bot.links import TOKEN_PREFIX, LinkRefused, LinkRequest, Links, LinkTokens, Unusable, looks_like_token
+from bot.surveys import Survey, SurveyCatalogue
 from storage.db import Database
 from storage.links import LinkView
 from storage.models import AuditEntry, Conversation, Invitation
@@ -144,3 +145,12 @@ async def test_an_anonymous_survey_started_by_a_link_is_found_by_its_attributes_
         (invitation.conversation_id, None, {"department": "it"})
     ]
     assert [answer.choice for answer in found[0].answers] == ["facilities"]
+
+
+async def test_a_link_whose_survey_was_removed_since_opens_nothing(
+    links: Links, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    made = await links.create(LinkRequest("nps"), created_by="someone")
+    without_nps = SurveyCatalogue({name: survey for name, survey in surveys.items() if name != "nps"})
+    after_removal = Links(database, without_nps, KEY, links.url_of, clock)
+    assert await after_removal.find(made.token) == Unusable.SURVEY_GONE
