@@ -4,8 +4,10 @@ the link's reference and attributes where the API's filters find them."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from bot.engine import Engine
@@ -154,3 +156,17 @@ async def test_a_link_whose_survey_was_removed_since_opens_nothing(
     without_nps = SurveyCatalogue({name: survey for name, survey in surveys.items() if name != "nps"})
     after_removal = Links(database, without_nps, KEY, links.url_of, clock)
     assert await after_removal.find(made.token) == Unusable.SURVEY_GONE
+
+
+async def test_a_forged_token_is_refused_without_asking_the_database(
+    engine: Engine, clock: Clock, tmp_path: Path
+) -> None:
+    unreachable = Database(f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/feedback.db")  # any lookup fails
+    links = Links(unreachable, engine.catalogue, KEY, lambda token: None, clock)
+    try:
+        forged = LinkTokens(b"the forger's key").new()
+        assert await links.find(forged) == Unusable.INVALID
+        with pytest.raises(OperationalError):
+            await links.find(LinkTokens(KEY).new())  # a genuine token is looked up
+    finally:
+        await unreachable.close()
