@@ -10,6 +10,7 @@ from bot.cases import CaseDesk, Cases, StaffDestination
 from bot.config import ConfigError, Settings
 from bot.engine import Engine
 from bot.invitations import Invitations
+from bot.links import Links
 from bot.loops import Loops
 from bot.outbound import SendCounts
 from bot.replies import Replies
@@ -36,6 +37,7 @@ class Core:
     sends: SendCounts = field(init=False)  # what became of every message sent, inline or from the outbox
     replies: Replies = field(init=False)  # the inline replies to events, sent once
     invitations: Invitations = field(init=False)  # to surveys, from the HTTP API
+    links: Links = field(init=False)  # to surveys, for receipts and QR codes
 
     def __post_init__(self) -> None:
         self.notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
@@ -43,6 +45,8 @@ class Core:
         self.replies = Replies(self.database, self.engine.keys.respondent_key, self.sends)
         writes_first = {name: section.writes_first for name, section in self.settings.configured_channels().items()}
         self.invitations = Invitations(self.database, self.engine, writes_first, self.engine.clock)
+        hash_key, clock = self.settings.respondent_hash_key, self.engine.clock
+        self.links = Links(self.database, self.engine.catalogue, hash_key, self.settings.start_link, clock)
 
     async def close(self) -> None:
         await self.database.close()

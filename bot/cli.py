@@ -1,4 +1,5 @@
-"""The core's `feedbackbot` commands (export, report, db, surveys, score, cases, person) and the helpers they share."""
+"""The core's `feedbackbot` commands (export, report, db, surveys, score, cases, person, link) and the helpers they
+share."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
@@ -29,14 +30,16 @@ from bot.cases import CaseDesk, Cases, alert_text
 from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.events import Respondent
 from bot.export import ExportFormat, export_answers
+from bot.links import LinkRefused, LinkRequest, Links, qr_png
 from bot.people import People, PrivacyKeys
 from bot.report_output import report_json, report_tables
 from bot.reports import Breakdown, Report, build_report
 from bot.sentiment import make_analyzer
-from bot.surveys import check_surveys
+from bot.surveys import SurveyCatalogue, check_surveys
 from storage import views
 from storage.backup import BackupError, backup_sqlite
 from storage.db import Database
+from storage.links import LinkView
 from storage.migrate import SchemaChange, upgrade
 from storage.models import CaseStatus
 from storage.person_record import PersonRecord, person_record, record_request
@@ -501,3 +504,74 @@ def person_forget(
 def unknown_person(person: str) -> NoReturn:
     typer.echo(f"feedbackbot: no person {person}", err=True)
     raise typer.Exit(1)
+
+
+@core_commands.command()
+def link(
+    ctx: typer.Context,
+    survey: Annotated[str, typer.Option(help="The survey the link starts.")],
+    ref: Annotated[str | None, typer.Option(help="The order or ticket number the answers are tied to.")] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option(metavar="NAME=VALUE", help="An attribute of the answers (repeat for more).")
+    ] = None,
+    qr: Annotated[Path | None, typer.Option(help="Also write the link as a QR code to this PNG file.")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(min=1, help="The link opens nothing after this many days.")
+    ] = None,
+) -> None:
+    """Make a link to a survey for a receipt, an e-mail or packaging, and print it (Telegram's deep link). The
+    link carries only a short signed token; the reference and attributes stay in the database."""
+    settings = settings_of(ctx)
+    attributes = attribute_pairs(attr or [])
+    if qr is not None and settings.start_link("") is None:
+        fail("--qr: a QR code needs the link's address; set [telegram] username (FEEDBACKBOT_TELEGRAM__USERNAME)")
+    try:
+        catalogue = SurveyCatalogue(load_checked_surveys(settings))
+    except ConfigError as error:
+        fail(str(error))
+    expires_in = timedelta(days=expires_days) if expires_days else None
+    request = LinkRequest(survey, ref, attributes, expires_in)
+
+    async def work() -> LinkView:
+        async with current_database(settings) as database:
+            links = Links(database, catalogue, settings.respondent_hash_key, settings.start_link, utcnow)
+            return await links.create(request, created_by=getpass.getuser())
+
+    try:
+        made = run_async(work)
+    except LinkRefused as refused:
+        fail(f"--{OPTION_OF_FIELD[refused.field]}: {refused.reason}")
+    url = settings.start_link(made.token)
+    if url is None:
+        typer.echo(made.token)
+        typer.echo(
+            "feedbackbot: no [telegram] username configured: the link is https://t.me/BOT_USERNAME?start="
+            + made.token
+            + "; set [telegram] username (FEEDBACKBOT_TELEGRAM__USERNAME) to print it whole",
+            err=True,
+        )
+        return
+    typer.echo(url)
+    if qr is not None:
+        write_qr(qr, url)
+    if made.expires_at is not None:
+        typer.echo(f"expires {made.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+
+
+OPTION_OF_FIELD = {"survey": "survey", "reference": "ref", "attributes": "attr"}
+
+
+def attribute_pairs(given: list[str]) -> dict[str, str]:
+    """`region=north` pairs; one without `=` is refused."""
+    pairs = [item.partition("=") for item in given]
+    if any(not name or not equals for name, equals, _ in pairs):
+        fail("--attr: write each as NAME=VALUE, e.g. --attr region=north")
+    return {name: value for name, _, value in pairs}
+
+
+def write_qr(path: Path, url: str) -> None:
+    try:
+        path.write_bytes(qr_png(url))
+    except OSError as error:
+        fail(f"--qr: cannot write {path}: {error.strerror}")
+    typer.echo(f"QR code written to {path}", err=True)

@@ -117,6 +117,10 @@ class ChannelSection(Section):
         """The surveys this section names, by key: each must exist while the channel runs."""
         return {}
 
+    def start_link(self, token: str) -> str | None:
+        """The address that opens this channel's bot with a survey link's token, if the channel has one."""
+        return None
+
 
 class SurveySettings(Section):
     dir: Path = Path("surveys")
@@ -257,6 +261,12 @@ class Settings(BaseSettings):
             for name, section in self.sections().items()
             if isinstance(section, ChannelSection) and section.configured
         }
+
+    def start_link(self, token: str) -> str | None:
+        """The first channel's address opening its bot with a survey link's token, whether or not the channel runs
+        in this process (`feedbackbot link` needs no bot token)."""
+        channels = (section for section in self.sections().values() if isinstance(section, ChannelSection))
+        return next((url for section in channels if (url := section.start_link(token))), None)
 
     def secret_values(self) -> list[str]:
         """Every configured secret: each SecretStr of every section, and the database password."""

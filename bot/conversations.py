@@ -3,6 +3,7 @@ survey flow (bot/survey_flow.py)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -29,7 +30,7 @@ from bot.survey_flow import (
 )
 from bot.surveys import Question, Survey, SurveyCatalogue
 from bot.turn import Turn
-from storage import queries
+from storage import links, queries
 from storage.db import Database
 from storage.models import Conversation, ConversationStatus
 from storage.types import utcnow
@@ -100,6 +101,11 @@ class Conversations:
         conversation = await self._create(
             session, now, event.who, survey, reference=event.reference, anonymous=event.anonymous
         )
+        if event.link_id is not None:
+            token = secrets.token_urlsafe(24)
+            await links.record_link_use(
+                session, link_id=event.link_id, conversation=conversation, invitation_token=token, now=now
+            )
         if survey.intro:
             prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, conversation.language)))
         turn = Turn(session, now, conversation.language)

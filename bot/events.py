@@ -24,6 +24,7 @@ class StartSurvey:
     survey_id: str
     reference: str | None = None
     anonymous: bool | None = None  # None: the survey's own setting
+    link_id: int | None = None  # the survey link it was started by, whose attributes its answers carry
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,8 +75,9 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) -> None:
-    """Runs until stopped: the configured channels of the registry, or else the terminal channel. SIGTERM or SIGINT
-    stops it gracefully within `[server] shutdown_seconds` (see `GracefulServer`)."""
+    """Runs until stopped: the configured channels of the registry, or else the terminal channel when stdin is a
+    terminal (without one, the HTTP server alone). SIGTERM or SIGINT stops it gracefully within
+    `[server] shutdown_seconds` (see `GracefulServer`)."""
     server = core.settings.server
     with closing(listen(server.host, server.port)) as listener:
         revision = await current_revision(core.database)
@@ -99,12 +100,22 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
                 api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds
             )
             http = GracefulServer(config)
+            with_terminal = not channels and has_terminal()
             if not channels:
                 names = " or ".join(entry.name for entry in registry)
-                log.warning("no %s channel configured: starting the terminal channel", names)
-            await serve_http(core, http, listener, with_terminal=not channels)
+                if with_terminal:
+                    log.warning("no %s channel configured: starting the terminal channel", names)
+                else:
+                    log.warning("no %s channel configured and no terminal: serving HTTP until stopped", names)
+            await serve_http(core, http, listener, with_terminal=with_terminal)
             bound.enter_context(bounded_stop(http, server.shutdown_seconds))  # the channels stop within the rest
         log.info("stopped")
+
+
+def has_terminal() -> bool:
+    """Whether someone may type at this process: under systemd or in a container stdin is /dev/null or a pipe, and
+    the terminal channel would end at once, taking the HTTP server with it."""
+    return sys.stdin is not None and sys.stdin.isatty()
 
 
 def http_api(core: Core) -> ASGIApp | None:

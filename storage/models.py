@@ -68,6 +68,21 @@ class Invitation(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)  # of the request, to tell a retry from a reuse
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL")
     sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    link_id: int | None = Field(default=None, foreign_key="surveylink.id", ondelete="SET NULL")  # the link it came by
+
+
+class SurveyLink(SQLModel, table=True):
+    """A link (or QR code) to a survey: its short signed token stands for the survey, the reference and the
+    attributes, which the link itself does not carry. Each survey started by it records an `Invitation`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    survey_id: str = Field(max_length=64)
+    reference: str | None = Field(default=None, max_length=128)
+    attributes: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    created_by: str = Field(max_length=64)  # `api:KEY NAME`, or the operating-system user of `feedbackbot link`
+    expires_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class ConversationBase(SQLModel):

@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pty
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import termios
+import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import httpx
 import pytest
 from alembic import command
 from sqlalchemy.engine import Connection
@@ -79,21 +85,75 @@ def run_to_its_end(
     folder: Path, database_url: str, command: Sequence[str] = (FEEDBACKBOT, "run"), **settings: str
 ) -> subprocess.CompletedProcess[str]:
     """`command` in `folder` with the shipped surveys, the database at `database_url`, a free port and `settings`
-    (FEEDBACKBOT_ variables), none of the developer's own. Its stdin is empty: the terminal channel reads no line and
-    quits, and the bot with it. Its exit status is the caller's to check."""
+    (FEEDBACKBOT_ variables), none of the developer's own. Its stdin is /dev/null, no terminal: the bot serves HTTP
+    until SIGTERM, which it gets once /healthz answers. Its exit status is the caller's to check."""
+    port = int(settings.setdefault("FEEDBACKBOT_SERVER__PORT", str(free_port())))
+    with bot_process(folder, database_url, command, **settings) as bot:
+        if bot.wait_for_health(port) is not None:
+            bot.process.send_signal(signal.SIGTERM)
+        bot.process.wait(timeout=60)
+        return subprocess.CompletedProcess(bot.process.args, bot.process.returncode, "", bot.stderr())
+
+
+@dataclass
+class BotProcess:
+    """A bot process started by `bot_process`, its standard error going to a file (so that a chatty process never
+    blocks on a full pipe)."""
+
+    process: subprocess.Popen[bytes]
+    stderr_file: Path
+
+    def stderr(self) -> str:
+        return self.stderr_file.read_text()
+
+    def wait_for_health(self, port: int) -> httpx.Response | None:
+        """The first answer of /healthz, or None when the process ended before answering."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return None
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"the HTTP server did not come up: {self.stderr()}")
+
+
+@contextmanager
+def bot_process(folder: Path, database_url: str, command: Sequence[str], **settings: str) -> Iterator[BotProcess]:
+    """`command` running in `folder` as `run_to_its_end` starts it, with stdin /dev/null; killed on leaving."""
     (folder / "surveys").symlink_to(ROOT / "surveys")
     env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACKBOT_")}
     env |= {"FEEDBACKBOT_STORAGE__URL": database_url, "FEEDBACKBOT_SERVER__PORT": str(free_port()), **settings}
-    return subprocess.run(
-        list(command),
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    stderr_file = folder / "stderr.log"
+    with stderr_file.open("wb") as stderr:
+        process = subprocess.Popen(
+            list(command), cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        yield BotProcess(process, stderr_file)
+    finally:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def terminal_stdin() -> Iterator[tuple[int, Callable[[str], None]]]:
+    """A pseudo-terminal for a process's stdin, as when an operator types at it: the file descriptor to give the
+    process, and a function typing a line. The terminal does not echo, so nothing waits to be read back."""
+    typed, terminal = pty.openpty()
+    attributes = termios.tcgetattr(terminal)
+    attributes[3] &= ~termios.ECHO
+    termios.tcsetattr(terminal, termios.TCSANOW, attributes)
+
+    def type_line(line: str) -> None:
+        os.write(typed, line.encode() + b"\n")
+
+    try:
+        yield terminal, type_line
+    finally:
+        os.close(typed)
+        os.close(terminal)
 
 
 def run_aside(work: Coroutine[Any, Any, T]) -> T:

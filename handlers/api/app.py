@@ -6,6 +6,7 @@ from bot.app import Core
 from bot.cli import installed_version
 from handlers.api.auth import caller_of
 from handlers.api.invitations import add_invitation_routes
+from handlers.api.links import add_link_routes
 from handlers.api.reads import add_read_routes
 
 
@@ -22,5 +23,6 @@ def build_api(core: Core) -> FastAPI:
     # Routes are added to the app itself, not included from routers: the server's request timer finds their
     # templates among the app's routes.
     add_invitation_routes(api, core.invitations, caller)
+    add_link_routes(api, core.links, caller)
     add_read_routes(api, core.database)
     return api

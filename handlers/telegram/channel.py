@@ -155,6 +155,7 @@ class TelegramChannel:
         self.services.sender = sender
         self.services.delivery = Delivery(core.replies, sender)
         self.services.surveys = core.surveys
+        self.services.links = core.links
         self.services.default_survey = core.settings.surveys.default
         self.services.staff_chat_id = settings.staff_chat_id
         register(self.application, settings.staff_chat_id)

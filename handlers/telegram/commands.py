@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.events import Complain, StartSurvey
 from bot.i18n import languages, translate
+from bot.links import Unusable, looks_like_token
 from bot.surveys import Survey
 from handlers.telegram import render
 from handlers.telegram.common import Context, event_id, respond, respondent
@@ -27,14 +28,29 @@ def parse_start_payload(payload: str, surveys: dict[str, Survey], default: str) 
 
 
 async def start(update: Update, context: Context) -> None:
-    """Starts the deep link's survey (or the default), tied to its reference; undoes /stop."""
+    """Starts the deep link's survey (or the default), tied to its reference, or the survey a link's token stands
+    for, with the link's reference and attributes; undoes /stop."""
     services = context.bot_data
     payload = context.args[0] if context.args else ""
-    survey_id, reference = parse_start_payload(payload, services.surveys, services.default_survey)
     who = respondent(update)
     if who.user_id in services.delivery.unreachable:  # /start after blocking the bot: they are back
         await services.delivery.set_reachable(who, True)
+    if looks_like_token(payload):
+        await start_by_link(update, context, payload)
+        return
+    survey_id, reference = parse_start_payload(payload, services.surveys, services.default_survey)
     await respond(update, context, StartSurvey(who, event_id(update), survey_id, reference))
+
+
+async def start_by_link(update: Update, context: Context, token: str) -> None:
+    """Starts the survey the link stands for; a forged, unknown or expired link gets an answer saying so."""
+    who = respondent(update)
+    link = await context.bot_data.links.find(token)
+    if isinstance(link, Unusable):
+        language = await context.bot_data.people.language_of(who)
+        await reply_text(update, context, translate(link, language))
+        return
+    await respond(update, context, StartSurvey(who, event_id(update), link.survey_id, link.reference, link_id=link.id))
 
 
 async def complain(update: Update, context: Context) -> None:

@@ -8,6 +8,7 @@ from telegram.ext import CallbackContext, ExtBot
 from bot.cases import Cases
 from bot.engine import Engine
 from bot.events import Event, Respondent
+from bot.links import Links
 from bot.people import People
 from bot.surveys import Survey
 from handlers.telegram.delivery import Delivery, Sender
@@ -23,6 +24,7 @@ class Services:
     delivery: Delivery
     sender: Sender
     surveys: dict[str, Survey]
+    links: Links
     default_survey: str
     staff_chat_id: int | None
     failed_updates: set[int]

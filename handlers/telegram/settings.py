@@ -15,6 +15,8 @@ class TelegramSettings(ChannelSection):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_secret: SecretStr | None = None
     staff_chat_id: int | None = None
+    # The bot's username (without @), for the links `feedbackbot link` and the API make: https://t.me/USERNAME?start=
+    username: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{4,31}$")
     # Telegram's overall limit is about 30 messages/s; raise it only with paid broadcasts or against a test server.
     max_messages_per_second: float = Field(default=30, gt=0)
     request_timeout: float = Field(default=10, gt=0)  # seconds for one Bot API call before it is retried
@@ -29,6 +31,9 @@ class TelegramSettings(ChannelSection):
     @property
     def configured(self) -> bool:
         return self.token is not None
+
+    def start_link(self, token: str) -> str | None:
+        return None if self.username is None else f"https://t.me/{self.username}?start={token}"
 
     @property
     def staff_destination(self) -> str | None:

@@ -12,7 +12,9 @@ import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +24,7 @@ from bot.engine import Engine
 from handlers.console import ConsoleChannel
 from storage.db import Database
 from storage.models import Answer
-from tests.conftest import FEEDBACKBOT, ROOT, free_port, postgres_admin, run_aside
+from tests.conftest import FEEDBACKBOT, ROOT, free_port, postgres_admin, run_aside, terminal_stdin
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ def test_the_first_survey_is_named_in_any_letter_case(tmp_path: Path, bot_env: d
     )
 
 
-def wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:
+def wait_for_health(url: str, process: subprocess.Popen[Any]) -> httpx.Response:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
@@ -96,21 +98,19 @@ def wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:
 def test_run_serves_health_and_the_terminal_channel_until_it_quits(tmp_path: Path, bot_env: dict[str, str]) -> None:
     port = free_port()
     env = bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}
-    process = subprocess.Popen(
-        [FEEDBACKBOT, "run"],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        health = wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
-        assert (health.status_code, health.json()) == (200, {"status": "ok", "database": "ok"})
-        stdout, stderr = process.communicate("5\nskip\n/quit\n", timeout=30)
-    finally:
-        process.kill()
+    with terminal_stdin() as (terminal, type_line):
+        process = subprocess.Popen(
+            [FEEDBACKBOT, "run"], cwd=tmp_path, env=env, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            health = wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
+            assert (health.status_code, health.json()) == (200, {"status": "ok", "database": "ok"})
+            for line in ("5", "skip", "/quit"):
+                type_line(line)
+            out, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    stdout, stderr = out.decode(), err.decode()
     assert process.returncode == 0, stderr
     assert "no telegram or slack channel configured: starting the terminal channel" in stderr
     assert "Thank you for your feedback!" in stdout
@@ -181,13 +181,10 @@ class Terminal:
     """A bot process typed at line by line, its output collected as it comes (prompts end without a newline)."""
 
     def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        self._terminal = ExitStack()  # a terminal, as `run` starts the terminal channel only on one
+        terminal, self.type = self._terminal.enter_context(terminal_stdin())
         self.process = subprocess.Popen(
-            [FEEDBACKBOT, *args],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [FEEDBACKBOT, *args], cwd=cwd, env=env, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         self.output = b""
         self.closed = False  # the process closed its output: it ended
@@ -205,11 +202,6 @@ class Terminal:
             if self.closed:
                 return
 
-    def type(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line.encode() + b"\n")
-        self.process.stdin.flush()
-
     def wait_for(self, text: str) -> str:
         """The output once `text` appeared in it; fails if the process ended first."""
         with self._changed:
@@ -224,7 +216,9 @@ class Terminal:
 
     def quit(self) -> tuple[int, str]:
         """Types /quit; the exit code and standard error."""
-        _, stderr = self.process.communicate(b"/quit\n", timeout=30)
+        self.type("/quit")
+        _, stderr = self.process.communicate(timeout=30)
+        self._terminal.close()
         return self.process.returncode, stderr.decode()
 
 
@@ -296,12 +290,15 @@ def test_sigterm_stops_run_with_the_terminal_channel_waiting_for_a_line(
 ) -> None:
     port = free_port()
     env = bot_env | {"FEEDBACKBOT_SERVER__PORT": str(port)}
-    with subprocess.Popen(
-        [FEEDBACKBOT, "run"], cwd=tmp_path, env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
+    with (
+        terminal_stdin() as (terminal, _),
+        subprocess.Popen(
+            [FEEDBACKBOT, "run"], cwd=tmp_path, env=env, stdin=terminal, stderr=subprocess.PIPE, text=True
+        ) as process,
+    ):
         try:
             wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
-            process.send_signal(signal.SIGTERM)  # the terminal still waits for a line: stdin stays open
+            process.send_signal(signal.SIGTERM)  # the terminal still waits for a line
             process.wait(timeout=30)
         finally:
             process.kill()

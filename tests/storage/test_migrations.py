@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
+from storage.links import add_link, get_link
 from storage.migrate import upgrade
 from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage
 from storage.outbox import add
@@ -224,10 +225,10 @@ async def test_0006_gives_invitations_their_state_and_idempotency_and_downgrades
     )
     async with empty_database.engine.begin() as connection:
         await connection.execute(invitation_0001.insert(), [{"token": "t-1", "survey_id": "csat", "created_at": NOW}])
-    assert await upgrade(empty_database) == ("0005", "0006")
-    async with empty_database.snapshot() as session:
-        invitations = list(await session.exec(select(Invitation)))
-    assert [(row.token, row.state, row.idempotency_key) for row in invitations] == [("t-1", "invited", None)]
+    assert await upgrade(empty_database, "0006") == ("0005", "0006")
+    async with empty_database.snapshot() as session:  # the columns of 0006: later ones are not there yet
+        invitations = list(await session.exec(select(Invitation.token, Invitation.state, Invitation.idempotency_key)))
+    assert [tuple(row) for row in invitations] == [("t-1", "invited", None)]
 
     await downgrade(empty_database, "0005")
 
@@ -244,3 +245,32 @@ async def test_0006_gives_invitations_their_state_and_idempotency_and_downgrades
         "used_at",
     ]
     assert kept == 1
+
+
+async def test_0007_adds_survey_links_and_downgrades_without_them(empty_database: Database) -> None:
+    await upgrade(empty_database, "0006")
+    assert await upgrade(empty_database, "0007") == ("0006", "0007")
+    async with empty_database.transaction() as session:
+        link = await add_link(
+            session,
+            token="lk_1",
+            survey_id="csat",
+            reference="ORDER123",
+            attributes={"region": "north"},
+            created_by="api:crm",
+            expires_at=None,
+            now=NOW,
+        )
+        session.add(Invitation(token="t-1", survey_id="csat", created_at=NOW, link_id=link.id))
+    async with empty_database.snapshot() as session:
+        assert await get_link(session, token="lk_1") == link
+        assert list(await session.exec(select(Invitation.token, Invitation.link_id))) == [("t-1", link.id)]
+
+    await downgrade(empty_database, "0006")
+
+    async with empty_database.engine.begin() as connection:
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        columns = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
+        kept = (await connection.execute(sa.text("SELECT token FROM invitation"))).scalars().all()
+    assert "surveylink" not in tables and "link_id" not in [column["name"] for column in columns]
+    assert kept == ["t-1"]
