@@ -96,11 +96,14 @@ class QuestionCounts(NamedTuple):
 
 
 class Stopped(NamedTuple):
-    """Conversations not completed, by where they are: the question waiting (open ones) or the last one answered
-    (closed ones; None when they answered none)."""
+    """Conversations not completed, by where they are: the question waiting (open ones) or the last answer (closed
+    ones; all None when they answered none)."""
 
     waiting_at: str | None
-    last_answered: str | None
+    last_question: str | None
+    last_value: int | None
+    last_choice: str | None
+    last_skipped: bool | None
     conversations: int
 
 
@@ -385,16 +388,22 @@ async def question_counts(session: AsyncSession, scope: Scope) -> list[QuestionC
 
 
 async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
-    """The scope's conversations not completed (not grouped), counted by where they stand or stopped."""
-    last = (
-        select(Answer.question_id)
+    """The scope's conversations not completed (not grouped), counted by where they wait (open ones) or by their
+    last answer (closed ones, which keep no current question): what the flow then asked is worked out from it."""
+    last = aliased(Answer, name="last")
+    last_id = (
+        select(Answer.id)
         .where(col(Answer.conversation_id) == Conversation.id)
         .order_by(col(Answer.answered_at).desc(), col(Answer.id).desc())
         .limit(1)
         .scalar_subquery()
     )
-    waiting, last_answered = col(Conversation.current_question), last.label("last_answered")
-    _, statement = _conversations(session, scope, waiting, last_answered, func.count())
-    statement = statement.where(col(Conversation.status) != ConversationStatus.COMPLETED)
-    rows = await session.exec(statement.group_by(waiting, "last_answered"))
-    return [Stopped(*row[1:]) for row in rows]
+    where = tuple(
+        col(column)
+        for column in (Conversation.current_question, last.question_id, last.value, last.choice, last.skipped)
+    )
+    _, statement = _conversations(session, scope, *where, func.count())
+    statement = statement.outerjoin(last, col(last.id) == last_id).where(
+        col(Conversation.status) != ConversationStatus.COMPLETED
+    )
+    return [Stopped(*row[1:]) for row in await session.exec(statement.group_by(*where))]
