@@ -6,6 +6,7 @@ from bot.app import Core
 from bot.cli import installed_version
 from handlers.api.auth import caller_of
 from handlers.api.invitations import add_invitation_routes
+from handlers.api.metrics import add_metrics_route
 from handlers.api.reads import add_read_routes
 
 
@@ -23,4 +24,5 @@ def build_api(core: Core) -> FastAPI:
     # templates among the app's routes.
     add_invitation_routes(api, core.invitations, caller)
     add_read_routes(api, core.database)
+    add_metrics_route(api, core)
     return api
