@@ -77,14 +77,15 @@ def survey_figures(survey: SurveyReport) -> list[go.Figure]:
     return figures
 
 
+FUNNEL_STEPS = ("invitations", "delivered", "started", "completed")
+
+
 def _more_figures(survey: SurveyReport) -> Iterator[go.Figure]:
     """The response funnel, the sentiment histogram, the Pareto of root causes and the top complaint themes."""
     total = survey.total
     if total.invitations is not None:
-        invited = total.invitations
-        steps = {"invited": invited.invitations, "delivered": invited.delivered, "started": invited.started}
-        steps["completed"] = invited.completed
-        yield go.Figure(go.Funnel(y=list(steps), x=list(steps.values())), layout={"title": "Response funnel"})
+        steps = [getattr(total.invitations, step) for step in FUNNEL_STEPS]
+        yield go.Figure(go.Funnel(y=list(FUNNEL_STEPS), x=steps), layout={"title": "Response funnel"})
     if total.sentiment is not None and total.sentiment.comments:
         bins = total.sentiment.histogram
         bars = go.Bar(x=list(bins), y=list(bins.values()))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from bot.cases import CaseDesk, Cases
 from bot.engine import Engine
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
 from bot.outbound import SurveyInvitation
+from bot.report_html import FUNNEL_STEPS, report_html, survey_figures
 from bot.report_output import report_json
 from bot.report_stats import Interval
 from bot.reports import Breakdown, Report, breakdown_of, build_report
@@ -293,3 +296,84 @@ async def test_the_json_report_carries_the_new_figures(
     assert survey["themes"]["categories"] == [{"name": "delivery", "count": 1, "previous": None, "change": None}]
     assert survey["total"]["cases"]["count"] == 1
     assert [q["question"] for q in survey["questions"]] == ["satisfaction", "what_went_wrong", "comment"]
+
+
+class Tables(HTMLParser):
+    """The cells of every table of a page that has a heading of its own, by that heading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.heading: str | None = None
+        self.in_heading = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h3":
+            self.in_heading, self.heading = True, ""
+        elif tag == "tr" and self.heading:
+            self.tables.setdefault(self.heading, []).append([])
+        elif tag == "td" and self.heading:
+            self.tables[self.heading][-1].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_heading = self.in_heading and tag != "h3"
+
+    def handle_data(self, data: str) -> None:
+        if self.in_heading and self.heading is not None:
+            self.heading += data
+        elif self.heading in self.tables and self.lasttag == "td" and self.tables[self.heading][-1]:
+            self.tables[self.heading][-1][-1] += data
+
+
+def share(question: dict[str, Any]) -> str:
+    return "-" if question["answered_percent"] is None else f"{question['answered_percent']:.1f}"
+
+
+def with_interval(value: float, interval: list[float]) -> str:
+    return f"{value:.1f} ({interval[0]:.1f}-{interval[1]:.1f})"
+
+
+async def test_the_html_tables_and_charts_show_the_numbers_of_the_json_and_the_words_escaped(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    invitations = Invitations(database, engine, {"slack": True}, clock)
+    await invite(invitations, database, clock, "U1", "north", True)
+    await invite(invitations, database, clock, "U2", "north", True)
+    invited = Customer(engine, user_id="U1", channel="slack")
+    await invited.say("5")
+    await invited.say("<b>Awful</b>, the parcel late & broken")  # a high score, bad words, markup
+    await answer_csat(engine, "bob", 1, RUDE)
+    await Cases(database, CaseDesk(), clock).acknowledge(2, "staff")
+    built = await report(database, surveys["csat"], "region")
+
+    page, document = report_html(built), json.loads(report_json(built))
+
+    parser = Tables()
+    parser.feed(page)
+    tables = {title: [row for row in rows if row] for title, rows in parser.tables.items()}
+    [survey] = document["surveys"]
+    total, funnel, cases = survey["total"], survey["total"]["invitations"], survey["total"]["cases"]
+    assert tables["Cases and invitations"][0] == [
+        "all",
+        str(funnel["delivered"]),
+        with_interval(funnel["response_percent"], funnel["interval"]),
+        f"{cases['per_completed_percent']:.1f}",
+        str(cases["sla_breaches"]),
+        "-",  # nothing resolved: no reopen rate
+        "-",
+    ]
+    assert tables["Drop-off per question"] == [
+        [q["question"], *(str(q[count]) for count in ("reached", "answered", "skipped", "left")), share(q)]
+        for q in survey["questions"]
+    ]
+    histogram = total["sentiment"]["histogram"]
+    assert tables["Sentiment of the comments (polarity)"] == [[name, str(n)] for name, n in histogram.items()]
+    phrases = survey["themes"]["phrases"]
+    assert tables["Top phrases of negative comments"] == [[t["name"], str(t["count"]), "-", "-"] for t in phrases]
+    [contradiction] = survey["contradictions"]
+    assert tables["Scores their words contradict"][0][1:] == ["5", "negative", f"“{contradiction['words']}”"]
+    assert "&lt;b&gt;Awful&lt;/b&gt;, the parcel late &amp; broken" in page and "<b>Awful" not in page
+    charts = {chart.layout.title.text: chart for chart in survey_figures(built.surveys[0])}
+    assert list(charts["Response funnel"].data[0].x) == [funnel[step] for step in FUNNEL_STEPS]
+    assert list(charts["Sentiment of the comments (polarity)"].data[0].y) == list(histogram.values())
+    assert list(charts["Top phrases of negative comments"].data[0].x) == [t["count"] for t in reversed(phrases)]
