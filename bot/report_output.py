@@ -154,7 +154,7 @@ CONTRADICTION_COLUMNS = ("Started", "Score", "Words say", "Words")
 
 
 def contradiction_rows(survey: SurveyReport) -> list[list[str]]:
-    return [[_when(c.started_at, ""), str(c.score), c.sentiment, f"“{c.words}”"] for c in survey.contradictions]
+    return [[_when(c.started_at, "-"), str(c.score), c.sentiment, f"“{c.words}”"] for c in survey.contradictions]
 
 
 PARETO_COLUMNS = ("Root cause", "Cases", "Cumulative %")

@@ -40,7 +40,7 @@ class Themes:
 class ContradictionRow:
     """A score that its comment contradicts; `words` with invisible characters and line breaks removed."""
 
-    started_at: datetime
+    started_at: datetime | None  # None for an anonymous survey: the time could single its author out
     score: int
     sentiment: str
     words: str
@@ -76,4 +76,7 @@ def ranked(current: Iterable[tuple[str, int]], previous: Iterable[tuple[str, int
 
 
 def contradiction_rows(found: Iterable[Contradiction]) -> list[ContradictionRow]:
-    return [ContradictionRow(row.started_at, row.score, row.label, one_line(row.text)) for row in found]
+    return [
+        ContradictionRow(None if row.anonymous else row.started_at, row.score, row.label, one_line(row.text))
+        for row in found
+    ]

@@ -43,12 +43,13 @@ class Breakdown(StrEnum):
         return self in (Breakdown.DAY, Breakdown.WEEK, Breakdown.MONTH)
 
 
+BREAKDOWNS = frozenset(breakdown.value for breakdown in Breakdown)
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as the HTTP API accepts invitation attributes
 
 
 def breakdown_of(given: str) -> Breakdown | str:
     """A breakdown, or else the name of an invitation attribute (region, plan, agent); ValueError for neither."""
-    if given in Breakdown.__members__.values():
+    if given in BREAKDOWNS:
         return Breakdown(given)
     if not ATTRIBUTE_NAME.fullmatch(given):
         raise ValueError(f"{given!r} is neither one of {', '.join(Breakdown)} nor an invitation attribute name")
@@ -332,7 +333,7 @@ async def _survey_report(
     grouped = _grouped_scope(survey, scope, by)
     groups = await _group_figures(session, survey, grouped, min_group_size) if grouped else []
     groups = hide_small_groups(groups, min_group_size)
-    if by is not None and by in Breakdown.__members__.values() and Breakdown(by).is_period:
+    if by in BREAKDOWNS and Breakdown(by).is_period:
         groups = mark_changes(groups)
     report = SurveyReport(survey.id, title, total_figures, groups, [])
     if total_figures.hidden:
@@ -355,24 +356,22 @@ CONTRADICTIONS_LISTED = 20
 
 async def _themes(session: AsyncSession, scope: Scope) -> Themes:
     """The period's top complaint categories and phrases, each against the previous period of the same length."""
+    categories, comments = await _theme_counts(session, scope)
     before = _previous_scope(scope)
-    comments = await reports.negative_comments(session, scope, limit=NEGATIVE_COMMENTS_READ)
-    if before is None:
-        return Themes(
-            ranked(await reports.categories(session, scope), None),
-            ranked(phrases(comments).items(), None),
-            len(comments),
-            None,
-            None,
-        )
-    earlier = await reports.negative_comments(session, before, limit=NEGATIVE_COMMENTS_READ)
+    earlier = None if before is None else await _theme_counts(session, before)
     return Themes(
-        ranked(await reports.categories(session, scope), await reports.categories(session, before)),
-        ranked(phrases(comments).items(), phrases(earlier).items()),
+        ranked(categories, None if earlier is None else earlier[0]),
+        ranked(phrases(comments).items(), None if earlier is None else phrases(earlier[1]).items()),
         len(comments),
-        before.since,
-        before.until,
+        None if before is None else before.since,
+        None if before is None else before.until,
     )
+
+
+async def _theme_counts(session: AsyncSession, scope: Scope) -> tuple[list[tuple[str, int]], list[str]]:
+    """The scope's cases by category, and the words of its latest negative comments."""
+    comments = await reports.negative_comments(session, scope, limit=NEGATIVE_COMMENTS_READ)
+    return await reports.categories(session, scope), comments
 
 
 def _previous_scope(scope: Scope) -> Scope | None:
@@ -435,7 +434,7 @@ def _grouped_scope(survey: Survey, scope: Scope, by: str | None) -> Scope | None
     if by == Breakdown.SERVICE:
         question = next((q for q in survey.questions if q.kind == QuestionKind.CHOICE), None)
         return None if question is None else replace(scope, by="answer", group_question=question.id)
-    if by not in Breakdown.__members__.values():
+    if by not in BREAKDOWNS:
         return replace(scope, by="attribute", group_attribute=by)
     grouped: GroupBy = by  # type: ignore[assignment]  # the other breakdowns are storage's own names
     return replace(scope, by=grouped)

@@ -109,6 +109,7 @@ class Stopped(NamedTuple):
 
 class Contradiction(NamedTuple):
     conversation_id: int
+    anonymous: bool
     started_at: datetime
     score: int
     label: str
@@ -328,7 +329,9 @@ async def contradictions(
     score with negative words, or a low one with positive words."""
     comment = aliased(Answer, name="comment")
     score, label = col(Answer.value), col(comment.sentiment_label)
-    _, statement = _conversations(session, scope, Conversation.id, Conversation.started_at, score, label, comment.text)
+    _, statement = _conversations(
+        session, scope, Conversation.id, Conversation.anonymous, Conversation.started_at, score, label, comment.text
+    )
     statement = (
         statement.join(Answer, col(Answer.conversation_id) == Conversation.id)
         .join(comment, col(comment.conversation_id) == Conversation.id)

@@ -269,6 +269,8 @@ async def test_a_hidden_anonymous_group_shows_none_of_the_new_figures_nor_the_on
         "facilities": ("would reveal a hidden group by subtraction", None, None),
     }
     assert survey.total.cases is not None and survey.total.cases.count == 13
+    # 5 with rude words: contradicted, listed with no time, which could single out an anonymous author
+    assert len(survey.contradictions) == 13 and {row.started_at for row in survey.contradictions} == {None}
 
 
 async def test_a_survey_too_small_in_total_lists_no_words_themes_nor_drop_off(
