@@ -240,8 +240,9 @@ async def test_one_answer_each_period_is_no_real_change(
     await answer_csat(engine, "before", 5, None)
     clock.advance(days=1)
     await answer_csat(engine, "after", 3, None)
-    [survey] = (await report(database, surveys["csat"], since=start + timedelta(days=1))).surveys
-    assert survey.previous is not None and survey.previous.csat_change == "no real change"
+    since, until = start + timedelta(days=1), start + timedelta(days=2)
+    [survey] = (await report(database, surveys["csat"], since=since, until=until)).surveys
+    assert survey.previous is not None and survey.previous.csat_change == "no real change"  # 20.7-100 % then 0-79.3 %
 
 
 async def rate_services(engine: Engine, sizes: dict[str, int]) -> None:
@@ -379,3 +380,24 @@ async def test_the_html_tables_and_charts_show_the_numbers_of_the_json_and_the_w
     assert list(charts["Response funnel"].data[0].x) == [funnel[step] for step in FUNNEL_STEPS]
     assert list(charts["Sentiment of the comments (polarity)"].data[0].y) == list(histogram.values())
     assert list(charts["Top phrases of negative comments"].data[0].x) == [t["count"] for t in reversed(phrases)]
+
+
+async def test_all_passives_contradict_nothing_and_make_no_real_change(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    start = clock.now
+    for number, (score, words) in enumerate([(7, None), (8, RUDE), (8, None), (7, PRAISE)]):
+        clock.advance(hours=12)  # two a day, on two days
+        customer = Customer(engine, user_id=f"passive-{number}")
+        await customer.start("nps")
+        await customer.say(str(score))
+        await customer.say(words or "skip")
+
+    since, until = start + timedelta(days=1), start + timedelta(days=2)
+    [survey] = (await report(database, surveys["nps"], since=since, until=until)).surveys
+
+    assert survey.contradictions == []  # a passive is neither a high nor a low score
+    previous = survey.previous
+    assert previous is not None and (previous.nps, rounded(previous.nps_interval)) == (0.0, (0.0, 0.0))
+    assert (previous.nps_change, previous.csat_change) == ("no real change", None)  # the survey asks no CSAT
+    assert survey.total.nps is not None and (survey.total.nps.passives, survey.total.nps.score) == (2, 0.0)
