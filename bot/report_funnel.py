@@ -19,23 +19,19 @@ class Invitations:
     skipped: int
     failed: int
     delivered: int
-    started: int
-    completed: int
+    started: int | None  # None for an anonymous survey: its conversations are not tied to their invitations
+    completed: int | None
     response_percent: float | None  # completed / delivered
     interval: Interval | None
 
 
-def invitation_figures(funnel: Funnel) -> Invitations:
-    return Invitations(
-        funnel.invitations,
-        funnel.skipped,
-        funnel.failed,
-        funnel.delivered,
-        funnel.started,
-        funnel.completed,
-        100 * funnel.completed / funnel.delivered if funnel.delivered else None,
-        wilson(funnel.completed, funnel.delivered),
-    )
+def invitation_figures(funnel: Funnel, *, anonymous: bool) -> Invitations:
+    """The funnel of the invitations; of an anonymous survey, only up to their delivery."""
+    counts = (funnel.invitations, funnel.skipped, funnel.failed, funnel.delivered)
+    if anonymous:
+        return Invitations(*counts, None, None, None, None)
+    response = 100 * funnel.completed / funnel.delivered if funnel.delivered else None
+    return Invitations(*counts, funnel.started, funnel.completed, response, wilson(funnel.completed, funnel.delivered))
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,8 +84,9 @@ def _more_figures(survey: SurveyReport) -> Iterator[go.Figure]:
     """The response funnel, the sentiment histogram, the Pareto of root causes and the top complaint themes."""
     total = survey.total
     if total.invitations is not None:
-        steps = [getattr(total.invitations, step) for step in FUNNEL_STEPS]
-        yield go.Figure(go.Funnel(y=list(FUNNEL_STEPS), x=steps), layout={"title": "Response funnel"})
+        counts = {step: getattr(total.invitations, step) for step in FUNNEL_STEPS}
+        steps = {step: count for step, count in counts.items() if count is not None}  # anonymous: to delivery
+        yield go.Figure(go.Funnel(y=list(steps), x=list(steps.values())), layout={"title": "Response funnel"})
     if total.sentiment is not None and total.sentiment.comments:
         bins = total.sentiment.histogram
         bars = go.Bar(x=list(bins), y=list(bins.values()))

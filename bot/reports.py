@@ -451,6 +451,7 @@ class _Aggregates:
     to_acknowledge: dict[str | None, Durations]
     to_resolve: dict[str | None, Durations]
     invitations: dict[str | None, reports.Funnel]
+    anonymous: bool  # the survey: its invitations are counted only up to their delivery
 
 
 async def _aggregates(session: AsyncSession, survey: Survey, scope: Scope) -> _Aggregates:
@@ -467,6 +468,7 @@ async def _aggregates(session: AsyncSession, survey: Survey, scope: Scope) -> _A
         {row.group: row for row in await reports.case_durations(session, scope, action="acknowledged")},
         {row.group: row for row in await reports.case_durations(session, scope, action="resolved")},
         {row.group: row for row in funnel if row.invitations},
+        survey.anonymous,
     )
 
 
@@ -503,7 +505,7 @@ def _figures_of(group: GroupFigures, key: str | None, found: _Aggregates) -> Gro
         cases=case_figures(
             found.cases.get(key), found.to_acknowledge.get(key), found.to_resolve.get(key), group.completed
         ),
-        invitations=None if funnel is None else invitation_figures(funnel),
+        invitations=None if funnel is None else invitation_figures(funnel, anonymous=found.anonymous),
     )
 
 

@@ -47,10 +47,10 @@ def rounded(interval: Interval | None) -> tuple[float, float] | None:
 
 
 async def invite(
-    invitations: Invitations, database: Database, clock: Clock, user: str, region: str, sent: bool
+    invitations: Invitations, database: Database, clock: Clock, user: str, region: str, sent: bool, survey: str = "csat"
 ) -> None:
-    """An invitation to the CSAT survey on Slack; its survey opened when `sent`, else its message refused."""
-    request = InvitationRequest("csat", ToPlatformUser("slack", user), None, {"region": region})
+    """An invitation to `survey` on Slack; its survey opened when `sent`, else its message refused."""
+    request = InvitationRequest(survey, ToPlatformUser("slack", user), None, {"region": region})
     invited = (await invitations.invite(request, api_key="crm", idempotency_key=None)).invitation
     if sent:
         await invitations.opening(SurveyInvitation(invitation_id=invited.id, platform_id=user), "slack")
@@ -401,3 +401,22 @@ async def test_all_passives_contradict_nothing_and_make_no_real_change(
     assert previous is not None and (previous.nps, rounded(previous.nps_interval)) == (0.0, (0.0, 0.0))
     assert (previous.nps_change, previous.csat_change) == ("no real change", None)  # the survey asks no CSAT
     assert survey.total.nps is not None and (survey.total.nps.passives, survey.total.nps.score) == (2, 0.0)
+
+
+async def test_invitations_to_an_anonymous_survey_are_counted_up_to_their_delivery_and_group_nobody(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    invitations = Invitations(database, engine, {"slack": True}, clock)
+    for region, size in {"north": 6, "south": 2}.items():
+        for number in range(size):
+            user = f"{region}-{number}"
+            await invite(invitations, database, clock, user, region, True, survey="internal-service")
+            await Customer(engine, user_id=user, channel="slack").say("hr")
+
+    [survey] = (await report(database, surveys["internal-service"], "region", min_group_size=5)).surveys
+
+    # An anonymous survey is not tied to its invitation: no region, no start, no response rate to tell.
+    assert [(g.group, g.respondents, g.hidden, g.invitations) for g in survey.groups] == [("-", 8, None, None)]
+    funnel = survey.total.invitations
+    assert funnel is not None and (funnel.invitations, funnel.delivered) == (8, 8)
+    assert (funnel.started, funnel.completed, funnel.response_percent) == (None, None, None)
