@@ -24,6 +24,7 @@ from storage.reports import POLARITY_EDGES, CaseCounts, Durations, GroupBy, Scop
 from storage.types import utcnow
 
 SATISFIED_AT_LEAST = 4  # CSAT %: the share of 4s and 5s
+DISSATISFIED_UP_TO = 2
 PROMOTERS_FROM, DETRACTORS_UP_TO = 9, 6
 TOTAL = "all"  # the group name of a survey's total
 HOUR = 3600.0
@@ -328,8 +329,7 @@ async def _survey_report(
     session: AsyncSession, survey: Survey, scope: Scope, by: str | None, min_group_size: int
 ) -> SurveyReport:
     title = survey.text(survey.title, survey.fallback_language)
-    total = await _group_figures(session, survey, scope, min_group_size)
-    [total_figures] = total or [GroupFigures(TOTAL, 0, 0, 0)]
+    total_figures = await _total(session, survey, scope, min_group_size)
     grouped = _grouped_scope(survey, scope, by)
     groups = await _group_figures(session, survey, grouped, min_group_size) if grouped else []
     groups = hide_small_groups(groups, min_group_size)
@@ -338,26 +338,33 @@ async def _survey_report(
     report = SurveyReport(survey.id, title, total_figures, groups, [])
     if total_figures.hidden:
         return report
+    before = _previous_scope(scope)
+    then = None if before is None else await _total(session, survey, before, min_group_size)
+    shown_before = before if then is not None and then.hidden is None else None  # else no count of it is shown
     return replace(
         report,
         root_causes=pareto(await reports.root_causes(session, scope)),
         questions=question_reach(
             survey, await reports.question_counts(session, scope), await reports.stopped(session, scope)
         ),
-        themes=await _themes(session, scope),
+        themes=await _themes(session, scope, shown_before),
         contradictions=await _contradictions(session, survey, scope),
-        previous=await _previous_period(session, survey, scope, total_figures, min_group_size),
+        previous=None if before is None or then is None else _comparison(before, then, total_figures),
     )
+
+
+async def _total(session: AsyncSession, survey: Survey, scope: Scope, min_group_size: int) -> GroupFigures:
+    [total] = await _group_figures(session, survey, scope, min_group_size) or [GroupFigures(TOTAL, 0, 0, 0)]
+    return total
 
 
 NEGATIVE_COMMENTS_READ = 1000  # the latest negative comments of a period that its phrases are found in
 CONTRADICTIONS_LISTED = 20
 
 
-async def _themes(session: AsyncSession, scope: Scope) -> Themes:
-    """The period's top complaint categories and phrases, each against the previous period of the same length."""
+async def _themes(session: AsyncSession, scope: Scope, before: Scope | None) -> Themes:
+    """The period's top complaint categories and phrases, each against the period `before` when there is one."""
     categories, comments = await _theme_counts(session, scope)
-    before = _previous_scope(scope)
     earlier = None if before is None else await _theme_counts(session, before)
     return Themes(
         ranked(categories, None if earlier is None else earlier[0]),
@@ -382,13 +389,8 @@ def _previous_scope(scope: Scope) -> Scope | None:
     return replace(scope, since=scope.since - (until - scope.since), until=scope.since)
 
 
-async def _previous_period(
-    session: AsyncSession, survey: Survey, scope: Scope, now: GroupFigures, min_group_size: int
-) -> PeriodComparison | None:
-    before = _previous_scope(scope)
-    if before is None:
-        return None
-    [then] = await _group_figures(session, survey, before, min_group_size) or [GroupFigures(TOTAL, 0, 0, 0)]
+def _comparison(before: Scope, then: GroupFigures, now: GroupFigures) -> PeriodComparison:
+    """The total `now` against the one `then` of the period `before` (without figures when it is hidden)."""
     assert before.since is not None and before.until is not None
     return PeriodComparison(
         before.since,
@@ -408,7 +410,11 @@ def _change(before: Interval | None, after: Interval | None) -> Change | NoRealC
     return real_change(before, after) or "no real change"
 
 
-CONTRADICTED = {QuestionKind.CSAT: (4, 2), QuestionKind.NPS: (PROMOTERS_FROM, DETRACTORS_UP_TO)}  # high from, low to
+# The scores a comment's sentiment contradicts: (high from, low up to) per kind.
+CONTRADICTED = {
+    QuestionKind.CSAT: (SATISFIED_AT_LEAST, DISSATISFIED_UP_TO),
+    QuestionKind.NPS: (PROMOTERS_FROM, DETRACTORS_UP_TO),
+}
 
 
 async def _contradictions(session: AsyncSession, survey: Survey, scope: Scope) -> list[ContradictionRow]:

@@ -420,3 +420,20 @@ async def test_invitations_to_an_anonymous_survey_are_counted_up_to_their_delive
     funnel = survey.total.invitations
     assert funnel is not None and (funnel.invitations, funnel.delivered) == (8, 8)
     assert (funnel.started, funnel.completed, funnel.response_percent) == (None, None, None)
+
+
+async def test_a_previous_period_too_small_to_show_gives_no_count_of_its_own(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    start = clock.now
+    await rate_services(engine, {"hr": 2})  # anonymous, fewer than 5
+    clock.advance(days=1)
+    await rate_services(engine, {"finance": 6})
+    since, until = start + timedelta(days=1), start + timedelta(days=2)
+
+    [survey] = (await report(database, surveys["internal-service"], min_group_size=5, since=since, until=until)).surveys
+
+    assert survey.previous is not None and (survey.previous.csat_percent, survey.previous.csat_change) == (None, None)
+    assert survey.themes is not None and [(t.name, t.count, t.previous) for t in survey.themes.categories] == [
+        ("delivery", 6, None)
+    ]
