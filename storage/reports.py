@@ -239,34 +239,23 @@ async def case_durations(session: AsyncSession, scope: Scope, *, action: str) ->
     """Per group: the median and 90th percentile of the time from each case's opening to its first `action` on
     the trail ("acknowledged", "resolved"): percentile_cont on PostgreSQL; on SQLite, which has no percentile
     aggregate, interpolated the same way from the sorted column of durations (one row per case, not per answer)."""
-    first = (
-        select(col(CaseEvent.complaint_id).label("case_id"), func.min(CaseEvent.at).label("at"))
-        .where(CaseEvent.action == action)
-        .group_by(col(CaseEvent.complaint_id))
-        .subquery()
+    first = select(func.min(CaseEvent.at)).where(
+        col(CaseEvent.complaint_id) == Complaint.id, CaseEvent.action == action
     )
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        seconds: ColumnElement[Any] = func.extract("epoch", first.c.at - col(Complaint.created_at))
-    else:
-        # Julian days carry about 10 µs of rounding at today's dates: rounded to the millisecond, far finer than hours.
-        seconds = func.round((func.julianday(first.c.at) - func.julianday(Complaint.created_at)) * 86400.0, 3)
-    columns: tuple[Any, ...] = (
-        (func.count(), func.percentile_cont(0.5).within_group(seconds), func.percentile_cont(0.9).within_group(seconds))
-        if postgresql
-        else (seconds.label("seconds"),)
-    )
-    key, statement = _conversations(session, scope, *columns)
-    statement = statement.join(Complaint, col(Complaint.conversation_id) == Conversation.id).join(
-        first, first.c.case_id == Complaint.id
-    )
-    if postgresql:
-        return [
-            Durations(group, n, float(p50), float(p90))
-            for group, n, p50, p90 in await session.exec(statement.group_by(key))
-        ]
+    reached = first.scalar_subquery().label("reached")
+    _, cases = _conversations(session, scope, col(Complaint.created_at).label("opened"), reached)
+    timed = cases.join(Complaint, col(Complaint.conversation_id) == Conversation.id).subquery()
+    seconds: ColumnElement[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        seconds = func.extract("epoch", timed.c.reached - timed.c.opened)
+        figures: tuple[Any, ...] = (func.count(), *(func.percentile_cont(f).within_group(seconds) for f in (0.5, 0.9)))
+        statement = select(timed.c.grp, *figures).where(timed.c.reached.is_not(None)).group_by(timed.c.grp)
+        return [Durations(group, n, float(p50), float(p90)) for group, n, p50, p90 in await session.exec(statement)]
+    # Julian days carry about 10 µs of rounding at today's dates: rounded to the millisecond, far finer than hours.
+    seconds = func.round((func.julianday(timed.c.reached) - func.julianday(timed.c.opened)) * 86400.0, 3)
+    ordered = select(timed.c.grp, seconds).where(timed.c.reached.is_not(None)).order_by(timed.c.grp, seconds)
     by_group: dict[str | None, list[float]] = {}
-    for group, value in await session.exec(statement.order_by(key, "seconds")):
+    for group, value in await session.exec(ordered):
         by_group.setdefault(group, []).append(value)
     return [Durations(g, len(v), _percentile(v, 0.5), _percentile(v, 0.9)) for g, v in by_group.items()]
 
