@@ -1,5 +1,7 @@
-"""The report's aggregates: counted by the database per group (a channel, a period, the answer to a choice question),
-so that a report reads a few rows per group whatever the number of answers."""
+"""The report's aggregates: counted by the database per group (a channel, a period, the answer to a choice question,
+an attribute of the invitation), so that a report reads a few rows per group whatever the number of answers. Three
+reads are bounded otherwise: case durations on SQLite (one row per case), the latest negative comments (capped) and
+the latest contradicted scores (capped)."""
 
 from __future__ import annotations
 
