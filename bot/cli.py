@@ -33,7 +33,7 @@ from bot.export import ExportFormat, export_answers
 from bot.links import LinkRefused, LinkRequest, Links, qr_png
 from bot.people import People, PrivacyKeys
 from bot.report_output import report_json, report_tables
-from bot.reports import Breakdown, Report, build_report
+from bot.reports import Report, breakdown_of, build_report
 from bot.sentiment import make_analyzer
 from bot.surveys import SurveyCatalogue, check_surveys
 from storage import views
@@ -221,7 +221,13 @@ def report(
     since: Annotated[datetime | None, typer.Option(help="Only surveys started at or after this UTC date.")] = None,
     until: Annotated[datetime | None, typer.Option(help="Only surveys started before this UTC date.")] = None,
     survey: Annotated[str | None, typer.Option(help="Only this survey (default: every survey).")] = None,
-    by: Annotated[Breakdown | None, typer.Option(help="Split each survey by this, besides its total.")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Split each survey by this, besides its total: channel, day, week, month, service, or the name of an"
+            " invitation attribute (region, plan...).",
+        ),
+    ] = None,
     report_format: Annotated[
         ReportFormat,
         typer.Option("--format", help="text (tables), json (see README.md, Reports) or html (one page with charts)."),
@@ -236,11 +242,20 @@ def report(
     if survey is not None and survey not in surveys:
         fail(f"--survey: no survey {survey!r}; available: {', '.join(surveys)}")
     chosen = [surveys[survey]] if survey else list(surveys.values())
+    try:
+        breakdown = None if by is None else breakdown_of(by)
+    except ValueError as error:
+        fail(f"--by: {error}")
 
     async def work() -> Report:
         async with current_database(settings) as database:
             return await build_report(
-                database, chosen, since=_utc(since), until=_utc(until), by=by, min_group_size=min_group_size(settings)
+                database,
+                chosen,
+                since=_utc(since),
+                until=_utc(until),
+                by=breakdown,
+                min_group_size=min_group_size(settings),
             )
 
     built = run_async(work)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from html import escape
 
 import plotly.graph_objects as go
 import plotly.io
 import plotly.offline
 
-from bot.report_output import COLUMNS, INTERVALS_NOTE, report_title, row_cells
+from bot.report_output import COLUMNS, INTERVALS_NOTE, TableData, more_tables, report_title, row_cells
 from bot.report_stats import Interval
 from bot.reports import GroupFigures, Report, SurveyReport
 
@@ -33,11 +34,19 @@ def _survey_section(survey: SurveyReport, min_group_size: int) -> str:
     charts = "".join(
         plotly.io.to_html(figure, full_html=False, include_plotlyjs=False) for figure in survey_figures(survey)
     )
+    tables = "".join(_table(table) for table in more_tables(survey))
     return (
         f"<section><h2>{escape(survey.title)} ({escape(survey.survey)})</h2>"
         f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
-        f'<div class="charts">{charts}</div></section>'
+        f'{tables}<div class="charts">{charts}</div></section>'
     )
+
+
+def _table(data: TableData) -> str:
+    """A table of the terminal's cells, every one escaped: group names and customer words are not markup."""
+    header = "".join(f"<th>{escape(name)}</th>" for name in data.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in data.rows)
+    return f"<h3>{escape(data.title)}</h3><table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _row(group: GroupFigures, min_group_size: int) -> str:
@@ -64,9 +73,30 @@ def survey_figures(survey: SurveyReport) -> list[go.Figure]:
         if distribution:
             bars = go.Bar(x=[str(score) for score in distribution], y=list(distribution.values()))
             figures.append(go.Figure(bars, layout={"title": f"{name} scores (all)"}))
-    if survey.root_causes:
-        figures.append(_pareto(survey))
+    figures.extend(_more_figures(survey))
     return figures
+
+
+FUNNEL_STEPS = ("invitations", "delivered", "started", "completed")
+
+
+def _more_figures(survey: SurveyReport) -> Iterator[go.Figure]:
+    """The response funnel, the sentiment histogram, the Pareto of root causes and the top complaint themes."""
+    total = survey.total
+    if total.invitations is not None:
+        counts = {step: getattr(total.invitations, step) for step in FUNNEL_STEPS}
+        steps = {step: count for step, count in counts.items() if count is not None}  # anonymous: to delivery
+        yield go.Figure(go.Funnel(y=list(steps), x=list(steps.values())), layout={"title": "Response funnel"})
+    if total.sentiment is not None and total.sentiment.comments:
+        bins = total.sentiment.histogram
+        bars = go.Bar(x=list(bins), y=list(bins.values()))
+        yield go.Figure(bars, layout={"title": "Sentiment of the comments (polarity)"})
+    if survey.root_causes:
+        yield _pareto(survey)
+    if survey.themes is not None and survey.themes.phrases:
+        phrases = survey.themes.phrases[::-1]  # plotly draws the first bar at the bottom
+        bars = go.Bar(x=[t.count for t in phrases], y=[t.name for t in phrases], orientation="h")
+        yield go.Figure(bars, layout={"title": "Top phrases of negative comments"})
 
 
 def _with_intervals(title: str, points: list[tuple[str, float, Interval | None]]) -> go.Figure:

@@ -4,7 +4,6 @@ approximation of the promoter/detractor difference for NPS, and a change called 
 from __future__ import annotations
 
 import math
-from statistics import median, quantiles
 from typing import Literal, NamedTuple
 
 Z_95 = 1.959963984540054  # the 97.5th percentile of the standard normal: a two-sided 95 % interval
@@ -49,14 +48,3 @@ def real_change(before: Interval | None, after: Interval | None) -> Change | Non
     if after.high < before.low:
         return "down"
     return None
-
-
-def median_or_none(values: list[float]) -> float | None:
-    return median(values) if values else None
-
-
-def p90_or_none(values: list[float]) -> float | None:
-    """The 90th percentile, interpolated between the values (as spreadsheets' PERCENTILE.INC does)."""
-    if len(values) < 2:
-        return values[0] if values else None
-    return quantiles(values, n=10, method="inclusive")[-1]

@@ -3,22 +3,28 @@ aggregates (storage/reports.py); groups too small for an anonymous survey hidden
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.report_stats import Change, Interval, median_or_none, nps_interval, p90_or_none, real_change, wilson
+from bot.report_funnel import Invitations, QuestionReach, invitation_figures, question_reach
+from bot.report_stats import Change, Interval, nps_interval, real_change, wilson
+from bot.report_themes import ContradictionRow, Themes, contradiction_rows, phrases, ranked
 from bot.surveys import QuestionKind, Survey
 from storage import reports
 from storage.db import Database
-from storage.reports import CaseTimes, GroupBy, Scope
+from storage.reports import POLARITY_EDGES, CaseCounts, Durations, GroupBy, Scope
+from storage.types import utcnow
 
 SATISFIED_AT_LEAST = 4  # CSAT %: the share of 4s and 5s
+DISSATISFIED_UP_TO = 2
 PROMOTERS_FROM, DETRACTORS_UP_TO = 9, 6
 TOTAL = "all"  # the group name of a survey's total
 HOUR = 3600.0
@@ -36,6 +42,19 @@ class Breakdown(StrEnum):
     @property
     def is_period(self) -> bool:
         return self in (Breakdown.DAY, Breakdown.WEEK, Breakdown.MONTH)
+
+
+BREAKDOWNS = frozenset(breakdown.value for breakdown in Breakdown)
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as the HTTP API accepts invitation attributes
+
+
+def breakdown_of(given: str) -> Breakdown | str:
+    """A breakdown, or else the name of an invitation attribute (region, plan, agent); ValueError for neither."""
+    if given in BREAKDOWNS:
+        return Breakdown(given)
+    if not ATTRIBUTE_NAME.fullmatch(given):
+        raise ValueError(f"{given!r} is neither one of {', '.join(Breakdown)} nor an invitation attribute name")
+    return given
 
 
 Hidden = Literal["too few anonymous answers", "would reveal a hidden group by subtraction"]
@@ -73,17 +92,43 @@ class Sentiment:
     negative: int
     negative_percent: float | None
     interval: Interval | None
+    histogram: dict[str, int]  # polarity bin ("-1.00..-0.75") -> comments, every bin
 
 
 @dataclass(frozen=True, slots=True)
 class Cases:
     count: int
-    acknowledged: int
-    resolved: int
-    median_hours_to_acknowledge: float | None
-    median_hours_to_resolve: float | None
+    acknowledged: int  # ever, by the trail
+    resolved: int  # ever, by the trail
+    median_hours_to_acknowledge: float | None  # to the first acknowledgement
+    median_hours_to_resolve: float | None  # to the first resolution
     p90_hours_to_acknowledge: float | None
     p90_hours_to_resolve: float | None
+    per_completed_percent: float | None  # cases per 100 completed surveys
+    sla_breaches: int  # cases escalated for being late
+    reopened: int  # cases the customer said were not resolved
+    reopen_percent: float | None  # of the resolved ones
+    confirmed: int  # cases the customer said were resolved
+    resolved_yes_percent: float | None  # "Is this resolved for you?": yes, of the cases answered
+    resolved_yes_interval: Interval | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodComparison:
+    """The survey's total against the previous period of the same length: a change is named only when the 95 %
+    intervals part ("no real change" otherwise); None where either period has no figure or is hidden."""
+
+    since: datetime
+    until: datetime
+    csat_percent: float | None
+    csat_interval: Interval | None
+    nps: float | None
+    nps_interval: Interval | None
+    csat_change: Change | NoRealChange | None
+    nps_change: Change | NoRealChange | None
+
+
+NoRealChange = Literal["no real change"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +145,7 @@ class GroupFigures:
     ces: Ces | None = None
     sentiment: Sentiment | None = None
     cases: Cases | None = None
+    invitations: Invitations | None = None  # None without invitations (or when grouped by answer)
     # Against the previous period (by day, week or month): only where the two 95 % intervals do not overlap.
     changes: dict[str, Change] = field(default_factory=dict)
 
@@ -120,14 +166,18 @@ class SurveyReport:
     title: str
     total: GroupFigures
     groups: list[GroupFigures]  # empty without --by, or when the survey has nothing to group by
-    root_causes: list[ParetoRow]  # empty when the total is hidden
+    root_causes: list[ParetoRow]  # empty when the total is hidden, as are the lists below
+    questions: list[QuestionReach] = field(default_factory=list)
+    themes: Themes | None = None
+    contradictions: list[ContradictionRow] = field(default_factory=list)
+    previous: PeriodComparison | None = None  # only with --since
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     since: datetime | None
     until: datetime | None
-    by: Breakdown | None
+    by: str | None  # a Breakdown or an invitation attribute
     min_group_size: int
     surveys: list[SurveyReport]
 
@@ -167,18 +217,40 @@ def _mean(counts: Mapping[int, int]) -> float | None:
     return sum(value * n for value, n in counts.items()) / answers if answers else None
 
 
-def case_figures(cases: list[CaseTimes]) -> Cases:
-    to_ack = [(c.acknowledged_at - c.created_at).total_seconds() / HOUR for c in cases if c.acknowledged_at]
-    to_resolve = [(c.resolved_at - c.created_at).total_seconds() / HOUR for c in cases if c.resolved_at]
+def case_figures(
+    counts: CaseCounts | None, to_acknowledge: Durations | None, to_resolve: Durations | None, completed: int
+) -> Cases:
+    counts = counts or CaseCounts(None, 0, 0, 0, 0, 0)
+    answered = counts.confirmed + counts.reopened
+    acknowledged, ack_median, ack_p90 = _in_hours(to_acknowledge)
+    resolved, resolve_median, resolve_p90 = _in_hours(to_resolve)
     return Cases(
-        len(cases),
-        len(to_ack),
-        len(to_resolve),
-        median_or_none(to_ack),
-        median_or_none(to_resolve),
-        p90_or_none(to_ack),
-        p90_or_none(to_resolve),
+        counts.cases,
+        acknowledged,
+        resolved,
+        ack_median,
+        resolve_median,
+        ack_p90,
+        resolve_p90,
+        _percent(counts.cases, completed),
+        counts.late,
+        counts.reopened,
+        _percent(counts.reopened, counts.resolved),
+        counts.confirmed,
+        _percent(counts.confirmed, answered),
+        wilson(counts.confirmed, answered),
     )
+
+
+def _in_hours(durations: Durations | None) -> tuple[int, float | None, float | None]:
+    """How many cases reached the step, and the median and 90th percentile of the hours they took."""
+    if durations is None:
+        return 0, None, None
+    return durations.cases, durations.median / HOUR, durations.p90 / HOUR
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return 100 * part / whole if whole else None
 
 
 def pareto(causes: Iterable[tuple[str, int]]) -> list[ParetoRow]:
@@ -240,37 +312,170 @@ async def build_report(
     *,
     since: datetime | None,
     until: datetime | None,
-    by: Breakdown | None,
+    by: str | None,
     min_group_size: int,
 ) -> Report:
+    """The report of each survey over conversations started in [since, until), split `by` a Breakdown or an
+    invitation attribute (see `breakdown_of`)."""
     async with database.snapshot() as session:
         built = []
         for survey in surveys:
             scope = Scope(survey.id, since, until)
-            total = await _group_figures(session, survey, scope, min_group_size)
-            [total_figures] = total or [GroupFigures(TOTAL, 0, 0, 0)]
-            grouped = _grouped_scope(survey, scope, by)
-            groups = await _group_figures(session, survey, grouped, min_group_size) if grouped else []
-            groups = hide_small_groups(groups, min_group_size)
-            if by is not None and by.is_period:
-                groups = mark_changes(groups)
-            causes = [] if total_figures.hidden else pareto(await reports.root_causes(session, scope))
-            built.append(
-                SurveyReport(
-                    survey.id, survey.text(survey.title, survey.fallback_language), total_figures, groups, causes
-                )
-            )
+            built.append(await _survey_report(session, survey, scope, by, min_group_size))
     return Report(since, until, by, min_group_size, built)
 
 
-def _grouped_scope(survey: Survey, scope: Scope, by: Breakdown | None) -> Scope | None:
+async def _survey_report(
+    session: AsyncSession, survey: Survey, scope: Scope, by: str | None, min_group_size: int
+) -> SurveyReport:
+    title = survey.text(survey.title, survey.fallback_language)
+    total_figures = await _total(session, survey, scope, min_group_size)
+    grouped = _grouped_scope(survey, scope, by)
+    groups = await _group_figures(session, survey, grouped, min_group_size) if grouped else []
+    groups = hide_small_groups(groups, min_group_size)
+    if by in BREAKDOWNS and Breakdown(by).is_period:
+        groups = mark_changes(groups)
+    report = SurveyReport(survey.id, title, total_figures, groups, [])
+    if total_figures.hidden:
+        return report
+    before = _previous_scope(scope)
+    then = None if before is None else await _total(session, survey, before, min_group_size)
+    shown_before = before if then is not None and then.hidden is None else None  # else no count of it is shown
+    return replace(
+        report,
+        root_causes=pareto(await reports.root_causes(session, scope)),
+        questions=question_reach(
+            survey, await reports.question_counts(session, scope), await reports.stopped(session, scope)
+        ),
+        themes=await _themes(session, scope, shown_before),
+        contradictions=await _contradictions(session, survey, scope),
+        previous=None if before is None or then is None else _comparison(before, then, total_figures),
+    )
+
+
+async def _total(session: AsyncSession, survey: Survey, scope: Scope, min_group_size: int) -> GroupFigures:
+    [total] = await _group_figures(session, survey, scope, min_group_size) or [GroupFigures(TOTAL, 0, 0, 0)]
+    return total
+
+
+NEGATIVE_COMMENTS_READ = 1000  # the latest negative comments of a period that its phrases are found in
+CONTRADICTIONS_LISTED = 20
+
+
+async def _themes(session: AsyncSession, scope: Scope, before: Scope | None) -> Themes:
+    """The period's top complaint categories and phrases, each against the period `before` when there is one."""
+    categories, comments = await _theme_counts(session, scope)
+    earlier = None if before is None else await _theme_counts(session, before)
+    return Themes(
+        ranked(categories, None if earlier is None else earlier[0]),
+        ranked(phrases(comments).items(), None if earlier is None else phrases(earlier[1]).items()),
+        len(comments),
+        None if before is None else before.since,
+        None if before is None else before.until,
+    )
+
+
+async def _theme_counts(session: AsyncSession, scope: Scope) -> tuple[list[tuple[str, int]], list[str]]:
+    """The scope's cases by category, and the words of its latest negative comments."""
+    comments = await reports.negative_comments(session, scope, limit=NEGATIVE_COMMENTS_READ)
+    return await reports.categories(session, scope), comments
+
+
+def _previous_scope(scope: Scope) -> Scope | None:
+    """The period of the same length just before the scope's; None without a start."""
+    if scope.since is None:
+        return None
+    until = scope.until or utcnow()
+    return replace(scope, since=scope.since - (until - scope.since), until=scope.since)
+
+
+def _comparison(before: Scope, then: GroupFigures, now: GroupFigures) -> PeriodComparison:
+    """The total `now` against the one `then` of the period `before` (without figures when it is hidden)."""
+    assert before.since is not None and before.until is not None
+    return PeriodComparison(
+        before.since,
+        before.until,
+        then.csat.percent if then.csat else None,
+        _interval(then.csat),
+        then.nps.score if then.nps else None,
+        _interval(then.nps),
+        _change(_interval(then.csat), _interval(now.csat)),
+        _change(_interval(then.nps), _interval(now.nps)),
+    )
+
+
+def _change(before: Interval | None, after: Interval | None) -> Change | NoRealChange | None:
+    if before is None or after is None:
+        return None
+    return real_change(before, after) or "no real change"
+
+
+# The scores a comment's sentiment contradicts: (high from, low up to) per kind.
+CONTRADICTED = {
+    QuestionKind.CSAT: (SATISFIED_AT_LEAST, DISSATISFIED_UP_TO),
+    QuestionKind.NPS: (PROMOTERS_FROM, DETRACTORS_UP_TO),
+}
+
+
+async def _contradictions(session: AsyncSession, survey: Survey, scope: Scope) -> list[ContradictionRow]:
+    """The latest comments that contradict the survey's first CSAT (else NPS) score."""
+    for kind, (high_from, low_up_to) in CONTRADICTED.items():
+        question = next((q for q in survey.questions if q.kind == kind), None)
+        if question is not None:
+            found = await reports.contradictions(
+                session,
+                scope,
+                question_id=question.id,
+                high_from=high_from,
+                low_up_to=low_up_to,
+                limit=CONTRADICTIONS_LISTED,
+            )
+            return contradiction_rows(found)
+    return []
+
+
+def _grouped_scope(survey: Survey, scope: Scope, by: str | None) -> Scope | None:
     if by is None:
         return None
     if by == Breakdown.SERVICE:
         question = next((q for q in survey.questions if q.kind == QuestionKind.CHOICE), None)
         return None if question is None else replace(scope, by="answer", group_question=question.id)
-    grouped: GroupBy = by.value  # type: ignore[assignment]  # the other breakdowns are storage's own names
+    if by not in BREAKDOWNS:
+        return replace(scope, by="attribute", group_attribute=by)
+    grouped: GroupBy = by  # type: ignore[assignment]  # the other breakdowns are storage's own names
     return replace(scope, by=grouped)
+
+
+@dataclass(frozen=True, slots=True)
+class _Aggregates:
+    """The database's aggregates of one scope, each keyed by group."""
+
+    scores: dict[QuestionKind, dict[str | None, dict[int, int]] | None]
+    sentiment: dict[str | None, reports.SentimentCount]
+    polarity: dict[str | None, dict[int, int]]
+    cases: dict[str | None, CaseCounts]
+    to_acknowledge: dict[str | None, Durations]
+    to_resolve: dict[str | None, Durations]
+    invitations: dict[str | None, reports.Funnel]
+    anonymous: bool  # the survey: its invitations are counted only up to their delivery
+
+
+async def _aggregates(session: AsyncSession, survey: Survey, scope: Scope) -> _Aggregates:
+    polarity: defaultdict[str | None, dict[int, int]] = defaultdict(dict)
+    for group, number, comments in await reports.polarity_bins(session, scope):
+        polarity[group][number] = comments
+    # An invitation's group is known before any answer: the funnel splits by anything but an answer.
+    funnel = [] if scope.by == "answer" else await reports.invitation_funnel(session, scope)
+    return _Aggregates(
+        {kind: await _scores(session, survey, scope, kind) for kind in SCORED_KINDS},
+        {row.group: row for row in await reports.sentiment_counts(session, scope)},
+        polarity,
+        {row.group: row for row in await reports.case_counts(session, scope)},
+        {row.group: row for row in await reports.case_durations(session, scope, action="acknowledged")},
+        {row.group: row for row in await reports.case_durations(session, scope, action="resolved")},
+        {row.group: row for row in funnel if row.invitations},
+        survey.anonymous,
+    )
 
 
 async def _group_figures(
@@ -278,11 +483,7 @@ async def _group_figures(
 ) -> list[GroupFigures]:
     """Every group's figures (the total's when `scope` groups by nothing), from one aggregate query per figure."""
     people = await reports.respondents(session, scope)
-    scores = {kind: await _scores(session, survey, scope, kind) for kind in SCORED_KINDS}
-    sentiment = {row.group: row for row in await reports.sentiment_counts(session, scope)}
-    cases: defaultdict[str | None, list[CaseTimes]] = defaultdict(list)
-    for case in await reports.case_times(session, scope):
-        cases[case.group].append(case)
+    found = await _aggregates(session, survey, scope)
     figures = []
     for row in sorted(people, key=lambda row: str(row.group)):
         group = GroupFigures(
@@ -290,20 +491,28 @@ async def _group_figures(
         )
         if too_small(row.respondents, row.anonymous, min_group_size):
             figures.append(group.hide("too few anonymous answers"))
-            continue
-        opinions = sentiment.get(row.group)
-        csat, nps, ces = (_of_group(scores[kind], row.group) for kind in SCORED_KINDS)
-        figures.append(
-            replace(
-                group,
-                csat=None if csat is None else csat_figures(csat),
-                nps=None if nps is None else nps_figures(nps),
-                ces=None if ces is None else ces_figures(ces),
-                sentiment=None if opinions is None else sentiment_figures(opinions.labelled, opinions.negative),
-                cases=case_figures(cases[row.group]),
-            )
-        )
+        else:
+            figures.append(_figures_of(group, row.group, found))
     return figures
+
+
+def _figures_of(group: GroupFigures, key: str | None, found: _Aggregates) -> GroupFigures:
+    opinions = found.sentiment.get(key)
+    csat, nps, ces = (_of_group(found.scores[kind], key) for kind in SCORED_KINDS)
+    funnel = found.invitations.get(key)
+    return replace(
+        group,
+        csat=None if csat is None else csat_figures(csat),
+        nps=None if nps is None else nps_figures(nps),
+        ces=None if ces is None else ces_figures(ces),
+        sentiment=None
+        if opinions is None
+        else sentiment_figures(opinions.labelled, opinions.negative, found.polarity.get(key, {})),
+        cases=case_figures(
+            found.cases.get(key), found.to_acknowledge.get(key), found.to_resolve.get(key), group.completed
+        ),
+        invitations=None if funnel is None else invitation_figures(funnel, anonymous=found.anonymous),
+    )
 
 
 SCORED_KINDS = (QuestionKind.CSAT, QuestionKind.NPS, QuestionKind.CES)
@@ -326,5 +535,11 @@ def _of_group(scores: dict[str | None, dict[int, int]] | None, group: str | None
     return None if scores is None else scores.get(group, {})
 
 
-def sentiment_figures(comments: int, negative: int) -> Sentiment:
-    return Sentiment(comments, negative, 100 * negative / comments if comments else None, wilson(negative, comments))
+def sentiment_figures(comments: int, negative: int, bins: Mapping[int, int]) -> Sentiment:
+    """The share of negative comments, and the histogram of polarity over POLARITY_EDGES' bins."""
+    histogram = {label: bins.get(number, 0) for number, label in enumerate(POLARITY_BINS)}
+    return Sentiment(comments, negative, _percent(negative, comments), wilson(negative, comments), histogram)
+
+
+_EDGES = (-1.0, *POLARITY_EDGES, 1.0)
+POLARITY_BINS = tuple(f"{low:+.2f}..{high:+.2f}" for low, high in pairwise(_EDGES))

@@ -7,6 +7,7 @@ from bot.cli import installed_version
 from handlers.api.auth import caller_of
 from handlers.api.invitations import add_invitation_routes
 from handlers.api.links import add_link_routes
+from handlers.api.metrics import add_metrics_route
 from handlers.api.reads import add_read_routes
 
 
@@ -25,4 +26,5 @@ def build_api(core: Core) -> FastAPI:
     add_invitation_routes(api, core.invitations, caller)
     add_link_routes(api, core.links, caller)
     add_read_routes(api, core.database)
+    add_metrics_route(api, core)
     return api

@@ -233,13 +233,21 @@ def test_report_as_json_and_as_a_table(workdir: Path) -> None:
     code, stdout, _ = invoke("report", "--survey", "csat", "--by", "channel")
     assert code == 0
     rows = [line for line in stdout.splitlines() if "console" in line]
-    assert len(rows) == 1
+    assert len(rows) == 2  # in the figures, then in the cases and invitations
     assert [cell.strip() for cell in rows[0].strip("│ ").split("│")][:3] == ["console", "3", "66.7 (20.8-93.9)"]
+    assert [cell.strip() for cell in rows[1].strip("│ ").split("│")] == ["console", "-", "-", "33.3", "0", "-", "-"]
+    assert "Top complaint categories" in stdout and "Drop-off per question" in stdout
+    [delivery] = [line for line in stdout.splitlines() if "delivery" in line]
+    assert [cell.strip() for cell in delivery.strip("│ ").split("│")] == ["delivery", "1", "-", "-"]
 
     code, page, _ = invoke("report", "--survey", "csat", "--format", "html")
     assert code == 0
     assert page.startswith("<!DOCTYPE html>") and "<td>66.7 (20.8-93.9)</td>" in page
 
+    assert invoke("report", "--by", "region name")[2].strip() == (
+        "feedbackbot: --by: 'region name' is neither one of channel, day, week, month, service nor an invitation"
+        " attribute name"
+    )
     assert invoke("report", "--survey", "nope")[2].strip() == (
         "feedbackbot: --survey: no survey 'nope'; available: ces, csat, internal-service, nps"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.report_stats import Interval, nps_interval, p90_or_none, real_change, wilson
+from bot.report_stats import Interval, nps_interval, real_change, wilson
 from bot.reports import GroupFigures, hide_small_groups, pareto
 
 
@@ -61,8 +61,3 @@ def test_groups_too_small_even_together_hide_every_group() -> None:
         "too few anonymous answers",
         "would reveal a hidden group by subtraction",
     ]
-
-
-def test_the_90th_percentile_interpolates_between_values() -> None:
-    assert (p90_or_none([]), p90_or_none([5.0])) == (None, 5.0)
-    assert p90_or_none([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]) == 10.0  # 1 + 0.9 * 10

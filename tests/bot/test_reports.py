@@ -16,7 +16,6 @@ from bot.report_html import report_html, survey_figures
 from bot.report_output import report_json
 from bot.report_stats import Interval
 from bot.reports import Breakdown, Report, build_report
-from bot.reports import Cases as CaseFigures
 from bot.surveys import Survey
 from storage.db import Database
 from tests.bot.customer import Customer
@@ -76,8 +75,11 @@ async def test_csat_sentiment_cases_and_root_causes_of_a_survey_by_channel(
     assert total.nps is None and total.ces is None  # the survey asks neither
     assert (total.sentiment.comments, total.sentiment.negative, total.sentiment.negative_percent) == (2, 2, 100.0)
     assert rounded(total.sentiment.interval) == (34.24, 100.0)  # Wilson, 2 of 2
-    # hours to acknowledge: 2 and 4 (90th percentile: 2 + 0.9 * 2); to resolve: 6
-    assert total.cases == CaseFigures(2, 2, 1, 3.0, 6.0, 3.8, 6.0)
+    # hours to acknowledge: 2 and 4 (90th percentile: 2 + 0.9 * 2); to resolve: 6; 2 cases of 4 completed surveys
+    figures = total.cases
+    assert (figures.count, figures.acknowledged, figures.resolved, figures.per_completed_percent) == (2, 2, 1, 50.0)
+    hours = (figures.median_hours_to_acknowledge, figures.median_hours_to_resolve, figures.p90_hours_to_acknowledge)
+    assert (*hours, figures.p90_hours_to_resolve) == pytest.approx((3.0, 6.0, 3.8, 6.0))
     assert [(row.root_cause, row.cases, row.cumulative_percent) for row in survey.root_causes] == [("people", 1, 100.0)]
     groups = {group.group: group for group in survey.groups}
     assert list(groups) == ["slack", "telegram"]
@@ -254,14 +256,16 @@ async def test_the_html_report_shows_the_numbers_of_the_json_report_and_loads_no
         ]
         for group in [survey["total"], *survey["groups"]]
     ]
-    assert [row[:3] for row in parser.rows if row] == expected  # the header row has no td
+    assert [row[:3] for row in parser.rows if row][: len(expected)] == expected  # the header row has no td
     charts = survey_figures(built.surveys[0])
     assert list(charts[0].data[0].y) == [group["csat"]["percent"] for group in survey["groups"]]
     assert [chart.layout.title.text for chart in charts] == [
         "CSAT % (95 % interval)",
         "CSAT scores (all)",
+        "Sentiment of the comments (polarity)",
         "Root causes (Pareto)",
+        "Top phrases of negative comments",
     ]
     assert list(charts[1].data[0].y) == list(survey["total"]["csat"]["distribution"].values())
-    assert list(charts[2].data[0].y) == [row["cases"] for row in survey["root_causes"]]
+    assert list(charts[3].data[0].y) == [row["cases"] for row in survey["root_causes"]]
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)  # plotly.js is inline: opens offline
