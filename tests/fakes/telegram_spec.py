@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,6 +45,7 @@ class Upload:
 
     filename: str
     size: int
+    data: bytes = dataclasses.field(default=b"", repr=False)  # what was sent, for a test to look at
 
 
 def _fields(entry: Mapping[str, Any]) -> dict[str, Field]:
