@@ -8,10 +8,10 @@ field says `always "kicked"` in its description, which is enforced too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
