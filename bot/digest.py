@@ -230,15 +230,6 @@ async def chart_png(content: DigestContent) -> bytes:
     return await asyncio.to_thread(digest_chart, content)
 
 
-async def build_message_parts(
-    database: Database, settings: Settings, surveys: Mapping[str, Survey], *, until: datetime, min_group_size: int
-) -> tuple[DigestContent, bytes]:
-    content = await build_content(
-        database, surveys.values(), settings.digest, until=until, min_group_size=min_group_size
-    )
-    return content, await chart_png(content)
-
-
 def queue(session: AsyncSession, targets: Mapping[str, str], content: DigestContent, png: bytes, now: datetime) -> None:
     """Adds the digest for every target to the caller's transaction."""
     text = digest_text(content)
@@ -256,35 +247,37 @@ class WeeklyDigest:
         self,
         database: Database,
         surveys: Mapping[str, Survey],
-        settings: Settings,
+        settings: DigestSettings,
+        targets: Mapping[str, str],
         clock: Callable[[], datetime],
         min_group_size: int,
     ) -> None:
         self._database = database
         self._surveys = surveys
         self._settings = settings
+        self._targets = targets
         self._clock = clock
         self._min_group_size = min_group_size
 
     async def sweep(self) -> bool:
         """Queues the digest if it is due and no other process took this run; whether it did."""
-        targets = destinations(self._settings)
-        if not self._settings.digest.enabled or not targets:
+        if not self._settings.enabled or not self._targets:
             return False
         now = self._clock()
         async with self._database.snapshot() as session:
             due = await schedule.due_at(session, job=JOB)
         if due is None:
             async with self._database.transaction() as session:
-                await schedule.plan(session, job=JOB, first_due=next_run(now, self._settings.digest))
+                await schedule.plan(session, job=JOB, first_due=next_run(now, self._settings))
             return False
         if due > now:
             return False
-        content, png = await build_message_parts(
-            self._database, self._settings, self._surveys, until=now, min_group_size=self._min_group_size
+        content = await build_content(
+            self._database, self._surveys.values(), self._settings, until=now, min_group_size=self._min_group_size
         )
+        png = await chart_png(content)
         async with self._database.transaction() as session:
-            if not await schedule.claim_run(session, job=JOB, now=now, next_due=next_run(now, self._settings.digest)):
+            if not await schedule.claim_run(session, job=JOB, now=now, next_due=next_run(now, self._settings)):
                 return False
-            queue(session, targets, content, png, now)
+            queue(session, self._targets, content, png, now)
         return True
