@@ -9,7 +9,7 @@ import asyncio
 import io
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 from PIL import Image
 from sqlmodel import col, select
@@ -26,7 +26,7 @@ from tests.bot.customer import Customer
 from tests.conftest import Clock
 
 TARGETS = {"slack": "CSTAFF01", "telegram": "-100123"}
-BERLIN_MONDAY_9 = DigestSettings(weekday="monday", time="09:00", timezone="Europe/Berlin")  # type: ignore[arg-type]
+BERLIN_MONDAY_9 = DigestSettings(weekday="monday", time=time(9, 0), timezone="Europe/Berlin")
 
 
 async def answer_csat(engine: Engine, user: str, score: int) -> None:
