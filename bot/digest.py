@@ -175,7 +175,8 @@ def change_words(change: Change | None) -> str:
 def _figure(figures: Csat | Nps, number: Callable[[float], str]) -> str:
     value = figures.percent if isinstance(figures, Csat) else figures.score
     assert value is not None and figures.interval is not None  # there are answers
-    return f"{number(value)} (95 % interval {_interval(figures.interval, number)}, {figures.answers} answers)"
+    answers = _counted(figures.answers, "answer")
+    return f"{number(value)} (95 % interval {_interval(figures.interval, number)}, {answers})"
 
 
 def _percent(value: float) -> str:
@@ -203,8 +204,7 @@ def open_case_lines(cases: list[OpenCase], now: datetime) -> list[str]:
 def _age(age: timedelta) -> str:
     if age >= timedelta(days=2):
         return f"{age.days} days"
-    hours = int(age.total_seconds() // 3600)
-    return f"{hours} hour" + ("" if hours == 1 else "s")
+    return _counted(int(age.total_seconds() // 3600), "hour")
 
 
 def root_cause_line(cause: RootCause | None, min_group_size: int) -> str:
@@ -212,11 +212,11 @@ def root_cause_line(cause: RootCause | None, min_group_size: int) -> str:
         return "Top root cause: no case was resolved with a root cause this week."
     if cause.anonymous and cause.cases < min_group_size:
         return f"Top root cause: hidden, fewer than {min_group_size} cases and some from anonymous surveys."
-    return f"Top root cause of the cases resolved this week: {cause.name} ({_cases(cause.cases)})."
+    return f"Top root cause of the cases resolved this week: {cause.name} ({_counted(cause.cases, 'case')})."
 
 
-def _cases(count: int) -> str:
-    return f"{count} case" + ("" if count == 1 else "s")
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _day(moment: datetime, timezone: str) -> str:
