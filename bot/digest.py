@@ -144,19 +144,18 @@ def survey_lines(week: GroupFigures, before: GroupFigures, min_group_size: int) 
     if week.hidden:
         return [*lines, f"• Scores hidden: fewer than {min_group_size} answers to an anonymous survey"]
     if week.csat is not None and week.csat.answers:
-        lines.append("• CSAT: " + _compared(week.csat, _shown(before).csat, _percent))
+        lines.append("• CSAT: " + _compared(week.csat, before.csat, before.hidden is not None, _percent))
     if week.nps is not None and week.nps.answers:
-        lines.append("• NPS: " + _compared(week.nps, _shown(before).nps, _points))
+        lines.append("• NPS: " + _compared(week.nps, before.nps, before.hidden is not None, _points))
     return lines
 
 
-def _shown(figures: GroupFigures) -> GroupFigures:
-    """The figures to compare with: none of a hidden week, whose scores must not be told by a difference."""
-    return GroupFigures(figures.group, 0, 0, 0) if figures.hidden else figures
-
-
-def _compared(week: Csat | Nps, before: Csat | Nps | None, number: Callable[[float], str]) -> str:
+def _compared(week: Csat | Nps, before: Csat | Nps | None, before_hidden: bool, number: Callable[[float], str]) -> str:
+    """This week's figure against the week before's. A hidden week has no figures (bot/reports.py drops them), so
+    that no difference tells its scores."""
     now = _figure(week, number)
+    if before_hidden:
+        return f"{now}; the week before hidden: too few answers to an anonymous survey"
     if before is None or not before.answers:
         return f"{now}; no answers the week before to compare with"
     return (

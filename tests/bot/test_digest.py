@@ -229,3 +229,22 @@ async def test_a_disabled_digest_or_one_without_destinations_plans_nothing(
 def test_starting_the_bot_does_not_import_the_chart_library() -> None:
     check = "import sys, handlers.runner, handlers.cli; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 0
+
+
+async def test_a_hidden_week_is_not_compared_with(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    await answer_internal_service(engine, "f1", "hr", 5)  # alone in its week: hidden below 2
+    clock.advance(days=7)
+    await answer_internal_service(engine, "g1", "hr", 5)
+    await answer_internal_service(engine, "g2", "finance", 4)
+    clock.advance(hours=1)
+
+    lines = await digest_lines(database, surveys, clock, min_group_size=2)
+
+    service = lines.index("Internal service feedback")
+    assert lines[service + 1 : service + 3] == [
+        "• Responses: 2 (the week before: 1)",
+        "• CSAT: 100 % (95 % interval 34 % to 100 %, 2 answers); the week before hidden: too few answers to an "
+        "anonymous survey",
+    ]
