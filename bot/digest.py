@@ -78,7 +78,7 @@ class DigestContent:
     until: datetime
     week_ends: list[datetime]  # the chart's weeks, by their end, oldest first
     surveys: list[SurveyWeeks]
-    open_cases: list[OpenCase]
+    open_cases: list[OpenCase] | None  # None: not asked for ([digest] open_cases = 0)
     top_root_cause: RootCause | None  # of the cases resolved in the week
     min_group_size: int
     timezone: str
@@ -109,7 +109,14 @@ async def build_content(
         )
         causes = await stored.resolved_root_causes(session, since=since, until=until)
     return DigestContent(
-        since, until, week_ends, weeks, cases, next(iter(causes), None), min_group_size, settings.timezone
+        since,
+        until,
+        week_ends,
+        weeks,
+        cases if settings.open_cases else None,
+        next(iter(causes), None),
+        min_group_size,
+        settings.timezone,
     )
 
 
@@ -134,7 +141,8 @@ def digest_text(content: DigestContent) -> str:
         lines += ["", "No answers this week or the week before."]
     for weeks in shown:
         lines += ["", weeks.title, *survey_lines(weeks.this_week, weeks.previous_week, content.min_group_size)]
-    lines += ["", *open_case_lines(content.open_cases, content.until)]
+    if content.open_cases is not None:
+        lines += ["", *open_case_lines(content.open_cases, content.until)]
     lines += ["", root_cause_line(content.top_root_cause, content.min_group_size)]
     return "\n".join(lines)
 

@@ -146,6 +146,10 @@ async def test_oldest_open_cases_and_top_root_cause_hidden_while_few_and_anonymo
     assert lines[-1] == "Top root cause: hidden, fewer than 5 cases and some from anonymous surveys."
     shown = await digest_lines(database, surveys, clock, min_group_size=1)
     assert shown[-1] == "Top root cause of the cases resolved this week: process (1 case)."
+    unlisted = await build_content(
+        database, surveys.values(), DigestSettings(open_cases=0), until=clock(), min_group_size=5
+    )
+    assert "Oldest open cases:" not in digest_text(unlisted)
 
 
 def test_the_next_run_is_the_configured_weekday_and_time_in_its_zone() -> None:
