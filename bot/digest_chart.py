@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from bot.digest import DigestContent, SurveyWeeks
 from bot.reports import Csat, GroupFigures, Nps
 
+SURVEY_SHIFT = 0.08  # of a week, between the points of two surveys in one week
+
 
 def digest_chart(content: DigestContent) -> bytes:
     """The chart as PNG bytes."""
@@ -44,8 +46,9 @@ def _plot(
     axes.set_ylim(*limits)
     axes.grid(axis="y", alpha=0.3)
     drawn = False
-    for survey in surveys:
-        points = [(week, *found) for week, figures in enumerate(survey.weeks) if (found := point(figures))]
+    for index, survey in enumerate(surveys):
+        shift = (index - (len(surveys) - 1) / 2) * SURVEY_SHIFT  # side by side, so that their error bars show
+        points = [(week + shift, *found) for week, figures in enumerate(survey.weeks) if (found := point(figures))]
         if not points:
             continue
         weeks, values, lows, highs = zip(*points, strict=True)
@@ -56,7 +59,7 @@ def _plot(
         axes.errorbar(weeks, values, yerr=errors, marker="o", capsize=4, label=survey.title)
         drawn = True
     if drawn:
-        axes.legend(loc="lower left", fontsize="small")
+        axes.legend(loc="best", fontsize="small")
     else:
         axes.text(0.5, 0.5, "no answers", transform=axes.transAxes, ha="center", va="center", color="grey")
 
