@@ -128,7 +128,7 @@ class SlackChannel:
     """bolt's AsyncApp on the core, served at POST /slack/events or over Socket Mode."""
 
     name = CHANNEL
-    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS, Capability.THREADS})
+    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS, Capability.THREADS, Capability.FILES})
 
     def __init__(self, core: Core, settings: SlackSettings) -> None:
         assert settings.bot_token is not None

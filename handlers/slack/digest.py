@@ -32,7 +32,7 @@ async def send(services: Services, message: StaffDigest) -> SendResult:
             return Refused(code)
         retry_after = error.response.headers.get("Retry-After") if code == "ratelimited" else None
         return RetryLater(code, after=float(retry_after) if retry_after else None)
-    except SlackRequestError as error:  # the upload itself, to the URL Slack handed out, failed
-        log.error("slack file upload failed: %s", str(error).split("(")[0].strip())
+    except SlackRequestError:  # the upload itself, to the URL Slack handed out, failed after slack_sdk's retries
+        log.error("slack file upload of the digest failed; it is tried again later")
         return RetryLater("the file upload failed")
     return Sent(str(uploaded["file"]["id"]))

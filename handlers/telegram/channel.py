@@ -126,7 +126,7 @@ class TelegramChannel:
     """Builds python-telegram-bot's Application on the core, feeds it from the inbox and serves the webhook."""
 
     name = CHANNEL
-    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS})
+    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS, Capability.FILES})
 
     def __init__(self, core: Core, settings: TelegramSettings) -> None:
         assert settings.token is not None

@@ -290,6 +290,7 @@ class FakeSlack(FakeApi):
         self._last_us = 0
         self._ids = itertools.count(1)
         self._failures: defaultdict[str, list[SlackError]] = defaultdict(list)
+        self._failing_uploads = 0
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
         self._handlers: dict[str, Callable[[Params], Params]] = {
             "auth.test": self._auth_test,
@@ -372,6 +373,10 @@ class FakeSlack(FakeApi):
         error = error or SERVER_ERRORS.get(status, "ratelimited")
         failure = SlackError(error, status=status, retry_after=retry_after if status == 429 else None)
         self._failures[method] += [failure] * times
+
+    def fail_uploads(self, times: int = 1) -> None:
+        """Answer the next `times` posts to an upload URL with 500, as Slack's file service does when it is down."""
+        self._failing_uploads += times
 
     def delay(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next `times` calls of `method` for `seconds` before handling them (they still take effect)."""
@@ -500,6 +505,9 @@ class FakeSlack(FakeApi):
             data = next((v.file.read() for v in (await request.post()).values() if isinstance(v, web.FileField)), b"")
         if upload is None:
             return web.Response(status=404, text="upload URL unknown or expired")
+        if self._failing_uploads:
+            self._failing_uploads -= 1
+            return web.Response(status=500, text="internal error")
         if len(data) != upload.length:
             self.violations.append(Violation("file upload", f"{len(data)} bytes sent, {upload.length} announced", {}))
             return web.Response(status=400, text="length mismatch")

@@ -11,7 +11,7 @@ from PIL import Image
 from bot.config import DigestSettings
 from bot.digest import WeeklyDigest, next_run
 from bot.engine import Engine
-from bot.outbound import Refused, StaffDigest
+from bot.outbound import Refused, RetryLater, StaffDigest
 from bot.outbox import Dispatcher
 from bot.surveys import Survey
 from storage.db import Database
@@ -69,3 +69,13 @@ async def test_a_staff_channel_the_bot_is_not_in_refuses_the_digest(slack: Slack
     slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF], bot_member=False)
     digest = StaffDigest(target=STAFF_CHANNEL, title="Digest", text="No answers.", chart_png=one_pixel_png())
     assert await slack.channel.send(digest) == Refused("not_in_channel")
+
+
+async def test_an_upload_that_keeps_failing_is_tried_again_later_and_shares_nothing(slack: SlackWorkspace) -> None:
+    slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
+    slack.fake.fail_uploads(times=4)  # more than slack_sdk's 3 retries of a server error
+    digest = StaffDigest(target=STAFF_CHANNEL, title="Digest", text="No answers.", chart_png=one_pixel_png())
+
+    assert await slack.channel.send(digest) == RetryLater("the file upload failed")
+    assert slack.fake.calls_of("files.completeUploadExternal") == []
+    assert slack.fake.messages(STAFF_CHANNEL) == []
