@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cases import CaseDesk, Cases, StaffDestination
 from bot.config import ConfigError, Settings
+from bot.digest import destinations as digest_destinations
 from bot.engine import Engine
 from bot.invitations import Invitations
 from bot.links import Links
@@ -103,6 +104,7 @@ def staff_destinations(settings: Settings) -> dict[str, StaffDestination]:
 async def open_core(settings: Settings) -> Core:
     """Everything the bot needs, after checking that it is usable: surveys, database, schema."""
     surveys = load_checked_surveys(settings)
+    digest_destinations(settings)  # raises ConfigError for a channel in [digest] destinations that does not run
     database = await open_current_database(settings)
     analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
     desk = CaseDesk(settings.cases, staff_destinations(settings))

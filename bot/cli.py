@@ -590,3 +590,46 @@ def write_qr(path: Path, url: str) -> None:
     except OSError as error:
         fail(f"--qr: cannot write {path}: {error.strerror}")
     typer.echo(f"QR code written to {path}", err=True)
+
+
+@core_commands.command()
+def digest(
+    ctx: typer.Context,
+    preview: Annotated[bool, typer.Option("--preview", help="Print the digest instead of queueing it.")] = False,
+    png: Annotated[Path | None, typer.Option("--png", help="Also write its chart to this PNG file.")] = None,
+) -> None:
+    """The weekly digest of the last 7 days, now: queued for the staff destinations (the running bot sends it), or
+    printed with --preview. The schedule is left as it is."""
+    from bot.digest import build_content, chart_png, destinations, digest_text, queue
+
+    settings = settings_of(ctx)
+    try:
+        surveys = load_checked_surveys(settings)
+        targets = {} if preview else destinations(settings)
+    except ConfigError as error:
+        fail(str(error))
+    if not preview and not targets:
+        fail("no staff destination: set [digest] destinations or a channel's staff chat or channel")
+
+    async def work() -> tuple[str, bytes]:
+        async with current_database(settings) as database:
+            now = utcnow()
+            content = await build_content(
+                database, surveys.values(), settings.digest, until=now, min_group_size=min_group_size(settings)
+            )
+            chart = await chart_png(content)
+            if not preview:
+                async with database.transaction() as session:
+                    queue(session, targets, content, chart, now)
+            return digest_text(content), chart
+
+    text, chart = run_async(work)
+    if png is not None:
+        try:
+            png.write_bytes(chart)
+        except OSError as error:
+            fail(f"--png: cannot write {png}: {error.strerror}")
+    if preview:
+        typer.echo(text)
+    else:
+        typer.echo("digest queued for " + ", ".join(f"{channel} {target}" for channel, target in targets.items()))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import tomllib
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -195,6 +197,38 @@ class ApiSettings(Section):
         return bool(self.keys)
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+
+
+class DigestSettings(Section):
+    enabled: bool = True  # the weekly digest to the staff destinations
+    weekday: Weekday = "monday"
+    time: dt.time = dt.time(9, 0)  # of day, in `timezone`
+    timezone: str = "UTC"  # an IANA name, such as "Europe/Berlin"
+    # Channel name -> staff chat or channel to send it to; empty: each configured channel's staff destination.
+    destinations: dict[str, str] = {}
+    open_cases: int = Field(default=5, ge=0, le=20)  # how many of the oldest open cases it lists
+
+    @field_validator("weekday", mode="before")
+    @classmethod
+    def any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"no time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class Settings(BaseSettings):
     """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
     `with_channels`."""
@@ -210,6 +244,7 @@ class Settings(BaseSettings):
     cases: CaseSettings = CaseSettings()
     logging: LoggingSettings = LoggingSettings()
     api: ApiSettings = ApiSettings()
+    digest: DigestSettings = DigestSettings()
 
     @classmethod
     def settings_customise_sources(

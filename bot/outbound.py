@@ -22,6 +22,7 @@ class Kind(StrEnum):
     CASE_RESOLUTION = "case_resolution"  # the outcome and "Is this resolved for you?", to the customer
     STAFF_NOTICE = "staff_notice"  # a failed handler, to a staff destination
     SURVEY_INVITATION = "survey_invitation"  # a survey's first question, to the person invited
+    STAFF_DIGEST = "staff_digest"  # the weekly digest with its chart, to a staff destination
 
 
 class Payload(BaseModel):
@@ -77,9 +78,21 @@ class SurveyInvitation(Payload):
     platform_id: str  # the person invited
 
 
+class StaffDigest(Payload):
+    """The weekly digest. The chart's PNG is kept in the message (base64 in the JSON), so that every attempt sends
+    the image the digest was written with, and the channel needs neither the database nor the chart library."""
+
+    model_config = Payload.model_config | ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+    kind: Literal[Kind.STAFF_DIGEST] = Kind.STAFF_DIGEST
+    target: str
+    title: str  # one line, such as "Weekly digest, 23-30 Nov 2026": the image's title and a short caption
+    text: str  # plain text of the bot's own words (no customer's), escaped by the surface
+    chart_png: bytes
+
+
 # What the channels' case senders deliver: the cases' messages, and staff notices.
 CaseMessage = CaseAlert | CaseUpdate | CaseEscalation | CaseContact | CaseResolution | StaffNotice
-OutboundMessage = Annotated[CaseMessage | SurveyInvitation, Field(discriminator="kind")]
+OutboundMessage = Annotated[CaseMessage | SurveyInvitation | StaffDigest, Field(discriminator="kind")]
 _MESSAGE: TypeAdapter[OutboundMessage] = TypeAdapter(OutboundMessage)
 
 

@@ -19,9 +19,10 @@ from starlette.types import ASGIApp
 
 from bot.app import Core
 from bot.channels import Channel
-from bot.cli import installed_version
+from bot.cli import installed_version, min_group_size
 from bot.config import ConfigError
 from bot.correlation import correlated, new_id
+from bot.digest import WeeklyDigest, destinations
 from bot.outbox import DISPATCHER_LOOP, Dispatcher
 from bot.retention import Retention
 from handlers.console import ConsoleChannel, stdin_lines
@@ -47,6 +48,8 @@ async def sweep(core: Core) -> float:
         engine = core.engine
         retention = Retention(core.database, engine.people, engine.keys, core.settings.privacy, engine.clock)
         removed = await retention.sweep()
+        if await weekly_digest(core).sweep():
+            log.info("queued the weekly digest for the staff destinations")
         core.swept.add(escalated, removed)
         (inbox, events, outbox), forgotten, texts = removed
         if closed or escalated or inbox or events or outbox or forgotten or texts:
@@ -56,6 +59,18 @@ async def sweep(core: Core) -> float:
                 *(closed, escalated, inbox, events, outbox, forgotten, texts),
             )
     return SWEEP_SECONDS
+
+
+def weekly_digest(core: Core) -> WeeklyDigest:
+    settings = core.settings
+    return WeeklyDigest(
+        core.database,
+        core.surveys,
+        settings.digest,
+        destinations(settings),
+        core.engine.clock,
+        min_group_size(settings),
+    )
 
 
 def listen(host: str, port: int) -> socket.socket:

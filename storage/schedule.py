@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import CursorResult
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col, update
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ScheduledJob
@@ -30,3 +30,15 @@ async def claim_run(session: AsyncSession, *, job: str, now: datetime, next_due:
 async def make_due(session: AsyncSession, *, job: str, at: datetime) -> None:
     """Brings `job` forward to `at`, as when a run left work over."""
     await session.exec(update(ScheduledJob).where(col(ScheduledJob.name) == job).values(due_at=at))
+
+
+async def plan(session: AsyncSession, *, job: str, first_due: datetime) -> None:
+    """Creates `job`'s row due at `first_due` unless it exists: a job that must not run at once (claim_run's new
+    job is due at once) is planned first."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.exec(insert(ScheduledJob).values(name=job, due_at=first_due).on_conflict_do_nothing())
+
+
+async def due_at(session: AsyncSession, *, job: str) -> datetime | None:
+    """When `job` is next due; None for a job never planned nor run."""
+    return (await session.exec(select(ScheduledJob.due_at).where(col(ScheduledJob.name) == job))).first()

@@ -31,9 +31,9 @@ from bot import correlation
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
-from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult, SurveyInvitation
+from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult, StaffDigest, SurveyInvitation
 from bot.staff_notices import raised_at
-from handlers.slack import actions, cases, commands, events, inbound, invitations, views
+from handlers.slack import actions, cases, commands, digest, events, inbound, invitations, views
 from handlers.slack.common import (
     CHANNEL,
     PAYLOAD_ERRORS,
@@ -128,7 +128,7 @@ class SlackChannel:
     """bolt's AsyncApp on the core, served at POST /slack/events or over Socket Mode."""
 
     name = CHANNEL
-    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS, Capability.THREADS})
+    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS, Capability.THREADS, Capability.FILES})
 
     def __init__(self, core: Core, settings: SlackSettings) -> None:
         assert settings.bot_token is not None
@@ -186,9 +186,11 @@ class SlackChannel:
             return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, updates and error notices for staff, outcomes for customers, survey invitations."""
+        """Case alerts, updates, error notices and the digest for staff, outcomes for customers, survey invitations."""
         if isinstance(message, SurveyInvitation):
             return await invitations.send(self.services, self.invitations, message)
+        if isinstance(message, StaffDigest):
+            return await digest.send(self.services, message)
         return await cases.send(self.services, self.cases, message)
 
     async def start(self) -> None:

@@ -34,9 +34,9 @@ from bot.app import Core
 from bot.channels import Capability
 from bot.correlation import correlated
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
-from bot.outbound import OutboundMessage, SendResult, SurveyInvitation
+from bot.outbound import OutboundMessage, SendResult, StaffDigest, SurveyInvitation
 from bot.staff_notices import raised_at
-from handlers.telegram import callbacks, cases, commands, invitations, messages, render
+from handlers.telegram import callbacks, cases, commands, digest, invitations, messages, render
 from handlers.telegram.common import Context, Services
 from handlers.telegram.delivery import Delivery, Sender
 from handlers.telegram.inbox import (
@@ -126,7 +126,7 @@ class TelegramChannel:
     """Builds python-telegram-bot's Application on the core, feeds it from the inbox and serves the webhook."""
 
     name = CHANNEL
-    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS})
+    capabilities = frozenset({Capability.BUTTONS, Capability.EDITS, Capability.FILES})
 
     def __init__(self, core: Core, settings: TelegramSettings) -> None:
         assert settings.token is not None
@@ -188,9 +188,11 @@ class TelegramChannel:
             await self.notices.handler_failed(CHANNEL, context.error, update_kind(update))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, steps and error notices for staff, outcomes for customers, survey invitations."""
+        """Case alerts, steps, error notices and the digest for staff, outcomes for customers, survey invitations."""
         if isinstance(message, SurveyInvitation):
             return await invitations.send(self.services.delivery, self.invitations, message)
+        if isinstance(message, StaffDigest):
+            return await digest.send(self.services.delivery, message)
         return await cases.send(self.services.delivery, self.services.cases, message)
 
     def routes(self) -> Sequence[BaseRoute]:

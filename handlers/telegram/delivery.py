@@ -31,9 +31,10 @@ ATTEMPTS = 6
 FIRST_BACKOFF = 0.5
 FLOOD_MARGIN = 0.25  # seconds added to a 429's retry_after: Telegram extends the ban for a call that comes early
 MESSAGE_LIMIT = 4096  # characters in one Telegram message; a longer one is refused
+CAPTION_LIMIT = 1024  # characters in a photo's caption
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # a link in a customer's words gets no preview card
 # A send repeated after it reached Telegram shows the message twice; an edit or an answer repeated changes nothing.
-NOT_REPEATABLE = frozenset({"sendMessage"})
+NOT_REPEATABLE = frozenset({"sendMessage", "sendPhoto"})
 # PTB's AIORateLimiter (max_retries=0) logs every 429 as an error with a traceback before re-raising it; the
 # Sender waits it out and says so in one line.
 logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
@@ -120,6 +121,11 @@ class Sender:
             chat_id,
             lambda: self.bot.send_message(chat_id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW),
         )
+
+    async def send_photo(self, chat_id: int, photo: bytes, caption: str) -> Message | None:
+        """Uploads an image with its caption, cut to the caption limit."""
+        caption = caption[:CAPTION_LIMIT]
+        return await self.call("sendPhoto", chat_id, lambda: self.bot.send_photo(chat_id, photo, caption=caption))
 
     async def edit(self, message: Message, text: str) -> None:
         """Replaces a message's text and removes its keyboard."""

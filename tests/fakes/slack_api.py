@@ -56,6 +56,19 @@ NEWER_THAN_SPEC: Mapping[str, frozenset[str]] = {
     "chat.postMessage": frozenset({"metadata"}),  # message metadata (2021)
     "chat.update": frozenset({"metadata"}),
 }
+# Methods newer than the spec, with their arguments (allowed, required) as docs.slack.dev documents them: the file
+# upload that replaced files.upload (2024), as slack_sdk's files_upload_v2 calls it.
+NEWER_METHODS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
+    "files.getUploadURLExternal": (
+        frozenset({"filename", "length", "alt_txt", "snippet_type"}),
+        frozenset({"filename", "length"}),
+    ),
+    "files.completeUploadExternal": (
+        frozenset({"files", "channel_id", "channels", "initial_comment", "thread_ts", "blocks"}),
+        frozenset({"files"}),
+    ),
+}
+NEWER_METHOD_SCOPES: Mapping[str, frozenset[str]] = dict.fromkeys(NEWER_METHODS, frozenset({"files:write"}))
 MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral"})
 VIEW_KINDS: Mapping[str, str | None] = {
     "views.open": "modal",
@@ -77,6 +90,20 @@ class Call(NamedTuple):
     method: str
     args: Params
     at: float
+
+
+@dataclass
+class UploadedFile:
+    """A file of the upload API: announced (id, name, length), uploaded (data), then shared (channel, comment)."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    initial_comment: str | None = None
 
 
 class SlackError(Exception):
@@ -114,6 +141,8 @@ class SlackSpec:
             m: frozenset(x["name"] for x in xs) | NEWER_THAN_SPEC.get(m, frozenset()) for m, xs in params.items()
         }
         required = {m: frozenset(x["name"] for x in xs if x.get("required")) - {"token"} for m, xs in params.items()}
+        for method, (its_allowed, its_required) in NEWER_METHODS.items():
+            allowed[method], required[method] = its_allowed, its_required
         return cls(allowed, required)
 
     def check(self, method: str, args: Mapping[str, JSON]) -> list[str]:
@@ -254,12 +283,14 @@ class FakeSlack(FakeApi):
         self.views: dict[str, Params] = {}  # every modal and home view by id
         self.homes: dict[str, str] = {}  # user id -> id of the published home view
         self.responses: list[tuple[str, Params]] = []  # (key, body) posted to `response_url(key)`
+        self.files: dict[str, UploadedFile] = {}  # by file id, from files.getUploadURLExternal on
         self.base_url = self._root = ""
         self._messages: dict[str, dict[str, Params]] = defaultdict(dict)  # channel -> ts -> message
         self._used_triggers: set[str] = set()
         self._last_us = 0
         self._ids = itertools.count(1)
         self._failures: defaultdict[str, list[SlackError]] = defaultdict(list)
+        self._failing_uploads = 0
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
         self._handlers: dict[str, Callable[[Params], Params]] = {
             "auth.test": self._auth_test,
@@ -276,6 +307,8 @@ class FakeSlack(FakeApi):
             "views.update": self._update_view,
             "views.publish": self._publish,
             "reactions.add": self._react,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
         self.add_user(BOT_USER_ID, "feedbackbot", is_bot=True)
         self.add_user(USER_ID, USER_NAME)
@@ -287,6 +320,7 @@ class FakeSlack(FakeApi):
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._serve)
         app.router.add_post("/respond/{key}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._receive_upload)
         self._root = await self._listen(app)
         self.base_url = f"{self._root}/api/"
         return self
@@ -339,6 +373,10 @@ class FakeSlack(FakeApi):
         error = error or SERVER_ERRORS.get(status, "ratelimited")
         failure = SlackError(error, status=status, retry_after=retry_after if status == 429 else None)
         self._failures[method] += [failure] * times
+
+    def fail_uploads(self, times: int = 1) -> None:
+        """Answer the next `times` posts to an upload URL with 500, as Slack's file service does when it is down."""
+        self._failing_uploads += times
 
     def delay(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next `times` calls of `method` for `seconds` before handling them (they still take effect)."""
@@ -458,6 +496,25 @@ class FakeSlack(FakeApi):
         self._pulse()
         return web.Response(text="ok")
 
+    async def _receive_upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal handed out: the raw bytes, or a multipart form with the file.
+        Slack answers 200 with "OK - <length>"; the length must be the one announced."""
+        upload = self.files.get(request.match_info["file_id"])
+        data = await request.read()
+        if request.content_type == "multipart/form-data":
+            data = next((v.file.read() for v in (await request.post()).values() if isinstance(v, web.FileField)), b"")
+        if upload is None:
+            return web.Response(status=404, text="upload URL unknown or expired")
+        if self._failing_uploads:
+            self._failing_uploads -= 1
+            return web.Response(status=500, text="internal error")
+        if len(data) != upload.length:
+            self.violations.append(Violation("file upload", f"{len(data)} bytes sent, {upload.length} announced", {}))
+            return web.Response(status=400, text="length mismatch")
+        upload.data = data
+        self._pulse()
+        return web.Response(text=f"OK - {len(data)}")
+
     # workspace lookups
 
     def _user(self, user_id: str | None) -> Params:
@@ -514,6 +571,36 @@ class FakeSlack(FakeApi):
         message = {"type": "message", "text": args.get("text", ""), "user": BOT_USER_ID, "bot_id": BOT_ID}
         message |= {"app_id": APP_ID, "team": TEAM_ID, "bot_profile": profile}
         return message | ({"blocks": _decoded(args["blocks"])} if args.get("blocks") else {})
+
+    # methods: files
+
+    def _upload_url(self, args: Params) -> Params:
+        length = int(args["length"])
+        if length <= 0:
+            raise SlackError("missing_argument", violation="length must be the file's size in bytes")
+        file_id = f"F{next(self._ids):08d}"
+        self.files[file_id] = UploadedFile(file_id, str(args["filename"]), length, alt_txt=args.get("alt_txt"))
+        return {"upload_url": f"{self._root}/upload/{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, args: Params) -> Params:
+        """Shares the uploaded files in `channel_id` (if given) with `initial_comment` as the message's text."""
+        entries = _decoded(args["files"])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
+            raise SlackError("invalid_arguments", violation="files must be a JSON array of {id, title}")
+        uploads = [self.files.get(entry["id"]) for entry in entries]
+        if any(upload is None or upload.data is None for upload in uploads):
+            raise SlackError("file_not_found")
+        shared = [upload for upload in uploads if upload is not None]
+        for upload, entry in zip(shared, entries, strict=True):
+            upload.title = entry.get("title") or upload.filename
+        if "channel_id" in args:
+            channel = self._postable(args["channel_id"])
+            message = self._bot_message({"text": args.get("initial_comment", "")}) | {"ts": self._next_ts()}
+            message["files"] = [{"id": upload.id, "name": upload.filename, "title": upload.title} for upload in shared]
+            self._messages[channel][message["ts"]] = message
+            for upload in shared:
+                upload.channel, upload.initial_comment = channel, args.get("initial_comment")
+        return {"files": [{"id": upload.id, "title": upload.title} for upload in shared]}
 
     def _update(self, args: Params) -> Params:
         """Replace text / blocks / metadata given; omitted ones are kept, `blocks: []` removes the blocks."""

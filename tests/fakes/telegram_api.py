@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import time
+import zlib
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from http import HTTPStatus
@@ -32,6 +33,8 @@ SUPERGROUP_BELOW = -1_000_000_000_000  # supergroup ids look like -100xxxxxxxxxx
 NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 # Methods refused with 403 when they target a chat in `block_user`.
 SENDING = ("send", "copy", "forward", "edit")
+CAPTION_LIMIT = 1024  # characters of a photo's caption
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Methods that count against `flood_limit`, and how long after a 429 a call is taken as already on its way
 # (sent before the bot could have read that 429: a burst of calls from one busy event loop takes a while to arrive).
 FLOOD_LIMITED = (*SENDING, "answerCallbackQuery")
@@ -242,6 +245,7 @@ class FakeTelegram(FakeApi):
         self._allowed: list[str] | None = None
         self._message_ids: dict[ChatId, int] = {}
         self._texts: list[tuple[ChatId, str]] = []
+        self.photos: list[tuple[ChatId, Upload, str | None]] = []  # (chat, the image uploaded, its caption)
         self._open_queries: set[str] = set()
         self._failures: defaultdict[str, list[ApiError]] = defaultdict(list)
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
@@ -251,6 +255,7 @@ class FakeTelegram(FakeApi):
         self._handlers: dict[str, Callable[[Params], JSON]] = {
             "getMe": lambda _: self.bot,
             "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
             "editMessageText": lambda p: self._edit(p, p.get("reply_markup"), p.get("text")),
             "editMessageReplyMarkup": lambda p: self._edit(p, p.get("reply_markup")),
             "answerCallbackQuery": self._answer_callback_query,
@@ -377,7 +382,8 @@ class FakeTelegram(FakeApi):
         raw, uploads = dict(request.query), {}
         for key, value in (await request.post()).items():
             if isinstance(value, web.FileField):
-                uploads[key] = Upload(value.filename, len(value.file.read()))
+                data = value.file.read()
+                uploads[key] = Upload(value.filename, len(data), data)
             else:
                 raw[key] = value if isinstance(value, str) else bytes(value).decode()
         parameters = self.spec.methods.get(method, {})
@@ -488,6 +494,25 @@ class FakeTelegram(FakeApi):
         self._texts.append((chat_id, params["text"]))
         return message
 
+    def _send_photo(self, params: Params) -> Params:
+        """A photo uploaded with the call (a file id or URL is not taken here); like Telegram, a caption over
+        CAPTION_LIMIT characters or a file that is no image is refused."""
+        chat_id, photo, caption = self._chat_id(params), params["photo"], params.get("caption")
+        if not isinstance(photo, Upload):
+            raise ApiError(400, "Bad Request: the fake takes uploaded photos only", violation=True)
+        if caption is not None and len(caption) > CAPTION_LIMIT:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        if (size := png_size(photo.data)) is None:
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        width, height = size
+        file_id = f"photo-{len(self.photos) + 1}"
+        sizes = [{"file_id": file_id, "file_unique_id": file_id, "width": width, "height": height}]
+        message: Params = {"message_id": self.allocate_message_id(chat_id), "from": self.bot, "chat": chat(chat_id)}
+        message |= {"date": now(), "photo": sizes} | ({"caption": caption} if caption is not None else {})
+        self._remember(message)
+        self.photos.append((chat_id, photo, caption))
+        return message
+
     def _edit(self, params: Params, markup: Params | None, text: str | None = None) -> JSON:
         """Edit text and/or markup; like Telegram, omitting reply_markup removes the inline keyboard."""
         if "inline_message_id" in params:
@@ -539,6 +564,16 @@ class FakeTelegram(FakeApi):
     def _set_my_commands(self, params: Params) -> bool:
         self.commands[_scope_key(params)] = params["commands"]
         return True
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a PNG (from its IHDR chunk, whose CRC must hold); None for anything else."""
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    header = data[12:29]
+    if zlib.crc32(header) != int.from_bytes(data[29:33], "big"):
+        return None
+    return int.from_bytes(header[4:8], "big"), int.from_bytes(header[8:12], "big")
 
 
 def _scope_key(params: Params) -> str:

@@ -8,6 +8,7 @@ field says `always "kicked"` in its description, which is enforced too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ class Upload:
 
     filename: str
     size: int
+    data: bytes = dataclasses.field(default=b"", repr=False)  # what was sent, for a test to look at
 
 
 def _fields(entry: Mapping[str, Any]) -> dict[str, Field]:

@@ -14,6 +14,7 @@ from telegram.request import HTTPXRequest
 
 from tests.fakes.telegram_api import FakeTelegram, Params
 from tests.fakes.telegram_spec import SPEC_PATH, TelegramSpec, Upload
+from tests.handlers.png import one_pixel_png
 
 SAMPLES = SPEC_PATH.parents[1] / "samples" / "telegram" / "captured_updates.json"
 KEYBOARD = InlineKeyboardMarkup(
@@ -190,11 +191,20 @@ async def test_leftover_violations_fail_the_test() -> None:
 
 async def test_uploads_arrive_as_multipart(fake_telegram: FakeTelegram) -> None:
     async with bot_for(fake_telegram) as bot:
-        with pytest.raises(BadRequest, match="fake does not implement sendPhoto"):
+        with pytest.raises(BadRequest, match="Image_process_failed"):  # Telegram's answer to a file that is no image
             await bot.send_photo(42, b"\x89PNG fake", caption="receipt")
-    assert fake_telegram.expect_violation("sendPhoto").params["caption"] == "receipt"
     upload = fake_telegram.calls_of("sendPhoto")[0].params["photo"]
-    assert isinstance(upload, Upload) and upload.size == 9
+    assert isinstance(upload, Upload) and upload.size == 9 and fake_telegram.photos == []
+
+
+async def test_a_photo_becomes_a_message_with_its_sizes_and_caption(fake_telegram: FakeTelegram) -> None:
+    async with bot_for(fake_telegram) as bot:
+        sent = await bot.send_photo(42, one_pixel_png(), caption="chart")
+        with pytest.raises(BadRequest, match="caption is too long"):
+            await bot.send_photo(42, one_pixel_png(), caption="x" * 1025)
+    assert (sent.caption, sent.photo[0].width, sent.photo[0].height) == ("chart", 1, 1)
+    [(chat_id, upload, caption)] = fake_telegram.photos
+    assert (chat_id, upload.data, caption) == (42, one_pixel_png(), "chart")
 
 
 async def test_unimplemented_boolean_methods_answer_true(fake_telegram: FakeTelegram) -> None:

@@ -1,4 +1,5 @@
-"""The minute's sweep of `feedbackbot run` counts in its one log line what retention removed."""
+"""The minute's sweep of `feedbackbot run` counts in its one log line what retention removed, and queues the weekly
+digest when it is due."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
+from sqlmodel import select
 
 from bot.app import Core
 from bot.cases import CaseDesk, Cases
 from bot.config import PrivacySettings, Settings
 from bot.engine import Engine
 from bot.surveys import Survey
+from handlers.registry import settings_model
 from handlers.runner import sweep
 from storage.db import Database
+from storage.models import OutboxMessage
 from tests.bot.customer import Customer
 from tests.conftest import Clock, database_dump
 
@@ -38,3 +42,28 @@ async def test_the_sweep_anonymises_inactive_people_and_says_how_many(
 
     assert "anonymised 1 inactive people" in caplog.text
     assert "gone-714862471" not in await database_dump(database)
+
+
+async def test_the_sweep_queues_the_weekly_digest_when_it_is_due(
+    engine: Engine,
+    database: Database,
+    surveys: dict[str, Survey],
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    telegram = {"token": "123456:test-token", "staff_chat_id": -100777}
+    settings = settings_model().model_validate({"telegram": telegram, "digest": {"weekday": "friday", "time": "18:00"}})
+    core = Core(
+        settings=settings, database=database, surveys=surveys, engine=engine, cases=Cases(database, CaseDesk(), clock)
+    )
+    await sweep(core)  # Thursday: the digest is planned for Friday 18:00 UTC
+    clock.now = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+
+    with caplog.at_level(logging.INFO, logger="handlers.runner"):
+        await sweep(core)
+
+    assert "queued the weekly digest" in caplog.text
+    async with database.snapshot() as session:
+        [queued] = (await session.exec(select(OutboxMessage))).all()
+    assert (queued.channel, queued.kind) == ("telegram", "staff_digest")
+    assert '"target":"-100777"' in queued.payload

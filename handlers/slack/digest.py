@@ -1,0 +1,38 @@
+"""The weekly digest in a Slack staff channel: its chart uploaded with Slack's current file upload API (slack_sdk's
+files_upload_v2: files.getUploadURLExternal, the upload, files.completeUploadExternal), the text as its comment."""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from bot.outbound import Refused, RetryLater, SendResult, Sent, StaffDigest
+from handlers.slack.blocks import TEXT_LIMIT, escaped
+from handlers.slack.common import UNDELIVERABLE, Services, log, log_api_error
+
+FILENAME = "weekly-digest.png"
+ALT_TEXT = "CSAT and NPS by week, each with its 95 % interval"
+
+
+async def send(services: Services, message: StaffDigest) -> SendResult:
+    """Uploads the chart into the channel with the digest as its comment (escaped: Slack reads it as mrkdwn)."""
+    await services.pacer.wait(message.target)
+    try:
+        uploaded = await services.client.files_upload_v2(
+            channel=message.target,
+            file=message.chart_png,
+            filename=FILENAME,
+            title=message.title,
+            alt_txt=ALT_TEXT,
+            initial_comment=escaped(message.text)[:TEXT_LIMIT],
+        )
+    except SlackApiError as error:
+        log_api_error("files_upload_v2", error)
+        code = str(error.response.get("error"))
+        if code in UNDELIVERABLE:
+            return Refused(code)
+        retry_after = error.response.headers.get("Retry-After") if code == "ratelimited" else None
+        return RetryLater(code, after=float(retry_after) if retry_after else None)
+    except SlackRequestError:  # the upload itself, to the URL Slack handed out, failed after slack_sdk's retries
+        log.error("slack file upload of the digest failed; it is tried again later")
+        return RetryLater("the file upload failed")
+    return Sent(str(uploaded["file"]["id"]))
