@@ -24,6 +24,7 @@ run: $(VENV)/.installed config.toml
 	$(BIN)/feedbackbot run
 
 ## Lint, type-check and run every test against SQLite and a throwaway PostgreSQL server, with a coverage floor.
+# The dashboard's browser tests drive Debian's chromium, which scripts/with-chromium installs where it is missing.
 # Coverage counts the test processes only, not the `feedbackbot` processes some tests start (coverage's
 # `[tool.coverage.run] patch = ["subprocess"]` would add them, and seconds). The suite reaches 95%; the floor is 92.
 # The tests run in parallel, two pytest-xdist workers per core (TEST_WORKERS=0: all in one process): many tests
@@ -35,7 +36,7 @@ TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 # Python may cache compiled modules: every worker and every `feedbackbot` process a test starts imports the project.
 test: export PYTHONDONTWRITEBYTECODE :=
 test: $(VENV)/.installed-dev lint
-	scripts/with-postgres $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=worksteal $(COVERAGE)
+	scripts/with-postgres scripts/with-chromium $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=worksteal $(COVERAGE)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
