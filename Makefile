@@ -44,11 +44,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 ## Print the benchmark tables: the sentiment analyzers on the human-rated sets, the inbound path's rate, and the
-## answer's hot path against a hand-written survey bot and the bare echo bot (SQLite and a throwaway PostgreSQL).
+## answer's hot path against a hand-written survey bot and the bare echo bot (SQLite and a throwaway PostgreSQL), and
+## the dashboard's pages with a million answers.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/inbound.py
 	scripts/with-postgres $(BIN)/python bench/hotpath.py
+	$(BIN)/python bench/dashboard.py
 
 ## Learned models trained on two human-rated sets and scored on the third, beside the rule-based detector.
 bench-cross-set: $(VENV)/.installed-dev

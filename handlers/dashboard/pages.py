@@ -14,7 +14,8 @@ from bot.app import Core
 from bot.cli import min_group_size
 from bot.report_html import survey_figures
 from bot.report_output import COLUMNS, INTERVALS_NOTE, report_title, row_cells
-from bot.reports import Breakdown, SurveyReport, build_report
+from bot.reports import Breakdown, Report, SurveyReport, build_report
+from handlers.dashboard.counted import CountedReports
 from handlers.dashboard.filters import FilterError, Filters, read_filters
 from storage import views
 from storage.views import CaseView
@@ -46,6 +47,7 @@ class OpenCase:
 class Pages:
     def __init__(self, core: Core, templates: Jinja2Templates) -> None:
         self.core, self.templates = core, templates
+        self.reports = CountedReports(self.count, core.engine.clock)
 
     async def overview(self, request: Request) -> Response:
         """The report of the surveys chosen by the filters: its tables and charts."""
@@ -53,14 +55,20 @@ class Pages:
             filters = read_filters(request.query_params, self.core.surveys)
         except FilterError as error:
             return self.page(request, "overview.html", filters=Filters(), error=str(error), status_code=400)
+        counted = await self.reports.report(filters)
+        report = counted.report
+        sections = [section(survey, report.min_group_size) for survey in report.surveys]
+        title = report_title(report)
+        return self.page(
+            request, "overview.html", filters=filters, error=None, title=title, sections=sections, at=counted.at
+        )
+
+    async def count(self, filters: Filters) -> Report:
+        """The report `feedbackbot report` prints for the same options."""
         chosen = [self.core.surveys[filters.survey]] if filters.survey else list(self.core.surveys.values())
         smallest = min_group_size(self.core.settings)
-        report = await build_report(
+        return await build_report(
             self.core.database, chosen, since=filters.since, until=filters.until, by=filters.by, min_group_size=smallest
-        )
-        sections = [section(survey, smallest) for survey in report.surveys]
-        return self.page(
-            request, "overview.html", filters=filters, error=None, title=report_title(report), sections=sections
         )
 
     async def open_cases(self, request: Request) -> Response:

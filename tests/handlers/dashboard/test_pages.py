@@ -86,6 +86,21 @@ async def test_the_period_filters_count_the_surveys_started_in_it(
     assert list(by_day) == ["all", "2026-11-26", "2026-11-27"]
 
 
+async def test_a_report_is_counted_again_after_a_minute(client: httpx.AsyncClient, core: Core, clock: Clock) -> None:
+    async def shown() -> tuple[str, str]:
+        page = (await client.get("/dashboard/?survey=csat", headers=LOGIN)).text
+        counted = re.findall(r"Counted at ([^;]+);", page)[0]
+        return rows_of(page, "group")["all"][1], counted
+
+    await answer_csat(core.engine, "ann", "telegram", 5)
+    assert await shown() == ("1", "2026-11-26 09:00 UTC")
+    await answer_csat(core.engine, "bob", "telegram", 4)
+    clock.advance(seconds=59)
+    assert await shown() == ("1", "2026-11-26 09:00 UTC")  # clicking back and forth costs the database nothing
+    clock.advance(seconds=1)
+    assert await shown() == ("2", "2026-11-26 09:01 UTC")
+
+
 @pytest.mark.parametrize(
     ("query", "problem"),
     [
