@@ -94,7 +94,11 @@ def dashboard_routes(dashboard: ASGIApp | None) -> list[BaseRoute]:
     """The dashboard under /dashboard/, and /dashboard sending there (a mount serves only the paths below it)."""
     if dashboard is None:
         return []
-    return [Route("/dashboard", lambda _: RedirectResponse("/dashboard/")), Mount("/dashboard", app=dashboard)]
+    return [Route("/dashboard", to_dashboard, methods=["GET"]), Mount("/dashboard", app=dashboard)]
+
+
+async def to_dashboard(_: Request) -> Response:
+    return RedirectResponse("/dashboard/")
 
 
 async def schema_state(database: Database) -> tuple[str | None, bool]:
@@ -215,7 +219,7 @@ def template(routes: Sequence[BaseRoute], scope: Scope) -> str:
         match, child_scope = route.matches(scope)
         if match is Match.NONE:
             continue
-        if isinstance(route, Mount):
-            return route.path + template(route.routes, {**scope, **child_scope})
+        if isinstance(route, Mount):  # an application with routes of its own, or one that serves files
+            return route.path + (template(route.routes, {**scope, **child_scope}) if route.routes else "")
         return getattr(route, "path", TimedRequests.UNROUTED)
     return TimedRequests.UNROUTED

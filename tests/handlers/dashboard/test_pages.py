@@ -10,10 +10,13 @@ import httpx
 import pytest
 
 from bot.app import Core
+from handlers.dashboard.app import build_dashboard
+from handlers.metrics import Metrics
 from handlers.web import create_app
 from tests.bot.customer import Customer
 from tests.conftest import Clock
 from tests.handlers.dashboard.conftest import LOGIN, PASSWORD, RUDE, USER, answer_csat, rows_of
+from tests.handlers.scrape import samples_of
 
 PAGES = ("/dashboard/", "/dashboard/cases", "/dashboard/cases/1", "/dashboard/static/plotly.min.js")
 
@@ -61,7 +64,8 @@ async def test_the_overview_shows_the_report_of_the_surveys_filtered(client: htt
     assert rows["telegram"][:4] == ["telegram", "2", "100.0 (34.2-100.0)", "4.50"]
     assert rows["slack"][:4] == ["slack", "1", "0.0 (0.0-79.3)", "1.00"]
     assert page.count('class="chart" data-figure=') == 2  # CSAT % by channel, the CSAT scores
-    assert '<option value="channel" selected>' in page and '<option value="csat" selected>' in page
+    assert '<option value="channel" selected>' in page
+    assert '<option value="csat" selected>Customer satisfaction (csat)</option>' in page
 
     every_survey = (await client.get("/dashboard/", headers=LOGIN)).text
     assert re.findall(r'data-survey="([^"]+)"', every_survey) == ["ces", "csat", "internal-service", "nps"]
@@ -199,3 +203,23 @@ async def test_without_dashboard_users_there_is_no_dashboard(core: Core) -> None
     app = create_app(core.database)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
         assert (await client.get("/dashboard/", headers=LOGIN)).status_code == 404
+
+
+async def test_requests_are_timed_by_the_template_of_the_dashboard_route(core: Core) -> None:
+    metrics = Metrics(core.database)
+    app = create_app(core.database, dashboard=build_dashboard(core), metrics=metrics)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
+        await client.get("/dashboard/cases/42", headers=LOGIN)
+        await client.get("/dashboard/static/dashboard.css", headers=LOGIN)
+        await client.get("/dashboard/cases/42")
+        exposition = (await client.get("/metrics")).text
+    timed = {
+        labels: count
+        for (name, labels), count in samples_of(exposition).items()
+        if name == "feedbackbot_http_request_seconds_count" and ("route", "/metrics") not in labels
+    }
+    assert timed == {
+        (("method", "GET"), ("route", "/dashboard/cases/{number:int}"), ("status", "404")): 1,
+        (("method", "GET"), ("route", "/dashboard/cases/{number:int}"), ("status", "401")): 1,
+        (("method", "GET"), ("route", "/dashboard/static"), ("status", "200")): 1,
+    }
