@@ -38,8 +38,14 @@ from storage.migrate import upgrade
 ROOT = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "bench", "bench-password-0123"
 LOGIN = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
-PAGES = ("/dashboard/", "/dashboard/?survey=csat&by=week", "/dashboard/?survey=csat&by=channel", "/dashboard/cases")
-START = datetime(2025, 1, 1, tzinfo=UTC)
+PAGES = (
+    "/dashboard/",
+    "/dashboard/?survey=csat&by=week",
+    "/dashboard/?since=",
+    "/dashboard/?since=&survey=csat&by=week",
+    "/dashboard/cases",
+)
+START = datetime.now(UTC) - timedelta(days=365)  # a year of answers up to now: the first page counts 12 weeks of it
 RAW_AGGREGATE = (
     "SELECT answer.value, count(*) FROM answer JOIN conversation ON conversation.id = answer.conversation_id "
     "WHERE conversation.survey_id = 'csat' AND answer.question_id = 'satisfaction' GROUP BY answer.value"

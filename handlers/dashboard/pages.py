@@ -52,7 +52,7 @@ class Pages:
     async def overview(self, request: Request) -> Response:
         """The report of the surveys chosen by the filters: its tables and charts."""
         try:
-            filters = read_filters(request.query_params, self.core.surveys)
+            filters = read_filters(request.query_params, self.core.surveys, self.core.engine.clock().date())
         except FilterError as error:
             return self.page(request, "overview.html", filters=Filters(), error=str(error), status_code=400)
         counted = await self.reports.report(filters)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -103,6 +104,24 @@ async def test_a_report_is_counted_again_after_a_minute(client: httpx.AsyncClien
     assert await shown() == ("1", "2026-11-26 09:00 UTC")  # clicking back and forth costs the database nothing
     clock.advance(seconds=1)
     assert await shown() == ("2", "2026-11-26 09:01 UTC")
+
+
+async def test_the_first_page_counts_the_last_twelve_weeks_and_an_empty_since_every_answer(
+    client: httpx.AsyncClient, core: Core, clock: Clock
+) -> None:
+    today = clock.now  # a Thursday
+    clock.now = datetime(2026, 9, 6, 23, 59, tzinfo=UTC)  # the Sunday before the twelfth week back
+    await answer_csat(core.engine, "ann", "telegram", 5)
+    clock.now = today
+    await answer_csat(core.engine, "bob", "telegram", 1)
+
+    first = (await client.get("/dashboard/?survey=csat", headers=LOGIN)).text  # as the survey menu leaves it
+    assert "<h1>Report from 2026-09-07 00:00 UTC to now, by survey</h1>" in first
+    assert '<input type="date" name="since" value="2026-09-07">' in first
+    assert rows_of(first, "group")["all"][1] == "1"
+    every = (await client.get("/dashboard/?since=&survey=csat", headers=LOGIN)).text
+    assert "<h1>Report from the start to now, by survey</h1>" in every
+    assert rows_of(every, "group")["all"][1] == "2"
 
 
 @pytest.mark.parametrize(
