@@ -24,6 +24,7 @@ run: $(VENV)/.installed config.toml
 	$(BIN)/feedbackbot run
 
 ## Lint, type-check and run every test against SQLite and a throwaway PostgreSQL server, with a coverage floor.
+# The dashboard's browser tests drive Debian's chromium, which scripts/with-chromium installs where it is missing.
 # Coverage counts the test processes only, not the `feedbackbot` processes some tests start (coverage's
 # `[tool.coverage.run] patch = ["subprocess"]` would add them, and seconds). The suite reaches 95%; the floor is 92.
 # The tests run in parallel, two pytest-xdist workers per core (TEST_WORKERS=0: all in one process): many tests
@@ -35,7 +36,7 @@ TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 # Python may cache compiled modules: every worker and every `feedbackbot` process a test starts imports the project.
 test: export PYTHONDONTWRITEBYTECODE :=
 test: $(VENV)/.installed-dev lint
-	scripts/with-postgres $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=worksteal $(COVERAGE)
+	scripts/with-postgres scripts/with-chromium $(BIN)/pytest --numprocesses=$(TEST_WORKERS) --dist=worksteal $(COVERAGE)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -44,12 +45,13 @@ lint: $(VENV)/.installed-dev
 
 ## Print the benchmark tables: the sentiment analyzers on the human-rated sets, the inbound path's rate, and the
 ## answer's hot path against a hand-written survey bot and the bare echo bot (SQLite and a throwaway PostgreSQL),
-## and the report and export over a million answers.
+## the report and export over a million answers, and the dashboard's pages with a million answers.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/inbound.py
 	scripts/with-postgres $(BIN)/python bench/hotpath.py
 	$(BIN)/python bench/report_scale.py
+	$(BIN)/python bench/dashboard.py
 
 ## Learned models trained on two human-rated sets and scored on the third, beside the rule-based detector.
 bench-cross-set: $(VENV)/.installed-dev

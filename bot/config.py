@@ -229,6 +229,24 @@ class DigestSettings(Section):
         return ZoneInfo(self.timezone)
 
 
+class DashboardSettings(Section):
+    # Who may open the read-only dashboard at /dashboard (HTTP Basic), by user name; none configured: not served.
+    users: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")], SecretStr] = {}
+
+    @field_validator("users")
+    @classmethod
+    def long_passwords(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        """A page of customers' words behind a password that nothing rate-limits: no short one."""
+        short = sorted(name for name, password in users.items() if len(password.get_secret_value()) < 12)
+        if short:
+            raise ValueError(f"the password of {', '.join(short)} is shorter than 12 characters")
+        return users
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users)
+
+
 class Settings(BaseSettings):
     """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
     `with_channels`."""
@@ -245,6 +263,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     api: ApiSettings = ApiSettings()
     digest: DigestSettings = DigestSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -110,6 +110,7 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
                 channels_started=started.is_set,
                 stopping=lambda: http.should_exit,
                 api=http_api(core),
+                dashboard=dashboard(core),
             )
             config = uvicorn.Config(  # no log_config: uvicorn's lines go through the root logger's format
                 api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds
@@ -141,6 +142,16 @@ def http_api(core: Core) -> ASGIApp | None:
 
     log.info("HTTP API on /api/v1 (described at /docs) for %d keys", len(core.settings.api.keys))
     return build_api(core)
+
+
+def dashboard(core: Core) -> ASGIApp | None:
+    """The dashboard when its users are configured; jinja2 and plotly are imported only then."""
+    if not core.settings.dashboard.enabled:
+        return None
+    from handlers.dashboard.app import build_dashboard
+
+    log.info("dashboard on /dashboard for %d users", len(core.settings.dashboard.users))
+    return build_dashboard(core)
 
 
 class GracefulServer(uvicorn.Server):

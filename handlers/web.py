@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,11 +37,13 @@ def create_app(
     channels_started: Callable[[], bool] = lambda: True,
     stopping: Callable[[], bool] = lambda: False,
     api: ASGIApp | None = None,
+    dashboard: ASGIApp | None = None,
 ) -> Starlette:
     """The ASGI application served by `feedbackbot run`, with the channels' `routes`; `channels_started` tells
     /readyz whether the channels run (by default there are none to wait for); while `stopping`, every request but
     /healthz and /metrics is answered 503, so that the platforms retry their updates elsewhere or later. `api`, the
-    HTTP API when it is served, answers every path the others do not."""
+    HTTP API when it is served, answers every path the others do not; the dashboard, when served, those under
+    /dashboard."""
     metrics = metrics or Metrics(database)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -78,7 +80,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus_metrics, methods=["GET"]),
     ]
-    every_route = [*routes, *own_routes, *([Mount("", app=api)] if api else [])]
+    every_route = [*routes, *own_routes, *dashboard_routes(dashboard), *([Mount("", app=api)] if api else [])]
     # Listed outermost first: every request is timed, and a stopping process refuses before a body is read.
     middleware = [
         Middleware(TimedRequests, histogram=metrics.requests, routes=every_route),
@@ -86,6 +88,17 @@ def create_app(
         Middleware(BodySizeLimit, max_bytes=(server or ServerSettings()).max_body_bytes),
     ]
     return Starlette(routes=every_route, middleware=middleware)
+
+
+def dashboard_routes(dashboard: ASGIApp | None) -> list[BaseRoute]:
+    """The dashboard under /dashboard/, and /dashboard sending there (a mount serves only the paths below it)."""
+    if dashboard is None:
+        return []
+    return [Route("/dashboard", to_dashboard, methods=["GET"]), Mount("/dashboard", app=dashboard)]
+
+
+async def to_dashboard(_: Request) -> Response:
+    return RedirectResponse("/dashboard/")
 
 
 async def schema_state(database: Database) -> tuple[str | None, bool]:
@@ -206,7 +219,7 @@ def template(routes: Sequence[BaseRoute], scope: Scope) -> str:
         match, child_scope = route.matches(scope)
         if match is Match.NONE:
             continue
-        if isinstance(route, Mount):
-            return route.path + template(route.routes, {**scope, **child_scope})
+        if isinstance(route, Mount):  # an application with routes of its own, or one that serves files
+            return route.path + (template(route.routes, {**scope, **child_scope}) if route.routes else "")
         return getattr(route, "path", TimedRequests.UNROUTED)
     return TimedRequests.UNROUTED

@@ -131,9 +131,20 @@ class OpenCases(NamedTuple):
 async def open_cases(session: AsyncSession, *, limit: int) -> OpenCases:
     """How many cases are open, and the newest of them."""
     is_open = col(Complaint.status).in_(OPEN_CASE_STATUSES)
-    total = (await session.exec(select(func.count()).select_from(Complaint).where(is_open))).one()
     newest = await session.exec(select(Complaint).where(is_open).order_by(col(Complaint.id).desc()).limit(limit))
-    return OpenCases(total, [case_view(case) for case in newest])
+    return OpenCases(await count_open_cases(session), [case_view(case) for case in newest])
+
+
+async def count_open_cases(session: AsyncSession) -> int:
+    is_open = col(Complaint.status).in_(OPEN_CASE_STATUSES)
+    return (await session.exec(select(func.count()).select_from(Complaint).where(is_open))).one()
+
+
+async def oldest_open_cases(session: AsyncSession, *, limit: int) -> list[CaseView]:
+    """The cases waiting longest for staff, oldest first (case numbers grow with time)."""
+    is_open = col(Complaint.status).in_(OPEN_CASE_STATUSES)
+    oldest = await session.exec(select(Complaint).where(is_open).order_by(col(Complaint.id)).limit(limit))
+    return [case_view(case) for case in oldest]
 
 
 class TrailLine(NamedTuple):
