@@ -95,12 +95,18 @@ def _more_figures(survey: SurveyReport) -> Iterator[go.Figure]:
         yield _pareto(survey)
     if survey.themes is not None and survey.themes.phrases:
         phrases = survey.themes.phrases[::-1]  # plotly draws the first bar at the bottom
-        bars = go.Bar(x=[t.count for t in phrases], y=[t.name for t in phrases], orientation="h")
+        bars = go.Bar(x=[t.count for t in phrases], y=[chart_label(t.name) for t in phrases], orientation="h")
         yield go.Figure(bars, layout={"title": "Top phrases of negative comments"})
 
 
+def chart_label(words: str) -> str:
+    """Words plotly shows as they are: its labels read tags such as <a href> and <b>, and group names (invitation
+    attributes from API callers) and phrases (customers' words) must not become a link or markup."""
+    return escape(words, quote=False)
+
+
 def _with_intervals(title: str, points: list[tuple[str, float, Interval | None]]) -> go.Figure:
-    names, values = [name for name, _, _ in points], [value for _, value, _ in points]
+    names, values = [chart_label(name) for name, _, _ in points], [value for _, value, _ in points]
     above = [interval.high - value if interval else 0 for _, value, interval in points]
     below = [value - interval.low if interval else 0 for _, value, interval in points]
     errors = {"type": "data", "symmetric": False, "array": above, "arrayminus": below}
@@ -108,7 +114,7 @@ def _with_intervals(title: str, points: list[tuple[str, float, Interval | None]]
 
 
 def _pareto(survey: SurveyReport) -> go.Figure:
-    causes = [row.root_cause for row in survey.root_causes]
+    causes = [chart_label(row.root_cause) for row in survey.root_causes]
     figure = go.Figure(go.Bar(x=causes, y=[row.cases for row in survey.root_causes], name="cases"))
     cumulative = [row.cumulative_percent for row in survey.root_causes]
     figure.add_trace(go.Scatter(x=causes, y=cumulative, name="cumulative %", yaxis="y2", mode="lines+markers"))

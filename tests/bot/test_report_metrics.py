@@ -437,3 +437,23 @@ async def test_a_previous_period_too_small_to_show_gives_no_count_of_its_own(
     assert survey.themes is not None and [(t.name, t.count, t.previous) for t in survey.themes.categories] == [
         ("delivery", 6, None)
     ]
+
+
+async def test_chart_labels_show_markup_in_group_names_and_phrases_as_text(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    # plotly reads tags in its labels: an API caller's attribute or a customer's words must not become a link.
+    link = '<a href="https://evil.example">prize</a>'
+    invitations = Invitations(database, engine, {"slack": True}, clock)
+    await invite(invitations, database, clock, "U1", link, True)
+    invited = Customer(engine, user_id="U1", channel="slack")
+    await invited.say("1")
+    await invited.say("<b>broken</b> screen, <a href=x>refund</a> never came")
+    built = await report(database, surveys["csat"], "region")
+
+    charts = {chart.layout.title.text: chart for chart in survey_figures(built.surveys[0])}
+
+    groups = list(charts["CSAT % (95 % interval)"].data[0].x)
+    assert '&lt;a href="https://evil.example"&gt;prize&lt;/a&gt;' in groups and link not in groups
+    phrases = " ".join(charts["Top phrases of negative comments"].data[0].y)
+    assert "<" not in phrases
