@@ -17,7 +17,6 @@ from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage
-from storage.outbox import add
 from storage.person_record import audit_log, record_request
 from storage.schedule import claim_run
 from storage.types import UTCDateTime
@@ -181,11 +180,17 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
     await fill_at_0001(empty_database)
     await upgrade(empty_database, "0003")
     assert await upgrade(empty_database, "0004") == ("0003", "0004")
-    async with empty_database.transaction() as session:
-        add(session, channel="slack", kind="staff_notice", payload="{}", case_id=None, now=NOW, correlation_id="x-1")
-    async with empty_database.snapshot() as session:
-        outbox = list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
-    assert [row.correlation_id for row in outbox] == [None] * len(OLD_MESSAGES) + ["x-1"]  # none before 0004
+    outbox_0004 = sa.table(
+        "outboxmessage", *(sa.column(column.name, column.type) for column in OUTBOX_0001.c), sa.column("correlation_id")
+    )
+    message = {"channel": "slack", "kind": "staff_notice", "payload": "{}", "status": "pending", "attempts": 0}
+    async with empty_database.engine.begin() as connection:
+        await connection.execute(
+            outbox_0004.insert(), [message | {"next_attempt_at": NOW, "created_at": NOW, "correlation_id": "x-1"}]
+        )
+        ids = sa.select(outbox_0004.c.correlation_id).order_by(outbox_0004.c.id)
+        correlation_ids = list((await connection.execute(ids)).scalars())
+    assert correlation_ids == [None] * len(OLD_MESSAGES) + ["x-1"]  # none before 0004
 
     await downgrade(empty_database, "0003")
 
@@ -224,10 +229,10 @@ async def test_0006_gives_invitations_their_state_and_idempotency_and_downgrades
     )
     async with empty_database.engine.begin() as connection:
         await connection.execute(invitation_0001.insert(), [{"token": "t-1", "survey_id": "csat", "created_at": NOW}])
-    assert await upgrade(empty_database) == ("0005", "0006")
+    assert await upgrade(empty_database, "0006") == ("0005", "0006")
     async with empty_database.snapshot() as session:
-        invitations = list(await session.exec(select(Invitation)))
-    assert [(row.token, row.state, row.idempotency_key) for row in invitations] == [("t-1", "invited", None)]
+        invitations = list(await session.exec(select(Invitation.token, Invitation.state, Invitation.idempotency_key)))
+    assert [tuple(row) for row in invitations] == [("t-1", "invited", None)]
 
     await downgrade(empty_database, "0005")
 
