@@ -35,14 +35,16 @@ class Core:
     notices: StaffNotices = field(init=False)  # of failed handlers, told where case alerts go
     sends: SendCounts = field(init=False)  # what became of every message sent, inline or from the outbox
     replies: Replies = field(init=False)  # the inline replies to events, sent once
-    invitations: Invitations = field(init=False)  # to surveys, from the HTTP API
+    invitations: Invitations = field(init=False)  # to surveys, from the HTTP API and campaigns
 
     def __post_init__(self) -> None:
         self.notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
         self.sends = SendCounts()
         self.replies = Replies(self.database, self.engine.keys.respondent_key, self.sends)
         writes_first = {name: section.writes_first for name, section in self.settings.configured_channels().items()}
-        self.invitations = Invitations(self.database, self.engine, writes_first, self.engine.clock)
+        self.invitations = Invitations(
+            self.database, self.engine, writes_first, self.engine.clock, self.settings.invitations
+        )
 
     async def close(self) -> None:
         await self.database.close()
