@@ -43,6 +43,14 @@ class IdempotencyKeyReused(Exception):
     """An idempotency key already used by the same caller for another request."""
 
 
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back, carrying what it would have recorded."""
+
+    def __init__(self, invitation: InvitationView) -> None:
+        super().__init__("dry run")
+        self.invitation = invitation
+
+
 @dataclass(frozen=True, slots=True)
 class ToPerson:
     """A person known to the bot, by their id."""
@@ -78,12 +86,13 @@ def vars_of(recipient: ToPerson | ToPlatformUser) -> dict[str, object]:
 
 @dataclass(frozen=True, slots=True)
 class InCampaign:
-    """An invitation written by a campaign: the campaign, who runs it (for the audit) and its message's slot."""
+    """An invitation written by a campaign: the campaign, who runs it (for the audit) and the next free slot of
+    its messages, taken when a message is queued."""
 
-    campaign_id: int
+    campaign_id: int | None  # None in the dry run of a campaign not yet recorded
     name: str
     actor: str
-    pace: Pace
+    next_slot: Callable[[], Pace]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +132,12 @@ class Invitations:
         api_key: str | None = None,
         idempotency_key: str | None,
         campaign: InCampaign | None = None,
+        dry_run: bool = False,
     ) -> Invited:
         """Records the invitation and queues its message, or records it skipped with the reason, with an audit
         line naming the API key or the campaign; a request repeating an idempotency key (of the API key, or of the
-        campaign: its recipient) gets the first one's invitation. Raises InvitationRefused or IdempotencyKeyReused."""
+        campaign: its recipient) gets the first one's invitation. A `dry_run` records nothing and tells what would
+        have been. Raises InvitationRefused or IdempotencyKeyReused."""
         survey = self.engine.catalogue.find(request.survey_id)
         if survey is None:
             known = self.engine.catalogue.available
@@ -138,6 +149,11 @@ class Invitations:
             async with self.database.transaction() as session:
                 invitation_id = await self._record(session, request, survey.id, caller)
                 view = await stored.get_invitation(session, invitation_id=invitation_id)
+                if dry_run:
+                    assert view is not None
+                    raise _DryRun(view)
+        except _DryRun as rolled_back:
+            return Invited(rolled_back.invitation, replayed=False)
         except IntegrityError:  # the same key's request, made at the same moment, was recorded first
             if idempotency_key is None or not (earlier := await self._earlier(request, caller)):
                 raise
@@ -157,6 +173,8 @@ class Invitations:
         assert key is not None
         async with self.database.snapshot() as session:
             if caller.campaign is not None:
+                if caller.campaign.campaign_id is None:
+                    return None
                 earlier = await stored.find_in_campaign(
                     session, campaign_id=caller.campaign.campaign_id, idempotency_key=key
                 )
@@ -194,7 +212,7 @@ class Invitations:
         assert invitation.id is not None
         if skipped is None:
             message = SurveyInvitation(invitation_id=invitation.id, platform_id=person.platform_id)
-            pace = caller.campaign.pace if caller.campaign else None
+            pace = caller.campaign.next_slot() if caller.campaign else None
             enqueue(session, channel=person.channel, message=message, now=now, pace=pace)
         state = invitation.state
         record_request(

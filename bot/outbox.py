@@ -96,7 +96,6 @@ def enqueue(
     )
 
 
-
 class Dispatcher:
     """Sends due outbox messages through the senders of the configured channels; `counts` counts what became of
     each attempt, by channel and outcome (shared with the inline replies' when given)."""
