@@ -234,7 +234,7 @@ class Invitations:
             session, person_id=person.id, since=now - timedelta(days=rules.overall_recontact_days), survey_id=None
         ):
             return f"overall_recontact_days: invited to a survey in the last {rules.overall_recontact_days} days"
-        if not sampled(rules, sample_key, person.id):
+        if not sampled(rules, f"{sample_key}:{person.channel}:{person.platform_id}"):
             return f"sample_percent: not in the {rules.sample_percent:g}% sample"
         return None
 
@@ -319,11 +319,12 @@ class Caller:
         return f"{survey_id}:{reference or self.idempotency_key or token}"
 
 
-def sampled(rules: FatigueRules, sample_key: str, person_id: int) -> bool:
-    """Whether the person is in the sample: a hash of the key and the person, so the same question answers alike."""
+def sampled(rules: FatigueRules, key: str) -> bool:
+    """Whether the person is in the sample: a hash of the sample's key and the person (by their platform id, known
+    before a dry run or a first invitation gives them a row), so the same question answers alike."""
     if rules.sample_percent >= 100:
         return True
-    digest = hashlib.sha256(f"{sample_key}:{person_id}".encode()).digest()
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4]) % 10_000 < rules.sample_percent * 100
 
 
