@@ -17,6 +17,7 @@ from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage
+from storage.outbox import add
 from storage.person_record import audit_log, record_request
 from storage.schedule import claim_run
 from storage.types import UTCDateTime
@@ -249,3 +250,23 @@ async def test_0006_gives_invitations_their_state_and_idempotency_and_downgrades
         "used_at",
     ]
     assert kept == 1
+
+
+async def test_0009_adds_campaigns_and_paced_messages_and_downgrades_without_them(empty_database: Database) -> None:
+    await upgrade(empty_database, "0006")
+    assert await upgrade(empty_database, "0009") == ("0006", "0009")
+    async with empty_database.transaction() as session:
+        add(session, channel="slack", kind="staff_notice", payload="{}", case_id=None, now=NOW, pace_seconds=0.05)
+    async with empty_database.snapshot() as session:
+        paces = list(await session.exec(select(OutboxMessage.pace_seconds)))
+    assert paces == [0.05]
+
+    await downgrade(empty_database, "0006")
+
+    async with empty_database.engine.begin() as connection:
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        invitation = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
+        outbox = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("outboxmessage"))
+    assert "campaign" not in tables
+    assert "campaign_id" not in [column["name"] for column in invitation]
+    assert "pace_seconds" not in [column["name"] for column in outbox]
