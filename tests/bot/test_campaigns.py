@@ -25,9 +25,12 @@ from bot.engine import Engine
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
 from bot.outbound import CaseAlert, OutboundMessage, SendResult, Sent, SurveyInvitation
 from bot.outbox import Dispatcher, Pace, enqueue
+from bot.prompts import QuestionPrompt
 from storage import queries
+from storage.campaigns import Funnel
 from storage.db import Database
 from storage.models import Invitation, OutboxMessage
+from tests.bot.customer import Customer, question_of
 from tests.conftest import Clock, database_dump
 
 CUSTOMER_WORDS = "Mrs Pemberton of 12 Elm Street"
@@ -206,3 +209,28 @@ async def test_a_campaigns_messages_wait_behind_the_case_messages_due(database: 
 
     await Dispatcher(database, {"slack": send}, clock=clock).run_once()
     assert sent == ["case_alert", "survey_invitation", "survey_invitation", "survey_invitation"]
+
+
+async def test_the_funnel_follows_the_invitations_to_their_answers(
+    database: Database, engine: Engine, clock: Clock
+) -> None:
+    sender = campaigns(database, engine, clock)
+    await sender.send(plan(), slack_users(0, 1, 2))
+    openings: dict[str, QuestionPrompt | None] = {}
+
+    async def send(message: OutboundMessage) -> SendResult:  # as a channel's send: opens the survey
+        assert isinstance(message, SurveyInvitation)
+        opening = await sender.invitations.opening(message, "slack")
+        assert opening is not None
+        openings[message.platform_id] = question_of(opening.reply)
+        return Sent()
+
+    clock.advance(seconds=1)  # every message's send time has come
+    await Dispatcher(database, {"slack": send}, clock=clock).run_once()
+    completing, starting = Customer(engine, "U0", "slack"), Customer(engine, "U1", "slack")
+    await completing.press("9", openings["U0"])
+    await completing.say("Quick and friendly")
+    await starting.press("3", openings["U1"])
+    shown = await campaign_funnel(database, "spring")
+    assert shown is not None
+    assert shown[1] == Funnel(skipped={}, waiting=0, delivered=3, failed=0, started=2, completed=1)
