@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +29,8 @@ from storage.campaigns import CampaignView, Funnel
 from storage.db import Database
 from storage.models import InvitationState
 
+log = logging.getLogger(__name__)
+
 RECIPIENT_COLUMNS = ("channel", "platform_id", "person_id", "reference")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as the HTTP API's
 MAX_ATTRIBUTES, MAX_VALUE, MAX_REFERENCE, MAX_PLATFORM_ID = 20, 256, 128, 128
@@ -48,11 +51,14 @@ class CampaignError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """One row of the file: where it is, whom it invites (its key in the campaign) and with what."""
+    """One row of the file: where it is, whom it invites (`key`: the recipient as the campaign knows them) and with
+    what reference and attributes."""
 
     line: int
     key: str
-    request: InvitationRequest
+    to: ToPerson | ToPlatformUser
+    reference: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +144,7 @@ def recipient_of(header: list[str], cells: list[str], line: int) -> Recipient:
     if long := [name for name, value in attributes.items() if len(value) > MAX_VALUE]:
         raise ValueError(f"{long[0]} is longer than {MAX_VALUE} characters")
     key, recipient = recipient_in(row)
-    return Recipient(line, key, InvitationRequest("", recipient, reference, attributes))
+    return Recipient(line, key, recipient, reference, attributes)
 
 
 def recipient_in(row: dict[str, str]) -> tuple[str, ToPerson | ToPlatformUser]:
@@ -182,22 +188,37 @@ class CampaignPlan:
     dry_run: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CampaignRun:
+    plan: CampaignPlan
+    campaign: CampaignView | None  # None in the dry run of a campaign not yet recorded
+
+
 class Campaigns:
-    """Writes campaigns' invitations and reads their funnels."""
+    """Writes campaigns' invitations."""
 
     def __init__(
         self, database: Database, invitations: Invitations, default_rate: float, clock: Callable[[], datetime]
     ) -> None:
         self.database, self.invitations, self.default_rate, self.clock = database, invitations, default_rate, clock
 
-    async def send(
+    async def run(
         self, plan: CampaignPlan, recipients: list[Recipient], progress: Callable[[], None] = lambda: None
+    ) -> Summary:
+        return await self.send(await self.start(plan), recipients, progress)
+
+    async def start(self, plan: CampaignPlan) -> CampaignRun:
+        """The campaign, recorded unless it exists (or in a dry run); CampaignError when it cannot run."""
+        if self.invitations.engine.catalogue.find(plan.survey_id) is None:
+            raise CampaignError(f"--survey: no survey {plan.survey_id!r}")
+        return CampaignRun(plan, await self._campaign(plan))
+
+    async def send(
+        self, run: CampaignRun, recipients: list[Recipient], progress: Callable[[], None] = lambda: None
     ) -> Summary:
         """Writes an invitation for every recipient not yet written by an earlier run (none in a dry run), each
         message timed at the campaign's rate after those written before; calls `progress` after each."""
-        if self.invitations.engine.catalogue.find(plan.survey_id) is None:
-            raise CampaignError(f"--survey: no survey {plan.survey_id!r}")
-        campaign = await self._campaign(plan)
+        plan, campaign = run.plan, run.campaign
         rate = plan.rate or (campaign.rate if campaign else self.default_rate)
         slots = Slots(self.clock(), campaign.paced_until if campaign else None, 1 / rate)
         in_campaign = InCampaign(campaign.id if campaign else None, plan.name, plan.actor, slots.take)
@@ -233,9 +254,7 @@ class Campaigns:
 
     async def _invite(self, plan: CampaignPlan, recipient: Recipient, campaign: InCampaign, summary: Summary) -> None:
         """Writes the recipient's invitation and counts it."""
-        request = InvitationRequest(
-            plan.survey_id, recipient.request.recipient, recipient.request.reference, recipient.request.attributes
-        )
+        request = InvitationRequest(plan.survey_id, recipient.to, recipient.reference, recipient.attributes)
         try:
             invited = await self.invitations.invite(
                 request, idempotency_key=recipient.key, campaign=campaign, dry_run=plan.dry_run
@@ -247,6 +266,7 @@ class Campaigns:
                 summary.invalid.append(InvalidRow(recipient.line, refused.reason))
             return
         except Exception as error:  # the database or a bug: the rest may still go, and a rerun retries this one
+            log.warning("campaign %s: line %d not written: %s", plan.name, recipient.line, type(error).__name__)
             summary.failed.append(InvalidRow(recipient.line, type(error).__name__))
             return
         if invited.replayed:

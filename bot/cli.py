@@ -59,6 +59,7 @@ from storage.types import utcnow
 from storage.views import CaseView, TrailLine
 
 DEFAULT_CONFIG = Path("config.toml")
+INTERRUPTED = 130  # the exit status after Ctrl-C
 T = TypeVar("T")
 
 # The core's commands; handlers/cli.py adds the commands that start channels, which the core may not import.
@@ -160,7 +161,7 @@ def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except ConfigError as error:
         fail(str(error))
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
 
 
 @contextlib.asynccontextmanager
@@ -559,15 +560,21 @@ def campaign_send(
         core = await open_core(settings)
         try:
             campaigns = Campaigns(core.database, core.invitations, settings.invitations.campaign_rate, utcnow)
+            run = await campaigns.start(plan)
             with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
                 task = bar.add_task("dry run" if dry_run else f"writing {campaign_name}", total=len(rows))
-                return await campaigns.send(plan, rows, progress=lambda: bar.advance(task))
+                return await campaigns.send(run, rows, progress=lambda: bar.advance(task))
         except CampaignError as error:
             fail(str(error))
         finally:
             await core.close()
 
-    summary = run_async(work)
+    try:
+        summary = run_async(work)
+    except typer.Exit as stopped:
+        if stopped.exit_code == INTERRUPTED:
+            typer.echo("interrupted: run the same command again to write the rest; nobody is invited twice", err=True)
+        raise
     summary.invalid = sorted([*invalid, *summary.invalid], key=lambda row: row.line)  # the file's, then the core's
     for line in summary_lines(summary, dry_run):
         typer.echo(line)

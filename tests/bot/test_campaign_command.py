@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import col, func, select
+from typer.testing import CliRunner
 
+from handlers.cli import app
 from storage.db import Database
 from storage.models import Invitation, OutboxMessage
 from tests.conftest import FEEDBACKBOT, ROOT, run_aside
@@ -85,3 +87,30 @@ def test_a_campaign_killed_while_writing_resumes_on_the_rerun_and_invites_nobody
         "completed": "0",
         "failed": "0",
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_dry_run_prints_what_would_happen_with_the_invalid_rows_and_writes_nothing(
+    database_url: str, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "surveys").symlink_to(ROOT / "surveys")
+    (tmp_path / "customers.csv").write_text(
+        "channel,platform_id,note\nslack,U1,Mrs Pemberton of 12 Elm Street\nslack,\nslack,U1,again\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    arguments = ["campaign", "send", "--survey", "nps", "--recipients", "customers.csv", "--dry-run"]
+    result = CliRunner().invoke(app, arguments, env=environment(database_url))
+    assert result.exit_code == 1  # rows were invalid
+    assert result.stdout == (
+        "1 would be invited\n"
+        "0 would be skipped by rule\n"
+        "0 unreachable\n"
+        "0 failed (run again to retry them)\n"
+        "2 invalid rows\n"
+        "  line 3: 2 cells, but the header names 3 columns\n"
+        "  line 4: the same recipient as line 2\n"
+    )
+    assert run_aside(written(database)) == (0, 0, 0)
+    unknown = CliRunner().invoke(app, [*arguments[:3], "nope", *arguments[4:]], env=environment(database_url))
+    assert (unknown.exit_code, unknown.stderr.splitlines()[-1]) == (2, "feedbackbot: --survey: no survey 'nope'")
+    assert "0/1" not in unknown.stderr  # refused before a progress bar began

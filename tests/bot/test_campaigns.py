@@ -22,7 +22,7 @@ from bot.campaigns import (
 )
 from bot.config import InvitationSettings, SurveyFatigue
 from bot.engine import Engine
-from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
+from bot.invitations import Invitations, ToPlatformUser
 from bot.outbound import CaseAlert, OutboundMessage, SendResult, Sent, SurveyInvitation
 from bot.outbox import Dispatcher, Pace, enqueue
 from bot.prompts import QuestionPrompt
@@ -43,10 +43,7 @@ def campaigns(database: Database, engine: Engine, clock: Clock, **rules: object)
 
 
 def slack_users(*numbers: int) -> list[Recipient]:
-    return [
-        Recipient(number + 1, f"slack:U{number}", InvitationRequest("", ToPlatformUser("slack", f"U{number}")))
-        for number in numbers
-    ]
+    return [Recipient(number + 1, f"slack:U{number}", ToPlatformUser("slack", f"U{number}")) for number in numbers]
 
 
 def plan(name: str = "spring", survey: str = "nps", dry_run: bool = False) -> CampaignPlan:
@@ -76,7 +73,7 @@ def test_the_recipients_files_errors_are_reported_by_line_without_their_words(tm
     )
     recipients, invalid = read_recipients(file)
     assert [(recipient.line, recipient.key) for recipient in recipients] == [(2, "slack:U1"), (8, "telegram:42")]
-    assert recipients[0].request.attributes == {"region": "north"}  # an empty cell is no attribute
+    assert recipients[0].attributes == {"region": "north"}  # an empty cell is no attribute
     assert invalid == [
         InvalidRow(3, "platform_id is empty"),
         InvalidRow(5, "the same recipient as line 2"),
@@ -111,7 +108,7 @@ async def test_a_dry_run_writes_nothing_and_tells_what_would_happen(
         person = await queries.get_or_create_person(session, channel="slack", platform_id="U3", language="en")
         person.opted_out = True
     before = await database_dump(database)
-    summary = await campaigns(database, engine, clock).send(plan(dry_run=True), slack_users(1, 2, 3))
+    summary = await campaigns(database, engine, clock).run(plan(dry_run=True), slack_users(1, 2, 3))
     assert summary == Summary(invited=2, skipped=Counter({"opted out of surveys": 1}))
     assert await database_dump(database) == before
 
@@ -120,8 +117,8 @@ async def test_a_rerun_invites_nobody_twice_and_writes_the_rest_timed_after_the_
     database: Database, engine: Engine, clock: Clock
 ) -> None:
     sender = campaigns(database, engine, clock)
-    first = await sender.send(plan(), slack_users(*range(10)))  # as far as a crashed run got
-    again = await sender.send(plan(), slack_users(*range(25)))
+    first = await sender.run(plan(), slack_users(*range(10)))  # as far as a crashed run got
+    again = await sender.run(plan(), slack_users(*range(25)))
     assert (first.invited, again.invited, again.already) == (10, 15, 10)
     assert await invitation_count(database) == (25, 25)
     async with database.snapshot() as session:
@@ -133,33 +130,33 @@ async def test_a_rerun_invites_nobody_twice_and_writes_the_rest_timed_after_the_
 
 async def test_a_campaigns_name_belongs_to_its_survey(database: Database, engine: Engine, clock: Clock) -> None:
     sender = campaigns(database, engine, clock)
-    await sender.send(plan(), slack_users(1))
+    await sender.run(plan(), slack_users(1))
     with pytest.raises(Exception, match="sends the survey 'nps'; choose another name"):
-        await sender.send(plan(survey="csat"), slack_users(1))
+        await sender.run(plan(survey="csat"), slack_users(1))
 
 
 async def test_nobody_is_invited_again_within_recontact_days_to_the_survey_or_overall(
     database: Database, engine: Engine, clock: Clock
 ) -> None:
     sender = campaigns(database, engine, clock, recontact_days=30, overall_recontact_days=7)
-    await sender.send(plan("first"), slack_users(1, 2))
-    again = await sender.send(plan("second"), slack_users(1, 3))
-    other = await sender.send(plan("csat", survey="csat"), slack_users(1, 3))
+    await sender.run(plan("first"), slack_users(1, 2))
+    again = await sender.run(plan("second"), slack_users(1, 3))
+    other = await sender.run(plan("csat", survey="csat"), slack_users(1, 3))
     assert (again.invited, dict(again.skipped)) == (1, {"recontact_days: invited to nps in the last 30 days": 1})
     assert (other.invited, dict(other.skipped)) == (
         0,
         {"overall_recontact_days: invited to a survey in the last 7 days": 2},
     )
     clock.advance(days=8)
-    assert (await sender.send(plan("csat later", survey="csat"), slack_users(1))).invited == 1
+    assert (await sender.run(plan("csat later", survey="csat"), slack_users(1))).invited == 1
     clock.advance(days=23)
-    assert (await sender.send(plan("third"), slack_users(1, 2))).invited == 2
+    assert (await sender.run(plan("third"), slack_users(1, 2))).invited == 2
 
 
 async def test_a_surveys_own_rules_override_the_general_ones(database: Database, engine: Engine, clock: Clock) -> None:
     sender = campaigns(database, engine, clock, recontact_days=30, surveys={"csat": SurveyFatigue(recontact_days=0)})
-    await sender.send(plan("csat 1", survey="csat"), slack_users(1))
-    assert (await sender.send(plan("csat 2", survey="csat"), slack_users(1))).invited == 1
+    await sender.run(plan("csat 1", survey="csat"), slack_users(1))
+    assert (await sender.run(plan("csat 2", survey="csat"), slack_users(1))).invited == 1
 
 
 async def test_sampling_skips_a_share_of_the_people_the_same_ones_on_a_rerun(
@@ -167,11 +164,11 @@ async def test_sampling_skips_a_share_of_the_people_the_same_ones_on_a_rerun(
 ) -> None:
     sender = campaigns(database, engine, clock, sample_percent=30)
     people = slack_users(*range(200))
-    tried = await sender.send(plan(dry_run=True), people)
-    sent = await sender.send(plan(), people)
+    tried = await sender.run(plan(dry_run=True), people)
+    sent = await sender.run(plan(), people)
     assert 40 <= sent.invited <= 80
     assert tried == sent and sent.skipped == {"sample_percent: not in the 30% sample": 200 - sent.invited}
-    assert (await sender.send(plan(), people)).already == 200
+    assert (await sender.run(plan(), people)).already == 200
 
 
 async def test_opted_out_and_unreachable_people_are_skipped_and_counted(
@@ -185,8 +182,8 @@ async def test_opted_out_and_unreachable_people_are_skipped_and_counted(
         person = await queries.get_person(session, channel="slack", platform_id="U1")
         assert person is not None
         person.opted_out = True
-    telegram_stranger = Recipient(9, "telegram:42", InvitationRequest("", ToPlatformUser("telegram", "42")))
-    summary = await campaigns(database, engine, clock).send(plan(), [*slack_users(1, 2, 3), telegram_stranger])
+    telegram_stranger = Recipient(9, "telegram:42", ToPlatformUser("telegram", "42"))
+    summary = await campaigns(database, engine, clock).run(plan(), [*slack_users(1, 2, 3), telegram_stranger])
     assert summary.invited == 1
     assert summary.skipped == {"opted out of surveys": 1}
     assert summary.unreachable == {
@@ -215,7 +212,7 @@ async def test_the_funnel_follows_the_invitations_to_their_answers(
     database: Database, engine: Engine, clock: Clock
 ) -> None:
     sender = campaigns(database, engine, clock)
-    await sender.send(plan(), slack_users(0, 1, 2))
+    await sender.run(plan(), slack_users(0, 1, 2))
     openings: dict[str, QuestionPrompt | None] = {}
 
     async def send(message: OutboundMessage) -> SendResult:  # as a channel's send: opens the survey

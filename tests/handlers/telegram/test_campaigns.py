@@ -13,7 +13,7 @@ from bot.app import Core
 from bot.campaigns import CampaignPlan, Campaigns, Recipient, campaign_funnel
 from bot.cases import CaseDesk, Cases
 from bot.engine import Engine
-from bot.invitations import InvitationRequest, ToPlatformUser
+from bot.invitations import ToPlatformUser
 from bot.outbox import Dispatcher
 from bot.surveys import Survey
 from handlers.registry import settings_model
@@ -63,9 +63,7 @@ async def people_who_started_the_bot(database: Database, chats: range) -> None:
 def recipients(chats: range) -> list[Recipient]:
     return [
         Recipient(
-            line,
-            f"telegram:{chat}",
-            InvitationRequest("", ToPlatformUser("telegram", str(chat)), f"ORDER{chat}", {"note": CUSTOMER_WORDS}),
+            line, f"telegram:{chat}", ToPlatformUser("telegram", str(chat)), f"ORDER{chat}", {"note": CUSTOMER_WORDS}
         )
         for line, chat in enumerate(chats, start=2)
     ]
@@ -82,7 +80,7 @@ async def test_a_campaign_reaches_each_recipient_once_under_the_platforms_limit_
     sending = asyncio.create_task(dispatcher.run_forever(interval=0.05))
     try:
         campaigns = Campaigns(database, telegram.invitations, default_rate=RATE, clock=utcnow)
-        summary = await campaigns.send(CampaignPlan("spring", "nps", None, "customers.csv", "ops"), recipients(chats))
+        summary = await campaigns.run(CampaignPlan("spring", "nps", None, "customers.csv", "ops"), recipients(chats))
 
         async def all_settled() -> bool:
             shown = await campaign_funnel(database, "spring")
