@@ -77,6 +77,11 @@ def test_a_campaign_killed_while_writing_resumes_on_the_rerun_and_invites_nobody
         check=False,
     )
     assert "campaign customers: survey nps, 50/s, from customers.csv" in status.stdout
+    listed = subprocess.run(
+        [FEEDBACKBOT, "campaign", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert listed.stdout.split()[:2] == ["customers", "nps"]
+    assert f"invited {RECIPIENTS}, delivered 0, completed 0" in listed.stdout
     funnel = dict(line.split() for line in status.stdout.splitlines()[1:] if not line.startswith(" "))
     assert funnel == {
         "skipped": "0",
