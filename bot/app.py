@@ -37,7 +37,7 @@ class Core:
     notices: StaffNotices = field(init=False)  # of failed handlers, told where case alerts go
     sends: SendCounts = field(init=False)  # what became of every message sent, inline or from the outbox
     replies: Replies = field(init=False)  # the inline replies to events, sent once
-    invitations: Invitations = field(init=False)  # to surveys, from the HTTP API
+    invitations: Invitations = field(init=False)  # to surveys, from the HTTP API and campaigns
     links: Links = field(init=False)  # to surveys, for receipts and QR codes
 
     def __post_init__(self) -> None:
@@ -45,7 +45,9 @@ class Core:
         self.sends = SendCounts()
         self.replies = Replies(self.database, self.engine.keys.respondent_key, self.sends)
         writes_first = {name: section.writes_first for name, section in self.settings.configured_channels().items()}
-        self.invitations = Invitations(self.database, self.engine, writes_first, self.engine.clock)
+        self.invitations = Invitations(
+            self.database, self.engine, writes_first, self.engine.clock, self.settings.invitations
+        )
         hash_key, clock = self.settings.respondent_hash_key, self.engine.clock
         self.links = Links(self.database, self.engine.catalogue, hash_key, self.settings.start_link, clock)
 

@@ -21,11 +21,25 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import correlation, logformat, logsafety
-from bot.app import load_checked_surveys, open_current_database, open_database
+from bot.app import load_checked_surveys, open_core, open_current_database, open_database
+from bot.campaigns import (
+    MIN_RATE,
+    CampaignError,
+    CampaignPlan,
+    Campaigns,
+    RecipientsError,
+    Summary,
+    campaign_funnel,
+    every_campaign,
+    funnel_lines,
+    read_recipients,
+    summary_lines,
+)
 from bot.cases import CaseDesk, Cases, alert_text
 from bot.config import ConfigError, Settings, load_settings, unknown_variables
 from bot.events import Respondent
@@ -38,6 +52,7 @@ from bot.sentiment import make_analyzer
 from bot.surveys import SurveyCatalogue, check_surveys
 from storage import views
 from storage.backup import BackupError, backup_sqlite
+from storage.campaigns import CampaignView, Funnel
 from storage.db import Database
 from storage.links import LinkView
 from storage.migrate import SchemaChange, upgrade
@@ -47,6 +62,7 @@ from storage.types import utcnow
 from storage.views import CaseView, TrailLine
 
 DEFAULT_CONFIG = Path("config.toml")
+INTERRUPTED = 130  # the exit status after Ctrl-C
 T = TypeVar("T")
 
 # The core's commands; handlers/cli.py adds the commands that start channels, which the core may not import.
@@ -61,6 +77,8 @@ person_app = typer.Typer(
 )
 core_commands.add_typer(cases_app, name="cases")
 core_commands.add_typer(person_app, name="person")
+campaign_app = typer.Typer(help="Send a survey to a list of recipients and follow its funnel.", no_args_is_help=True)
+core_commands.add_typer(campaign_app, name="campaign")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +164,7 @@ def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except ConfigError as error:
         fail(str(error))
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
 
 
 @contextlib.asynccontextmanager
@@ -633,3 +651,102 @@ def digest(
         typer.echo(text)
     else:
         typer.echo("digest queued for " + ", ".join(f"{channel} {target}" for channel, target in targets.items()))
+
+
+@campaign_app.command("send")
+def campaign_send(
+    ctx: typer.Context,
+    survey: Annotated[str, typer.Option(help="The survey to invite to.")],
+    recipients: Annotated[
+        Path,
+        typer.Option(
+            help="CSV file: channel and platform_id (or person_id), optional reference, any other column an attribute.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="The campaign's name (default: the file's name).")] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=MIN_RATE,
+            help="Invitations per second at most (default: the campaign's, or [invitations] campaign_rate).",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; print what would happen.")] = False,
+) -> None:
+    """Write an invitation for every recipient; the running bot sends them at the campaign's rate. Run it again
+    after a crash or Ctrl-C: nobody is invited twice, the rest are written."""
+    settings = settings_of(ctx)
+    campaign_name = name or recipients.stem
+    if not 1 <= len(campaign_name) <= 64:
+        fail("--name: 1 to 64 characters")
+    try:
+        rows, invalid = read_recipients(recipients)
+    except RecipientsError as error:
+        fail(f"--recipients: {error}")
+    plan = CampaignPlan(campaign_name, survey, rate, recipients.name, getpass.getuser(), dry_run)
+    console = Console(stderr=True)
+
+    async def work() -> Summary:
+        core = await open_core(settings)
+        try:
+            campaigns = Campaigns(core.database, core.invitations, settings.invitations.campaign_rate, utcnow)
+            run = await campaigns.start(plan)
+            with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
+                task = bar.add_task("dry run" if dry_run else f"writing {campaign_name}", total=len(rows))
+                return await campaigns.send(run, rows, progress=lambda: bar.advance(task))
+        except CampaignError as error:
+            fail(str(error))
+        finally:
+            await core.close()
+
+    try:
+        summary = run_async(work)
+    except typer.Exit as stopped:
+        if stopped.exit_code == INTERRUPTED:
+            typer.echo("interrupted: run the same command again to write the rest; nobody is invited twice", err=True)
+        raise
+    summary.invalid = sorted([*invalid, *summary.invalid], key=lambda row: row.line)  # the file's, then the core's
+    for line in summary_lines(summary, dry_run):
+        typer.echo(line)
+    if not dry_run:
+        typer.echo(f"the running bot sends them; see `feedbackbot campaign status {campaign_name}`")
+    if summary.failed or summary.invalid:
+        raise typer.Exit(1)
+
+
+@campaign_app.command("status")
+def campaign_status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The campaign's name.")]) -> None:
+    """Show a campaign's funnel: skipped (by rule), invited, waiting, delivered, started, completed, failed."""
+    settings = settings_of(ctx)
+
+    async def work() -> tuple[CampaignView, Funnel] | None:
+        async with current_database(settings) as database:
+            return await campaign_funnel(database, name)
+
+    shown = run_async(work)
+    if shown is None:
+        typer.echo(f"feedbackbot: no campaign {name!r}", err=True)
+        raise typer.Exit(1)
+    for line in funnel_lines(*shown):
+        typer.echo(line)
+
+
+@campaign_app.command("list")
+def campaign_list(ctx: typer.Context) -> None:
+    """List the campaigns, newest first, with their funnels."""
+    settings = settings_of(ctx)
+
+    async def work() -> list[tuple[CampaignView, Funnel]]:
+        async with current_database(settings) as database:
+            return await every_campaign(database)
+
+    campaigns = run_async(work)
+    if not campaigns:
+        typer.echo("no campaigns", err=True)
+    for campaign, funnel in campaigns:
+        typer.echo(
+            f"{campaign.name:<24} {campaign.survey_id:<12} {campaign.created_at:%Y-%m-%d %H:%M}  "
+            f"invited {funnel.invited}, delivered {funnel.delivered}, completed {funnel.completed}"
+        )

@@ -8,6 +8,7 @@ import json
 import tomllib
 from abc import abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -247,6 +248,47 @@ class DashboardSettings(Section):
         return bool(self.users)
 
 
+@dataclass(frozen=True, slots=True)
+class FatigueRules:
+    """How often one survey may invite one person: see [invitations]."""
+
+    recontact_days: int
+    overall_recontact_days: int
+    sample_percent: float
+
+
+class SurveyFatigue(Section):
+    """[invitations.surveys.ID]: a survey's own rules; a key left out is the [invitations] one."""
+
+    recontact_days: int | None = Field(default=None, ge=0)
+    overall_recontact_days: int | None = Field(default=None, ge=0)
+    sample_percent: float | None = Field(default=None, gt=0, le=100)
+
+
+class InvitationSettings(Section):
+    # Nobody is invited to a survey again within this many days of an invitation to it (0: no limit).
+    recontact_days: int = Field(default=0, ge=0)
+    # Nobody is invited to any survey within this many days of an invitation to any survey (0: no limit).
+    overall_recontact_days: int = Field(default=0, ge=0)
+    # The share of the people invited that get the invitation; the rest are skipped (the same ones on a rerun).
+    sample_percent: float = Field(default=100, gt=0, le=100)
+    # Invitations per second a campaign sends when `--rate` is not given: below Telegram's 30 messages/s, so that
+    # the replies to people answering keep their room.
+    campaign_rate: float = Field(default=20, ge=0.1)
+    surveys: dict[str, SurveyFatigue] = {}
+
+    def rules_for(self, survey_id: str) -> FatigueRules:
+        """The survey's rules: its own keys, the others from [invitations]."""
+        own = self.surveys.get(survey_id, SurveyFatigue())
+        return FatigueRules(
+            recontact_days=self.recontact_days if own.recontact_days is None else own.recontact_days,
+            overall_recontact_days=(
+                self.overall_recontact_days if own.overall_recontact_days is None else own.overall_recontact_days
+            ),
+            sample_percent=self.sample_percent if own.sample_percent is None else own.sample_percent,
+        )
+
+
 class Settings(BaseSettings):
     """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
     `with_channels`."""
@@ -264,6 +306,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     digest: DigestSettings = DigestSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    invitations: InvitationSettings = InvitationSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -9,15 +9,16 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.config import FatigueRules, InvitationSettings
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey
 from bot.outbound import SurveyInvitation
-from bot.outbox import enqueue
+from bot.outbox import Pace, enqueue
 from bot.prompts import Reply
 from storage import invitations as stored
 from storage import queries
@@ -40,6 +41,14 @@ class InvitationRefused(Exception):
 
 class IdempotencyKeyReused(Exception):
     """An idempotency key already used by the same caller for another request."""
+
+
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back, carrying what it would have recorded."""
+
+    def __init__(self, invitation: InvitationView) -> None:
+        super().__init__("dry run")
+        self.invitation = invitation
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,17 @@ def vars_of(recipient: ToPerson | ToPlatformUser) -> dict[str, object]:
 
 
 @dataclass(frozen=True, slots=True)
+class InCampaign:
+    """An invitation written by a campaign: the campaign, who runs it (for the audit) and the next free slot of
+    its messages, taken when a message is queued."""
+
+    campaign_id: int | None  # None in the dry run of a campaign not yet recorded
+    name: str
+    actor: str
+    next_slot: Callable[[], Pace]
+
+
+@dataclass(frozen=True, slots=True)
 class Invited:
     invitation: InvitationView
     replayed: bool  # the answer to an earlier request with the same idempotency key
@@ -91,86 +111,132 @@ class Opening:
 
 class Invitations:
     """Records invitations and opens their surveys when their messages go out. `writes_first`: by running channel,
-    whether the bot may write to someone who never wrote to it (Slack may; Telegram may not)."""
+    whether the bot may write to someone who never wrote to it (Slack may; Telegram may not); `rules`: the fatigue
+    rules ([invitations])."""
 
     def __init__(
-        self, database: Database, engine: Engine, writes_first: Mapping[str, bool], clock: Callable[[], datetime]
+        self,
+        database: Database,
+        engine: Engine,
+        writes_first: Mapping[str, bool],
+        clock: Callable[[], datetime],
+        rules: InvitationSettings | None = None,
     ) -> None:
         self.database, self.engine, self.writes_first, self.clock = database, engine, writes_first, clock
+        self.rules = InvitationSettings() if rules is None else rules
 
-    async def invite(self, request: InvitationRequest, *, api_key: str, idempotency_key: str | None) -> Invited:
+    async def invite(
+        self,
+        request: InvitationRequest,
+        *,
+        api_key: str | None = None,
+        idempotency_key: str | None,
+        campaign: InCampaign | None = None,
+        dry_run: bool = False,
+    ) -> Invited:
         """Records the invitation and queues its message, or records it skipped with the reason, with an audit
-        line naming the API key; a request repeating an idempotency key gets the first one's invitation.
-        Raises InvitationRefused or IdempotencyKeyReused."""
+        line naming the API key or the campaign; a request repeating an idempotency key (of the API key, or of the
+        campaign: its recipient) gets the first one's invitation. A `dry_run` records nothing and tells what would
+        have been. Raises InvitationRefused or IdempotencyKeyReused."""
         survey = self.engine.catalogue.find(request.survey_id)
         if survey is None:
             known = self.engine.catalogue.available
             raise InvitationRefused(("survey",), f"no survey {request.survey_id!r}; the surveys are {known}")
-        if idempotency_key is not None and (earlier := await self._earlier(request, api_key, idempotency_key)):
+        caller = Caller(api_key, idempotency_key, campaign)
+        if idempotency_key is not None and (earlier := await self._earlier(request, caller)):
             return earlier
         try:
             async with self.database.transaction() as session:
-                invitation_id = await self._record(session, request, survey.id, api_key, idempotency_key)
+                invitation_id = await self._record(session, request, survey.id, caller)
                 view = await stored.get_invitation(session, invitation_id=invitation_id)
+                if dry_run:
+                    assert view is not None
+                    raise _DryRun(view)
+        except _DryRun as rolled_back:
+            return Invited(rolled_back.invitation, replayed=False)
         except IntegrityError:  # the same key's request, made at the same moment, was recorded first
-            if idempotency_key is None or not (earlier := await self._earlier(request, api_key, idempotency_key)):
+            if idempotency_key is None or not (earlier := await self._earlier(request, caller)):
                 raise
             return earlier
         assert view is not None
-        log.info("invitation %d to %s by API key %s: %s", view.id, view.survey_id, api_key, view.state)
+        log.info("invitation %d to %s by %s: %s", view.id, view.survey_id, caller.actor, view.state)
         return Invited(view, replayed=False)
 
     async def get(self, invitation_id: int) -> InvitationView | None:
         async with self.database.snapshot() as session:
             return await stored.get_invitation(session, invitation_id=invitation_id)
 
-    async def _earlier(self, request: InvitationRequest, api_key: str, idempotency_key: str) -> Invited | None:
+    async def _earlier(self, request: InvitationRequest, caller: Caller) -> Invited | None:
+        """The invitation made under the caller's idempotency key; a campaign's names the recipient, who is invited
+        once whatever else a rerun's row says."""
+        key = caller.idempotency_key
+        assert key is not None
         async with self.database.snapshot() as session:
-            earlier = await stored.find_by_idempotency_key(session, api_key=api_key, idempotency_key=idempotency_key)
+            if caller.campaign is not None:
+                if caller.campaign.campaign_id is None:
+                    return None
+                earlier = await stored.find_in_campaign(
+                    session, campaign_id=caller.campaign.campaign_id, idempotency_key=key
+                )
+            else:
+                assert caller.api_key is not None
+                earlier = await stored.find_by_idempotency_key(session, api_key=caller.api_key, idempotency_key=key)
         if earlier is None:
             return None
-        if earlier.request_hash != request.fingerprint():
+        if caller.campaign is None and earlier.request_hash != request.fingerprint():
             raise IdempotencyKeyReused
         return Invited(earlier, replayed=True)
 
-    async def _record(
-        self,
-        session: AsyncSession,
-        request: InvitationRequest,
-        survey_id: str,
-        api_key: str,
-        idempotency_key: str | None,
-    ) -> int:
+    async def _record(self, session: AsyncSession, request: InvitationRequest, survey_id: str, caller: Caller) -> int:
         now = self.clock()
         person = await self._recipient(session, request.recipient)
-        skipped = reason_to_skip(person)
+        token = secrets.token_urlsafe(24)
+        skipped = reason_to_skip(person) or await self._fatigue(
+            session, person, survey_id, caller.sample_key(survey_id, request.reference, token), now
+        )
         invitation = await stored.add_invitation(
             session,
-            token=secrets.token_urlsafe(24),
+            token=token,
             survey_id=survey_id,
             person=person,
             reference=request.reference,
             attributes=request.attributes,
             state=InvitationState.SKIPPED if skipped else InvitationState.INVITED,
             reason=skipped,
-            api_key=api_key,
-            idempotency_key=idempotency_key,
+            api_key=caller.api_key,
+            idempotency_key=caller.idempotency_key,
             request_hash=request.fingerprint(),
             now=now,
+            campaign_id=caller.campaign.campaign_id if caller.campaign else None,
         )
         assert invitation.id is not None
         if skipped is None:
             message = SurveyInvitation(invitation_id=invitation.id, platform_id=person.platform_id)
-            enqueue(session, channel=person.channel, message=message, now=now)
+            pace = caller.campaign.next_slot() if caller.campaign else None
+            enqueue(session, channel=person.channel, message=message, now=now, pace=pace)
         state = invitation.state
         record_request(
-            session,
-            actor=f"api:{api_key}",
-            action=AUDIT_ACTION,
-            subject=f"invitation {invitation.id}",
-            counts={state: 1},
+            session, actor=caller.actor, action=AUDIT_ACTION, subject=f"invitation {invitation.id}", counts={state: 1}
         )
         return invitation.id
+
+    async def _fatigue(
+        self, session: AsyncSession, person: Person, survey_id: str, sample_key: str, now: datetime
+    ) -> str | None:
+        """Why the fatigue rules of the survey skip the person, if they do."""
+        rules = self.rules.rules_for(survey_id)
+        assert person.id is not None
+        if rules.recontact_days and await stored.invited_since(
+            session, person_id=person.id, since=now - timedelta(days=rules.recontact_days), survey_id=survey_id
+        ):
+            return f"recontact_days: invited to {survey_id} in the last {rules.recontact_days} days"
+        if rules.overall_recontact_days and await stored.invited_since(
+            session, person_id=person.id, since=now - timedelta(days=rules.overall_recontact_days), survey_id=None
+        ):
+            return f"overall_recontact_days: invited to a survey in the last {rules.overall_recontact_days} days"
+        if not sampled(rules, f"{sample_key}:{person.channel}:{person.platform_id}"):
+            return f"sample_percent: not in the {rules.sample_percent:g}% sample"
+        return None
 
     async def _recipient(self, session: AsyncSession, recipient: ToPerson | ToPlatformUser) -> Person:
         """The person invited; refused when unknown, or on a channel that is not running or may not write first."""
@@ -227,6 +293,39 @@ class Invitations:
                 session, invitation_id=message.invitation_id, channel=channel, respondent_keys=keys
             )
         return Opening(event, reply)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks for an invitation: an API key, or a campaign (its invitations have no API key)."""
+
+    api_key: str | None
+    idempotency_key: str | None
+    campaign: InCampaign | None
+
+    @property
+    def actor(self) -> str:
+        """The audit log's name of the caller."""
+        if self.campaign is not None:
+            return f"campaign:{self.campaign.name}:{self.campaign.actor}"[:64]
+        return f"api:{self.api_key}"
+
+    def sample_key(self, survey_id: str, reference: str | None, token: str) -> str:
+        """What decides, with the person, whether they are in the sample: a campaign's name, so that its rerun
+        samples the same people; for the API, the survey and the reference (or idempotency key), so that a retry
+        does too, and each order or ticket draws again."""
+        if self.campaign is not None:
+            return f"campaign:{self.campaign.name}"
+        return f"{survey_id}:{reference or self.idempotency_key or token}"
+
+
+def sampled(rules: FatigueRules, key: str) -> bool:
+    """Whether the person is in the sample: a hash of the sample's key and the person (by their platform id, known
+    before a dry run or a first invitation gives them a row), so the same question answers alike."""
+    if rules.sample_percent >= 100:
+        return True
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:4]) % 10_000 < rules.sample_percent * 100
 
 
 def reason_to_skip(person: Person) -> str | None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import NoReturn
@@ -49,6 +51,10 @@ from storage.types import utcnow
 
 LEASE = timedelta(seconds=60)
 BATCH = 20
+# Paced messages claimed at a time, sent at most one per pace: a few, so that case messages queued meanwhile wait
+# little, and at the slowest pace (MAX_PACE_SECONDS) well inside the lease.
+PACED_BATCH = 5
+MAX_PACE_SECONDS = 10.0
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 DISPATCHER_LOOP = "outbox dispatcher"
@@ -58,8 +64,24 @@ Sender = Callable[[OutboundMessage], Awaitable[SendResult]]
 Effect = Callable[[AsyncSession], Awaitable[None]]  # a change written with an attempt's record
 
 
-def enqueue(session: AsyncSession, *, channel: str, message: OutboundMessage, now: datetime) -> None:
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """A bulk message's send time (its slot in its campaign) and the least time between two such sends."""
+
+    not_before: datetime
+    seconds: float
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    channel: str,
+    message: OutboundMessage,
+    now: datetime,
+    pace: Pace | None = None,
+) -> None:
     """Adds a message to the caller's transaction: it exists if and only if the change it reports is committed.
+    A `pace`d message (a campaign's) is sent at its time and spacing, after every unpaced one that is due.
     Raises pydantic.ValidationError when the message does not fit its kind's model."""
     stored.add(
         session,
@@ -69,6 +91,8 @@ def enqueue(session: AsyncSession, *, channel: str, message: OutboundMessage, no
         case_id=case_of(message),
         now=now,
         correlation_id=correlation.current(),
+        not_before=pace.not_before if pace else None,
+        pace_seconds=pace.seconds if pace else None,
     )
 
 
@@ -90,6 +114,7 @@ class Dispatcher:
         self.lease = lease
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
+        self.paced_due: dict[str, float] = {}  # by channel: when (time.monotonic()) the next paced send may go
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent."""
@@ -100,12 +125,29 @@ class Dispatcher:
             with correlation.correlated(message.correlation_id or f"outbox-{message.id}"):
                 if message.taken_over_from is not None:
                     self._count_possible_resend(message)
+                await self._keep_pace(message)
                 sent += await self._send(message)
         return sent
 
     async def step(self, interval: float = 1.0) -> float:
-        """One round of the dispatcher's loop: sends a batch; returns the wait before the next (none while busy)."""
-        return 0 if await self.run_once() else interval
+        """One round of the dispatcher's loop: sends a batch; returns the wait before the next: none while busy,
+        else until the next message is due, at most `interval` (so paced messages go at their times)."""
+        if await self.run_once():
+            return 0
+        now = self.clock()
+        async with self.database.snapshot() as session:
+            due = await stored.next_due(session, channels=list(self.senders), now=now)
+        return interval if due is None else min(interval, max((due - now).total_seconds(), 0))
+
+    async def _keep_pace(self, message: stored.Claimed) -> None:
+        """Holds a paced message until its pace since the last paced send of its channel: a dispatcher that fell
+        behind its campaign's times catches up at the campaign's rate, never in a burst."""
+        if message.pace_seconds is None:
+            return
+        now = time.monotonic()
+        due = max(self.paced_due.get(message.channel, now), now)
+        self.paced_due[message.channel] = due + message.pace_seconds
+        await asyncio.sleep(due - now)
 
     async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
         """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
@@ -124,7 +166,13 @@ class Dispatcher:
         now = self.clock()
         async with self.database.transaction() as session:
             return await stored.claim_due(
-                session, channels=list(self.senders), now=now, until=now + self.lease, worker=self.worker, limit=BATCH
+                session,
+                channels=list(self.senders),
+                now=now,
+                until=now + self.lease,
+                worker=self.worker,
+                limit=BATCH,
+                paced_limit=PACED_BATCH,
             )
 
     def _count_possible_resend(self, message: stored.Claimed) -> None:

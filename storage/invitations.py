@@ -41,10 +41,11 @@ async def add_invitation(
     attributes: Mapping[str, str],
     state: InvitationState,
     reason: str | None,
-    api_key: str,
+    api_key: str | None,
     idempotency_key: str | None,
     request_hash: str,
     now: datetime,
+    campaign_id: int | None = None,
 ) -> Invitation:
     """Adds the invitation to the caller's transaction, with its id."""
     invitation = Invitation(
@@ -60,6 +61,7 @@ async def add_invitation(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         created_at=now,
+        campaign_id=campaign_id,
     )
     session.add(invitation)
     await session.flush()
@@ -77,6 +79,27 @@ async def find_by_idempotency_key(
     statement = select(Invitation).where(Invitation.api_key == api_key, Invitation.idempotency_key == idempotency_key)
     invitation = (await session.exec(statement)).first()
     return None if invitation is None else await _view(session, invitation)
+
+
+async def find_in_campaign(session: AsyncSession, *, campaign_id: int, idempotency_key: str) -> InvitationView | None:
+    statement = select(Invitation).where(
+        Invitation.campaign_id == campaign_id, Invitation.idempotency_key == idempotency_key
+    )
+    invitation = (await session.exec(statement)).first()
+    return None if invitation is None else await _view(session, invitation)
+
+
+async def invited_since(session: AsyncSession, *, person_id: int, since: datetime, survey_id: str | None) -> bool:
+    """Whether the person was invited (to `survey_id`, or to any survey) at or after `since`: an invitation sent or
+    waiting to be, not one skipped or failed."""
+    statement = select(Invitation.id).where(
+        Invitation.person_id == person_id,
+        col(Invitation.created_at) >= since,
+        col(Invitation.state).in_([InvitationState.INVITED, InvitationState.SENT]),
+    )
+    if survey_id is not None:
+        statement = statement.where(Invitation.survey_id == survey_id)
+    return (await session.exec(statement.limit(1))).first() is not None
 
 
 async def _view(session: AsyncSession, invitation: Invitation) -> InvitationView:

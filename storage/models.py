@@ -47,11 +47,29 @@ class InvitationState(StrEnum):
     FAILED = "failed"  # the platform refused it for good, with the reason
 
 
+class Campaign(SQLModel, table=True):
+    """A survey sent to a list of recipients (`feedbackbot campaign send`); its invitations name it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    survey_id: str = Field(max_length=64)
+    rate: float  # invitations per second at most
+    source: str | None = Field(default=None, max_length=255)  # the recipients file's name, as given
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    # The send time of its last invitation written: a resumed run spaces its own after it.
+    paced_until: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
 class Invitation(SQLModel, table=True):
     """A link, campaign or event that invites someone to a survey, with the reference it ties answers to."""
 
-    # A caller's retried request (same API key, same Idempotency-Key) finds the invitation it made.
-    __table_args__ = (UniqueConstraint("api_key", "idempotency_key"),)
+    # A caller's retried request (same API key, same Idempotency-Key) finds the invitation it made; a campaign's
+    # idempotency key names the recipient, so a rerun finds whom it invited already.
+    __table_args__ = (
+        UniqueConstraint("api_key", "idempotency_key"),
+        UniqueConstraint("campaign_id", "idempotency_key"),
+        Index("ix_invitation_person_id_created_at", "person_id", "created_at"),  # the recontact rule's lookup
+    )
     id: int | None = Field(default=None, primary_key=True)
     token: str = Field(max_length=64, unique=True)
     survey_id: str = Field(max_length=64)
@@ -69,6 +87,7 @@ class Invitation(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL")
     sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     link_id: int | None = Field(default=None, foreign_key="surveylink.id", ondelete="SET NULL")  # the link it came by
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
 
 
 class SurveyLink(SQLModel, table=True):
@@ -238,6 +257,9 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     # The correlation id of the update or request that queued it, so that its send is logged under that id.
     correlation_id: str | None = Field(default=None, max_length=64)
+    # Seconds kept between two sends of paced (bulk) messages such as a campaign's invitations, which are claimed
+    # after every unpaced one; None for the rest.
+    pace_seconds: float | None = None
 
 
 class InboundEvent(SQLModel, table=True):

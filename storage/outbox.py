@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import CursorResult
-from sqlmodel import col, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_
+from sqlmodel import col, func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import OutboxMessage, OutboxStatus
@@ -22,6 +22,7 @@ class Claimed(NamedTuple):
     attempts: int
     taken_over_from: str | None
     correlation_id: str | None
+    pace_seconds: float | None = None
 
 
 def add(
@@ -33,31 +34,68 @@ def add(
     case_id: int | None,
     now: datetime,
     correlation_id: str | None = None,
+    not_before: datetime | None = None,
+    pace_seconds: float | None = None,
 ) -> None:
-    """Adds a message to the caller's transaction; `correlation_id`: that of the update or request it answers."""
+    """Adds a message to the caller's transaction; `correlation_id`: that of the update or request it answers;
+    `not_before`: when it is first due (default `now`); `pace_seconds`: a paced message's spacing."""
     message = OutboxMessage(
         channel=channel,
         kind=kind,
         payload=payload,
         case_id=case_id,
-        next_attempt_at=now,
+        next_attempt_at=not_before or now,
         created_at=now,
         correlation_id=correlation_id,
+        pace_seconds=pace_seconds,
     )
     session.add(message)
 
 
+def _claimable(channels: list[str], now: datetime) -> ColumnElement[bool]:
+    """Pending messages of the channels that no live lease holds."""
+    return and_(
+        col(OutboxMessage.status) == OutboxStatus.PENDING,
+        col(OutboxMessage.channel).in_(channels),
+        or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now),
+    )
+
+
 async def claim_due(
-    session: AsyncSession, *, channels: list[str], now: datetime, until: datetime, worker: str, limit: int
+    session: AsyncSession,
+    *,
+    channels: list[str],
+    now: datetime,
+    until: datetime,
+    worker: str,
+    limit: int,
+    paced_limit: int = 0,
 ) -> list[Claimed]:
-    """Claims up to `limit` due messages of the channels for `worker` until `until`, oldest first."""
+    """Claims for `worker` until `until` up to `limit` due unpaced messages of the channels, oldest first, then
+    up to `paced_limit` due paced ones: bulk messages never hold up the others."""
+    claimed = await _claim(session, channels, now, until, worker, limit, paced=False)
+    if paced_limit:
+        claimed += await _claim(session, channels, now, until, worker, paced_limit, paced=True)
+    return claimed
+
+
+async def _claim(
+    session: AsyncSession,
+    channels: list[str],
+    now: datetime,
+    until: datetime,
+    worker: str,
+    limit: int,
+    *,
+    paced: bool,
+) -> list[Claimed]:
+    pace = col(OutboxMessage.pace_seconds)
     due = (
         select(OutboxMessage)
         .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            col(OutboxMessage.channel).in_(channels),
+            _claimable(channels, now),
             col(OutboxMessage.next_attempt_at) <= now,
-            or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now),
+            pace.is_not(None) if paced else pace.is_(None),
         )
         .order_by(col(OutboxMessage.id))
         .limit(limit)
@@ -69,10 +107,25 @@ async def claim_due(
         # A lease that ran out unsettled: its holder stopped mid-send.
         taken_over_from = row.claimed_by if row.claimed_until is not None else None
         claimed.append(
-            Claimed(row.id, row.channel, row.kind, row.payload, row.attempts, taken_over_from, row.correlation_id)
+            Claimed(
+                row.id,
+                row.channel,
+                row.kind,
+                row.payload,
+                row.attempts,
+                taken_over_from,
+                row.correlation_id,
+                row.pace_seconds,
+            )
         )
         row.claimed_until, row.claimed_by = until, worker
     return claimed
+
+
+async def next_due(session: AsyncSession, *, channels: list[str], now: datetime) -> datetime | None:
+    """When the first message of the channels not yet due (or claimable) will be, if any."""
+    statement = select(func.min(OutboxMessage.next_attempt_at)).where(_claimable(channels, now))
+    return (await session.exec(statement)).one()
 
 
 async def settle(

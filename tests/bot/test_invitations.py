@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from sqlmodel import select
 
+from bot.config import InvitationSettings, SurveyFatigue
 from bot.engine import Engine
 from bot.invitations import IdempotencyKeyReused, InvitationRequest, Invitations, ToPerson, ToPlatformUser
 from storage.db import Database
@@ -51,3 +52,25 @@ async def test_a_key_reused_for_another_request_is_refused_whatever_differs(invi
             await invitations.invite(other, api_key="crm", idempotency_key="k-1")
     same = InvitationRequest("csat", ToPlatformUser("slack", "U1"), "ORDER123", {"region": "north"})
     assert (await invitations.invite(same, api_key="crm", idempotency_key="k-1")).replayed
+
+
+async def test_api_invitations_follow_the_fatigue_rules_and_are_skipped_with_the_rule(
+    database: Database, engine: Engine, clock: Clock
+) -> None:
+    rules = InvitationSettings(recontact_days=30, surveys={"nps": SurveyFatigue(sample_percent=50)})
+    invitations = Invitations(database, engine, {"slack": True}, clock, rules)
+    first = await invitations.invite(REQUEST, api_key="crm", idempotency_key=None)
+    again = await invitations.invite(REQUEST, api_key="crm", idempotency_key=None)
+    assert (first.invitation.state, again.invitation.state) == ("invited", "skipped")
+    assert again.invitation.reason == "recontact_days: invited to csat in the last 30 days"
+    assert await outbox_rows(database) == 1
+    orders = [
+        await invitations.invite(
+            InvitationRequest("nps", ToPlatformUser("slack", f"U{number}"), f"ORDER{number}"),
+            api_key="crm",
+            idempotency_key=None,
+        )
+        for number in range(100, 140)
+    ]
+    reasons = {invited.invitation.reason for invited in orders}
+    assert reasons == {None, "sample_percent: not in the 50% sample"}  # some of each, by the order's number

@@ -182,11 +182,17 @@ async def test_0004_gives_outbox_messages_a_correlation_id_and_downgrades_withou
     await fill_at_0001(empty_database)
     await upgrade(empty_database, "0003")
     assert await upgrade(empty_database, "0004") == ("0003", "0004")
-    async with empty_database.transaction() as session:
-        add(session, channel="slack", kind="staff_notice", payload="{}", case_id=None, now=NOW, correlation_id="x-1")
-    async with empty_database.snapshot() as session:
-        outbox = list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
-    assert [row.correlation_id for row in outbox] == [None] * len(OLD_MESSAGES) + ["x-1"]  # none before 0004
+    outbox_0004 = sa.table(
+        "outboxmessage", *(sa.column(column.name, column.type) for column in OUTBOX_0001.c), sa.column("correlation_id")
+    )
+    message = {"channel": "slack", "kind": "staff_notice", "payload": "{}", "status": "pending", "attempts": 0}
+    async with empty_database.engine.begin() as connection:
+        await connection.execute(
+            outbox_0004.insert(), [message | {"next_attempt_at": NOW, "created_at": NOW, "correlation_id": "x-1"}]
+        )
+        ids = sa.select(outbox_0004.c.correlation_id).order_by(outbox_0004.c.id)
+        correlation_ids = list((await connection.execute(ids)).scalars())
+    assert correlation_ids == [None] * len(OLD_MESSAGES) + ["x-1"]  # none before 0004
 
     await downgrade(empty_database, "0003")
 
@@ -261,10 +267,16 @@ async def test_0007_adds_survey_links_and_downgrades_without_them(empty_database
             expires_at=None,
             now=NOW,
         )
-        session.add(Invitation(token="t-1", survey_id="csat", created_at=NOW, link_id=link.id))
+        # The columns of 0007 only: later migrations add more to the table.
+        insert = (
+            "INSERT INTO invitation (token, survey_id, created_at, state, link_id)"
+            " VALUES ('t-1', 'csat', :at, 'invited', :link)"
+        )
+        await (await session.connection()).execute(sa.text(insert).bindparams(at=NOW, link=link.id))
     async with empty_database.snapshot() as session:
         assert await get_link(session, token="lk_1") == link
-        assert list(await session.exec(select(Invitation.token, Invitation.link_id))) == [("t-1", link.id)]
+        rows = await (await session.connection()).execute(sa.text("SELECT token, link_id FROM invitation"))
+        assert [tuple(row) for row in rows] == [("t-1", link.id)]
 
     await downgrade(empty_database, "0006")
 
@@ -274,3 +286,23 @@ async def test_0007_adds_survey_links_and_downgrades_without_them(empty_database
         kept = (await connection.execute(sa.text("SELECT token FROM invitation"))).scalars().all()
     assert "surveylink" not in tables and "link_id" not in [column["name"] for column in columns]
     assert kept == ["t-1"]
+
+
+async def test_0009_adds_campaigns_and_paced_messages_and_downgrades_without_them(empty_database: Database) -> None:
+    await upgrade(empty_database, "0007")
+    assert await upgrade(empty_database, "0009") == ("0007", "0009")
+    async with empty_database.transaction() as session:
+        add(session, channel="slack", kind="staff_notice", payload="{}", case_id=None, now=NOW, pace_seconds=0.05)
+    async with empty_database.snapshot() as session:
+        paces = list(await session.exec(select(OutboxMessage.pace_seconds)))
+    assert paces == [0.05]
+
+    await downgrade(empty_database, "0007")
+
+    async with empty_database.engine.begin() as connection:
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        invitation = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
+        outbox = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("outboxmessage"))
+    assert "campaign" not in tables
+    assert "campaign_id" not in [column["name"] for column in invitation]
+    assert "pace_seconds" not in [column["name"] for column in outbox]

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from bot.app import Core
+from bot.config import InvitationSettings
 from bot.outbound import OutboundMessage, RetryLater, SendResult
 from bot.outbox import MAX_ATTEMPTS, Dispatcher
 from handlers.telegram import delivery
@@ -324,3 +326,16 @@ async def test_a_slack_member_who_cannot_be_reached_makes_the_invitation_fail(
     await channels.dispatcher.run_once()
     invitation = (await client.get(location, headers=CRM)).json()
     assert (invitation["state"], invitation["reason"]) == ("failed", "user_not_found")
+
+
+async def test_a_person_invited_within_recontact_days_is_skipped_with_the_rule_and_gets_one_message(
+    client: httpx.AsyncClient, core: Core, channels: Channels, database: Database, fake_telegram: FakeTelegram
+) -> None:
+    core.invitations.rules = InvitationSettings(recontact_days=30)
+    await known_person(database)
+    first = await invite(client, CSAT)
+    again = await invite(client, {**CSAT, "reference": "ORDER124"})
+    assert (first.json()["state"], again.json()["state"]) == ("invited", "skipped")
+    assert again.json()["reason"] == "recontact_days: invited to csat in the last 30 days"
+    await channels.dispatcher.run_once()
+    assert len(fake_telegram.sent_messages(CUSTOMER)) == 1
