@@ -31,7 +31,7 @@ from bot import correlation
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
-from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult, SurveyInvitation
+from bot.outbound import OutboundMessage, Outcome, Refused, SendCounts, SendResult, SurveyInvitation, WebhookEvent
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, invitations, views
 from handlers.slack.common import (
@@ -189,6 +189,8 @@ class SlackChannel:
         """Case alerts, updates and error notices for staff, outcomes for customers, survey invitations."""
         if isinstance(message, SurveyInvitation):
             return await invitations.send(self.services, self.invitations, message)
+        if isinstance(message, WebhookEvent):  # delivered over HTTP, never to a chat
+            return Refused(f"{message.kind} is not a chat message")
         return await cases.send(self.services, self.cases, message)
 
     async def start(self) -> None:
