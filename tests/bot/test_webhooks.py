@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.cases import CaseDesk, Cases
-from bot.config import ConfigError, WebhookSettings, load_settings
+from bot.config import ConfigError, WebhookSettings, load_settings, unknown_variables
 from bot.engine import Engine
 from bot.events import StartSurvey
 from bot.outbound import EventType, WebhookEvent, decode
@@ -192,6 +192,20 @@ def test_a_webhook_is_configured_in_the_file_with_its_secret_from_the_environmen
         False,
     )
     assert "from-the-environment" in settings.secret_values()  # redacted from every log line
+
+
+def test_a_webhook_is_configured_wholly_in_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = {
+        "FEEDBACKBOT_WEBHOOKS__HELPDESK__URL": "http://helpdesk.internal:8000/feedback",
+        "FEEDBACKBOT_WEBHOOKS__HELPDESK__SECRET": "from-the-environment",
+        "FEEDBACKBOT_WEBHOOKS__HELPDESK__EVENTS": "case.opened,case.resolved",
+        "FEEDBACKBOT_WEBHOOKS__HELPDESK__INCLUDE_TEXT": "true",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert unknown_variables(environment) == []
+    helpdesk = load_settings(tmp_path / "absent.toml").webhooks["helpdesk"]
+    assert (helpdesk.events, helpdesk.include_text) == ([EventType.CASE_OPENED, EventType.CASE_RESOLVED], True)
 
 
 @pytest.mark.parametrize(
