@@ -1,7 +1,9 @@
-"""Webhook deliveries in the outbox that failed for good: listed for the operator, and queued again on request."""
+"""Webhook deliveries in the outbox: those that failed for good, listed for the operator and queued again on
+request; and what they say of a person, erased when the person is forgotten."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import NamedTuple
 
@@ -10,6 +12,9 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import OutboxMessage, OutboxStatus
+
+WEBHOOK_EVENT = "webhook_event"  # the outbox kind of webhook deliveries, bot.outbound.Kind.WEBHOOK_EVENT
+PERSONAL_FIELDS = ("person_id", "reference")  # of an event's data; its words are under "text", its answers' too
 
 
 class FailedDelivery(NamedTuple):
@@ -50,3 +55,20 @@ async def retry_deliveries(session: AsyncSession, *, channel_prefix: str, ids: l
         statement = statement.where(col(OutboxMessage.id).in_(ids))
     result: CursorResult[tuple[()]] = await session.exec(statement)
     return result.rowcount
+
+
+async def erase_person_from_events(session: AsyncSession, *, conversation_ids: list[int], case_ids: list[int]) -> int:
+    """Webhook events about these surveys or cases, sent or not, keep their scores and states but no longer name the
+    person (their number, the reference) nor hold their words; returns how many were changed."""
+    surveys, cases = set(conversation_ids), set(case_ids)
+    erased = 0
+    for message in await session.exec(select(OutboxMessage).where(OutboxMessage.kind == WEBHOOK_EVENT)):
+        event = json.loads(message.payload)
+        data = event["data"]
+        if data.get("response_id") in surveys or data.get("case") in cases:
+            data |= {field: None for field in (*PERSONAL_FIELDS, "text") if field in data}
+            for answer in data.get("answers", []):
+                answer |= {"text": None} if "text" in answer else {}
+            message.payload = json.dumps(event)
+            erased += 1
+    return erased

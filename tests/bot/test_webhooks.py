@@ -16,13 +16,14 @@ from sqlmodel import select
 from bot.cases import CaseDesk, Cases
 from bot.config import ConfigError, WebhookSettings, load_settings, unknown_variables
 from bot.engine import Engine
-from bot.events import StartSurvey
-from bot.outbound import EventType, WebhookEvent, decode
+from bot.events import Forget, StartSurvey
+from bot.outbound import EventType, Kind, WebhookEvent, decode
 from bot.webhooks import Webhooks, signature
 from storage.db import Database
 from storage.models import OutboxMessage
+from storage.webhooks import WEBHOOK_EVENT
 from tests.bot.customer import Customer
-from tests.conftest import Clock
+from tests.conftest import Clock, database_dump
 
 CRM = WebhookSettings(
     url="https://crm.example.com/hooks",
@@ -100,6 +101,25 @@ async def test_a_webhook_with_include_text_gets_the_free_text_answers(engine: En
         ("satisfaction", None),
         ("comment", "Faster delivery, please"),
     ]
+
+
+@pytest.mark.parametrize("desk", [TRUSTED])
+async def test_a_forgotten_person_is_erased_from_the_webhook_events_sent_or_not(
+    engine: Engine, database: Database
+) -> None:
+    customer = Customer(engine)
+    await customer.start("csat", reference="ORDER-9")
+    await customer.say("1")
+    await customer.say("The courier was rude to me")
+    await customer.send(Forget)
+    events = [event for _, event in await webhook_events(database)]
+    assert [event.type for event in events] == [EventType.CASE_OPENED, EventType.RESPONSE_COMPLETED]
+    for event in events:
+        assert (event.data["person_id"], event.data["reference"]) == (None, None)
+    answers: Any = events[1].data["answers"]
+    assert [(answer["value"], answer["text"]) for answer in answers] == [(1, None), (None, None)]  # scores stay
+    assert "courier" not in await database_dump(database)
+    assert WEBHOOK_EVENT == Kind.WEBHOOK_EVENT
 
 
 async def test_an_anonymous_response_names_neither_its_person_nor_its_reference(
