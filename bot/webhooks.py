@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from pydantic import JsonValue
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -69,14 +70,13 @@ class Webhooks:
     ) -> None:
         """A survey completed, with its answers in the survey's order and the case it opened, if any."""
         if self.settings:
-            case_id = case.id if case else None
-            data: DataFor = lambda text: response_data(conversation, answers, case_id, text)  # noqa: E731
+            data = partial(response_data, conversation, answers, case.id if case else None)
             self.announce(session, EventType.RESPONSE_COMPLETED, now, data)
 
     def case_changed(self, session: AsyncSession, event: EventType, now: datetime, case: Complaint) -> None:
         """A case opened, resolved or closed, as it stands after the change."""
         if self.settings:
-            self.announce(session, event, now, lambda text: case_data(case, text))
+            self.announce(session, event, now, partial(case_data, case))
 
 
 def response_data(conversation: Conversation, answers: list[Answer], case_id: int | None, with_text: bool) -> EventData:
