@@ -19,6 +19,7 @@ from bot.sentiment import make_analyzer
 from bot.staff_notices import StaffNotices
 from bot.surveys import Survey, SurveyError, load_surveys
 from bot.tallies import SweepTallies
+from bot.webhooks import Webhooks
 from storage.db import Database
 from storage.migrate import is_current
 
@@ -36,6 +37,7 @@ class Core:
     swept: SweepTallies = field(default_factory=SweepTallies)  # what the minute's sweeps did, for /metrics
     notices: StaffNotices = field(init=False)  # of failed handlers, told where case alerts go
     sends: SendCounts = field(init=False)  # what became of every message sent, inline or from the outbox
+    deliveries: SendCounts = field(init=False)  # what became of every webhook delivery, by outbox channel
     replies: Replies = field(init=False)  # the inline replies to events, sent once
     invitations: Invitations = field(init=False)  # to surveys, from the HTTP API and campaigns
     links: Links = field(init=False)  # to surveys, for receipts and QR codes
@@ -43,6 +45,7 @@ class Core:
     def __post_init__(self) -> None:
         self.notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
         self.sends = SendCounts()
+        self.deliveries = SendCounts()
         self.replies = Replies(self.database, self.engine.keys.respondent_key, self.sends)
         writes_first = {name: section.writes_first for name, section in self.settings.configured_channels().items()}
         self.invitations = Invitations(
@@ -109,7 +112,7 @@ async def open_core(settings: Settings) -> Core:
     digest_destinations(settings)  # raises ConfigError for a channel in [digest] destinations that does not run
     database = await open_current_database(settings)
     analyzer = make_analyzer(settings.sentiment.analyzer, settings.sentiment.complaint_threshold)
-    desk = CaseDesk(settings.cases, staff_destinations(settings))
+    desk = CaseDesk(settings.cases, staff_destinations(settings), Webhooks(settings.webhooks))
     engine = Engine(
         database=database, surveys=surveys, analyzer=analyzer, hash_key=settings.respondent_hash_key, desk=desk
     )

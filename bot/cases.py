@@ -13,9 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import outbox
 from bot.config import CaseSettings
 from bot.i18n import translate
-from bot.outbound import CaseAlert, CaseContact, CaseEscalation, CaseResolution, CaseUpdate
+from bot.outbound import CaseAlert, CaseContact, CaseEscalation, CaseResolution, CaseUpdate, EventType
 from bot.prompts import Reply
 from bot.untrusted import one_line, quoted
+from bot.webhooks import Webhooks
 from storage import cases as stored
 from storage import queries, views
 from storage.db import Database
@@ -60,10 +61,12 @@ class StaffDestination:
 
 @dataclass(frozen=True)
 class CaseDesk:
-    """Opens cases in the engine's transaction; `destinations` are the staff channels alerted, by channel."""
+    """Opens cases in the engine's transaction; `destinations` are the staff channels alerted, by channel, and
+    `webhooks` the operator's systems told of cases and completed surveys."""
 
     settings: CaseSettings = field(default_factory=CaseSettings)
     destinations: Mapping[str, StaffDestination] = field(default_factory=dict)
+    webhooks: Webhooks = field(default_factory=Webhooks)
 
     def triage(self, complaint: Complaint, now: datetime, lowest_score: bool) -> None:
         """Category, priority and the due times of a new case."""
@@ -110,6 +113,7 @@ class CaseDesk:
         for channel, destination in self.destinations.items():
             alert = CaseAlert(case_id=complaint.id, target=destination.target)
             outbox.enqueue(session, channel=channel, message=alert, now=now)
+        self.webhooks.case_changed(session, EventType.CASE_OPENED, now, complaint)
 
 
 def alert_text(complaint: CaseView, answers: str | None = None) -> str:
@@ -206,6 +210,7 @@ class Cases:
             case.acknowledged_at = case.acknowledged_at or now
             detail = f"{corrective_action.strip()} (root cause: {root_cause})"
             self.desk.changed(session, case, now, actor, "resolved", f"resolved by {actor}: {detail}")
+            self.desk.webhooks.case_changed(session, EventType.CASE_RESOLVED, now, case)
             await self._tell_customer(session, case, now, message)
         return case_view(case)
 
@@ -255,6 +260,7 @@ class Cases:
             if resolved:
                 case.status, case.closed_at = CaseStatus.CLOSED, now
                 self.desk.changed(session, case, now, "customer", "closed", "the customer confirmed it is resolved")
+                self.desk.webhooks.case_changed(session, EventType.CASE_CLOSED, now, case)
             else:
                 case.status, case.resolved_at, case.acknowledged_at = CaseStatus.REOPENED, None, None
                 self.desk.triage_due(case, now)

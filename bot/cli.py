@@ -50,6 +50,7 @@ from bot.report_output import report_json, report_tables
 from bot.reports import Report, breakdown_of, build_report
 from bot.sentiment import make_analyzer
 from bot.surveys import SurveyCatalogue, check_surveys
+from bot.webhooks import CHANNEL_PREFIX, webhook_of
 from storage import views
 from storage.backup import BackupError, backup_sqlite
 from storage.campaigns import CampaignView, Funnel
@@ -60,6 +61,7 @@ from storage.models import CaseStatus
 from storage.person_record import PersonRecord, person_record, record_request
 from storage.types import utcnow
 from storage.views import CaseView, TrailLine
+from storage.webhooks import FailedDelivery, failed_deliveries, retry_deliveries
 
 DEFAULT_CONFIG = Path("config.toml")
 INTERRUPTED = 130  # the exit status after Ctrl-C
@@ -79,6 +81,9 @@ core_commands.add_typer(cases_app, name="cases")
 core_commands.add_typer(person_app, name="person")
 campaign_app = typer.Typer(help="Send a survey to a list of recipients and follow its funnel.", no_args_is_help=True)
 core_commands.add_typer(campaign_app, name="campaign")
+
+webhooks_app = typer.Typer(help="Look at webhook deliveries that failed for good, and send them again.")
+core_commands.add_typer(webhooks_app, name="webhooks", no_args_is_help=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +464,51 @@ def cases_show(ctx: typer.Context, number: Annotated[int, typer.Argument(help="T
         typer.echo(
             f"  {line.at:%Y-%m-%d %H:%M} {line.actor}: {line.action}" + (f" ({line.detail})" if line.detail else "")
         )
+
+
+@webhooks_app.command("failed")
+def webhooks_failed(
+    ctx: typer.Context, limit: Annotated[int, typer.Option(help="At most this many, oldest first.")] = 100
+) -> None:
+    """List webhook deliveries that failed for good: number, webhook, event, event id, attempts, last error."""
+    settings = settings_of(ctx)
+
+    async def work() -> list[FailedDelivery]:
+        async with current_database(settings) as database, database.snapshot() as session:
+            return await failed_deliveries(session, channel_prefix=CHANNEL_PREFIX, limit=limit)
+
+    failed = run_async(work)
+    if not failed:
+        typer.echo("no failed webhook deliveries", err=True)
+    for delivery in failed:
+        event = json.loads(delivery.payload)
+        typer.echo(
+            f"#{delivery.id:<6} {webhook_of(delivery.channel) or delivery.channel:<12} {event.get('type', '?'):<19}"
+            f"{event.get('event_id', '?')}  {delivery.created_at:%Y-%m-%d %H:%M}  {delivery.attempts} attempts  "
+            f"{delivery.last_error or ''}"
+        )
+
+
+@webhooks_app.command("retry")
+def webhooks_retry(
+    ctx: typer.Context,
+    numbers: Annotated[list[int] | None, typer.Argument(help="The deliveries' numbers (webhooks failed).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every failed delivery.")] = False,
+) -> None:
+    """Send failed webhook deliveries again, with their attempts counted afresh, when `feedbackbot run` next looks."""
+    if bool(numbers) == every:
+        fail("name the deliveries to send again, or --all")
+    settings = settings_of(ctx)
+
+    async def work() -> int:
+        async with current_database(settings) as database, database.transaction() as session:
+            ids = None if every else numbers
+            return await retry_deliveries(session, channel_prefix=CHANNEL_PREFIX, ids=ids, now=utcnow())
+
+    queued = run_async(work)
+    typer.echo(f"{queued} webhook deliveries queued again")
+    if numbers and queued < len(numbers):
+        fail(f"{len(numbers) - queued} of the numbers named no failed webhook delivery")
 
 
 PersonArgument = Annotated[str, typer.Argument(metavar="CHANNEL:ID", help="The person: channel and platform id.")]

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -32,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.logformat import LogFormat
+from bot.outbound import EventType
 from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD
 
 ENV_PREFIX = "FEEDBACKBOT_"
@@ -289,6 +291,29 @@ class InvitationSettings(Section):
         )
 
 
+class WebhookSettings(Section):
+    """One outbound webhook, [webhooks.NAME]: where the events it subscribes to are POSTed, signed with its secret."""
+
+    url: str
+    secret: SecretStr  # signs each delivery (Feedbackbot-Signature); FEEDBACKBOT_WEBHOOKS__NAME__SECRET
+    events: Annotated[list[EventType], NoDecode, BeforeValidator(_comma_separated)] = Field(min_length=1)
+    # Free-text answers and complaints are a person's words: sent only when the receiver is entitled to them.
+    include_text: bool = False
+    timeout_seconds: float = Field(default=10, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def http_url(cls, url: str) -> str:
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("use an http:// or https:// URL")
+        return url
+
+
+# A webhook's name is a table key and, prefixed, the outbox channel of its deliveries (at most 32 characters).
+WebhookName = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,24}$")]
+
+
 class Settings(BaseSettings):
     """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
     `with_channels`."""
@@ -307,6 +332,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = DigestSettings()
     dashboard: DashboardSettings = DashboardSettings()
     invitations: InvitationSettings = InvitationSettings()
+    webhooks: dict[WebhookName, WebhookSettings] = {}
 
     @classmethod
     def settings_customise_sources(
@@ -346,10 +372,11 @@ class Settings(BaseSettings):
         return create_model(cls.__name__, __base__=cls, __module__=cls.__module__, **fields)
 
     def sections(self) -> dict[str, BaseModel]:
-        """Every section ([storage], [telegram], ...), by name."""
-        return {
+        """Every section ([storage], [telegram], ..., [webhooks.NAME]), by name."""
+        sections = {
             name: section for name in type(self).model_fields if isinstance(section := getattr(self, name), BaseModel)
         }
+        return sections | {f"webhooks.{name}": webhook for name, webhook in self.webhooks.items()}
 
     def configured_channels(self) -> dict[str, ChannelSection]:
         """The sections of the channels that run, by channel name."""

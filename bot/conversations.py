@@ -16,7 +16,6 @@ from bot.i18n import base_language, translate
 from bot.people import People, PrivacyKeys
 from bot.prompts import Notice, NoticeKind, Prompt, QuestionPrompt, notice
 from bot.survey_flow import (
-    Given,
     Invalid,
     Parsed,
     applies,
@@ -30,6 +29,7 @@ from bot.survey_flow import (
 )
 from bot.surveys import Question, Survey, SurveyCatalogue
 from bot.turn import Turn
+from bot.webhooks import Webhooks
 from storage import links, queries
 from storage.db import Database
 from storage.models import Conversation, ConversationStatus
@@ -53,6 +53,7 @@ class Conversations:
         people: People,
         answers: AnswerStore,
         case_replies: CaseReplies,
+        webhooks: Webhooks,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._database = database
@@ -61,6 +62,7 @@ class Conversations:
         self._people = people
         self._answers = answers
         self._case_replies = case_replies
+        self._webhooks = webhooks
         self._clock = clock
 
     async def open_survey_of(self, who: Respondent) -> Survey | None:
@@ -109,7 +111,7 @@ class Conversations:
         if survey.intro:
             prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, conversation.language)))
         turn = Turn(session, now, conversation.language)
-        return prompts + self._go_on(turn, conversation, survey, next_question(survey, None, {}))
+        return prompts + self._go_on(turn, conversation, survey, next_question(survey, None, {}), Sheet())
 
     async def submit(self, session: AsyncSession, now: datetime, event: SubmitSurvey) -> list[Prompt]:
         """Stores a whole form at once as a completed survey; a bad answer stores nothing and names the question."""
@@ -140,6 +142,7 @@ class Conversations:
         sheet = Sheet()
         for question in survey.questions:
             prompts += await self._answers.store(turn, conversation, survey, question, parsed[question.id], None, sheet)
+        self._completed(turn, conversation, survey, sheet)
         return [*prompts, thanks(survey, turn.language)]
 
     async def answer(self, session: AsyncSession, now: datetime, event: Answering) -> list[Prompt]:
@@ -167,8 +170,8 @@ class Conversations:
         conversation.updated_at = now
         if earlier:
             updated = notice(NoticeKind.INFO, "answer_updated", turn.language)
-            return [updated, *prompts, *self._reconsider(turn, conversation, survey, sheet.given())]
-        return prompts + self._go_on(turn, conversation, survey, next_question(survey, question, sheet.given()))
+            return [updated, *prompts, *self._reconsider(turn, conversation, survey, sheet)]
+        return prompts + self._go_on(turn, conversation, survey, next_question(survey, question, sheet.given()), sheet)
 
     async def continue_in(self, session: AsyncSession, now: datetime, who: Respondent, language: str) -> list[Prompt]:
         """The person's open survey goes on in `language`, at the same question, asked again."""
@@ -230,13 +233,14 @@ class Conversations:
         )
         return await queries.add_conversation(session, conversation)
 
-    def _reconsider(self, turn: Turn, conversation: Conversation, survey: Survey, given: Given) -> list[Prompt]:
+    def _reconsider(self, turn: Turn, conversation: Conversation, survey: Survey, sheet: Sheet) -> list[Prompt]:
         """After an earlier answer changed, the open question may no longer apply ("What went wrong?" once the score
         went up): then the first unanswered question that applies is asked instead."""
         current = survey.question(conversation.current_question or "")
+        given = sheet.given()
         if conversation.status != ConversationStatus.OPEN or current is None or applies(current, given):
             return []
-        return self._go_on(turn, conversation, survey, first_unanswered(survey, given))
+        return self._go_on(turn, conversation, survey, first_unanswered(survey, given), sheet)
 
     async def _target_of(
         self, session: AsyncSession, now: datetime, event: Answering
@@ -291,13 +295,21 @@ class Conversations:
             return parse_button(question, event.value)
         return parse_text(survey, question, event.text, language)
 
-    def _go_on(self, turn: Turn, conversation: Conversation, survey: Survey, question: Question | None) -> list[Prompt]:
+    def _go_on(
+        self, turn: Turn, conversation: Conversation, survey: Survey, question: Question | None, sheet: Sheet
+    ) -> list[Prompt]:
         """Asks `question`, or with none left completes the survey with its thank-you."""
         if question is None:
             queries.close_conversation(conversation, now=turn.now, status=ConversationStatus.COMPLETED)
+            self._completed(turn, conversation, survey, sheet)
             return [thanks(survey, turn.language)]
         conversation.current_question = question.id
         return [_ask(conversation, survey, question, turn.language)]
+
+    def _completed(self, turn: Turn, conversation: Conversation, survey: Survey, sheet: Sheet) -> None:
+        """Tells the webhooks of the survey just completed, in the transaction that completes it."""
+        answers = [sheet.answers[question.id] for question in survey.questions if question.id in sheet.answers]
+        self._webhooks.response_completed(turn.session, turn.now, conversation, answers, sheet.complaint)
 
     def _ask_again(self, conversation: Conversation) -> QuestionPrompt:
         """The question an open conversation stands at, in the conversation's language."""

@@ -71,6 +71,7 @@ class Engine:
             people=self.people,
             answers=self._answers,
             case_replies=CaseReplies(desk),
+            webhooks=desk.webhooks,
             clock=clock,
         )
 

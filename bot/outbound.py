@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
 
 class Kind(StrEnum):
@@ -23,6 +24,16 @@ class Kind(StrEnum):
     STAFF_NOTICE = "staff_notice"  # a failed handler, to a staff destination
     SURVEY_INVITATION = "survey_invitation"  # a survey's first question, to the person invited
     STAFF_DIGEST = "staff_digest"  # the weekly digest with its chart, to a staff destination
+    WEBHOOK_EVENT = "webhook_event"  # an event, to an operator's HTTP endpoint
+
+
+class EventType(StrEnum):
+    """What an outbound webhook reports."""
+
+    RESPONSE_COMPLETED = "response.completed"
+    CASE_OPENED = "case.opened"
+    CASE_RESOLVED = "case.resolved"
+    CASE_CLOSED = "case.closed"
 
 
 class Payload(BaseModel):
@@ -90,9 +101,21 @@ class StaffDigest(Payload):
     chart_png: bytes
 
 
+class WebhookEvent(Payload):
+    """One event for one configured webhook; `event_id` is the same for every webhook told of the event and for
+    every attempt, so that a receiver drops a second delivery."""
+
+    kind: Literal[Kind.WEBHOOK_EVENT] = Kind.WEBHOOK_EVENT
+    webhook: str  # the name of the webhook, [webhooks.NAME]
+    event_id: str
+    type: EventType
+    created_at: datetime
+    data: dict[str, JsonValue]  # what the event is about; may hold a person's words (see [webhooks] include_text)
+
+
 # What the channels' case senders deliver: the cases' messages, and staff notices.
 CaseMessage = CaseAlert | CaseUpdate | CaseEscalation | CaseContact | CaseResolution | StaffNotice
-OutboundMessage = Annotated[CaseMessage | SurveyInvitation | StaffDigest, Field(discriminator="kind")]
+OutboundMessage = Annotated[CaseMessage | SurveyInvitation | StaffDigest | WebhookEvent, Field(discriminator="kind")]
 _MESSAGE: TypeAdapter[OutboundMessage] = TypeAdapter(OutboundMessage)
 
 
@@ -153,6 +176,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     UNREACHABLE = "unreachable"  # a 403: the person blocked the bot, or left
     INVALID = "invalid"  # a stored message that no longer fits its kind's model: never sent
+    GIVEN_UP = "given up"  # failed too many times (each counted as retry later): not tried again
 
 
 def outcome_of(result: SendResult) -> Outcome:

@@ -107,11 +107,13 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = LEASE,
         counts: SendCounts | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.database = database
         self.senders = senders
         self.clock = clock
         self.lease = lease
+        self.max_attempts = max_attempts
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
         self.paced_due: dict[str, float] = {}  # by channel: when (time.monotonic()) the next paced send may go
@@ -220,11 +222,12 @@ class Dispatcher:
     async def _retry(
         self, claimed: stored.Claimed, error: str, after: float | None, given_up: Effect | None = None
     ) -> None:
-        """Tries the message again after a backoff (or the wait the platform asked for), up to MAX_ATTEMPTS; then
+        """Tries the message again after a backoff (or the wait the platform asked for), up to `max_attempts`; then
         fails it, with the effect of a failure (`given_up`: an invitation failed)."""
         attempts = claimed.attempts + 1
-        if attempts >= MAX_ATTEMPTS:
+        if attempts >= self.max_attempts:
             if await self._settle(claimed, OutboxStatus.FAILED, error, effect=given_up):
+                self.counts[claimed.channel, Outcome.GIVEN_UP] += 1
                 log.error(
                     "outbox: %s message %s failed %d times, given up: %s", claimed.channel, claimed.id, attempts, error
                 )

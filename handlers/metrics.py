@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.outbound import SendCounts
 from bot.tallies import EventTallies, SweepTallies
+from bot.webhooks import webhook_of
 from storage.db import Database
 from storage.monitoring import Backlog, CaseTally, answers_stored, case_tally, outbox_backlog
 from storage.types import utcnow
@@ -41,10 +42,12 @@ class Metrics(Collector):
         sends: SendCounts | None = None,
         events: EventTallies | None = None,
         swept: SweepTallies | None = None,
+        deliveries: SendCounts | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database, self.clock = database, clock
         self.sends = sends if sends is not None else SendCounts()
+        self.deliveries = deliveries if deliveries is not None else SendCounts()
         self.events = events if events is not None else EventTallies()
         self.swept = swept if swept is not None else SweepTallies()
         self.stored: Stored | None = None
@@ -79,6 +82,15 @@ class Metrics(Collector):
         for (channel, outcome), count in sorted(self.sends.items()):
             sends.add_metric([channel, outcome], count)
         yield sends
+        deliveries = CounterMetricFamily(
+            "feedbackbot_webhook_deliveries",
+            "Webhook deliveries, by webhook and outcome (retry later: 408, 429, 5xx or no answer; refused: another "
+            "4xx; given up: still failing after the last attempt)",
+            labels=["webhook", "outcome"],
+        )
+        for (channel, outcome), count in sorted(self.deliveries.items()):
+            deliveries.add_metric([webhook_of(channel) or channel, outcome], count)
+        yield deliveries
         yield from self.event_families(self.events)
         yield from self.sweep_families(self.swept)
         errors = CounterMetricFamily(

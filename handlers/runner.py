@@ -29,6 +29,7 @@ from handlers.console import ConsoleChannel, stdin_lines
 from handlers.metrics import Metrics
 from handlers.registry import CHANNELS, Registration
 from handlers.web import create_app
+from handlers.webhooks import WEBHOOK_LOOP, WEBHOOK_MAX_ATTEMPTS, WebhookSender
 from storage.migrate import current_revision
 
 SWEEP_SECONDS = 60
@@ -100,7 +101,13 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
         started = asyncio.Event()
         async with AsyncExitStack() as bound, running_channels(core, registry, started) as channels:
             routes = [route for channel in channels for route in channel.routes()]
-            metrics = Metrics(core.database, sends=core.sends, events=core.engine.tallies, swept=core.swept)
+            metrics = Metrics(
+                core.database,
+                sends=core.sends,
+                events=core.engine.tallies,
+                swept=core.swept,
+                deliveries=core.deliveries,
+            )
             api = create_app(
                 core.database,
                 loops=core.loops,
@@ -219,9 +226,23 @@ async def running_channels(
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
         stack.push_async_callback(dispatcher.release)  # once its loop has stopped: what it claimed is sent elsewhere
         stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
+        if core.settings.webhooks:
+            await delivering_webhooks(core, stack)
         stack.callback(started.clear)  # first of all: no longer ready
         started.set()
         yield channels
+
+
+async def delivering_webhooks(core: Core, stack: AsyncExitStack) -> None:
+    """The webhooks' own dispatcher, so that a slow receiver never holds up a chat message; it retries longer than
+    the chat channels' (WEBHOOK_MAX_ATTEMPTS), and stops before its HTTP client closes."""
+    sender = WebhookSender(core.settings.webhooks)
+    stack.push_async_callback(sender.close)
+    dispatcher = Dispatcher(core.database, sender.senders(), counts=core.deliveries, max_attempts=WEBHOOK_MAX_ATTEMPTS)
+    core.loops.start(WEBHOOK_LOOP, dispatcher.step)
+    stack.push_async_callback(dispatcher.release)
+    stack.push_async_callback(core.loops.stop, WEBHOOK_LOOP)
+    log.info("delivering events to %d webhooks: %s", len(core.settings.webhooks), ", ".join(core.settings.webhooks))
 
 
 async def serve_http(core: Core, server: uvicorn.Server, listener: socket.socket, *, with_terminal: bool) -> None:

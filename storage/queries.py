@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import webhooks
 from storage.models import (
     OPEN_CASE_STATUSES,
     Answer,
@@ -263,8 +264,12 @@ async def forget_respondent(
     concerned: ColumnElement[bool] = col(Complaint.conversation_id).in_(conversation_ids)
     if person is not None:
         concerned = or_(concerned, col(Complaint.person_id) == person.id)
-    await _erase_case_messages(
-        session, [case_id for case_id in await session.exec(select(Complaint.id).where(concerned))]
+    case_ids = [case_id for case_id in await session.exec(select(Complaint.id).where(concerned))]
+    await _erase_case_messages(session, case_ids)
+    await webhooks.erase_person_from_events(
+        session,
+        conversation_ids=[number for number in conversation_ids if number is not None],
+        case_ids=[number for number in case_ids if number is not None],
     )
     await session.exec(update(Complaint).where(concerned).values(text=None, reference=None, person_id=None))
     # Their events stay recorded, so that a late redelivery is not applied again, but name nobody and answer nothing.

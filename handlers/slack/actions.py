@@ -60,7 +60,8 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         """Starts the survey picked on App Home as a conversation in the DM; its first question follows lazily."""
-        event = StartSurvey(respondent(body["user"]["id"]), event_key(body), action.get("value", ""))
+        who = await services.respondent(body["user"]["id"])  # in their language: the survey opens in it
+        event = StartSurvey(who, event_key(body), action.get("value", ""))
         remember_answer(context, event, await services.engine.handle(event))
         await ack()
 

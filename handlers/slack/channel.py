@@ -31,7 +31,16 @@ from bot import correlation
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
-from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult, StaffDigest, SurveyInvitation
+from bot.outbound import (
+    OutboundMessage,
+    Outcome,
+    Refused,
+    SendCounts,
+    SendResult,
+    StaffDigest,
+    SurveyInvitation,
+    WebhookEvent,
+)
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, digest, events, inbound, invitations, views
 from handlers.slack.common import (
@@ -191,6 +200,8 @@ class SlackChannel:
             return await invitations.send(self.services, self.invitations, message)
         if isinstance(message, StaffDigest):
             return await digest.send(self.services, message)
+        if isinstance(message, WebhookEvent):  # delivered over HTTP, never to a chat
+            return Refused(f"{message.kind} is not a chat message")
         return await cases.send(self.services, self.cases, message)
 
     async def start(self) -> None:

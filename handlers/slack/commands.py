@@ -17,7 +17,8 @@ def register(app: AsyncApp, services: Services) -> None:
         """Opens the form of the feedback survey; `/feedback it-helpdesk` preselects that service."""
         survey = services.engine.catalogue[services.settings.feedback_survey]
         preselected = command.get("text", "").strip().lower() or None
-        view = blocks.feedback_form(survey, survey.fallback_language, survey.anonymous, preselected)
+        language = await services.engine.people.language_of(await services.respondent(command["user_id"]))
+        view = blocks.feedback_form(survey, language, survey.anonymous, preselected)
         await services.client.views_open(trigger_id=command["trigger_id"], view=view)
 
     # Slack wants an answer within 3 s: acknowledged at once, the modal follows

@@ -31,6 +31,9 @@ from handlers.slack.settings import SlackSettings
 
 CHANNEL = "slack"
 STAFF_CACHE_SECONDS = 300
+LOCALE_CACHE_SECONDS = 3600  # a person's Slack locale, asked at most hourly
+# Asked before Slack is acknowledged (within 3 s): a locale not known by then is not waited for.
+LOCALE_WAIT_SECONDS = 1.0
 PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST = 1.0, 3  # Slack: about one message a second per channel
 # Errors that mean "this person or channel cannot be written to": logged once, clearly, never retried.
 UNDELIVERABLE = frozenset({"user_not_found", "channel_not_found", "not_in_channel", "is_archived", "cannot_dm_bot"})
@@ -51,6 +54,32 @@ class Services:
     delivering: set[str] = field(default_factory=set)  # events whose reply is being posted
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # lazy listeners running after the acknowledgement
     pacer: Pacer = field(default_factory=lambda: Pacer(PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST))
+    locales: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # user -> (fetched at, locale)
+
+    async def respondent(self, user_id: str) -> Respondent:
+        """Who is asking, with the language of their Slack client, as Telegram reports its users' language."""
+        return Respondent(channel=CHANNEL, user_id=user_id, language=await self.locale_of(user_id))
+
+    async def locale_of(self, user_id: str) -> str | None:
+        """The user's locale (users.info with include_locale: "es-ES"), remembered for an hour; None when Slack
+        does not say in time."""
+        fetched_at, locale = self.locales.get(user_id, (-math.inf, None))
+        if time.monotonic() - fetched_at <= LOCALE_CACHE_SECONDS:
+            return locale
+        try:
+            answer = await asyncio.wait_for(
+                self.client.users_info(user=user_id, include_locale=True), LOCALE_WAIT_SECONDS
+            )
+        except SlackApiError as error:
+            log_api_error("users.info", error)
+            return None
+        except TimeoutError:
+            log.warning("slack users.info: no answer within %.1f s; the survey's language is used", LOCALE_WAIT_SECONDS)
+            return None
+        user = answer.get("user")
+        locale = user.get("locale") if isinstance(user, dict) else None
+        self.locales[user_id] = (time.monotonic(), locale if isinstance(locale, str) else None)
+        return self.locales[user_id][1]
 
     async def is_staff(self, user_id: str) -> bool:
         """Configured staff ids, or members of the staff channel (fetched at most every few minutes)."""

@@ -20,7 +20,6 @@ from handlers.slack.common import (
     deliver,
     event_key,
     remember_answer,
-    respondent,
 )
 from storage.db import Database
 
@@ -33,7 +32,8 @@ def register(app: AsyncApp, services: Services, cases: Cases, database: Database
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, joins and the bot's own messages
         text = html.unescape(event.get("text", ""))  # Slack escapes &, < and > in message text
-        answer = TextAnswer(respondent(event["user"]), event_key(body), text, f"{event['channel']}:{event['ts']}")
+        who = await services.respondent(event["user"])  # a first message is answered in their language
+        answer = TextAnswer(who, event_key(body), text, f"{event['channel']}:{event['ts']}")
         remember_answer(context, answer, await services.engine.handle(answer))
 
     async def reply_in_thread(event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -57,7 +57,7 @@ def register(app: AsyncApp, services: Services, cases: Cases, database: Database
 
 
 async def home_for(services: Services, cases: Cases, database: Database, user_id: str) -> Any:
-    catalogue, people, who = services.engine.catalogue, services.engine.people, respondent(user_id)
+    catalogue, people, who = services.engine.catalogue, services.engine.people, await services.respondent(user_id)
     staff = None
     if await services.is_staff(user_id):
         feedback = catalogue[services.settings.feedback_survey]

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from bot.events import SubmitSurvey
 from bot.prompts import Notice, NoticeKind
 from handlers.slack import blocks
-from handlers.slack.common import Services, event_key, remember_answer, reply_in_dm, respondent
+from handlers.slack.common import Services, event_key, remember_answer, reply_in_dm
 
 
 def form_values(state: dict[str, Any]) -> dict[str, str]:
@@ -33,7 +33,7 @@ def register(app: AsyncApp, services: Services) -> None:
         the problem shown."""
         state = view.get("state", {})
         event = SubmitSurvey(
-            respondent(body["user"]["id"]),
+            await services.respondent(body["user"]["id"]),
             event_key(body),
             view.get("private_metadata") or services.settings.feedback_survey,
             form_values(state),

@@ -34,7 +34,7 @@ from bot.app import Core
 from bot.channels import Capability
 from bot.correlation import correlated
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
-from bot.outbound import OutboundMessage, SendResult, StaffDigest, SurveyInvitation
+from bot.outbound import OutboundMessage, Refused, SendResult, StaffDigest, SurveyInvitation, WebhookEvent
 from bot.staff_notices import raised_at
 from handlers.telegram import callbacks, cases, commands, digest, invitations, messages, render
 from handlers.telegram.common import Context, Services
@@ -193,6 +193,8 @@ class TelegramChannel:
             return await invitations.send(self.services.delivery, self.invitations, message)
         if isinstance(message, StaffDigest):
             return await digest.send(self.services.delivery, message)
+        if isinstance(message, WebhookEvent):  # delivered over HTTP, never to a chat
+            return Refused(f"{message.kind} is not a chat message")
         return await cases.send(self.services.delivery, self.services.cases, message)
 
     def routes(self) -> Sequence[BaseRoute]:

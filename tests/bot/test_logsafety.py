@@ -24,6 +24,7 @@ SECRETS = {
     "privacy hash key": "hash key with spaces & symbols",
     "database password": "db-p@ss/word",
     "api key": "api-key-of-the-crm-0123",
+    "outbound webhook secret": "whsec-outbound-webhook-0123",
 }
 
 
@@ -39,6 +40,13 @@ def settings_with_every_secret() -> Settings:
             },
             "privacy": {"hash_key": SECRETS["privacy hash key"]},
             "api": {"keys": {"crm": SECRETS["api key"]}},
+            "webhooks": {
+                "crm": {
+                    "url": "https://crm.example.com/hooks",
+                    "secret": SECRETS["outbound webhook secret"],
+                    "events": ["case.opened"],
+                }
+            },
         }
     )
 

@@ -24,7 +24,7 @@ from handlers.web import create_app
 from storage.db import Database
 from tests.conftest import database_dump
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, Inbound, Params, block_actions, text_value
+from tests.fakes.slack_signing import SIGNING_SECRET, USER_ID, USER_NAME, Inbound, Params, block_actions, text_value
 
 STAFF = "USTAFF01"
 DM = f"D{USER_ID}"
@@ -103,6 +103,7 @@ async def slack(
     fake_slack: FakeSlack, database: Database, surveys: dict[str, Survey], engine: Engine, desk: CaseDesk
 ) -> AsyncIterator[SlackWorkspace]:
     fake_slack.add_user(STAFF, "staff-member")
+    fake_slack.add_user(USER_ID, USER_NAME, locale="en-US")  # the employee who takes the surveys
     cases = Cases(database, desk, engine.clock)
     core = Core(settings=Settings(), database=database, surveys=surveys, engine=engine, cases=cases)
     channel = SlackChannel(core, slack_settings(fake_slack))
