@@ -7,10 +7,14 @@ import json
 import tomllib
 from abc import abstractmethod
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,6 +36,7 @@ from bot.logformat import LogFormat
 from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD
 
 ENV_PREFIX = "FEEDBACKBOT_"
+PULSE_NAME = r"^[a-z0-9][a-z0-9_-]{0,25}$"
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-", "placeholder", "xxxx")
 
 
@@ -195,6 +200,64 @@ class ApiSettings(Section):
         return bool(self.keys)
 
 
+class PulseRecipients(Section):
+    """One source of a pulse's recipients on one channel: people by their platform ids, the members of a group the
+    channel knows (a Slack channel "C…" or user group "S…"), or the segment of its known people whose latest
+    invitation carried these attributes."""
+
+    channel: str
+    users: StringList = []
+    members_of: str | None = None
+    segment: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def one_source(self) -> PulseRecipients:
+        given = [key for key in ("users", "members_of", "segment") if getattr(self, key)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of users, members_of or segment (given: {', '.join(given) or 'none'})")
+        return self
+
+
+class PulseSettings(Section):
+    """A recurring survey: `survey` sent to the recipients at each time of `cron`, read in `timezone`."""
+
+    name: Annotated[str, Field(pattern=PULSE_NAME)]  # short: "pulse:NAME" is the API key its invitations record
+    survey: str
+    cron: str  # five fields, as crontab(5): "0 9 * * MON"
+    timezone: str = "UTC"
+    recipients: list[PulseRecipients] = Field(min_length=1)
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def cron_parses(cls, cron: str) -> str:
+        try:
+            CronSim(cron, datetime.now(UTC))
+        except CronSimError as error:
+            raise ValueError(f"not a cron expression ({error}): five fields, e.g. '0 9 * * MON'") from None
+        return cron
+
+    @field_validator("timezone")
+    @classmethod
+    def zone_exists(cls, timezone: str) -> str:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"no time zone {timezone!r}: an IANA name such as 'Europe/Berlin'") from None
+        return timezone
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _unique_pulse_names(pulses: list[PulseSettings]) -> list[PulseSettings]:
+    names = [pulse.name for pulse in pulses]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"each pulse needs a name of its own; repeated: {', '.join(repeated)}")
+    return pulses
+
+
 class Settings(BaseSettings):
     """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
     `with_channels`."""
@@ -210,6 +273,7 @@ class Settings(BaseSettings):
     cases: CaseSettings = CaseSettings()
     logging: LoggingSettings = LoggingSettings()
     api: ApiSettings = ApiSettings()
+    pulses: Annotated[list[PulseSettings], AfterValidator(_unique_pulse_names)] = []
 
     @classmethod
     def settings_customise_sources(

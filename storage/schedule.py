@@ -5,10 +5,11 @@ neither repeats nor skips it."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import CursorResult
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col, update
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ScheduledJob
@@ -30,3 +31,33 @@ async def claim_run(session: AsyncSession, *, job: str, now: datetime, next_due:
 async def make_due(session: AsyncSession, *, job: str, at: datetime) -> None:
     """Brings `job` forward to `at`, as when a run left work over."""
     await session.exec(update(ScheduledJob).where(col(ScheduledJob.name) == job).values(due_at=at))
+
+
+class JobTimes(NamedTuple):
+    due_at: datetime
+    last_run_at: datetime | None  # when a process last took a run
+
+
+async def plan(session: AsyncSession, *, job: str, due_at: datetime) -> JobTimes:
+    """The job's row, first written due at `due_at` if the job has none yet (a job that waits for its first time,
+    unlike claim_run's, which is due at once)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.exec(insert(ScheduledJob).values(name=job, due_at=due_at).on_conflict_do_nothing())
+    row = (
+        await session.exec(select(ScheduledJob.due_at, ScheduledJob.last_run_at).where(ScheduledJob.name == job))
+    ).one()
+    return JobTimes(*row)
+
+
+async def replan(session: AsyncSession, *, job: str, was: datetime, due_at: datetime) -> None:
+    """Moves the job to `due_at` unless another process moved it from `was` meanwhile."""
+    await session.exec(
+        update(ScheduledJob).where(col(ScheduledJob.name) == job, col(ScheduledJob.due_at) == was).values(due_at=due_at)
+    )
+
+
+async def jobs_named(session: AsyncSession, *, names: list[str]) -> dict[str, JobTimes]:
+    """The times of those of these jobs that have a row, by name."""
+    statement = select(ScheduledJob.name, ScheduledJob.due_at, ScheduledJob.last_run_at)
+    rows = await session.exec(statement.where(col(ScheduledJob.name).in_(names)))
+    return {name: JobTimes(due_at, last_run_at) for name, due_at, last_run_at in rows}

@@ -42,6 +42,9 @@ async def test_every_call_the_bot_makes_is_covered_by_a_manifest_scope(slack: Sl
     await slack.post(event_callback(app_home_opened("UNOBODY")))
     await slack.post(block_actions("survey_start_0", "nps", channel_id=f"D{USER_ID}"))
     await slack.post(block_actions("stale", "x", channel_id=f"D{USER_ID}"))
+    slack.fake.add_usergroup("SDEPT", [USER_ID])
+    assert await slack.channel.group_members("SDEPT") == [USER_ID]  # a pulse's recipients
+    assert await slack.channel.group_members("CSTAFF") == [STAFF]
     called = await slack.settle(
         lambda: (
             {c.method for c in slack.fake.calls} >= {"views.open", "chat.postEphemeral"}

@@ -1,0 +1,195 @@
+"""Pulses: recurring surveys from `[[pulses]]`, sent at the times of a cron expression read in a time zone.
+
+Each pulse's schedule is a `scheduledjob` row ("pulse:NAME") whose due time is the next time of its cron. The
+process whose claim moves that time on runs the occurrence, so several processes run it once; a process that was
+down runs the missed occurrence once when it comes back, then waits for the next; a changed cron or zone is
+re-planned from now. Each recipient is invited through `Invitations.invite` with an idempotency key of the
+occurrence and the recipient, so a run retried after a failure invites nobody twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from cronsim import CronSim
+
+from bot.channels import GroupMembers
+from bot.config import PulseRecipients, PulseSettings
+from bot.invitations import (
+    IdempotencyKeyReused,
+    InvitationRefused,
+    InvitationRequest,
+    Invitations,
+    ToPlatformUser,
+)
+from storage import schedule, segments
+from storage.db import Database
+from storage.models import InvitationState
+
+PULSES_LOOP = "the pulses"
+CHECK_SECONDS = 30  # how often due pulses are looked for: a pulse starts at most this late
+JOB_PREFIX = "pulse:"  # of the job's name, and of the API key its invitations record
+log = logging.getLogger(__name__)
+
+
+class Recipient(NamedTuple):
+    channel: str
+    platform_id: str
+
+
+class PulseRun(NamedTuple):
+    """What one occurrence of a pulse did, by outcome: `invited`, `skipped` (opted out, unreachable), `already`
+    (invited by an earlier attempt at this occurrence), `refused` (unknown to a channel that cannot write first, or a
+    channel not running), and the recipient sources that could not be read."""
+
+    occurrence: datetime
+    outcomes: Counter[str]
+    failed_sources: int
+
+
+class PlannedPulse(NamedTuple):
+    """A pulse as `feedbackbot pulses list` shows it."""
+
+    settings: PulseSettings
+    next_due: datetime  # when no process planned it yet: the next time of its cron
+    last_run: datetime | None
+
+
+def job_name(pulse: PulseSettings) -> str:
+    return JOB_PREFIX + pulse.name
+
+
+def next_time(pulse: PulseSettings, after: datetime) -> datetime:
+    """The first time of the pulse's cron after `after`, in UTC. cronsim reads the cron on the zone's wall clock:
+    a time that a spring-forward skips runs when the clock jumps, one that autumn repeats runs once."""
+    return next(CronSim(pulse.cron, after.astimezone(pulse.zone))).astimezone(UTC)
+
+
+def is_time_of(pulse: PulseSettings, moment: datetime) -> bool:
+    """Whether `moment` is a time of the pulse's cron in its zone: a stored due time that is not was planned by an
+    earlier cron or zone."""
+    return next_time(pulse, moment - timedelta(seconds=1)) == moment
+
+
+class Pulses:
+    """Runs the configured pulses when due, inviting their recipients. `groups`: the running channels that can list
+    a group's members, by name."""
+
+    def __init__(
+        self,
+        database: Database,
+        invitations: Invitations,
+        pulses: Sequence[PulseSettings],
+        groups: Mapping[str, GroupMembers],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.database, self.invitations, self.groups, self.clock = database, invitations, groups, clock
+        self.configured = list(pulses)
+        self.enabled = [pulse for pulse in pulses if pulse.enabled]
+
+    async def step(self) -> float:
+        """One round of the loop: every due pulse run."""
+        for pulse in self.enabled:
+            await self.run_if_due(pulse)
+        return CHECK_SECONDS
+
+    async def run_if_due(self, pulse: PulseSettings) -> PulseRun | None:
+        """Runs the pulse's due occurrence if this process claims it; a run that fails is left due, to be tried
+        again (by whichever process) with the same occurrence."""
+        occurrence = await self._claim(pulse)
+        if occurrence is None:
+            return None
+        try:
+            run = await self._run(pulse, occurrence)
+        except BaseException:
+            async with self.database.transaction() as session:
+                await schedule.make_due(session, job=job_name(pulse), at=occurrence)
+            raise
+        invited, skipped, already, refused = (run.outcomes[key] for key in ("invited", "skipped", "already", "refused"))
+        log.info(
+            "pulse %s: invited %d, skipped %d by rule, %d invited already, %d refused, %d recipient sources failed",
+            *(pulse.name, invited, skipped, already, refused, run.failed_sources),
+        )
+        return run
+
+    async def _claim(self, pulse: PulseSettings) -> datetime | None:
+        """The occurrence this process is to run now, if any: the due time it moved on to the cron's next time."""
+        now, job = self.clock(), job_name(pulse)
+        async with self.database.transaction() as session:
+            planned = await schedule.plan(session, job=job, due_at=next_time(pulse, now))
+            if not is_time_of(pulse, planned.due_at):
+                await schedule.replan(session, job=job, was=planned.due_at, due_at=next_time(pulse, now))
+                return None
+            if planned.due_at > now:
+                return None
+            if await schedule.claim_run(session, job=job, now=now, next_due=next_time(pulse, now)):
+                return planned.due_at
+        return None
+
+    async def _run(self, pulse: PulseSettings, occurrence: datetime) -> PulseRun:
+        recipients, failed_sources = await self._recipients(pulse)
+        outcomes: Counter[str] = Counter()
+        for recipient in recipients:
+            outcomes[await self._invite(pulse, occurrence, recipient)] += 1
+        return PulseRun(occurrence, outcomes, failed_sources)
+
+    async def _invite(self, pulse: PulseSettings, occurrence: datetime, recipient: Recipient) -> str:
+        """Invites one recipient to this occurrence; what became of it."""
+        stamp = f"{occurrence:%Y-%m-%dT%H:%MZ}"
+        request = InvitationRequest(
+            pulse.survey, ToPlatformUser(*recipient), reference=f"{job_name(pulse)}:{stamp}"
+        )  # answers to one occurrence are found by this reference
+        key = f"{stamp}:{recipient.channel}:{recipient.platform_id}"
+        try:
+            invited = await self.invitations.invite(request, api_key=job_name(pulse), idempotency_key=key)
+        except InvitationRefused:
+            return "refused"
+        except IdempotencyKeyReused:  # the pulse's survey changed between two attempts at one occurrence
+            return "already"
+        if invited.replayed:
+            return "already"
+        return "invited" if invited.invitation.state == InvitationState.INVITED else "skipped"
+
+    async def _recipients(self, pulse: PulseSettings) -> tuple[list[Recipient], int]:
+        """Everyone the pulse invites, each once, in the order of its sources; and how many sources failed."""
+        found: dict[Recipient, None] = {}
+        failed = 0
+        for number, source in enumerate(pulse.recipients, start=1):
+            try:
+                ids = await self._source(pulse, source)
+            except Exception as error:  # one unreadable group does not keep the others from their survey
+                log.warning("pulse %s: recipients %d on %s: %s", pulse.name, number, source.channel, error)
+                failed += 1
+                continue
+            found.update(dict.fromkeys(Recipient(source.channel, platform_id) for platform_id in ids))
+        return list(found), failed
+
+    async def _source(self, pulse: PulseSettings, source: PulseRecipients) -> Sequence[str]:
+        if source.users:
+            return source.users
+        if source.segment:
+            async with self.database.snapshot() as session:
+                return await segments.segment_members(
+                    session, channel=source.channel, attributes=source.segment, not_by_actor_prefix=JOB_PREFIX
+                )
+        assert source.members_of is not None
+        channel = self.groups.get(source.channel)
+        if channel is None:
+            raise LookupError(f"the {source.channel} channel is not running or cannot list a group's members")
+        return await channel.group_members(source.members_of)
+
+    async def planned(self) -> list[PlannedPulse]:
+        """Every configured pulse, enabled or not, with its next due time and last run."""
+        async with self.database.snapshot() as session:
+            jobs = await schedule.jobs_named(session, names=[job_name(pulse) for pulse in self.configured])
+        now = self.clock()
+        return [
+            PlannedPulse(pulse, job.due_at, job.last_run_at)
+            if (job := jobs.get(job_name(pulse))) and is_time_of(pulse, job.due_at)
+            else PlannedPulse(pulse, next_time(pulse, now), job.last_run_at if job else None)
+            for pulse in self.configured
+        ]
