@@ -32,6 +32,7 @@ from bot.events import Respondent
 from bot.export import ExportFormat, export_answers
 from bot.links import LinkRefused, LinkRequest, Links, qr_png
 from bot.people import People, PrivacyKeys
+from bot.pulses import PlannedPulse, planned
 from bot.report_output import report_json, report_tables
 from bot.reports import Report, breakdown_of, build_report
 from bot.sentiment import make_analyzer
@@ -60,6 +61,8 @@ person_app = typer.Typer(
     help="Answer a person's data requests: export or erase what is held about them.", no_args_is_help=True
 )
 core_commands.add_typer(cases_app, name="cases")
+pulses_app = typer.Typer(help="Look at the recurring surveys of [[pulses]].", no_args_is_help=True)
+core_commands.add_typer(pulses_app, name="pulses")
 core_commands.add_typer(person_app, name="person")
 
 
@@ -404,6 +407,26 @@ def cases_list(
         typer.echo(
             f"#{case.id:<5} {case.status:<12} {case.priority:<7} {case.category or '-':<10} "
             f"{case.created_at:%Y-%m-%d %H:%M}  {case.survey_id or 'direct':<16} {words}"
+        )
+
+
+@pulses_app.command("list")
+def pulses_list(ctx: typer.Context) -> None:
+    """List the pulses: name, survey, cron and zone, next due time (in the pulse's zone) and last run (UTC)."""
+    settings = settings_of(ctx)
+
+    async def work() -> list[PlannedPulse]:
+        async with current_database(settings) as database:
+            return await planned(database, settings.pulses, utcnow())
+
+    pulses = run_async(work)
+    if not pulses:
+        typer.echo("no pulses configured ([[pulses]] in the configuration file)", err=True)
+    for pulse, next_due, last_run in pulses:
+        due = f"{next_due.astimezone(pulse.zone):%Y-%m-%d %H:%M %Z}" if pulse.enabled else "disabled"
+        ran = f"{last_run:%Y-%m-%d %H:%M} UTC" if last_run else "never"
+        typer.echo(
+            f"{pulse.name:<16} {pulse.survey:<16} {pulse.cron:<16} {pulse.timezone:<18} next {due:<22} last {ran}"
         )
 
 

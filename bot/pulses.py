@@ -69,10 +69,12 @@ def next_time(pulse: PulseSettings, after: datetime) -> datetime:
     return next(CronSim(pulse.cron, after.astimezone(pulse.zone))).astimezone(UTC)
 
 
-def is_time_of(pulse: PulseSettings, moment: datetime) -> bool:
-    """Whether `moment` is a time of the pulse's cron in its zone: a stored due time that is not was planned by an
-    earlier cron or zone."""
-    return next_time(pulse, moment - timedelta(seconds=1)) == moment
+def planned_by_this_cron(pulse: PulseSettings, due_at: datetime, now: datetime) -> bool:
+    """Whether a stored due time is what the pulse's cron and zone plan: the next of their times, or a past one that
+    is due (missed while no process ran, or left due by a failed run). Any other was planned by an earlier cron."""
+    if due_at > now:
+        return due_at == next_time(pulse, now)
+    return next_time(pulse, due_at - timedelta(seconds=1)) == due_at
 
 
 class Pulses:
@@ -88,7 +90,6 @@ class Pulses:
         clock: Callable[[], datetime],
     ) -> None:
         self.database, self.invitations, self.groups, self.clock = database, invitations, groups, clock
-        self.configured = list(pulses)
         self.enabled = [pulse for pulse in pulses if pulse.enabled]
 
     async def step(self) -> float:
@@ -121,7 +122,7 @@ class Pulses:
         now, job = self.clock(), job_name(pulse)
         async with self.database.transaction() as session:
             planned = await schedule.plan(session, job=job, due_at=next_time(pulse, now))
-            if not is_time_of(pulse, planned.due_at):
+            if not planned_by_this_cron(pulse, planned.due_at, now):
                 await schedule.replan(session, job=job, was=planned.due_at, due_at=next_time(pulse, now))
                 return None
             if planned.due_at > now:
@@ -182,14 +183,14 @@ class Pulses:
             raise LookupError(f"the {source.channel} channel is not running or cannot list a group's members")
         return await channel.group_members(source.members_of)
 
-    async def planned(self) -> list[PlannedPulse]:
-        """Every configured pulse, enabled or not, with its next due time and last run."""
-        async with self.database.snapshot() as session:
-            jobs = await schedule.jobs_named(session, names=[job_name(pulse) for pulse in self.configured])
-        now = self.clock()
-        return [
-            PlannedPulse(pulse, job.due_at, job.last_run_at)
-            if (job := jobs.get(job_name(pulse))) and is_time_of(pulse, job.due_at)
-            else PlannedPulse(pulse, next_time(pulse, now), job.last_run_at if job else None)
-            for pulse in self.configured
-        ]
+
+async def planned(database: Database, pulses: Sequence[PulseSettings], now: datetime) -> list[PlannedPulse]:
+    """Every configured pulse, enabled or not, with its next due time and last run."""
+    async with database.snapshot() as session:
+        jobs = await schedule.jobs_named(session, names=[job_name(pulse) for pulse in pulses])
+    return [
+        PlannedPulse(pulse, job.due_at, job.last_run_at)
+        if (job := jobs.get(job_name(pulse))) and planned_by_this_cron(pulse, job.due_at, now)
+        else PlannedPulse(pulse, next_time(pulse, now), job.last_run_at if job else None)
+        for pulse in pulses
+    ]
