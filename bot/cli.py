@@ -32,7 +32,7 @@ from bot.events import Respondent
 from bot.export import ExportFormat, export_answers
 from bot.links import LinkRefused, LinkRequest, Links, qr_png
 from bot.people import People, PrivacyKeys
-from bot.pulses import PlannedPulse, planned
+from bot.pulses import PlannedPulse, due_again, planned
 from bot.report_output import report_json, report_tables
 from bot.reports import Report, breakdown_of, build_report
 from bot.sentiment import make_analyzer
@@ -428,6 +428,25 @@ def pulses_list(ctx: typer.Context) -> None:
         typer.echo(
             f"{pulse.name:<16} {pulse.survey:<16} {pulse.cron:<16} {pulse.timezone:<18} next {due:<22} last {ran}"
         )
+
+
+@pulses_app.command("rerun")
+def pulses_rerun(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The pulse's name.")]) -> None:
+    """Make a pulse due again at its latest time: the running bot runs it within a minute, inviting only whoever
+    that time's run did not invite (as after a crash cut a run short)."""
+    settings = settings_of(ctx)
+    pulse = next((pulse for pulse in settings.pulses if pulse.name == name), None)
+    if pulse is None:
+        fail(f"no pulse {name!r}; the pulses are {', '.join(p.name for p in settings.pulses) or 'none'}")
+    if not pulse.enabled:
+        fail(f"pulse {name} is disabled (enabled = false): the bot would not run it")
+
+    async def work() -> datetime:
+        async with current_database(settings) as database:
+            return await due_again(database, pulse, utcnow())
+
+    latest = run_async(work)
+    typer.echo(f"pulse {name} due again for its time {latest.astimezone(pulse.zone):%Y-%m-%d %H:%M %Z}", err=True)
 
 
 @cases_app.command("show")

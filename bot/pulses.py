@@ -69,6 +69,11 @@ def next_time(pulse: PulseSettings, after: datetime) -> datetime:
     return next(CronSim(pulse.cron, after.astimezone(pulse.zone))).astimezone(UTC)
 
 
+def latest_time(pulse: PulseSettings, now: datetime) -> datetime:
+    """The last time of the pulse's cron at or before `now`, in UTC."""
+    return next(CronSim(pulse.cron, (now + timedelta(seconds=1)).astimezone(pulse.zone), reverse=True)).astimezone(UTC)
+
+
 def planned_by_this_cron(pulse: PulseSettings, due_at: datetime, now: datetime) -> bool:
     """Whether a stored due time is what the pulse's cron and zone plan: the next of their times, or a past one that
     is due (missed while no process ran, or left due by a failed run). Any other was planned by an earlier cron."""
@@ -194,3 +199,13 @@ async def planned(database: Database, pulses: Sequence[PulseSettings], now: date
         else PlannedPulse(pulse, next_time(pulse, now), job.last_run_at if job else None)
         for pulse in pulses
     ]
+
+
+async def due_again(database: Database, pulse: PulseSettings, now: datetime) -> datetime:
+    """Makes the pulse due at its latest time, which the running bot then runs again: whoever that time's run
+    invited is not invited again, the others are (after a crash cut the run short). Returns that time."""
+    latest = latest_time(pulse, now)
+    async with database.transaction() as session:
+        await schedule.plan(session, job=job_name(pulse), due_at=latest)
+        await schedule.make_due(session, job=job_name(pulse), at=latest)
+    return latest
