@@ -26,6 +26,7 @@ from bot.invitations import (
     Invitations,
     ToPlatformUser,
 )
+from bot.loops import summary
 from storage import schedule, segments
 from storage.db import Database
 from storage.models import InvitationState
@@ -168,7 +169,7 @@ class Pulses:
             try:
                 ids = await self._source(pulse, source)
             except Exception as error:  # one unreadable group does not keep the others from their survey
-                log.warning("pulse %s: recipients %d on %s: %s", pulse.name, number, source.channel, error)
+                log.warning("pulse %s: recipients %d on %s: %s", pulse.name, number, source.channel, summary(error))
                 failed += 1
                 continue
             found.update(dict.fromkeys(Recipient(source.channel, platform_id) for platform_id in ids))
