@@ -99,9 +99,16 @@ class Pulses:
         self.enabled = [pulse for pulse in pulses if pulse.enabled]
 
     async def step(self) -> float:
-        """One round of the loop: every due pulse run."""
+        """One round of the loop: every due pulse run. A pulse that fails does not hold back those after it; the
+        first failure is raised once all were tried, for the loop to log and back off."""
+        failures: list[Exception] = []
         for pulse in self.enabled:
-            await self.run_if_due(pulse)
+            try:
+                await self.run_if_due(pulse)
+            except Exception as error:
+                failures.append(error)
+        if failures:
+            raise failures[0]
         return CHECK_SECONDS
 
     async def run_if_due(self, pulse: PulseSettings) -> PulseRun | None:
