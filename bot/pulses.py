@@ -154,9 +154,8 @@ class Pulses:
     async def _invite(self, pulse: PulseSettings, occurrence: datetime, recipient: Recipient) -> str:
         """Invites one recipient to this occurrence; what became of it."""
         stamp = f"{occurrence:%Y-%m-%dT%H:%MZ}"
-        request = InvitationRequest(
-            pulse.survey, ToPlatformUser(*recipient), reference=f"{job_name(pulse)}:{stamp}"
-        )  # answers to one occurrence are found by this reference
+        reference = f"{job_name(pulse)}:{stamp}"  # the answers to one occurrence are found by it
+        request = InvitationRequest(pulse.survey, ToPlatformUser(*recipient), reference=reference)
         key = f"{stamp}:{recipient.channel}:{recipient.platform_id}"
         try:
             invited = await self.invitations.invite(request, api_key=job_name(pulse), idempotency_key=key)

@@ -190,9 +190,6 @@ class BlockedGroups:
     def __init__(self) -> None:
         self.asked = asyncio.Event()
 
-    def get(self, channel: str) -> BlockedGroups:
-        return self
-
     async def group_members(self, group: str) -> Sequence[str]:
         self.asked.set()
         await asyncio.Event().wait()
@@ -208,7 +205,7 @@ async def test_a_run_stopped_midway_is_left_due_for_the_next_round(
     clock.now = MONDAY_9_BERLIN
     groups = BlockedGroups()
     invitations = Invitations(database, engine, {"slack": True}, clock)
-    stopping = Pulses(database, invitations, [department], groups, clock)  # type: ignore[arg-type]
+    stopping = Pulses(database, invitations, [department], {"slack": groups}, clock)
     run = asyncio.create_task(stopping.run_if_due(department))
     await groups.asked.wait()
     run.cancel()
