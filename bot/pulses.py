@@ -3,8 +3,10 @@
 Each pulse's schedule is a `scheduledjob` row ("pulse:NAME") whose due time is the next time of its cron. The
 process whose claim moves that time on runs the occurrence, so several processes run it once; a process that was
 down runs the missed occurrence once when it comes back, then waits for the next; a changed cron or zone is
-re-planned from now. Each recipient is invited through `Invitations.invite` with an idempotency key of the
-occurrence and the recipient, so a run retried after a failure invites nobody twice.
+re-planned from now. While an occurrence runs, a second row ("pulse:NAME:run") holds it under a lease: a run that
+fails is taken up again at the next round, one whose process died when the lease ends, by any process. Each
+recipient is invited through `Invitations.invite` with an idempotency key of the occurrence and the recipient, so
+a run taken up again invites nobody twice.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from storage.models import InvitationState
 PULSES_LOOP = "the pulses"
 CHECK_SECONDS = 30  # how often due pulses are looked for: a pulse starts at most this late
 JOB_PREFIX = "pulse:"  # of the job's name, and of the API key its invitations record
+LEASE = timedelta(minutes=15)  # longer than a run takes: past it, a run whose process died is taken up again
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +65,11 @@ class PlannedPulse(NamedTuple):
 
 def job_name(pulse: PulseSettings) -> str:
     return JOB_PREFIX + pulse.name
+
+
+def run_job_name(pulse: PulseSettings) -> str:
+    """The name of the row of the pulse's run in progress."""
+    return f"{job_name(pulse)}:run"
 
 
 def next_time(pulse: PulseSettings, after: datetime) -> datetime:
@@ -112,23 +120,33 @@ class Pulses:
         return CHECK_SECONDS
 
     async def run_if_due(self, pulse: PulseSettings) -> PulseRun | None:
-        """Runs the pulse's due occurrence if this process claims it; a run that fails is left due, to be tried
-        again (by whichever process) with the same occurrence."""
-        occurrence = await self._claim(pulse)
+        """Runs an unfinished run of the pulse whose lease ended, or else its due occurrence, if this process takes
+        it; a run that fails (or is cancelled) is left for the next round, by whichever process."""
+        occurrence = await self._unfinished(pulse) or await self._claim(pulse)
         if occurrence is None:
             return None
         try:
             run = await self._run(pulse, occurrence)
         except BaseException:
             async with self.database.transaction() as session:
-                await schedule.make_due(session, job=job_name(pulse), at=occurrence)
+                await schedule.retry_run(session, job=run_job_name(pulse), occurrence=occurrence, at=self.clock())
             raise
+        async with self.database.transaction() as session:
+            await schedule.finish_run(session, job=run_job_name(pulse), occurrence=occurrence)
         invited, skipped, already, refused = (run.outcomes[key] for key in ("invited", "skipped", "already", "refused"))
         log.info(
             "pulse %s: invited %d, skipped %d by rule, %d invited already, %d refused, %d recipient sources failed",
             *(pulse.name, invited, skipped, already, refused, run.failed_sources),
         )
         return run
+
+    async def _unfinished(self, pulse: PulseSettings) -> datetime | None:
+        """The occurrence of an unfinished run of the pulse, if this process takes it up."""
+        now = self.clock()
+        async with self.database.transaction() as session:
+            return await schedule.take_unfinished_run(
+                session, job=run_job_name(pulse), now=now, lease_until=now + LEASE
+            )
 
     async def _claim(self, pulse: PulseSettings) -> datetime | None:
         """The occurrence this process is to run now, if any: the due time it moved on to the cron's next time."""
@@ -140,15 +158,29 @@ class Pulses:
                 return None
             if planned.due_at > now:
                 return None
-            if await schedule.claim_run(session, job=job, now=now, next_due=next_time(pulse, now)):
-                return planned.due_at
-        return None
+            if not await schedule.claim_run(session, job=job, now=now, next_due=next_time(pulse, now)):
+                return None
+            await schedule.start_run(
+                session, job=run_job_name(pulse), occurrence=planned.due_at, lease_until=now + LEASE
+            )
+            return planned.due_at
 
     async def _run(self, pulse: PulseSettings, occurrence: datetime) -> PulseRun:
-        recipients, failed_sources = await self._recipients(pulse)
+        """Invites the people of each source in turn, each person once."""
         outcomes: Counter[str] = Counter()
-        for recipient in recipients:
-            outcomes[await self._invite(pulse, occurrence, recipient)] += 1
+        invited: set[Recipient] = set()
+        failed_sources = 0
+        for number, source in enumerate(pulse.recipients, start=1):
+            try:
+                platform_ids = await self._source(pulse, source)
+            except Exception as error:  # one unreadable group does not keep the others from their survey
+                log.warning("pulse %s: recipients %d on %s: %s", pulse.name, number, source.channel, summary(error))
+                failed_sources += 1
+                continue
+            for recipient in (Recipient(source.channel, platform_id) for platform_id in platform_ids):
+                if recipient not in invited:
+                    invited.add(recipient)
+                    outcomes[await self._invite(pulse, occurrence, recipient)] += 1
         return PulseRun(occurrence, outcomes, failed_sources)
 
     async def _invite(self, pulse: PulseSettings, occurrence: datetime, recipient: Recipient) -> str:
@@ -166,20 +198,6 @@ class Pulses:
         if invited.replayed:
             return "already"
         return "invited" if invited.invitation.state == InvitationState.INVITED else "skipped"
-
-    async def _recipients(self, pulse: PulseSettings) -> tuple[list[Recipient], int]:
-        """Everyone the pulse invites, each once, in the order of its sources; and how many sources failed."""
-        found: dict[Recipient, None] = {}
-        failed = 0
-        for number, source in enumerate(pulse.recipients, start=1):
-            try:
-                ids = await self._source(pulse, source)
-            except Exception as error:  # one unreadable group does not keep the others from their survey
-                log.warning("pulse %s: recipients %d on %s: %s", pulse.name, number, source.channel, summary(error))
-                failed += 1
-                continue
-            found.update(dict.fromkeys(Recipient(source.channel, platform_id) for platform_id in ids))
-        return list(found), failed
 
     async def _source(self, pulse: PulseSettings, source: PulseRecipients) -> Sequence[str]:
         if source.users:
@@ -209,10 +227,9 @@ async def planned(database: Database, pulses: Sequence[PulseSettings], now: date
 
 
 async def due_again(database: Database, pulse: PulseSettings, now: datetime) -> datetime:
-    """Makes the pulse due at its latest time, which the running bot then runs again: whoever that time's run
-    invited is not invited again, the others are (after a crash cut the run short). Returns that time."""
+    """Leaves the run of the pulse's latest time unfinished, for the running bot to take up at its next round:
+    whoever that time's run invited is not invited again, the others are. Returns that time."""
     latest = latest_time(pulse, now)
     async with database.transaction() as session:
-        await schedule.plan(session, job=job_name(pulse), due_at=latest)
-        await schedule.make_due(session, job=job_name(pulse), at=latest)
+        await schedule.start_run(session, job=run_job_name(pulse), occurrence=latest, lease_until=now)
     return latest

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from sqlalchemy import CursorResult
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col, select, update
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ScheduledJob
@@ -53,6 +53,54 @@ async def replan(session: AsyncSession, *, job: str, was: datetime, due_at: date
     """Moves the job to `due_at` unless another process moved it from `was` meanwhile."""
     await session.exec(
         update(ScheduledJob).where(col(ScheduledJob.name) == job, col(ScheduledJob.due_at) == was).values(due_at=due_at)
+    )
+
+
+# A run in progress, for a job whose run must finish even if its process dies: a row of its own ("JOB:run" style
+# names are the caller's) whose `due_at` is when its lease ends (or when to retry it) and whose `last_run_at` holds
+# the occurrence it runs. The row goes when the run finishes.
+
+
+async def start_run(session: AsyncSession, *, job: str, occurrence: datetime, lease_until: datetime) -> None:
+    """Records that `occurrence` of a job runs, held by this process until `lease_until`."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    values = {"due_at": lease_until, "last_run_at": occurrence}
+    await session.exec(
+        insert(ScheduledJob).values(name=job, **values).on_conflict_do_update(index_elements=["name"], set_=values)
+    )
+
+
+async def take_unfinished_run(
+    session: AsyncSession, *, job: str, now: datetime, lease_until: datetime
+) -> datetime | None:
+    """The occurrence of an unfinished run whose lease ended (its process died, or it failed and waits for a retry),
+    now held by this process until `lease_until`; None when there is none, or another process took it first."""
+    row = (
+        await session.exec(select(ScheduledJob.due_at, ScheduledJob.last_run_at).where(ScheduledJob.name == job))
+    ).first()
+    if row is None or row[0] > now or row[1] is None:
+        return None
+    taken: CursorResult[tuple[()]] = await session.exec(
+        update(ScheduledJob)
+        .where(col(ScheduledJob.name) == job, col(ScheduledJob.due_at) == row[0])
+        .values(due_at=lease_until)
+    )
+    return row[1] if taken.rowcount == 1 else None
+
+
+async def retry_run(session: AsyncSession, *, job: str, occurrence: datetime, at: datetime) -> None:
+    """Ends the lease of the run of `occurrence` at `at`, for any process to take it up again then."""
+    await session.exec(
+        update(ScheduledJob)
+        .where(col(ScheduledJob.name) == job, col(ScheduledJob.last_run_at) == occurrence)
+        .values(due_at=at)
+    )
+
+
+async def finish_run(session: AsyncSession, *, job: str, occurrence: datetime) -> None:
+    """Forgets the run of `occurrence`, done; a later occurrence's run that replaced it stays."""
+    await session.exec(
+        delete(ScheduledJob).where(col(ScheduledJob.name) == job, col(ScheduledJob.last_run_at) == occurrence)
     )
 
 

@@ -1,12 +1,14 @@
 """One pulse shared by real processes on PostgreSQL: however they race for its due time, it runs once and each
-recipient is invited once."""
+recipient is invited once; a process killed in the middle of a run leaves the rest to another."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -18,7 +20,7 @@ from bot.cases import CaseDesk
 from bot.config import PulseSettings
 from bot.engine import Engine
 from bot.invitations import Invitations
-from bot.pulses import Pulses
+from bot.pulses import LEASE, PulseRun, Pulses
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
 from bot.surveys import load_surveys
 from storage.db import Database
@@ -27,13 +29,14 @@ from tests.conftest import ROOT, Clock, postgres_admin, postgres_url, run_aside,
 
 DUE = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 DEPARTMENT = [f"U0EMPLOYEE{number:02}" for number in range(40)]
+LEADS = ["U0LEAD1", "U0LEAD2"]  # the user group S0LEADS
 PULSE = PulseSettings.model_validate(
     {
         "name": "weekly",
         "survey": "internal-service",
         "cron": "0 9 * * MON",
         "timezone": "Europe/Berlin",
-        "recipients": [{"channel": "slack", "users": DEPARTMENT}],
+        "recipients": [{"channel": "slack", "users": DEPARTMENT}, {"channel": "slack", "members_of": "S0LEADS"}],
     }
 )
 ROUNDS = 20  # each process looks for the due pulse this many times, as its loop would
@@ -49,7 +52,21 @@ def postgres(request: pytest.FixtureRequest) -> Iterator[str]:
     run_aside(postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def pulses_at(database: Database, now: datetime) -> Pulses:
+class Leads:
+    """Slack listing the user group's members; or, `stuck`, never answering, after saying so in a file."""
+
+    def __init__(self, stuck: Path | None = None) -> None:
+        self.stuck = stuck
+
+    async def group_members(self, group: str) -> Sequence[str]:
+        if self.stuck is None:
+            return LEADS
+        self.stuck.write_text("waiting for Slack\n", encoding="utf-8")
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+
+def pulses_at(database: Database, now: datetime, leads: Leads | None = None) -> Pulses:
     """A process's pulses, its clock stopped at `now`."""
     analyzer = make_analyzer(DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD)
     clock = Clock(now)
@@ -61,7 +78,8 @@ def pulses_at(database: Database, now: datetime) -> Pulses:
         desk=CaseDesk(),
         clock=clock,
     )
-    return Pulses(database, Invitations(database, engine, {"slack": True}, clock), [PULSE], {}, clock)
+    invitations = Invitations(database, engine, {"slack": True}, clock)
+    return Pulses(database, invitations, [PULSE], {"slack": leads or Leads()}, clock)
 
 
 def sweep_pulses(url: str, log: str, start: Barrier) -> None:
@@ -110,4 +128,50 @@ def test_two_processes_racing_for_a_due_pulse_run_it_once(postgres: str, tmp_pat
         process.join(timeout=120)
     assert [process.exitcode for process in processes] == [0, 0]
     assert log.read_text(encoding="utf-8").split() == ["ran"]
-    assert run_aside(invitations_by_recipient(postgres)) == [1] * len(DEPARTMENT)
+    assert run_aside(invitations_by_recipient(postgres)) == [1] * (len(DEPARTMENT) + len(LEADS))
+
+
+def run_and_get_stuck(url: str, stuck: str) -> None:
+    """A bot process that runs the due pulse and gets stuck in it, waiting for Slack, until it is killed."""
+
+    async def run() -> None:
+        database = Database(url)
+        await pulses_at(database, DUE, Leads(Path(stuck))).run_if_due(PULSE)
+
+    asyncio.run(run())
+
+
+async def run_when_the_lease_ended(url: str) -> PulseRun | None:
+    database = Database(url)
+    try:
+        return await pulses_at(database, DUE + LEASE).run_if_due(PULSE)
+    finally:
+        await database.close()
+
+
+def test_a_run_whose_process_is_killed_is_finished_by_another_inviting_nobody_twice(
+    postgres: str, tmp_path: Path
+) -> None:
+    run_aside(plan(postgres))
+    stuck = tmp_path / "stuck"
+    process = multiprocessing.get_context("spawn").Process(target=run_and_get_stuck, args=(postgres, str(stuck)))
+    process.start()
+    try:
+        wait_for(stuck, process)
+    finally:
+        os.kill(process.pid or 0, signal.SIGKILL)
+        process.join(timeout=60)
+    assert run_aside(invitations_by_recipient(postgres)) == [1] * len(DEPARTMENT)  # the department, not the leads
+    finished = run_aside(run_when_the_lease_ended(postgres))
+    assert finished is not None and finished.outcomes == {"already": len(DEPARTMENT), "invited": len(LEADS)}
+    assert run_aside(invitations_by_recipient(postgres)) == [1] * (len(DEPARTMENT) + len(LEADS))
+
+
+def wait_for(stuck: Path, process: multiprocessing.process.BaseProcess) -> None:
+    """Until the process says it is stuck (it fails the test by ending instead, or by never getting there)."""
+    for _ in range(2400):  # two minutes at most, however slow the machine
+        if stuck.exists():
+            return
+        assert process.is_alive(), "the bot process ended before it got stuck"
+        process.join(timeout=0.05)
+    raise AssertionError("the bot process never got to the group's members")

@@ -15,9 +15,9 @@ from bot.app import load_checked_surveys
 from bot.config import ConfigError, PulseSettings, Settings
 from bot.engine import Engine
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
-from bot.pulses import Pulses, job_name, next_time, planned
+from bot.pulses import Pulses, due_again, next_time, planned
 from handlers.registry import settings_model
-from storage import queries, schedule
+from storage import queries
 from storage.db import Database
 from storage.models import Invitation, OutboxMessage
 from tests.conftest import ROOT, Clock
@@ -170,49 +170,87 @@ async def test_processes_racing_for_one_due_pulse_invite_each_recipient_once(
     assert len(await invited(database)) == 2
 
 
-async def test_a_retried_occurrence_invites_nobody_twice(database: Database, engine: Engine, clock: Clock) -> None:
+async def test_a_pulse_run_again_invites_only_whom_its_first_run_missed(
+    database: Database, engine: Engine, clock: Clock
+) -> None:
     clock.now = A_MINUTE_BEFORE
     await pulses(database, engine, clock).step()
     clock.now = MONDAY_9_BERLIN
     await pulses(database, engine, clock).run_if_due(pulse())
-    async with database.transaction() as session:  # as a run that failed leaves it
-        await schedule.make_due(session, job=job_name(pulse()), at=MONDAY_9_BERLIN)
-    clock.advance(minutes=1)
-    grown = pulse(recipients=[{"channel": "slack", "users": [*TEAM, "U0CAROL"]}])
-    retried = await pulses(database, engine, clock, grown).run_if_due(grown)
-    assert retried is not None and retried.outcomes == {"already": 2, "invited": 1}
+    clock.advance(hours=1)
+    grown = pulse(recipients=[{"channel": "slack", "users": [*TEAM, "U0CAROL"]}])  # Carol joined since
+    assert await due_again(database, grown, clock()) == MONDAY_9_BERLIN  # `feedbackbot pulses rerun weekly`
+    again = await pulses(database, engine, clock, grown).run_if_due(grown)
+    assert again is not None and (again.occurrence, again.outcomes) == (MONDAY_9_BERLIN, {"already": 2, "invited": 1})
     assert await outbox_rows(database) == 3
+    assert await pulses(database, engine, clock, grown).run_if_due(grown) is None  # done: not taken up again
 
 
-class BlockedGroups:
-    """A channel whose member lists never come (the process is stopped while it waits)."""
+class Department:
+    """A channel listing a group's members: those given, or never an answer while `blocked` (the process is
+    stopped, or dies, while it waits)."""
 
-    def __init__(self) -> None:
+    def __init__(self, members: Sequence[str] = (), *, blocked: bool = False) -> None:
+        self.members, self.blocked = list(members), blocked
         self.asked = asyncio.Event()
 
     async def group_members(self, group: str) -> Sequence[str]:
         self.asked.set()
-        await asyncio.Event().wait()
-        raise AssertionError("never answered")
+        if self.blocked:
+            await asyncio.Event().wait()
+        return self.members
 
 
-async def test_a_run_stopped_midway_is_left_due_for_the_next_round(
+def with_department(database: Database, engine: Engine, clock: Clock, department: Department) -> Pulses:
+    invitations = Invitations(database, engine, {"slack": True}, clock)
+    return Pulses(database, invitations, [DEPARTMENT_PULSE], {"slack": department}, clock)
+
+
+DEPARTMENT_PULSE = pulse(recipients=[{"channel": "slack", "users": TEAM}, {"channel": "slack", "members_of": "S0"}])
+
+
+async def test_a_run_stopped_midway_is_taken_up_at_the_next_round_and_invites_nobody_twice(
     database: Database, engine: Engine, clock: Clock
 ) -> None:
-    department = pulse(recipients=[{"channel": "slack", "members_of": "S0DEPT"}])
     clock.now = A_MINUTE_BEFORE
-    await pulses(database, engine, clock, department).step()
+    await with_department(database, engine, clock, Department()).step()
     clock.now = MONDAY_9_BERLIN
-    groups = BlockedGroups()
-    invitations = Invitations(database, engine, {"slack": True}, clock)
-    stopping = Pulses(database, invitations, [department], {"slack": groups}, clock)
-    run = asyncio.create_task(stopping.run_if_due(department))
-    await groups.asked.wait()
+    stopped = Department(blocked=True)
+    run = asyncio.create_task(with_department(database, engine, clock, stopped).run_if_due(DEPARTMENT_PULSE))
+    await stopped.asked.wait()  # the team invited; the group's members not yet
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
-    [(_, next_due, _)] = await planned(database, [department], clock())
-    assert next_due == MONDAY_9_BERLIN
+    assert len(await invited(database)) == 2
+    clock.advance(seconds=30)
+    resumed = await with_department(database, engine, clock, Department(["U0CAROL"])).run_if_due(DEPARTMENT_PULSE)
+    assert resumed is not None and (resumed.occurrence, resumed.outcomes) == (
+        MONDAY_9_BERLIN,
+        {"already": 2, "invited": 1},
+    )
+    [(_, next_due, _)] = await planned(database, [DEPARTMENT_PULSE], clock())
+    assert next_due == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # and the schedule went on to the next Monday
+
+
+async def test_a_run_whose_process_died_is_taken_up_when_its_lease_ends(
+    database: Database, engine: Engine, clock: Clock
+) -> None:
+    clock.now = A_MINUTE_BEFORE
+    await with_department(database, engine, clock, Department()).step()
+    clock.now = MONDAY_9_BERLIN
+    dying = Department(blocked=True)
+    abandoned = asyncio.create_task(with_department(database, engine, clock, dying).run_if_due(DEPARTMENT_PULSE))
+    await dying.asked.wait()  # the process dies here: nothing of it runs again, its lease stays
+    clock.advance(minutes=14)
+    survivor = with_department(database, engine, clock, Department(["U0CAROL"]))
+    assert await survivor.run_if_due(DEPARTMENT_PULSE) is None  # the lease holds: the run may still be going on
+    clock.advance(minutes=2)
+    resumed = await survivor.run_if_due(DEPARTMENT_PULSE)
+    assert resumed is not None and resumed.outcomes == {"already": 2, "invited": 1}
+    assert len(await invited(database)) == 3
+    abandoned.cancel()  # the test's own clean-up: a dead process leaves no task
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
 
 
 async def test_a_group_nobody_can_list_is_counted_and_the_other_recipients_are_invited(
