@@ -412,7 +412,8 @@ def cases_list(
 
 @pulses_app.command("list")
 def pulses_list(ctx: typer.Context) -> None:
-    """List the pulses: name, survey, cron and zone, next due time (in the pulse's zone) and last run (UTC)."""
+    """List the pulses: name, survey, cron and zone, next due time (in the pulse's zone), last run (UTC) and a run
+    in progress or waiting to be taken up again."""
     settings = settings_of(ctx)
 
     async def work() -> list[PlannedPulse]:
@@ -422,11 +423,13 @@ def pulses_list(ctx: typer.Context) -> None:
     pulses = run_async(work)
     if not pulses:
         typer.echo("no pulses configured ([[pulses]] in the configuration file)", err=True)
-    for pulse, next_due, last_run in pulses:
+    for pulse, next_due, last_run, unfinished in pulses:
         due = f"{next_due.astimezone(pulse.zone):%Y-%m-%d %H:%M %Z}" if pulse.enabled else "disabled"
         ran = f"{last_run:%Y-%m-%d %H:%M} UTC" if last_run else "never"
+        running = f", run of {unfinished.astimezone(pulse.zone):%Y-%m-%d %H:%M %Z} unfinished" if unfinished else ""
         typer.echo(
             f"{pulse.name:<16} {pulse.survey:<16} {pulse.cron:<16} {pulse.timezone:<18} next {due:<22} last {ran}"
+            + running
         )
 
 

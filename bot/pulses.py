@@ -61,6 +61,7 @@ class PlannedPulse(NamedTuple):
     settings: PulseSettings
     next_due: datetime  # when no process planned it yet: the next time of its cron
     last_run: datetime | None
+    unfinished: datetime | None  # the time whose run is in progress, or waits to be taken up again
 
 
 def job_name(pulse: PulseSettings) -> str:
@@ -215,15 +216,21 @@ class Pulses:
 
 
 async def planned(database: Database, pulses: Sequence[PulseSettings], now: datetime) -> list[PlannedPulse]:
-    """Every configured pulse, enabled or not, with its next due time and last run."""
+    """Every configured pulse, enabled or not, with its next due time, last run and unfinished run."""
+    names = [name for pulse in pulses for name in (job_name(pulse), run_job_name(pulse))]
     async with database.snapshot() as session:
-        jobs = await schedule.jobs_named(session, names=[job_name(pulse) for pulse in pulses])
-    return [
-        PlannedPulse(pulse, job.due_at, job.last_run_at)
-        if (job := jobs.get(job_name(pulse))) and planned_by_this_cron(pulse, job.due_at, now)
-        else PlannedPulse(pulse, next_time(pulse, now), job.last_run_at if job else None)
-        for pulse in pulses
-    ]
+        jobs = await schedule.jobs_named(session, names=names)
+    return [plan_of(pulse, jobs.get(job_name(pulse)), jobs.get(run_job_name(pulse)), now) for pulse in pulses]
+
+
+def plan_of(
+    pulse: PulseSettings, job: schedule.JobTimes | None, run: schedule.JobTimes | None, now: datetime
+) -> PlannedPulse:
+    unfinished = run.last_run_at if run else None
+    if job is None:
+        return PlannedPulse(pulse, next_time(pulse, now), None, unfinished)
+    next_due = job.due_at if planned_by_this_cron(pulse, job.due_at, now) else next_time(pulse, now)
+    return PlannedPulse(pulse, next_due, job.last_run_at, unfinished)
 
 
 async def due_again(database: Database, pulse: PulseSettings, now: datetime) -> datetime:

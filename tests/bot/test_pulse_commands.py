@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -105,6 +106,9 @@ def test_pulses_rerun_leaves_the_latest_times_run_for_the_bot_to_take_up(
     assert name == "pulse:weekly:run" and held_until <= datetime.now(UTC)  # for the next round to take up
     assert occurrence is not None and occurrence <= held_until
     assert (occurrence.weekday(), occurrence.minute) == (0, 0) and occurrence.hour in (7, 8)  # Monday 09:00, Berlin
+    local = occurrence.astimezone(ZoneInfo("Europe/Berlin"))
+    listed = pulses(operator_env, "list").stdout.splitlines()[0]
+    assert listed.endswith(f", run of {local:%Y-%m-%d} 09:00 {local:%Z} unfinished")  # until the bot takes it up
 
 
 @pytest.mark.parametrize(

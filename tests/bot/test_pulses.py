@@ -79,7 +79,7 @@ async def test_a_new_pulse_waits_for_its_first_time_instead_of_running_at_start(
     clock.now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a Wednesday
     assert await pulses(database, engine, clock).step() > 0
     assert await invited(database) == []
-    [(_, next_due, last_run)] = await planned(database, [pulse()], clock())
+    [(_, next_due, last_run, _)] = await planned(database, [pulse()], clock())
     assert (next_due, last_run) == (datetime(2026, 12, 7, 8, 0, tzinfo=UTC), None)
 
 
@@ -109,7 +109,7 @@ async def test_a_restart_after_missed_times_runs_the_missed_pulse_once_then_wait
     assert run is not None and run.occurrence == MONDAY_9_BERLIN  # the first missed time, once
     assert await restarted.run_if_due(pulse()) is None
     assert len(await invited(database)) == 2
-    [(_, next_due, last_run)] = await planned(database, [pulse()], clock())
+    [(_, next_due, last_run, _)] = await planned(database, [pulse()], clock())
     assert (next_due, last_run) == (datetime(2026, 12, 21, 8, 0, tzinfo=UTC), clock.now)
 
 
@@ -140,7 +140,7 @@ async def test_a_changed_cron_is_planned_anew_from_now(database: Database, engin
     await pulses(database, engine, clock).step()  # planned for Monday
     daily = pulse(cron="0 9 * * *")
     assert await pulses(database, engine, clock, daily).run_if_due(daily) is None  # re-planned, not run
-    [(_, next_due, _)] = await planned(database, [daily], clock())
+    [(_, next_due, _, _)] = await planned(database, [daily], clock())
     assert next_due == datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
     assert await pulses(database, engine, clock).run_if_due(pulse()) is None  # back to weekly: Monday again
     assert [planned_pulse.next_due for planned_pulse in await planned(database, [pulse()], clock())] == [
@@ -228,7 +228,7 @@ async def test_a_run_stopped_midway_is_taken_up_at_the_next_round_and_invites_no
         MONDAY_9_BERLIN,
         {"already": 2, "invited": 1},
     )
-    [(_, next_due, _)] = await planned(database, [DEPARTMENT_PULSE], clock())
+    [(_, next_due, _, _)] = await planned(database, [DEPARTMENT_PULSE], clock())
     assert next_due == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # and the schedule went on to the next Monday
 
 
@@ -244,10 +244,13 @@ async def test_a_run_whose_process_died_is_taken_up_when_its_lease_ends(
     clock.advance(minutes=14)
     survivor = with_department(database, engine, clock, Department(["U0CAROL"]))
     assert await survivor.run_if_due(DEPARTMENT_PULSE) is None  # the lease holds: the run may still be going on
+    [(_, _, _, unfinished)] = await planned(database, [DEPARTMENT_PULSE], clock())
+    assert unfinished == MONDAY_9_BERLIN  # as `feedbackbot pulses list` shows it
     clock.advance(minutes=2)
     resumed = await survivor.run_if_due(DEPARTMENT_PULSE)
     assert resumed is not None and resumed.outcomes == {"already": 2, "invited": 1}
     assert len(await invited(database)) == 3
+    assert [plan.unfinished for plan in await planned(database, [DEPARTMENT_PULSE], clock())] == [None]
     abandoned.cancel()  # the test's own clean-up: a dead process leaves no task
     with pytest.raises(asyncio.CancelledError):
         await abandoned
