@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cases import CaseDesk, Cases, StaffDestination
-from bot.config import ConfigError, Settings
+from bot.config import ChannelSection, ConfigError, Settings
 from bot.digest import destinations as digest_destinations
 from bot.engine import Engine
 from bot.invitations import Invitations
@@ -67,12 +68,27 @@ def load_checked_surveys(settings: Settings) -> dict[str, Survey]:
         for key, survey in section.surveys_named().items():
             if survey not in surveys:
                 raise ConfigError(f"[{channel}] {key}: no survey {survey!r} in {settings.surveys.dir}")
+    check_pulses(settings, surveys)
     if settings.surveys.default not in surveys:
         known = ", ".join(surveys)
         raise ConfigError(
             f"[surveys] default: no survey {settings.surveys.default!r} in {settings.surveys.dir} ({known})"
         )
     return surveys
+
+
+def check_pulses(settings: Settings, surveys: Mapping[str, Survey]) -> None:
+    """Each pulse names a survey of the folder and channels the bot has (configured here or not)."""
+    channels = [name for name, section in settings.sections().items() if isinstance(section, ChannelSection)]
+    for pulse in settings.pulses:
+        if pulse.survey not in surveys:
+            raise ConfigError(f"[[pulses]] {pulse.name}: survey: no survey {pulse.survey!r} in {settings.surveys.dir}")
+        for source in pulse.recipients:
+            if source.channel not in channels:
+                raise ConfigError(
+                    f"[[pulses]] {pulse.name}: recipients: no channel {source.channel!r} (channels: "
+                    f"{', '.join(channels)})"
+                )
 
 
 async def open_database(settings: Settings) -> Database:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from starlette.routing import BaseRoute
 
@@ -41,4 +41,14 @@ class Channel(Protocol):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Delivers one outbound message; never raises for a platform's answer, says it in the result."""
+        ...
+
+
+@runtime_checkable
+class GroupMembers(Protocol):
+    """A channel that can list the members of a group it knows (Slack: a channel's members, a user group), so that
+    a pulse can invite each of them."""
+
+    async def group_members(self, group: str) -> Sequence[str]:
+        """The platform ids of the people in `group`, the bot itself left out; raises when the platform refuses."""
         ...

@@ -46,6 +46,7 @@ from bot.events import Respondent
 from bot.export import ExportFormat, export_answers
 from bot.links import LinkRefused, LinkRequest, Links, qr_png
 from bot.people import People, PrivacyKeys
+from bot.pulses import PlannedPulse, due_again, planned
 from bot.report_output import report_json, report_tables
 from bot.reports import Report, breakdown_of, build_report
 from bot.sentiment import make_analyzer
@@ -78,6 +79,8 @@ person_app = typer.Typer(
     help="Answer a person's data requests: export or erase what is held about them.", no_args_is_help=True
 )
 core_commands.add_typer(cases_app, name="cases")
+pulses_app = typer.Typer(help="Look at the recurring surveys of [[pulses]].", no_args_is_help=True)
+core_commands.add_typer(pulses_app, name="pulses")
 core_commands.add_typer(person_app, name="person")
 campaign_app = typer.Typer(help="Send a survey to a list of recipients and follow its funnel.", no_args_is_help=True)
 core_commands.add_typer(campaign_app, name="campaign")
@@ -428,6 +431,48 @@ def cases_list(
             f"#{case.id:<5} {case.status:<12} {case.priority:<7} {case.category or '-':<10} "
             f"{case.created_at:%Y-%m-%d %H:%M}  {case.survey_id or 'direct':<16} {words}"
         )
+
+
+@pulses_app.command("list")
+def pulses_list(ctx: typer.Context) -> None:
+    """List the pulses: name, survey, cron and zone, next due time (in the pulse's zone), last run (UTC) and a run
+    in progress or waiting to be taken up again."""
+    settings = settings_of(ctx)
+
+    async def work() -> list[PlannedPulse]:
+        async with current_database(settings) as database:
+            return await planned(database, settings.pulses, utcnow())
+
+    pulses = run_async(work)
+    if not pulses:
+        typer.echo("no pulses configured ([[pulses]] in the configuration file)", err=True)
+    for pulse, next_due, last_run, unfinished in pulses:
+        due = f"{next_due.astimezone(pulse.zone):%Y-%m-%d %H:%M %Z}" if pulse.enabled else "disabled"
+        ran = f"{last_run:%Y-%m-%d %H:%M} UTC" if last_run else "never"
+        running = f", run of {unfinished.astimezone(pulse.zone):%Y-%m-%d %H:%M %Z} unfinished" if unfinished else ""
+        typer.echo(
+            f"{pulse.name:<16} {pulse.survey:<16} {pulse.cron:<16} {pulse.timezone:<18} next {due:<22} last {ran}"
+            + running
+        )
+
+
+@pulses_app.command("rerun")
+def pulses_rerun(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The pulse's name.")]) -> None:
+    """Make a pulse due again at its latest time: the running bot runs it within a minute, inviting only whoever
+    that time's run did not invite (as after a crash cut a run short)."""
+    settings = settings_of(ctx)
+    pulse = next((pulse for pulse in settings.pulses if pulse.name == name), None)
+    if pulse is None:
+        fail(f"no pulse {name!r}; the pulses are {', '.join(p.name for p in settings.pulses) or 'none'}")
+    if not pulse.enabled:
+        fail(f"pulse {name} is disabled (enabled = false): the bot would not run it")
+
+    async def work() -> datetime:
+        async with current_database(settings) as database:
+            return await due_again(database, pulse, utcnow())
+
+    latest = run_async(work)
+    typer.echo(f"pulse {name} due again for its time {latest.astimezone(pulse.zone):%Y-%m-%d %H:%M %Z}", err=True)
 
 
 @cases_app.command("show")

@@ -9,12 +9,15 @@ import tomllib
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,6 +40,7 @@ from bot.outbound import EventType
 from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD
 
 ENV_PREFIX = "FEEDBACKBOT_"
+PULSE_NAME = r"^[a-z0-9][a-z0-9_-]{0,25}$"
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-", "placeholder", "xxxx")
 
 
@@ -200,6 +204,17 @@ class ApiSettings(Section):
         return bool(self.keys)
 
 
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"no time zone {name!r}: an IANA name such as 'Europe/Berlin'") from None
+    return name
+
+
+ZoneName = Annotated[str, AfterValidator(_known_zone)]  # an IANA time zone, such as "Europe/Berlin"
+
+
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 
@@ -208,7 +223,7 @@ class DigestSettings(Section):
     enabled: bool = True  # the weekly digest to the staff destinations
     weekday: Weekday = "monday"
     time: dt.time = dt.time(9, 0)  # of day, in `timezone`
-    timezone: str = "UTC"  # an IANA name, such as "Europe/Berlin"
+    timezone: ZoneName = "UTC"
     # Channel name -> staff chat or channel to send it to; empty: each configured channel's staff destination.
     destinations: dict[str, str] = {}
     open_cases: int = Field(default=5, ge=0, le=20)  # how many of the oldest open cases it lists
@@ -218,14 +233,47 @@ class DigestSettings(Section):
     def any_case(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("timezone")
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class PulseRecipients(Section):
+    """One source of a pulse's recipients on one channel: people by their platform ids, the members of a group the
+    channel knows (a Slack channel "C…" or user group "S…"), or the segment of its known people whose latest
+    invitation carried these attributes."""
+
+    channel: str
+    users: StringList = []
+    members_of: str | None = None
+    segment: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def one_source(self) -> PulseRecipients:
+        given = [key for key in ("users", "members_of", "segment") if getattr(self, key)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of users, members_of or segment (given: {', '.join(given) or 'none'})")
+        return self
+
+
+class PulseSettings(Section):
+    """A recurring survey: `survey` sent to the recipients at each time of `cron`, read in `timezone`."""
+
+    name: Annotated[str, Field(pattern=PULSE_NAME)]  # short: "pulse:NAME" is the API key its invitations record
+    survey: str
+    cron: str  # five fields, as crontab(5): "0 9 * * MON"
+    timezone: ZoneName = "UTC"
+    recipients: list[PulseRecipients] = Field(min_length=1)
+    enabled: bool = True
+
+    @field_validator("cron")
     @classmethod
-    def known_zone(cls, value: str) -> str:
+    def cron_parses(cls, cron: str) -> str:
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"no time zone {value!r}; use an IANA name such as Europe/Berlin") from None
-        return value
+            CronSim(cron, datetime.now(UTC))
+        except CronSimError as error:
+            raise ValueError(f"not a cron expression ({error}): five fields, e.g. '0 9 * * MON'") from None
+        return cron
 
     @property
     def zone(self) -> ZoneInfo:
@@ -314,6 +362,13 @@ class WebhookSettings(Section):
 WebhookName = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,24}$")]
 
 
+def _unique_pulse_names(pulses: list[PulseSettings]) -> list[PulseSettings]:
+    names = [pulse.name for pulse in pulses]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"each pulse needs a name of its own; repeated: {', '.join(repeated)}")
+    return pulses
+
+
 class Settings(BaseSettings):
     """Everything an operator configures; see config.example.toml for each key. The channels' sections are added by
     `with_channels`."""
@@ -333,6 +388,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     invitations: InvitationSettings = InvitationSettings()
     webhooks: dict[WebhookName, WebhookSettings] = {}
+    pulses: Annotated[list[PulseSettings], AfterValidator(_unique_pulse_names)] = []
 
     @classmethod
     def settings_customise_sources(

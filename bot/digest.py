@@ -275,7 +275,7 @@ class WeeklyDigest:
             due = await schedule.due_at(session, job=JOB)
         if due is None:
             async with self._database.transaction() as session:
-                await schedule.plan(session, job=JOB, first_due=next_run(now, self._settings))
+                await schedule.plan(session, job=JOB, due_at=next_run(now, self._settings))
             return False
         if due > now:
             return False

@@ -18,12 +18,13 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from bot.app import Core
-from bot.channels import Channel
+from bot.channels import Channel, GroupMembers
 from bot.cli import installed_version, min_group_size
 from bot.config import ConfigError
 from bot.correlation import correlated, new_id
 from bot.digest import WeeklyDigest, destinations
 from bot.outbox import DISPATCHER_LOOP, Dispatcher
+from bot.pulses import PULSES_LOOP, Pulses
 from bot.retention import Retention
 from handlers.console import ConsoleChannel, stdin_lines
 from handlers.metrics import Metrics
@@ -212,8 +213,9 @@ def exit_now(reason: str) -> NoReturn:
 async def running_channels(
     core: Core, registry: Sequence[Registration[Any]], started: asyncio.Event | None = None
 ) -> AsyncIterator[list[Channel]]:
-    """The configured channels, built and started, with the outbox dispatcher sending through them and the minute's
-    sweep; on leaving, the loops stop, then the channels in reverse order. `started` is set while all run."""
+    """The configured channels, built and started, with the outbox dispatcher sending through them, the minute's
+    sweep and the pulses; on leaving, the loops stop, then the channels in reverse order. `started` is set while
+    all run."""
     started = started or asyncio.Event()
     channels = [channel for entry in registry if (channel := entry.built(core)) is not None]
     async with AsyncExitStack() as stack:
@@ -224,8 +226,13 @@ async def running_channels(
         dispatcher = Dispatcher(core.database, senders, counts=core.sends)
         core.loops.start(DISPATCHER_LOOP, dispatcher.step)
         core.loops.start(SWEEP_LOOP, lambda: sweep(core))
+        if core.settings.pulses:
+            groups = {channel.name: channel for channel in channels if isinstance(channel, GroupMembers)}
+            pulses = Pulses(core.database, core.invitations, core.settings.pulses, groups, core.engine.clock)
+            core.loops.start(PULSES_LOOP, pulses.step)
         stack.push_async_callback(dispatcher.release)  # once its loop has stopped: what it claimed is sent elsewhere
-        stack.push_async_callback(core.loops.stop, DISPATCHER_LOOP, SWEEP_LOOP)  # before the channels stop
+        loops = (DISPATCHER_LOOP, SWEEP_LOOP, PULSES_LOOP)
+        stack.push_async_callback(core.loops.stop, *loops)  # before the channels stop
         if core.settings.webhooks:
             await delivering_webhooks(core, stack)
         stack.callback(started.clear)  # first of all: no longer ready

@@ -42,7 +42,7 @@ from bot.outbound import (
     WebhookEvent,
 )
 from bot.staff_notices import raised_at
-from handlers.slack import actions, cases, commands, digest, events, inbound, invitations, views
+from handlers.slack import actions, cases, commands, digest, events, groups, inbound, invitations, views
 from handlers.slack.common import (
     CHANNEL,
     PAYLOAD_ERRORS,
@@ -173,6 +173,7 @@ class SlackChannel:
         register(self.app, self.services, core.cases, core.database)
         self.gate = inbound.Gate(secret)
         self.socket: AsyncSocketModeHandler | None = None
+        self.bot_user_id: str | None = None  # asked of auth.test when first needed
 
     def routes(self) -> Sequence[BaseRoute]:
         """POST /slack/events (events, interactivity and slash commands) on the bot's HTTP server."""
@@ -203,6 +204,13 @@ class SlackChannel:
         if isinstance(message, WebhookEvent):  # delivered over HTTP, never to a chat
             return Refused(f"{message.kind} is not a chat message")
         return await cases.send(self.services, self.cases, message)
+
+    async def group_members(self, group: str) -> Sequence[str]:
+        """The members of a channel ("C…", "G…") or user group ("S…"), for a pulse (see bot.channels.GroupMembers)."""
+        client = self.services.client
+        if self.bot_user_id is None:
+            self.bot_user_id = str((await client.auth_test())["user_id"])
+        return await groups.group_members(client, group, self.bot_user_id)
 
     async def start(self) -> None:
         if self.settings.mode == "socket":

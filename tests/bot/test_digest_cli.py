@@ -64,8 +64,8 @@ def test_the_digest_is_queued_for_the_staff_chat(workdir: Path) -> None:
         ),
         (
             {"FEEDBACKBOT_DIGEST__TIMEZONE": "Mars/Base"},
-            "feedbackbot: config.toml: [digest] timezone (FEEDBACKBOT_DIGEST__TIMEZONE): no time zone 'Mars/Base'; "
-            "use an IANA name such as Europe/Berlin",
+            "feedbackbot: config.toml: [digest] timezone (FEEDBACKBOT_DIGEST__TIMEZONE): no time zone 'Mars/Base': "
+            "an IANA name such as 'Europe/Berlin'",
         ),
     ],
 )

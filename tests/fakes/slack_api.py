@@ -48,7 +48,7 @@ from tests.fakes.slack_signing import (  # re-exported: the workspace the fake s
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "reference" / "specs" / "slack-web-api.openapi.json"
 TOKEN = "xoxb-111-222-fakeSlackBotToken"  # bolt treats only xoxb- tokens as bot tokens
-SCOPES = "chat:write,commands,im:write,im:history,users:read,channels:read,groups:read,reactions:write"
+SCOPES = "chat:write,commands,im:write,im:history,users:read,channels:read,groups:read,reactions:write,usergroups:read"
 
 # Accepted although the 2020 spec does not declare them (each checked missing there):
 EVERY_METHOD = frozenset({"team_id"})  # bolt's per-request AsyncWebClient(team_id=...) adds it to every call
@@ -278,6 +278,7 @@ class FakeSlack(FakeApi):
         self.users: dict[str, Params] = {}
         self.channels: dict[str, Params] = {}
         self.members: dict[str, list[str]] = {}
+        self.usergroups: dict[str, list[str]] = {}  # user group id -> its users
         self.ephemeral: list[tuple[str, str, Params]] = []  # (channel, user, message)
         self.reactions: list[tuple[str, str, str]] = []  # (channel, ts, name)
         self.views: dict[str, Params] = {}  # every modal and home view by id
@@ -300,6 +301,7 @@ class FakeSlack(FakeApi):
             "chat.getPermalink": self._permalink,
             "conversations.open": self._open_conversation,
             "conversations.members": self._channel_members,
+            "usergroups.users.list": self._usergroup_users,
             "conversations.info": lambda a: {"channel": self._channel_info(a)},
             "users.info": lambda a: {"user": self._user(a.get("user"))},
             "views.open": lambda a: self._new_view(a, trigger=True),
@@ -345,6 +347,10 @@ class FakeSlack(FakeApi):
         self.channels[channel_id] = channel_object(channel_id, name or channel_id.lower(), private=private)
         self.members[channel_id] = [BOT_USER_ID] * bot_member + list(members)
         return self.channels[channel_id]
+
+    def add_usergroup(self, usergroup_id: str, users: Iterable[str]) -> None:
+        """A user group ("S…") with these users, for usergroups.users.list."""
+        self.usergroups[usergroup_id] = list(users)
 
     def im_channel(self, user_id: str) -> str:
         """The id of the app's DM with a known user, opening it like conversations.open."""
@@ -675,6 +681,13 @@ class FakeSlack(FakeApi):
         end = start + int(args.get("limit") or 100)
         cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
         return {"members": members[start:end], "response_metadata": {"next_cursor": cursor}}
+
+    def _usergroup_users(self, args: Params) -> Params:
+        """Not paginated on Slack either: the whole group at once."""
+        users = self.usergroups.get(str(args.get("usergroup")))
+        if users is None:
+            raise SlackError("no_such_subteam")
+        return {"users": users}
 
     def _channel_info(self, args: Params) -> Params:
         channel = self._resolve(args.get("channel"))

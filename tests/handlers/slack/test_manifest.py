@@ -50,6 +50,9 @@ async def test_every_call_the_bot_makes_is_covered_by_a_manifest_scope(slack: Sl
     await slack.channel.send(
         StaffDigest(target="CSTAFF", title="Weekly digest", text="No answers.", chart_png=one_pixel_png())
     )
+    slack.fake.add_usergroup("SDEPT", [USER_ID])
+    assert await slack.channel.group_members("SDEPT") == [USER_ID]  # a pulse's recipients
+    assert await slack.channel.group_members("CSTAFF") == [STAFF]
     called = await slack.settle(
         lambda: (
             {c.method for c in slack.fake.calls} >= {"views.open", "chat.postEphemeral"}
