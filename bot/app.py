@@ -13,6 +13,7 @@ from bot.invitations import Invitations
 from bot.links import Links
 from bot.loops import Loops
 from bot.outbound import SendCounts
+from bot.reminders import Reminders
 from bot.replies import Replies
 from bot.sentiment import make_analyzer
 from bot.staff_notices import StaffNotices
@@ -38,6 +39,7 @@ class Core:
     replies: Replies = field(init=False)  # the inline replies to events, sent once
     invitations: Invitations = field(init=False)  # to surveys, from the HTTP API
     links: Links = field(init=False)  # to surveys, for receipts and QR codes
+    reminders: Reminders = field(init=False)  # of invited surveys left unfinished, queued by the minute's sweep
 
     def __post_init__(self) -> None:
         self.notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
@@ -47,6 +49,10 @@ class Core:
         self.invitations = Invitations(self.database, self.engine, writes_first, self.engine.clock)
         hash_key, clock = self.settings.respondent_hash_key, self.engine.clock
         self.links = Links(self.database, self.engine.catalogue, hash_key, self.settings.start_link, clock)
+        engine = self.engine
+        self.reminders = Reminders(
+            self.database, self.settings.reminders, engine.catalogue, engine.conversations, clock
+        )
 
     async def close(self) -> None:
         await self.database.close()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
 from abc import abstractmethod
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -32,6 +35,7 @@ from bot.logformat import LogFormat
 from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD
 
 ENV_PREFIX = "FEEDBACKBOT_"
+QUIET_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-", "placeholder", "xxxx")
 
 
@@ -186,6 +190,42 @@ class PrivacySettings(Section):
     retention_free_text: bool = False  # also clear free-text answers and complaints' words older than that
 
 
+class ReminderSettings(Section):
+    """One reminder (or `count`) of an invited survey that is still open and unfinished, `after_hours` after the
+    invitation was sent, the survey last answered or the last reminder; never in the person's quiet hours."""
+
+    enabled: bool = True
+    after_hours: float = Field(default=24, gt=0)  # a survey's `reminder_after_hours` overrides it
+    count: int = Field(default=1, ge=0, le=10)  # reminders per invitation at most; 0 sends none
+    quiet_hours: str = "21:00-08:00"  # local time of the person, may span midnight; "off": none
+    default_timezone: str = "UTC"  # for people whose platform tells no time zone (Telegram)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def a_span_of_day(cls, value: str) -> str:
+        if value.lower() != "off" and not QUIET_HOURS.fullmatch(value):
+            raise ValueError('write the quiet hours as "HH:MM-HH:MM" (such as "21:00-08:00"), or "off"')
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Madrid") from None
+        return value
+
+    @property
+    def quiet_span(self) -> tuple[time, time] | None:
+        """When the quiet hours start and end in the person's day; None when off."""
+        found = QUIET_HOURS.fullmatch(self.quiet_hours)
+        if found is None:
+            return None
+        start_hour, start_minute, end_hour, end_minute = map(int, found.groups())
+        return time(start_hour, start_minute), time(end_hour, end_minute)
+
+
 class ApiSettings(Section):
     # The HTTP API's bearer keys, by name (recorded in the audit for each write); none configured: no API served.
     keys: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")], SecretStr] = {}
@@ -210,6 +250,7 @@ class Settings(BaseSettings):
     cases: CaseSettings = CaseSettings()
     logging: LoggingSettings = LoggingSettings()
     api: ApiSettings = ApiSettings()
+    reminders: ReminderSettings = ReminderSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -22,6 +22,7 @@ class Kind(StrEnum):
     CASE_RESOLUTION = "case_resolution"  # the outcome and "Is this resolved for you?", to the customer
     STAFF_NOTICE = "staff_notice"  # a failed handler, to a staff destination
     SURVEY_INVITATION = "survey_invitation"  # a survey's first question, to the person invited
+    SURVEY_REMINDER = "survey_reminder"  # the open survey's current question again, to the person invited
 
 
 class Payload(BaseModel):
@@ -77,9 +78,19 @@ class SurveyInvitation(Payload):
     platform_id: str  # the person invited
 
 
+class SurveyReminder(Payload):
+    """Reminds the person invited of the survey still open: the channel sends its current question again, with a
+    short notice. `number`: the invitation's first reminder, second..."""
+
+    kind: Literal[Kind.SURVEY_REMINDER] = Kind.SURVEY_REMINDER
+    invitation_id: int
+    platform_id: str
+    number: int
+
+
 # What the channels' case senders deliver: the cases' messages, and staff notices.
 CaseMessage = CaseAlert | CaseUpdate | CaseEscalation | CaseContact | CaseResolution | StaffNotice
-OutboundMessage = Annotated[CaseMessage | SurveyInvitation, Field(discriminator="kind")]
+OutboundMessage = Annotated[CaseMessage | SurveyInvitation | SurveyReminder, Field(discriminator="kind")]
 _MESSAGE: TypeAdapter[OutboundMessage] = TypeAdapter(OutboundMessage)
 
 

@@ -31,7 +31,7 @@ from bot import correlation
 from bot.app import Core
 from bot.cases import Cases
 from bot.channels import Capability
-from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult, SurveyInvitation
+from bot.outbound import OutboundMessage, Outcome, SendCounts, SendResult, SurveyInvitation, SurveyReminder
 from bot.staff_notices import raised_at
 from handlers.slack import actions, cases, commands, events, inbound, invitations, views
 from handlers.slack.common import (
@@ -161,6 +161,7 @@ class SlackChannel:
         )
         self.cases = core.cases
         self.invitations = core.invitations
+        self.reminders = core.reminders
         register(self.app, self.services, core.cases, core.database)
         self.gate = inbound.Gate(secret)
         self.socket: AsyncSocketModeHandler | None = None
@@ -186,9 +187,12 @@ class SlackChannel:
             return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, updates and error notices for staff, outcomes for customers, survey invitations."""
+        """Case alerts, updates and error notices for staff, outcomes for customers, survey invitations and
+        reminders."""
         if isinstance(message, SurveyInvitation):
-            return await invitations.send(self.services, self.invitations, message)
+            return await invitations.send(self.services, self.invitations, self.reminders, message)
+        if isinstance(message, SurveyReminder):
+            return await invitations.send_reminder(self.services, self.reminders, message)
         return await cases.send(self.services, self.cases, message)
 
     async def start(self) -> None:

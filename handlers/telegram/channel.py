@@ -34,7 +34,7 @@ from bot.app import Core
 from bot.channels import Capability
 from bot.correlation import correlated
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
-from bot.outbound import OutboundMessage, SendResult, SurveyInvitation
+from bot.outbound import OutboundMessage, SendResult, SurveyInvitation, SurveyReminder
 from bot.staff_notices import raised_at
 from handlers.telegram import callbacks, cases, commands, invitations, messages, render
 from handlers.telegram.common import Context, Services
@@ -164,6 +164,7 @@ class TelegramChannel:
         self.loops = core.loops
         self.notices = core.notices
         self.invitations = core.invitations
+        self.reminders = core.reminders
 
     async def handle(self, update: Update) -> bool:
         """Runs the handlers; False when one failed, so the inbox keeps the update for a retry."""
@@ -188,9 +189,12 @@ class TelegramChannel:
             await self.notices.handler_failed(CHANNEL, context.error, update_kind(update))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, steps and error notices for staff, outcomes for customers, survey invitations."""
+        """Case alerts, steps and error notices for staff, outcomes for customers, survey invitations and
+        reminders."""
         if isinstance(message, SurveyInvitation):
             return await invitations.send(self.services.delivery, self.invitations, message)
+        if isinstance(message, SurveyReminder):
+            return await invitations.send_reminder(self.services.delivery, self.reminders, message)
         return await cases.send(self.services.delivery, self.services.cases, message)
 
     def routes(self) -> Sequence[BaseRoute]:
