@@ -17,7 +17,7 @@ from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
 from storage.links import add_link, get_link
 from storage.migrate import upgrade
-from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage
+from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage, Person
 from storage.outbox import add
 from storage.person_record import audit_log, record_request
 from storage.schedule import claim_run
@@ -261,7 +261,15 @@ async def test_0007_adds_survey_links_and_downgrades_without_them(empty_database
             expires_at=None,
             now=NOW,
         )
-        session.add(Invitation(token="t-1", survey_id="csat", created_at=NOW, link_id=link.id))
+    invitation_0007 = sa.table(
+        "invitation",
+        *(sa.column(name, sa.String) for name in ("token", "survey_id", "state")),
+        sa.column("link_id", sa.Integer),
+        sa.column("created_at", UTCDateTime()),
+    )
+    row = {"token": "t-1", "survey_id": "csat", "state": "sent", "created_at": NOW, "link_id": link.id}
+    async with empty_database.engine.begin() as connection:  # the columns of 0007: later ones are not there yet
+        await connection.execute(invitation_0007.insert(), [row])
     async with empty_database.snapshot() as session:
         assert await get_link(session, token="lk_1") == link
         assert list(await session.exec(select(Invitation.token, Invitation.link_id))) == [("t-1", link.id)]
@@ -273,4 +281,35 @@ async def test_0007_adds_survey_links_and_downgrades_without_them(empty_database
         columns = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
         kept = (await connection.execute(sa.text("SELECT token FROM invitation"))).scalars().all()
     assert "surveylink" not in tables and "link_id" not in [column["name"] for column in columns]
+    assert kept == ["t-1"]
+
+
+async def test_0010_counts_reminders_and_keeps_time_zones_and_downgrades_without_them(
+    empty_database: Database,
+) -> None:
+    await upgrade(empty_database, "0007")
+    invitation_0007 = sa.table(
+        "invitation",
+        *(sa.column(name, sa.String) for name in ("token", "survey_id", "state")),
+        sa.column("created_at", UTCDateTime()),
+    )
+    async with empty_database.engine.begin() as connection:
+        row = {"token": "t-1", "survey_id": "csat", "state": "sent", "created_at": NOW}
+        await connection.execute(invitation_0007.insert(), [row])
+    assert await upgrade(empty_database, "0010") == ("0007", "0010")
+    async with empty_database.transaction() as session:
+        session.add(Person(channel="slack", platform_id="U1", timezone="Asia/Tokyo"))
+    async with empty_database.snapshot() as session:
+        counted = list(await session.exec(select(Invitation.token, Invitation.reminders_sent)))
+        zones = list(await session.exec(select(Person.timezone)))
+    assert ([tuple(row) for row in counted], zones) == ([("t-1", 0)], ["Asia/Tokyo"])
+
+    await downgrade(empty_database, "0007")
+
+    async with empty_database.engine.begin() as connection:
+        invitation = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
+        person = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("person"))
+        kept = (await connection.execute(sa.text("SELECT token FROM invitation"))).scalars().all()
+    names = {column["name"] for column in invitation + person}
+    assert not names & {"reminders_sent", "last_reminded_at", "timezone"}
     assert kept == ["t-1"]
