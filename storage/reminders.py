@@ -59,7 +59,7 @@ async def due_reminders(
         .order_by(col(Invitation.id))
         .limit(limit)
     )
-    rows = await session.execute(statement)
+    rows = await (await session.connection()).execute(statement)
     return [DueReminder(*row) for row in rows]
 
 
