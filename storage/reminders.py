@@ -60,7 +60,11 @@ async def due_reminders(
         .limit(limit)
     )
     rows = await (await session.connection()).execute(statement)
-    return [DueReminder(*row) for row in rows]
+    return [
+        DueReminder(invitation_id, channel, platform_id, timezone, sent)
+        for invitation_id, channel, platform_id, timezone, sent in rows
+        if invitation_id is not None  # a primary key: always there
+    ]
 
 
 async def claim_reminder(session: AsyncSession, *, invitation_id: int, seen: int, now: datetime) -> bool:
