@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from bot.config import ReminderSettings
+from bot.config import ConfigError, ReminderSettings, load_settings
 from bot.engine import Engine
 from bot.events import OptOut
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
@@ -214,3 +215,32 @@ async def test_two_processes_sweeping_at_once_remind_each_person_once(
         kinds = list(await session.exec(select(OutboxMessage.kind, OutboxMessage.payload)))
     reminders = [payload for kind, payload in kinds if kind == "survey_reminder"]
     assert sum(counts) == len(reminders) == len(set(reminders)) == 40
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("quiet_hours", "9pm-8am", 'write the quiet hours as "HH:MM-HH:MM"'),
+        ("quiet_hours", "24:00-08:00", 'write the quiet hours as "HH:MM-HH:MM"'),
+        ("default_timezone", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("count", "11", "less than or equal to 10"),
+    ],
+)
+def test_a_bad_reminder_setting_stops_the_start_naming_the_key(
+    tmp_path: Path, key: str, value: str, problem: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[reminders]\n{key} = "{value}"\n' if key != "count" else f"[reminders]\ncount = {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+    assert "reminders" in str(raised.value) and key in str(raised.value) and problem in str(raised.value)
+
+
+def test_quiet_hours_off_and_a_span_within_one_day(database: Database, engine: Engine, clock: Clock) -> None:
+    noon = clock.now.replace(hour=12)
+    off = make_world(database, engine, clock, quiet_hours="off").reminders
+    lunch = make_world(database, engine, clock, quiet_hours="12:00-13:00").reminders
+    assert not off.in_quiet_hours(noon, None)
+    assert lunch.in_quiet_hours(noon, None) and not lunch.in_quiet_hours(noon.replace(hour=13), None)
+    assert not lunch.in_quiet_hours(noon, "Europe/Madrid")  # 13:00 there
+    assert lunch.in_quiet_hours(noon, "Not/A_Zone")  # an unknown zone: the default one
