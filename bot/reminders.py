@@ -47,7 +47,8 @@ class Reminders:
         self.conversations = conversations
 
     async def sweep(self) -> int:
-        """Queues the reminders due now, each claimed in the transaction that queues it; returns how many."""
+        """Queues the reminders due now, each counted on its invitation in the transaction that queues it; returns
+        how many."""
         if not self.settings.enabled or self.settings.count == 0:
             return 0
         now = self.clock()
@@ -61,18 +62,19 @@ class Reminders:
                 due = await stored.due_reminders(
                     session, cutoffs=cutoffs, count=self.settings.count, now=now, after_id=after_id, limit=BATCH
                 )
-                for reminder in due:
-                    if self.in_quiet_hours(now, reminder.timezone):
-                        continue  # held: a later sweep sends it once the person's quiet hours end
-                    if await stored.claim_reminder(
-                        session, invitation_id=reminder.invitation_id, seen=reminder.reminders_sent, now=now
-                    ):
-                        number = reminder.reminders_sent + 1
-                        message = SurveyReminder(
-                            invitation_id=reminder.invitation_id, platform_id=reminder.platform_id, number=number
-                        )
-                        enqueue(session, channel=reminder.channel, message=message, now=now)
-                        queued += 1
+                # Held in quiet hours: a later sweep sends it once they end for the person.
+                awake = [reminder for reminder in due if not self.in_quiet_hours(now, reminder.timezone)]
+                await stored.count_reminders(
+                    session, invitation_ids=[reminder.invitation_id for reminder in awake], now=now
+                )
+                for reminder in awake:
+                    message = SurveyReminder(
+                        invitation_id=reminder.invitation_id,
+                        platform_id=reminder.platform_id,
+                        number=reminder.reminders_sent + 1,
+                    )
+                    enqueue(session, channel=reminder.channel, message=message, now=now)
+                queued += len(awake)
             if len(due) < BATCH:
                 return queued
             after_id = due[-1].invitation_id

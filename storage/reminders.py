@@ -1,4 +1,4 @@
-"""Reminders of invited surveys: which invitations are due one, claimed once however many processes sweep, and the
+"""Reminders of invited surveys: which invitations are due one, counted once however many processes sweep, and the
 conversation a reminder asks on."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 import sqlalchemy
-from sqlalchemy import ColumnElement, CursorResult, and_, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -58,6 +58,9 @@ async def due_reminders(
         )
         .order_by(col(Invitation.id))
         .limit(limit)
+        # PostgreSQL: the invitations read stay locked until the caller's transaction ends, and those another
+        # process holds are skipped, so two sweeps never claim one reminder; conversations and people stay free.
+        .with_for_update(of=Invitation, skip_locked=True)
     )
     rows = await (await session.connection()).execute(statement)
     return [
@@ -67,15 +70,16 @@ async def due_reminders(
     ]
 
 
-async def claim_reminder(session: AsyncSession, *, invitation_id: int, seen: int, now: datetime) -> bool:
-    """Counts the invitation's next reminder, unless another process counted it since it was read as `seen`: on
-    PostgreSQL a concurrent claim waits for this transaction, then finds the count moved on."""
-    claimed: CursorResult[tuple[()]] = await session.exec(
+async def count_reminders(session: AsyncSession, *, invitation_ids: list[int], now: datetime) -> None:
+    """Counts a reminder for each invitation, which due_reminders read (and, on PostgreSQL, locked) in this
+    transaction."""
+    if not invitation_ids:
+        return
+    await session.exec(
         update(Invitation)
-        .where(col(Invitation.id) == invitation_id, col(Invitation.reminders_sent) == seen)
-        .values(reminders_sent=seen + 1, last_reminded_at=now)
+        .where(col(Invitation.id).in_(invitation_ids))
+        .values(reminders_sent=col(Invitation.reminders_sent) + 1, last_reminded_at=now)
     )
-    return claimed.rowcount == 1
 
 
 async def reminder_target(session: AsyncSession, *, invitation_id: int, now: datetime) -> ReminderTarget | None:
