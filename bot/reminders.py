@@ -79,6 +79,10 @@ class Reminders:
                 return queued
             after_id = due[-1].invitation_id
 
+    async def knows_timezone(self, who: Respondent) -> bool:
+        async with self.database.snapshot() as session:
+            return await stored.get_timezone(session, channel=who.channel, platform_id=who.user_id) is not None
+
     async def learn_timezone(self, who: Respondent, timezone: str) -> None:
         """Keeps the time zone the platform tells for the person (Slack does), where quiet hours are placed."""
         async with self.database.transaction() as session:

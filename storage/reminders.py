@@ -95,6 +95,11 @@ async def reminder_target(session: AsyncSession, *, invitation_id: int, now: dat
     return None if found is None or found[0] is None else ReminderTarget(found[0], found[1])
 
 
+async def get_timezone(session: AsyncSession, *, channel: str, platform_id: str) -> str | None:
+    statement = select(Person.timezone).where(Person.channel == channel, Person.platform_id == platform_id)
+    return (await session.exec(statement)).first()
+
+
 async def set_timezone(session: AsyncSession, *, channel: str, platform_id: str, timezone: str) -> None:
     """Records the time zone the platform tells for a person the bot knows."""
     statement = (

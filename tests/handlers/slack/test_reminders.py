@@ -47,3 +47,15 @@ async def test_a_reminder_waits_for_the_morning_in_the_members_zone_and_carries_
         lambda: [m for m in slack.fake.messages(USER_ID) if "Anything we could do better?" in m.get("text", "")]
     )
     assert follow_up[0]["thread_ts"] == reminder["ts"]  # the survey goes on in the reminder's thread
+
+
+async def test_a_members_time_zone_is_asked_once_whatever_the_invitations(slack: SlackWorkspace, clock: Clock) -> None:
+    core = slack.channel.invitations
+    invitations = Invitations(core.database, core.engine, {"slack": True}, clock)
+    dispatcher = Dispatcher(core.database, {"slack": slack.channel.send}, clock=clock)
+    for survey in ("csat", "nps", "ces"):
+        request = InvitationRequest(survey, ToPlatformUser("slack", USER_ID))
+        await invitations.invite(request, api_key="hr", idempotency_key=None)
+        assert await dispatcher.run_once() == 1
+    assert len(slack.fake.messages(USER_ID)) >= 3
+    assert [call.method for call in slack.fake.calls].count("users.info") == 1
