@@ -29,12 +29,15 @@ log = logging.getLogger(__name__)
 class Reminder:
     """What a reminder's message is: the notice and the open question, as a reply to the person."""
 
-    event_id: str  # its once-only record: `reminder-<invitation>-<number>`
+    event_id: str  # the name its sends go by in the log and the send counts: `reminder-<invitation>-<number>`
     who: Respondent
     reply: Reply
 
 
 class Reminders:
+    """Queues the reminders due (`sweep`), says what each is (`reminder`) and keeps the time zones that place the
+    quiet hours."""
+
     def __init__(
         self,
         database: Database,

@@ -4,8 +4,8 @@ Revision ID: 0010
 Revises: 0007
 Create Date: 2026-12-03
 
-`invitation.reminders_sent` and `invitation.last_reminded_at`: the minute's sweep claims a reminder by moving them
-on, in the transaction that queues its message, so several processes remind once. `person.timezone` (an IANA name,
+`invitation.reminders_sent` and `invitation.last_reminded_at`: the minute's sweep counts a reminder on them in the
+transaction that queues its message. `person.timezone` (an IANA name,
 where the platform tells it) places the quiet hours in the person's day. Existing invitations start with no reminder.
 `invitation.conversation_id` is indexed: the sweep reaches invitations from the open conversations.
 """
