@@ -47,3 +47,24 @@ async def test_a_reminder_asks_the_open_question_again_and_pressing_it_carries_t
     view = await channel.invitations.get(invitation_id)
     assert view is not None and view.state == "started"
     assert await channel.reminders.sweep() == 0  # one reminder, by default
+
+
+async def test_a_customer_who_blocked_the_bot_since_is_marked_unreachable_and_reminded_no_more(
+    make_channel: MakeChannel, chat: Chat, database: Database, clock: Clock
+) -> None:
+    channel = await make_channel()
+    await invite_known_customer(channel, database, clock)
+    await outbox_settled(database)
+    chat.fake.block_user(CUSTOMER)
+
+    clock.advance(hours=24)
+    assert await channel.reminders.sweep() == 1
+    await outbox_settled(database)
+    assert len(chat.fake.sent_messages(CUSTOMER)) == 1  # the invitation only: the reminder was refused
+    async with database.snapshot() as session:
+        person = await queries.get_person(session, channel="telegram", platform_id=str(CUSTOMER))
+    assert person is not None and person.unreachable
+
+    channel.reminders.settings = channel.reminders.settings.model_copy(update={"count": 2})
+    clock.advance(hours=24)
+    assert await channel.reminders.sweep() == 0
