@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.config import ConfigError, ReminderSettings, load_settings
 from bot.engine import Engine
-from bot.events import OptOut
+from bot.events import Forget, OptOut
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
 from bot.outbound import OutboundMessage, Refused, SendResult, Sent, SurveyInvitation, SurveyReminder
 from bot.outbox import Dispatcher
@@ -121,13 +121,15 @@ async def test_a_started_survey_is_reminded_at_its_current_question_after_the_la
     assert world.people.of("U1") == [(REMINDER, "comment")]
 
 
-async def test_no_reminder_for_a_finished_survey_an_expired_one_or_a_person_who_opted_out(world: World) -> None:
+async def test_no_reminder_for_a_finished_survey_nor_a_person_who_opted_out_or_was_forgotten(world: World) -> None:
     finished = await world.invite("U-FINISHED")
     await finished.start("csat")
     await finished.press("5")
     await finished.say("All good")
     opted_out = await world.invite("U-OPTED-OUT")
     await opted_out.send(OptOut)
+    forgotten = await world.invite("U-FORGOTTEN")
+    await forgotten.send(Forget)
 
     assert await world.sweep_at(hours=24) == 0
     assert world.people.received == {}
