@@ -135,10 +135,14 @@ async def test_no_reminder_for_a_finished_survey_nor_a_person_who_opted_out_or_w
     assert world.people.received == {}
 
 
-async def test_an_expired_survey_is_reminded_no_more_and_reads_partial(world: World) -> None:
+async def test_an_expired_survey_is_reminded_no_more_and_reads_partial(
+    database: Database, engine: Engine, clock: Clock
+) -> None:
+    world = make_world(database, engine, clock, count=2)
     await world.invite("U1")
-    assert await world.sweep_at(hours=73) == 0  # csat expires after 72 h, before anyone swept
-    assert world.people.received == {}
+    assert await world.sweep_at(hours=24) == 1
+    assert await world.sweep_at(hours=49) == 0  # the second was due at 48 h, but csat expires after 72 h
+    assert len(world.people.of("U1")) == 1
     view = await world.invitations.get(world.invited["U1"])
     assert view is not None and view.state == "partial"
 
