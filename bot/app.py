@@ -15,6 +15,7 @@ from bot.invitations import Invitations
 from bot.links import Links
 from bot.loops import Loops
 from bot.outbound import SendCounts
+from bot.reminders import Reminders
 from bot.replies import Replies
 from bot.sentiment import make_analyzer
 from bot.staff_notices import StaffNotices
@@ -42,6 +43,7 @@ class Core:
     replies: Replies = field(init=False)  # the inline replies to events, sent once
     invitations: Invitations = field(init=False)  # to surveys, from the HTTP API and campaigns
     links: Links = field(init=False)  # to surveys, for receipts and QR codes
+    reminders: Reminders = field(init=False)  # of invited surveys left unfinished, queued by the minute's sweep
 
     def __post_init__(self) -> None:
         self.notices = StaffNotices(self.database, self.cases.desk.destinations, self.cases.clock)
@@ -54,6 +56,10 @@ class Core:
         )
         hash_key, clock = self.settings.respondent_hash_key, self.engine.clock
         self.links = Links(self.database, self.engine.catalogue, hash_key, self.settings.start_link, clock)
+        engine = self.engine
+        self.reminders = Reminders(
+            self.database, self.settings.reminders, engine.catalogue, engine.conversations, clock
+        )
 
     async def close(self) -> None:
         await self.database.close()

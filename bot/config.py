@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 import tomllib
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ from bot.sentiment import ANALYZER_NAMES, DEFAULT_ANALYZER, DEFAULT_COMPLAINT_TH
 
 ENV_PREFIX = "FEEDBACKBOT_"
 PULSE_NAME = r"^[a-z0-9][a-z0-9_-]{0,25}$"
+QUIET_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-", "placeholder", "xxxx")
 
 
@@ -195,15 +197,6 @@ class PrivacySettings(Section):
     retention_free_text: bool = False  # also clear free-text answers and complaints' words older than that
 
 
-class ApiSettings(Section):
-    # The HTTP API's bearer keys, by name (recorded in the audit for each write); none configured: no API served.
-    keys: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")], SecretStr] = {}
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.keys)
-
-
 def _known_zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -213,6 +206,42 @@ def _known_zone(name: str) -> str:
 
 
 ZoneName = Annotated[str, AfterValidator(_known_zone)]  # an IANA time zone, such as "Europe/Berlin"
+
+
+class ReminderSettings(Section):
+    """One reminder (or `count`) of an invited survey that is still open and unfinished, `after_hours` after the
+    invitation was sent, the survey last answered or the last reminder; never in the person's quiet hours."""
+
+    enabled: bool = True
+    after_hours: float = Field(default=24, gt=0)  # a survey's `reminder_after_hours` overrides it
+    count: int = Field(default=1, ge=0, le=10)  # reminders per invitation at most; 0 sends none
+    quiet_hours: str = "21:00-08:00"  # local time of the person, may span midnight; "off": none
+    default_timezone: ZoneName = "UTC"  # for people whose platform tells no time zone (Telegram)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def a_span_of_day(cls, value: str) -> str:
+        if value.lower() != "off" and not QUIET_HOURS.fullmatch(value):
+            raise ValueError('write the quiet hours as "HH:MM-HH:MM" (such as "21:00-08:00"), or "off"')
+        return value
+
+    @property
+    def quiet_span(self) -> tuple[dt.time, dt.time] | None:
+        """When the quiet hours start and end in the person's day; None when off."""
+        found = QUIET_HOURS.fullmatch(self.quiet_hours)
+        if found is None:
+            return None
+        start_hour, start_minute, end_hour, end_minute = map(int, found.groups())
+        return dt.time(start_hour, start_minute), dt.time(end_hour, end_minute)
+
+
+class ApiSettings(Section):
+    # The HTTP API's bearer keys, by name (recorded in the audit for each write); none configured: no API served.
+    keys: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")], SecretStr] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
 
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -389,6 +418,7 @@ class Settings(BaseSettings):
     invitations: InvitationSettings = InvitationSettings()
     webhooks: dict[WebhookName, WebhookSettings] = {}
     pulses: Annotated[list[PulseSettings], AfterValidator(_unique_pulse_names)] = []
+    reminders: ReminderSettings = ReminderSettings()
 
     @classmethod
     def settings_customise_sources(

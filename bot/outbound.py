@@ -24,6 +24,7 @@ class Kind(StrEnum):
     STAFF_NOTICE = "staff_notice"  # a failed handler, to a staff destination
     SURVEY_INVITATION = "survey_invitation"  # a survey's first question, to the person invited
     STAFF_DIGEST = "staff_digest"  # the weekly digest with its chart, to a staff destination
+    SURVEY_REMINDER = "survey_reminder"  # the open survey's current question again, to the person invited
     WEBHOOK_EVENT = "webhook_event"  # an event, to an operator's HTTP endpoint
 
 
@@ -113,9 +114,21 @@ class WebhookEvent(Payload):
     data: dict[str, JsonValue]  # what the event is about; may hold a person's words (see [webhooks] include_text)
 
 
+class SurveyReminder(Payload):
+    """Reminds the person invited of the survey still open: the channel sends its current question again, with a
+    short notice. `number`: the invitation's first reminder, second..."""
+
+    kind: Literal[Kind.SURVEY_REMINDER] = Kind.SURVEY_REMINDER
+    invitation_id: int
+    platform_id: str
+    number: int
+
+
 # What the channels' case senders deliver: the cases' messages, and staff notices.
 CaseMessage = CaseAlert | CaseUpdate | CaseEscalation | CaseContact | CaseResolution | StaffNotice
-OutboundMessage = Annotated[CaseMessage | SurveyInvitation | StaffDigest | WebhookEvent, Field(discriminator="kind")]
+OutboundMessage = Annotated[
+    CaseMessage | SurveyInvitation | SurveyReminder | StaffDigest | WebhookEvent, Field(discriminator="kind")
+]
 _MESSAGE: TypeAdapter[OutboundMessage] = TypeAdapter(OutboundMessage)
 
 

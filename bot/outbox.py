@@ -35,6 +35,7 @@ from bot.outbound import (
     SendResult,
     Sent,
     SurveyInvitation,
+    SurveyReminder,
     Unreachable,
     case_of,
     decode,
@@ -289,7 +290,7 @@ def effect_of(channel: str, message: OutboundMessage, result: SendResult, now: d
             target=message.target,
             reference=result.reference,
         )
-    if isinstance(result, Unreachable) and isinstance(message, CaseContact | CaseResolution):
+    if isinstance(result, Unreachable) and isinstance(message, CaseContact | CaseResolution | SurveyReminder):
         return partial(queries.set_reachable, channel=channel, platform_id=message.platform_id, reachable=False)
     return None
 

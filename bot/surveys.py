@@ -136,6 +136,7 @@ class Survey(Strict):
     fallback_language: str = "en"
     anonymous: bool = False
     expiry_hours: float = Field(default=72, gt=0)
+    reminder_after_hours: float | None = Field(default=None, gt=0)  # overrides [reminders] after_hours
     intro: Texts | None = None
     thank_you: Texts
     complaint_thresholds: dict[str, int] = DEFAULT_COMPLAINT_THRESHOLDS
@@ -148,6 +149,12 @@ class Survey(Strict):
         if unknown:
             raise ValueError(f"thresholds apply to csat, nps, ces and rating, not {', '.join(sorted(unknown))}")
         return {**DEFAULT_COMPLAINT_THRESHOLDS, **thresholds}
+
+    @model_validator(mode="after")
+    def reminder_before_expiry(self) -> Survey:
+        if self.reminder_after_hours is not None and self.reminder_after_hours >= self.expiry_hours:
+            raise ValueError("reminder_after_hours must be less than expiry_hours: the survey closes before it")
+        return self
 
     def question(self, question_id: str) -> Question | None:
         return next((question for question in self.questions if question.id == question_id), None)

@@ -41,11 +41,13 @@ log = logging.getLogger(__name__)
 
 
 async def sweep(core: Core) -> float:
-    """The minute's sweep: closes surveys past their expiry as partial, escalates overdue cases, prunes bookkeeping
-    rows past their deduplication window and anonymises people past the retention window. Each round has its own
-    correlation id, which the escalations it queues carry to their sends."""
+    """The minute's sweep: closes surveys past their expiry as partial, queues the survey reminders due, escalates
+    overdue cases, prunes bookkeeping rows past their deduplication window and anonymises people past the retention
+    window. Each round has its own correlation id, which the reminders and escalations it queues carry to their
+    sends."""
     with correlated(new_id("sweep")):
         closed = await core.engine.conversations.expire_overdue()
+        reminded = await core.reminders.sweep()
         escalated = await core.cases.escalate_overdue()
         engine = core.engine
         retention = Retention(core.database, engine.people, engine.keys, core.settings.privacy, engine.clock)
@@ -54,11 +56,12 @@ async def sweep(core: Core) -> float:
             log.info("queued the weekly digest for the staff destinations")
         core.swept.add(escalated, removed)
         (inbox, events, outbox), forgotten, texts = removed
-        if closed or escalated or inbox or events or outbox or forgotten or texts:
+        if closed or reminded or escalated or inbox or events or outbox or forgotten or texts:
             log.info(
-                "closed %d expired surveys as partial, escalated %d overdue cases, pruned %d handled inbox updates, "
-                "%d inbound events and %d outbox messages, anonymised %d inactive people and %d old free texts",
-                *(closed, escalated, inbox, events, outbox, forgotten, texts),
+                "closed %d expired surveys as partial, queued %d survey reminders, escalated %d overdue cases, "
+                "pruned %d handled inbox updates, %d inbound events and %d outbox messages, anonymised %d inactive "
+                "people and %d old free texts",
+                *(closed, reminded, escalated, inbox, events, outbox, forgotten, texts),
             )
     return SWEEP_SECONDS
 

@@ -16,7 +16,7 @@ from storage.models import Answer, Conversation, ConversationStatus, Invitation,
 
 class InvitationView(NamedTuple):
     """An invitation as the API shows it. `state` goes on from `sent` with its conversation: `started` once a
-    question is answered, `completed` once the survey is."""
+    question is answered, `completed` once the survey is, `partial` once it closed unfinished (expired, say)."""
 
     id: int
     survey_id: str
@@ -128,6 +128,8 @@ async def _state(session: AsyncSession, invitation: Invitation) -> str:
         return invitation.state
     if conversation.status == ConversationStatus.COMPLETED:
         return "completed"
+    if conversation.status == ConversationStatus.PARTIAL:
+        return "partial"  # closed unfinished: expired, replaced or stopped, its answers kept
     answered = exists().where(col(Answer.conversation_id) == conversation.id)
     return "started" if (await session.exec(select(answered))).one() else invitation.state
 

@@ -35,6 +35,7 @@ class Person(PersonBase, table=True):
     __table_args__ = (UniqueConstraint("channel", "platform_id"),)
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    timezone: str | None = Field(default=None, max_length=64)  # IANA name, where the platform tells it (Slack)
 
 
 class InvitationState(StrEnum):
@@ -84,10 +85,13 @@ class Invitation(SQLModel, table=True):
     api_key: str | None = Field(default=None, max_length=32)  # the name of the API key that made it
     idempotency_key: str | None = Field(default=None, max_length=128)
     request_hash: str | None = Field(default=None, max_length=64)  # of the request, to tell a retry from a reuse
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL")
+    # Indexed: the reminders' sweep reaches invitations from the open conversations.
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL", index=True)
     sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     link_id: int | None = Field(default=None, foreign_key="surveylink.id", ondelete="SET NULL")  # the link it came by
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    reminders_sent: int = 0  # claimed by the sweep, each with its outbox message
+    last_reminded_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class SurveyLink(SQLModel, table=True):

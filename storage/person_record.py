@@ -85,6 +85,7 @@ class PersonRecord:
     channel: str
     platform_id: str
     language: str | None
+    timezone: str | None  # as the platform told it, for the quiet hours of reminders
     opted_out: bool
     reachable: bool
     created_at: datetime
@@ -130,6 +131,7 @@ async def person_record(
         channel=person.channel,
         platform_id=person.platform_id,
         language=person.language,
+        timezone=person.timezone,
         opted_out=person.opted_out,
         reachable=not person.unreachable,
         created_at=person.created_at,

@@ -64,7 +64,7 @@ class InvitationPublic(BaseModel):
     person_id: int | None
     reference: str | None
     attributes: dict[str, str]
-    state: str = Field(description="invited, skipped, sent, started, completed or failed")
+    state: str = Field(description="invited, skipped, sent, started, completed, partial or failed")
     reason: str | None = Field(description="why it was skipped or failed")
     created_at: datetime
     sent_at: datetime | None
@@ -123,7 +123,8 @@ def add_invitation_routes(api: FastAPI, invitations: Invitations, caller: Callab
         tags=["invitations"],
     )
     async def get_invitation(invitation_id: int) -> InvitationPublic:
-        """The invitation and its state: invited, skipped, sent, started (a question answered), completed, failed."""
+        """The invitation and its state: invited, skipped, sent, started (a question answered), completed, partial
+        (closed unfinished: expired, replaced or stopped), failed."""
         view = await invitations.get(invitation_id)
         if view is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no invitation has this id")

@@ -39,6 +39,7 @@ from bot.outbound import (
     SendResult,
     StaffDigest,
     SurveyInvitation,
+    SurveyReminder,
     WebhookEvent,
 )
 from bot.staff_notices import raised_at
@@ -170,6 +171,7 @@ class SlackChannel:
         )
         self.cases = core.cases
         self.invitations = core.invitations
+        self.reminders = core.reminders
         register(self.app, self.services, core.cases, core.database)
         self.gate = inbound.Gate(secret)
         self.socket: AsyncSocketModeHandler | None = None
@@ -196,9 +198,12 @@ class SlackChannel:
             return to_starlette_response(await self.app.async_dispatch(bolt_request))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, updates, error notices and the digest for staff, outcomes for customers, survey invitations."""
+        """Case alerts, updates, error notices and the digest for staff, outcomes for customers, survey invitations
+        and reminders."""
         if isinstance(message, SurveyInvitation):
-            return await invitations.send(self.services, self.invitations, message)
+            return await invitations.send(self.services, self.invitations, self.reminders, message)
+        if isinstance(message, SurveyReminder):
+            return await invitations.send_reminder(self.services, self.reminders, message)
         if isinstance(message, StaffDigest):
             return await digest.send(self.services, message)
         if isinstance(message, WebhookEvent):  # delivered over HTTP, never to a chat

@@ -34,7 +34,15 @@ from bot.app import Core
 from bot.channels import Capability
 from bot.correlation import correlated
 from bot.i18n import FALLBACK_LANGUAGE, languages, translate
-from bot.outbound import OutboundMessage, Refused, SendResult, StaffDigest, SurveyInvitation, WebhookEvent
+from bot.outbound import (
+    OutboundMessage,
+    Refused,
+    SendResult,
+    StaffDigest,
+    SurveyInvitation,
+    SurveyReminder,
+    WebhookEvent,
+)
 from bot.staff_notices import raised_at
 from handlers.telegram import callbacks, cases, commands, digest, invitations, messages, render
 from handlers.telegram.common import Context, Services
@@ -164,6 +172,7 @@ class TelegramChannel:
         self.loops = core.loops
         self.notices = core.notices
         self.invitations = core.invitations
+        self.reminders = core.reminders
 
     async def handle(self, update: Update) -> bool:
         """Runs the handlers; False when one failed, so the inbox keeps the update for a retry."""
@@ -188,9 +197,12 @@ class TelegramChannel:
             await self.notices.handler_failed(CHANNEL, context.error, update_kind(update))
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Case alerts, steps, error notices and the digest for staff, outcomes for customers, survey invitations."""
+        """Case alerts, steps, error notices and the digest for staff, outcomes for customers, survey invitations and
+        reminders."""
         if isinstance(message, SurveyInvitation):
             return await invitations.send(self.services.delivery, self.invitations, message)
+        if isinstance(message, SurveyReminder):
+            return await invitations.send_reminder(self.services.delivery, self.reminders, message)
         if isinstance(message, StaffDigest):
             return await digest.send(self.services.delivery, message)
         if isinstance(message, WebhookEvent):  # delivered over HTTP, never to a chat

@@ -24,6 +24,11 @@ BROKEN = [
     ("not TOML", "title = ", "not valid TOML"),
     ("unknown key", VALID_HEAD + "colour = 'red'\n" + SCALE, "colour: unknown key"),
     ("no questions", VALID_HEAD, "questions: Field required"),
+    (
+        "a reminder after the expiry",
+        VALID_HEAD + "expiry_hours = 24\nreminder_after_hours = 24\n" + SCALE,
+        "reminder_after_hours must be less than expiry_hours",
+    ),
     ("unknown kind", VALID_HEAD + SCALE.replace("csat", "stars"), "question 'score': kind: Input should be"),
     (
         "rating without a range",

@@ -1,5 +1,5 @@
-"""The minute's sweep of `feedbackbot run` counts in its one log line what retention removed, and queues the weekly
-digest when it is due."""
+"""The minute's sweep of `feedbackbot run` counts in its one log line what retention removed and the reminders it
+queued, and queues the weekly digest when it is due."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from bot.app import Core
 from bot.cases import CaseDesk, Cases
 from bot.config import PrivacySettings, Settings
 from bot.engine import Engine
+from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
+from bot.outbound import SurveyInvitation
 from bot.surveys import Survey
 from handlers.registry import settings_model
 from handlers.runner import sweep
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.invitations import settle_invitation
+from storage.models import InvitationState, OutboxMessage
 from tests.bot.customer import Customer
 from tests.conftest import Clock, database_dump
 
@@ -67,3 +70,32 @@ async def test_the_sweep_queues_the_weekly_digest_when_it_is_due(
         [queued] = (await session.exec(select(OutboxMessage))).all()
     assert (queued.channel, queued.kind) == ("telegram", "staff_digest")
     assert '"target":"-100777"' in queued.payload
+
+
+async def test_the_sweep_queues_the_reminders_due_under_its_correlation_id_and_says_how_many(
+    engine: Engine,
+    database: Database,
+    surveys: dict[str, Survey],
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    core = Core(
+        settings=Settings(), database=database, surveys=surveys, engine=engine, cases=Cases(database, CaseDesk(), clock)
+    )
+    invitations = Invitations(database, engine, {"slack": True}, clock)
+    request = InvitationRequest("csat", ToPlatformUser("slack", "U1"))
+    invited = await invitations.invite(request, api_key="crm", idempotency_key=None)
+    assert await invitations.opening(SurveyInvitation(invitation_id=invited.invitation.id, platform_id="U1"), "slack")
+    async with database.transaction() as session:
+        await settle_invitation(
+            session, invitation_id=invited.invitation.id, state=InvitationState.SENT, reason=None, now=clock.now
+        )
+    clock.advance(hours=24)
+
+    with caplog.at_level(logging.INFO, logger="handlers.runner"):
+        await sweep(core)
+
+    assert "queued 1 survey reminders" in caplog.text
+    async with database.snapshot() as session:
+        [reminder] = await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "survey_reminder"))
+    assert reminder.correlation_id is not None and reminder.correlation_id.startswith("sweep-")

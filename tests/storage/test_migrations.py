@@ -17,7 +17,7 @@ from bot.outbound import CaseAlert, CaseContact, CaseUpdate, StaffNotice, decode
 from storage.db import Database
 from storage.links import add_link, get_link
 from storage.migrate import upgrade
-from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage
+from storage.models import CaseEvent, CaseReference, Invitation, OutboxMessage, Person
 from storage.outbox import add
 from storage.person_record import audit_log, record_request
 from storage.schedule import claim_run
@@ -306,3 +306,34 @@ async def test_0009_adds_campaigns_and_paced_messages_and_downgrades_without_the
     assert "campaign" not in tables
     assert "campaign_id" not in [column["name"] for column in invitation]
     assert "pace_seconds" not in [column["name"] for column in outbox]
+
+
+async def test_0010_counts_reminders_and_keeps_time_zones_and_downgrades_without_them(
+    empty_database: Database,
+) -> None:
+    await upgrade(empty_database, "0009")
+    invitation_0009 = sa.table(
+        "invitation",
+        *(sa.column(name, sa.String) for name in ("token", "survey_id", "state")),
+        sa.column("created_at", UTCDateTime()),
+    )
+    async with empty_database.engine.begin() as connection:
+        row = {"token": "t-1", "survey_id": "csat", "state": "sent", "created_at": NOW}
+        await connection.execute(invitation_0009.insert(), [row])
+    assert await upgrade(empty_database, "0010") == ("0009", "0010")
+    async with empty_database.transaction() as session:
+        session.add(Person(channel="slack", platform_id="U1", timezone="Asia/Tokyo"))
+    async with empty_database.snapshot() as session:
+        counted = list(await session.exec(select(Invitation.token, Invitation.reminders_sent)))
+        zones = list(await session.exec(select(Person.timezone)))
+    assert ([tuple(row) for row in counted], zones) == ([("t-1", 0)], ["Asia/Tokyo"])
+
+    await downgrade(empty_database, "0009")
+
+    async with empty_database.engine.begin() as connection:
+        invitation = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("invitation"))
+        person = await connection.run_sync(lambda sync: sa.inspect(sync).get_columns("person"))
+        kept = (await connection.execute(sa.text("SELECT token FROM invitation"))).scalars().all()
+    names = {column["name"] for column in invitation + person}
+    assert not names & {"reminders_sent", "last_reminded_at", "timezone"}
+    assert kept == ["t-1"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.outbound import StaffDigest
+from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
+from bot.outbound import Sent, StaffDigest, SurveyInvitation
 from handlers.slack import commands
 from tests.fakes.slack_api import NEWER_METHOD_SCOPES, SPEC_PATH
 from tests.fakes.slack_signing import USER_ID, app_home_opened, block_actions, event_callback, slash_command
@@ -53,6 +54,7 @@ async def test_every_call_the_bot_makes_is_covered_by_a_manifest_scope(slack: Sl
     slack.fake.add_usergroup("SDEPT", [USER_ID])
     assert await slack.channel.group_members("SDEPT") == [USER_ID]  # a pulse's recipients
     assert await slack.channel.group_members("CSTAFF") == [STAFF]
+    await invite_and_send(slack, "UINVITED")
     called = await slack.settle(
         lambda: (
             {c.method for c in slack.fake.calls} >= {"views.open", "chat.postEphemeral"}
@@ -65,3 +67,16 @@ async def test_every_call_the_bot_makes_is_covered_by_a_manifest_scope(slack: Sl
         assert needed == {"none"} or needed & granted, f"{method} needs one of {needed}"
     used = {scope for method in called for scope in scopes_of(method)} | FOR_EVENTS
     assert granted <= used, f"scopes asked for but never used: {granted - used}"
+
+
+async def invite_and_send(slack: SlackWorkspace, user_id: str) -> None:
+    """An invitation to a Slack member, sent: its DM, then users.info for the member's time zone."""
+    slack.fake.add_user(user_id, "invited-member")
+    core_invitations = slack.channel.invitations
+    invitations = Invitations(
+        core_invitations.database, core_invitations.engine, {"slack": True}, core_invitations.clock
+    )
+    request = InvitationRequest("csat", ToPlatformUser("slack", user_id))
+    invited = await invitations.invite(request, api_key="crm", idempotency_key=None)
+    message = SurveyInvitation(invitation_id=invited.invitation.id, platform_id=user_id)
+    assert isinstance(await slack.channel.send(message), Sent)
