@@ -92,6 +92,7 @@ class FakeBotApi:
         self.customers: dict[int, Customer] = {}
         self.phase: Phase | None = None
         self.callback_ids = 0
+        self.limit = SendLimit()
 
     # HTTP
 
@@ -105,6 +106,9 @@ class FakeBotApi:
             self.last_call = time.perf_counter()
         if request.match_info["token"] != TOKEN:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        if method == "sendMessage" and (wait := self.limit.refusal()) is not None:
+            refused = {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {wait}"}
+            return web.json_response(refused | {"parameters": {"retry_after": wait}}, status=429)
         result = await self.get_updates(params) if method == "getUpdates" else self.answer(method, params)
         return web.json_response({"ok": True, "result": result})
 
@@ -234,6 +238,28 @@ class FakeBotApi:
         return True
 
 
+@dataclass
+class SendLimit:
+    """Telegram's overall limit as the fake enforces it: at most `per_second` sendMessage calls in any second (None:
+    no limit); past it, a 429 asking for a second's wait. It also notes when each accepted send arrived."""
+
+    per_second: float | None = None
+    accepted: deque[float] = field(default_factory=deque)  # the last second's sends
+    sent_at: list[float] = field(default_factory=list)
+    refused: int = 0
+
+    def refusal(self) -> int | None:
+        now = time.perf_counter()
+        while self.accepted and self.accepted[0] <= now - 1:
+            self.accepted.popleft()
+        if self.per_second is not None and len(self.accepted) >= self.per_second:
+            self.refused += 1
+            return 1
+        self.accepted.append(now)
+        self.sent_at.append(now)
+        return None
+
+
 async def read_params(request: web.Request) -> Params:
     """PTB posts form fields with objects JSON-encoded."""
     if request.content_type == "application/json":
@@ -272,5 +298,10 @@ async def serve_commands(connection: Connection) -> None:
             elif name == "reset":
                 fake.updates.clear()
                 connection.send(True)
+            elif name == "limit":  # a new limit, and the sends counted afresh
+                fake.limit = SendLimit(*args)
+                connection.send(True)
+            elif name == "sends":  # when each accepted sendMessage arrived (seconds), and how many were refused
+                connection.send((fake.limit.sent_at, fake.limit.refused))
     finally:
         await runner.cleanup()

@@ -1,0 +1,155 @@
+"""Invitations through the outbox: the rate a campaign reaches at Telegram's limit, and the dispatcher's own ceiling.
+
+Run: `scripts/with-postgres .venv/bin/python bench/outbox_rate.py [--invitations N]` (part of `make bench`; it needs
+the PostgreSQL server that scripts/with-postgres starts). On a fresh PostgreSQL database it makes N Telegram people
+known to the bot, then for each phase writes a campaign to all of them with `feedbackbot campaign send` and lets real
+`feedbackbot run` processes (polling) send it to the loopback fake Bot API of bench/fake_bot_api.py:
+- at the limit: the fake refuses (429) any sendMessage past 30 in a second, as Telegram does overall; the bot runs
+  with its shipped limits and the campaign at `--rate 29`. Printed: the rate reached, as a share of the limit
+  (target at least 95 %), and the 429s (target none);
+- the ceiling: no limit anywhere (the fake's, [telegram] max_messages_per_second and per_chat_interval lifted, the
+  campaign's rate far above), with one process and then two on the same database. Printed: messages per second
+  (target at least 1,000 with two processes).
+Each rate is (sends - 1) / (last send - first send), timed by the fake. With N = 10,000 the run takes about a quarter
+of an hour, most of it the 30 messages/s phase; --invitations 2000 gives the same figures in a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hotpath import FEEDBACKBOT, ROOT, Fake, fresh_postgres_database, stop
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+sys.path.insert(0, str(ROOT))
+
+from storage.models import Person
+from storage.types import utcnow
+
+TELEGRAM_LIMIT = 30  # messages per second, overall
+# The campaign's rate at the limit: a hair under it, since the fake counts every send of any trailing second strictly
+# and sends spaced exactly 1/30 s apart would put a 31st in some second now and then.
+CAMPAIGN_RATE = 29
+QUIET = 5.0  # seconds without a send after which a phase's campaign is taken as sent
+FIRST_CHAT = 5_000_000
+LIFTED = {
+    "FEEDBACKBOT_TELEGRAM__MAX_MESSAGES_PER_SECOND": "1e6",
+    "FEEDBACKBOT_TELEGRAM__PER_CHAT_INTERVAL": "1e-6",
+}
+
+
+async def known_people(url: str, count: int) -> None:
+    """`count` people who started the bot on Telegram: the only ones a bot may write to first."""
+    engine = create_async_engine(url)
+    now = utcnow()
+    rows = [
+        {"channel": "telegram", "platform_id": str(FIRST_CHAT + n), "opted_out": False, "unreachable": False}
+        | {"created_at": now}
+        for n in range(count)
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(insert(Person), rows)
+    await engine.dispose()
+
+
+def project(folder: Path, url: str, fake: Fake) -> dict[str, str]:
+    """The folder of a user's install (config.example.toml, the shipped surveys) and its environment."""
+    folder.mkdir()
+    (folder / "config.toml").write_text((ROOT / "config.example.toml").read_text())
+    (folder / "surveys").symlink_to(ROOT / "surveys")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACKBOT_")}
+    return env | {
+        "FEEDBACKBOT_STORAGE__URL": url,
+        "FEEDBACKBOT_TELEGRAM__TOKEN": "123456789:BENCH-fake-telegram-token",
+        "FEEDBACKBOT_TELEGRAM__API_BASE_URL": fake.base_url,
+        "FEEDBACKBOT_SERVER__PORT": "0",
+    }
+
+
+def campaign(folder: Path, env: dict[str, str], name: str, people: range, rate: float) -> float:
+    """Writes the campaign to `people` (numbers of the known people); returns the seconds `campaign send` took."""
+    recipients = folder / f"{name}.csv"
+    recipients.write_text("channel,platform_id\n" + "".join(f"telegram,{FIRST_CHAT + n}\n" for n in people))
+    started = time.perf_counter()
+    command = [FEEDBACKBOT, "campaign", "send", "--survey", "csat", "--recipients", str(recipients), "--rate"]
+    subprocess.run([*command, str(rate)], cwd=folder, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+@contextmanager
+def bots(folder: Path, env: dict[str, str], count: int) -> Iterator[None]:
+    """`count` `feedbackbot run` processes on the same database, stopped on leaving."""
+    processes = []
+    for number in range(count):
+        with (folder / f"bot-{number}.log").open("wb") as log:
+            processes.append(subprocess.Popen([FEEDBACKBOT, "run"], cwd=folder, env=env, stdout=log, stderr=log))
+    try:
+        yield
+    finally:
+        for process in processes:
+            stop(process)
+
+
+def rate_of(fake: Fake, timeout: float) -> tuple[float, int, int]:
+    """Waits until the sends stop (none for QUIET seconds after the first) or `timeout` passed; messages per second,
+    sends, 429s."""
+    deadline = time.monotonic() + timeout
+    sent_at, refused = fake.ask("sends")
+    while time.monotonic() < deadline and not (sent_at and time.perf_counter() - sent_at[-1] > QUIET):
+        time.sleep(0.5)
+        sent_at, refused = fake.ask("sends")
+    if len(sent_at) < 2:
+        return 0.0, len(sent_at), refused
+    return (len(sent_at) - 1) / (sent_at[-1] - sent_at[0]), len(sent_at), refused
+
+
+def phase(fake: Fake, folder: Path, env: dict[str, str], name: str, people: range, processes: int) -> str:
+    """One campaign to `people`, sent by `processes` bots: at Telegram's limit (`name` "limit") or with none."""
+    limited = name == "limit"
+    fake.ask("limit", TELEGRAM_LIMIT if limited else None)
+    written = campaign(folder, env, name, people, CAMPAIGN_RATE if limited else 1e6)
+    with bots(folder, env if limited else env | LIFTED, processes):
+        rate, sent, refused = rate_of(fake, timeout=len(people) / 10 + 120)
+    share = f" ({100 * rate / TELEGRAM_LIMIT:.1f} % of the limit)" if limited else ""
+    return (
+        f"{name:8} {processes} process{'es' if processes > 1 else '  '}: {len(people)} invitations, {sent} messages,"
+        f" {rate:7.1f} msg/s{share}, {refused} 429s (the campaign written in {written:.0f} s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--invitations", type=int, default=10_000, help="invitations in each phase")
+    arguments = parser.parse_args()
+    server = os.environ.get("FEEDBACKBOT_TEST_POSTGRES_URL")
+    if not server:
+        sys.exit("outbox_rate.py needs PostgreSQL: run it under scripts/with-postgres")
+    url = fresh_postgres_database(server)
+    fake = Fake()
+    try:
+        subprocess.run([FEEDBACKBOT, "db", "upgrade"], env=os.environ | {"FEEDBACKBOT_STORAGE__URL": url}, check=True)
+        phases = (("limit", 1), ("ceiling", 1), ("ceiling2", 2))
+        count = arguments.invitations
+        asyncio.run(known_people(url, count * len(phases)))
+        with tempfile.TemporaryDirectory(prefix="bench-outbox-") as temporary:
+            for number, (name, processes) in enumerate(phases):  # new people each phase: nobody's survey replaced
+                folder = Path(temporary) / name
+                people = range(number * count, (number + 1) * count)
+                print(phase(fake, folder, project(folder, url, fake), name, people, processes), flush=True)
+    finally:
+        fake.close()
+    print("(targets: at the limit at least 95 % and no 429; the ceiling with two processes at least 1,000 msg/s)")
+
+
+if __name__ == "__main__":
+    main()
