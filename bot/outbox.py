@@ -120,17 +120,27 @@ class Dispatcher:
         self.paced_due: dict[str, float] = {}  # by channel: when (time.monotonic()) the next paced send may go
 
     async def run_once(self) -> int:
-        """Claims and sends one batch of due messages; returns how many were sent."""
+        """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
+        a conversation go one after another, in order; a campaign's, each to a person of its own, go at once, each
+        at its slot, so that a campaign is not held to one message per round trip."""
         claimed = await self._claim()
+        paced = [message for message in claimed if message.pace_seconds is not None]
         sent = 0
         for message in claimed:
-            # Logged under the id of the update that queued the message, so that one id follows it to its send.
-            with correlation.correlated(message.correlation_id or f"outbox-{message.id}"):
-                if message.taken_over_from is not None:
-                    self._count_possible_resend(message)
-                await self._keep_pace(message)
-                sent += await self._send(message)
+            if message.pace_seconds is None:
+                sent += await self._send_in_its_context(message, 0)
+        slots = [self._slot(message) for message in paced]
+        sent += sum(await asyncio.gather(*map(self._send_in_its_context, paced, slots)))
         return sent
+
+    async def _send_in_its_context(self, message: stored.Claimed, wait: float) -> int:
+        """Sends the message after `wait` seconds, logged under the id of the update that queued it, so that one id
+        follows it to its send."""
+        with correlation.correlated(message.correlation_id or f"outbox-{message.id}"):
+            if message.taken_over_from is not None:
+                self._count_possible_resend(message)
+            await asyncio.sleep(wait)
+            return await self._send(message)
 
     async def step(self, interval: float = 1.0) -> float:
         """One round of the dispatcher's loop: sends a batch; returns the wait before the next: none while busy,
@@ -142,15 +152,14 @@ class Dispatcher:
             due = await stored.next_due(session, channels=list(self.senders), now=now)
         return interval if due is None else min(interval, max((due - now).total_seconds(), 0))
 
-    async def _keep_pace(self, message: stored.Claimed) -> None:
-        """Holds a paced message until its pace since the last paced send of its channel: a dispatcher that fell
-        behind its campaign's times catches up at the campaign's rate, never in a burst."""
-        if message.pace_seconds is None:
-            return
+    def _slot(self, message: stored.Claimed) -> float:
+        """How long a paced message waits: its pace after the last paced send of its channel, so that a dispatcher
+        that fell behind its campaign's times catches up at the campaign's rate, never in a burst."""
+        assert message.pace_seconds is not None
         now = time.monotonic()
         due = max(self.paced_due.get(message.channel, now), now)
         self.paced_due[message.channel] = due + message.pace_seconds
-        await asyncio.sleep(due - now)
+        return due - now
 
     async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
         """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
