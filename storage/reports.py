@@ -53,6 +53,20 @@ class ScoreCount(NamedTuple):
     anonymous: int  # of which anonymous
 
 
+class AnswerTally(NamedTuple):
+    """Per group, the answers alike in all a figure reads of them: their question, score, whether skipped, the
+    sentiment label and polarity bin of their words."""
+
+    group: str | None
+    question_id: str
+    value: int | None
+    skipped: bool
+    label: str | None
+    polarity_bin: int | None  # see polarity_bins; None without a polarity
+    answers: int
+    anonymous: int  # of which anonymous
+
+
 class SentimentCount(NamedTuple):
     group: str | None
     labelled: int  # free-text answers the analyzer read
@@ -199,6 +213,25 @@ async def score_counts(session: AsyncSession, scope: Scope, *, question_id: str)
     )
     rows = await session.exec(statement.group_by(key, col(Answer.value)).order_by(col(Answer.value)))
     return [ScoreCount(*row) for row in rows]
+
+
+async def answer_tallies(session: AsyncSession, scope: Scope) -> list[AnswerTally]:
+    """Per group, the scope's answers counted by question, score, skipped, sentiment label and polarity bin: one
+    pass over the answers (a few hundred rows per group) that score, sentiment, polarity and question counts are
+    all summed from."""
+    polarity = col(Answer.polarity)
+    bin_of = case(
+        *((polarity < edge, number) for number, edge in enumerate(POLARITY_EDGES)),
+        (polarity.is_not(None), len(POLARITY_EDGES)),
+    )
+    kept = (col(Answer.question_id), col(Answer.value), col(Answer.skipped), col(Answer.sentiment_label))
+    anonymous = _count_if(col(Conversation.anonymous) == true())
+    key, statement = _conversations(session, scope, *kept, bin_of.label("bin"), func.count(), anonymous)
+    statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id)
+    rows = await session.exec(statement.group_by(key, *kept, "bin"))
+    return [
+        AnswerTally(group, question, value, bool(skipped), *rest) for group, question, value, skipped, *rest in rows
+    ]
 
 
 async def sentiment_counts(session: AsyncSession, scope: Scope) -> list[SentimentCount]:
