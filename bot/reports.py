@@ -359,7 +359,9 @@ async def _survey_report(
     return replace(
         report,
         root_causes=pareto(await reports.root_causes(session, scope)),
-        questions=question_reach(survey, question_counts(total_counted.answers), await reports.stopped(session, scope)),
+        questions=question_reach(
+            survey, _question_counts(total_counted.answers), await reports.stopped(session, scope)
+        ),
         themes=await _themes(session, scope, shown_before),
         contradictions=await _contradictions(session, survey, scope),
         previous=None if before is None or then is None else _comparison(before, then, total_figures),
@@ -512,8 +514,8 @@ async def _aggregates(session: AsyncSession, survey: Survey, scope: Scope, count
     funnel = [] if scope.by == "answer" else await reports.invitation_funnel(session, scope)
     return _Aggregates(
         {kind: _scores(survey, counted.answers, kind) for kind in SCORED_KINDS},
-        sentiment_counts(counted.answers),
-        polarity_counts(counted.answers),
+        _sentiments(counted.answers),
+        _polarity_histograms(counted.answers),
         {row.group: row for row in counted.cases},
         {row.group: row for row in await reports.case_durations(session, scope, action="acknowledged")},
         {row.group: row for row in await reports.case_durations(session, scope, action="resolved")},
@@ -581,7 +583,7 @@ def _read(row: AnswerTally) -> bool:
     return row.label is not None and row.label != UNKNOWN_LABEL
 
 
-def sentiment_counts(answers: Iterable[AnswerTally]) -> dict[str | None, SentimentCount]:
+def _sentiments(answers: Iterable[AnswerTally]) -> dict[str | None, SentimentCount]:
     """Per group with read words: how many, and how many of them negative."""
     labelled: Counter[str | None] = Counter()
     negative: Counter[str | None] = Counter()
@@ -591,7 +593,7 @@ def sentiment_counts(answers: Iterable[AnswerTally]) -> dict[str | None, Sentime
     return {group: SentimentCount(group, count, negative[group]) for group, count in labelled.items()}
 
 
-def polarity_counts(answers: Iterable[AnswerTally]) -> dict[str | None, dict[int, int]]:
+def _polarity_histograms(answers: Iterable[AnswerTally]) -> dict[str | None, dict[int, int]]:
     """Per group: the read words by polarity bin."""
     bins: defaultdict[str | None, Counter[int]] = defaultdict(Counter)
     for row in filter(_read, answers):
@@ -600,7 +602,7 @@ def polarity_counts(answers: Iterable[AnswerTally]) -> dict[str | None, dict[int
     return {group: dict(counts) for group, counts in bins.items()}
 
 
-def question_counts(answers: Iterable[AnswerTally]) -> list[QuestionCounts]:
+def _question_counts(answers: Iterable[AnswerTally]) -> list[QuestionCounts]:
     """Per question: how many answered it and how many skipped it."""
     answered: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
