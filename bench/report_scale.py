@@ -58,12 +58,13 @@ def table(name: str) -> Table:
 
 
 def conversations(count: int, now: datetime) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """`count` completed conversations spread over the past year, each with a score and a comment."""
+    """`count` completed conversations spread over the past year, each with a score and a comment. Their ids follow
+    their start, as in a database the bot filled (each conversation is written when it starts)."""
     rng = random.Random(7)
-    for number in range(1, count + 1):
+    starts = sorted(now - YEAR * rng.random() for _ in range(count))
+    for number, started in enumerate(starts, start=1):
         survey = rng.choice(tuple(SURVEYS))
         question, low, high = SURVEYS[survey]
-        started = now - YEAR * rng.random()
         score = rng.randint(low, high)
         comment = rng.choice(COMMENTS)
         conversation = {

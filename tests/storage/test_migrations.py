@@ -274,3 +274,22 @@ async def test_0007_adds_survey_links_and_downgrades_without_them(empty_database
         kept = (await connection.execute(sa.text("SELECT token FROM invitation"))).scalars().all()
     assert "surveylink" not in tables and "link_id" not in [column["name"] for column in columns]
     assert kept == ["t-1"]
+
+
+async def test_0012_adds_the_report_indexes_and_downgrades_without_them(empty_database: Database) -> None:
+    await upgrade(empty_database, "0007")
+    assert await upgrade(empty_database, "0012") == ("0007", "0012")
+
+    async def index_names() -> set[str]:
+        async with empty_database.engine.begin() as connection:
+            return await connection.run_sync(
+                lambda sync: {
+                    index["name"] or ""
+                    for table in ("conversation", "answer")
+                    for index in sa.inspect(sync).get_indexes(table)
+                }
+            )
+
+    assert {"ix_conversation_survey_started", "ix_answer_label_answered"} <= await index_names()
+    await downgrade(empty_database, "0007")
+    assert not {"ix_conversation_survey_started", "ix_answer_label_answered"} & await index_names()
