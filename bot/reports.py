@@ -342,9 +342,8 @@ async def _survey_report(
 ) -> SurveyReport:
     title = survey.text(survey.title, survey.fallback_language)
     grouped = _grouped_scope(survey, scope, by)
-    # Counted once, by group when grouped: every conversation falls in one group, so their sum is the total.
     counted = await _counted(session, grouped or scope)
-    total_counted = counted if grouped is None else counted.summed()
+    total_counted = counted if grouped is None else await _total_counts(session, scope, grouped, counted)
     total_figures = await _total(session, survey, scope, min_group_size, total_counted)
     groups = await _group_figures(session, survey, grouped, counted, min_group_size) if grouped else []
     groups = hide_small_groups(groups, min_group_size)
@@ -485,6 +484,12 @@ class _Counted:
 def _column_sums(rows: Iterable[tuple[str | None, *tuple[int, ...]]]) -> list[int]:
     """The sum of each count column of group rows (the group first)."""
     return [sum(column) for column in zip(*(counts for _, *counts in rows), strict=True)]
+
+
+async def _total_counts(session: AsyncSession, scope: Scope, grouped: Scope, counted: _Counted) -> _Counted:
+    """The total's counts: the sum of the groups' where each conversation falls in one group (one channel, period,
+    option chosen), counted again by attribute, since two invitations may lead to the same conversation."""
+    return await _counted(session, scope) if grouped.by == "attribute" else counted.summed()
 
 
 async def _counted(session: AsyncSession, scope: Scope) -> _Counted:
