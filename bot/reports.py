@@ -371,7 +371,8 @@ async def _total(
     session: AsyncSession, survey: Survey, scope: Scope, min_group_size: int, counted: _Counted | None = None
 ) -> GroupFigures:
     """The scope's total figures, from its counts when they are at hand."""
-    counted = counted or await _counted(session, scope)
+    if counted is None:
+        counted = await _counted(session, scope)
     total = await _group_figures(session, survey, scope, counted, min_group_size)
     return total[0] if total else GroupFigures(TOTAL, 0, 0, 0)
 
@@ -468,8 +469,8 @@ def _grouped_scope(survey: Survey, scope: Scope, by: str | None) -> Scope | None
 class _Counted:
     """A scope's respondents, answers and cases as the database counted them per group."""
 
-    people: list[reports.Respondents]
-    answers: list[reports.AnswerTally]
+    people: list[Respondents]
+    answers: list[AnswerTally]
     cases: list[CaseCounts]
 
     def summed(self) -> _Counted:
@@ -580,7 +581,7 @@ def _scores(
     for row in answers:
         if row.question_id == question.id and row.value is not None and not row.skipped:
             by_group[row.group][row.value] += row.answers
-    return {group: dict(sorted(counts.items())) for group, counts in by_group.items()}
+    return {group: dict(counts) for group, counts in by_group.items()}
 
 
 def _read(row: AnswerTally) -> bool:

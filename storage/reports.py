@@ -230,7 +230,7 @@ async def answer_tallies(session: AsyncSession, scope: Scope) -> list[AnswerTall
     statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id)
     rows = await session.exec(statement.group_by(key, *kept, "bin"))
     return [
-        AnswerTally(group, question, value, bool(skipped), *rest) for group, question, value, skipped, *rest in rows
+        AnswerTally(group, question, value, bool(skipped), *counts) for group, question, value, skipped, *counts in rows
     ]
 
 
