@@ -4,7 +4,7 @@ aggregates (storage/reports.py); groups too small for an anonymous survey hidden
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,7 +20,19 @@ from bot.report_themes import ContradictionRow, Themes, contradiction_rows, phra
 from bot.surveys import QuestionKind, Survey
 from storage import reports
 from storage.db import Database
-from storage.reports import POLARITY_EDGES, CaseCounts, Durations, GroupBy, Scope
+from storage.reports import (
+    NEGATIVE_LABEL,
+    POLARITY_EDGES,
+    UNKNOWN_LABEL,
+    AnswerTally,
+    CaseCounts,
+    Durations,
+    GroupBy,
+    QuestionCounts,
+    Respondents,
+    Scope,
+    SentimentCount,
+)
 from storage.types import utcnow
 
 SATISFIED_AT_LEAST = 4  # CSAT %: the share of 4s and 5s
@@ -329,9 +341,11 @@ async def _survey_report(
     session: AsyncSession, survey: Survey, scope: Scope, by: str | None, min_group_size: int
 ) -> SurveyReport:
     title = survey.text(survey.title, survey.fallback_language)
-    total_figures = await _total(session, survey, scope, min_group_size)
     grouped = _grouped_scope(survey, scope, by)
-    groups = await _group_figures(session, survey, grouped, min_group_size) if grouped else []
+    counted = await _counted(session, grouped or scope)
+    total_counted = counted if grouped is None else await _total_counts(session, scope, grouped, counted)
+    total_figures = await _total(session, survey, scope, min_group_size, total_counted)
+    groups = await _group_figures(session, survey, grouped, counted, min_group_size) if grouped else []
     groups = hide_small_groups(groups, min_group_size)
     if by in BREAKDOWNS and Breakdown(by).is_period:
         groups = mark_changes(groups)
@@ -345,7 +359,7 @@ async def _survey_report(
         report,
         root_causes=pareto(await reports.root_causes(session, scope)),
         questions=question_reach(
-            survey, await reports.question_counts(session, scope), await reports.stopped(session, scope)
+            survey, _question_counts(total_counted.answers), await reports.stopped(session, scope)
         ),
         themes=await _themes(session, scope, shown_before),
         contradictions=await _contradictions(session, survey, scope),
@@ -353,9 +367,14 @@ async def _survey_report(
     )
 
 
-async def _total(session: AsyncSession, survey: Survey, scope: Scope, min_group_size: int) -> GroupFigures:
-    [total] = await _group_figures(session, survey, scope, min_group_size) or [GroupFigures(TOTAL, 0, 0, 0)]
-    return total
+async def _total(
+    session: AsyncSession, survey: Survey, scope: Scope, min_group_size: int, counted: _Counted | None = None
+) -> GroupFigures:
+    """The scope's total figures, from its counts when they are at hand."""
+    if counted is None:
+        counted = await _counted(session, scope)
+    total = await _group_figures(session, survey, scope, counted, min_group_size)
+    return total[0] if total else GroupFigures(TOTAL, 0, 0, 0)
 
 
 NEGATIVE_COMMENTS_READ = 1000  # the latest negative comments of a period that its phrases are found in
@@ -447,11 +466,47 @@ def _grouped_scope(survey: Survey, scope: Scope, by: str | None) -> Scope | None
 
 
 @dataclass(frozen=True, slots=True)
+class _Counted:
+    """A scope's respondents, answers and cases as the database counted them per group."""
+
+    people: list[Respondents]
+    answers: list[AnswerTally]
+    cases: list[CaseCounts]
+
+    def summed(self) -> _Counted:
+        """The counts of all groups together, as one total (group None)."""
+        return _Counted(
+            [Respondents(None, *_column_sums(self.people))] if self.people else [],
+            [row._replace(group=None) for row in self.answers],
+            [CaseCounts(None, *_column_sums(self.cases))] if self.cases else [],
+        )
+
+
+def _column_sums(rows: Iterable[tuple[str | None, *tuple[int, ...]]]) -> list[int]:
+    """The sum of each count column of group rows (the group first)."""
+    return [sum(column) for column in zip(*(counts for _, *counts in rows), strict=True)]
+
+
+async def _total_counts(session: AsyncSession, scope: Scope, grouped: Scope, counted: _Counted) -> _Counted:
+    """The total's counts: the sum of the groups' where each conversation falls in one group (one channel, period,
+    option chosen), counted again by attribute, since two invitations may lead to the same conversation."""
+    return await _counted(session, scope) if grouped.by == "attribute" else counted.summed()
+
+
+async def _counted(session: AsyncSession, scope: Scope) -> _Counted:
+    return _Counted(
+        await reports.respondents(session, scope),
+        await reports.answer_tallies(session, scope),
+        await reports.case_counts(session, scope),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class _Aggregates:
     """The database's aggregates of one scope, each keyed by group."""
 
     scores: dict[QuestionKind, dict[str | None, dict[int, int]] | None]
-    sentiment: dict[str | None, reports.SentimentCount]
+    sentiment: dict[str | None, SentimentCount]
     polarity: dict[str | None, dict[int, int]]
     cases: dict[str | None, CaseCounts]
     to_acknowledge: dict[str | None, Durations]
@@ -460,17 +515,14 @@ class _Aggregates:
     anonymous: bool  # the survey: its invitations are counted only up to their delivery
 
 
-async def _aggregates(session: AsyncSession, survey: Survey, scope: Scope) -> _Aggregates:
-    polarity: defaultdict[str | None, dict[int, int]] = defaultdict(dict)
-    for group, number, comments in await reports.polarity_bins(session, scope):
-        polarity[group][number] = comments
+async def _aggregates(session: AsyncSession, survey: Survey, scope: Scope, counted: _Counted) -> _Aggregates:
     # An invitation's group is known before any answer: the funnel splits by anything but an answer.
     funnel = [] if scope.by == "answer" else await reports.invitation_funnel(session, scope)
     return _Aggregates(
-        {kind: await _scores(session, survey, scope, kind) for kind in SCORED_KINDS},
-        {row.group: row for row in await reports.sentiment_counts(session, scope)},
-        polarity,
-        {row.group: row for row in await reports.case_counts(session, scope)},
+        {kind: _scores(survey, counted.answers, kind) for kind in SCORED_KINDS},
+        _sentiments(counted.answers),
+        _polarity_histograms(counted.answers),
+        {row.group: row for row in counted.cases},
         {row.group: row for row in await reports.case_durations(session, scope, action="acknowledged")},
         {row.group: row for row in await reports.case_durations(session, scope, action="resolved")},
         {row.group: row for row in funnel if row.invitations},
@@ -479,13 +531,13 @@ async def _aggregates(session: AsyncSession, survey: Survey, scope: Scope) -> _A
 
 
 async def _group_figures(
-    session: AsyncSession, survey: Survey, scope: Scope, min_group_size: int
+    session: AsyncSession, survey: Survey, scope: Scope, counted: _Counted, min_group_size: int
 ) -> list[GroupFigures]:
-    """Every group's figures (the total's when `scope` groups by nothing), from one aggregate query per figure."""
-    people = await reports.respondents(session, scope)
-    found = await _aggregates(session, survey, scope)
+    """Every group's figures (the total's when `scope` groups by nothing), from the scope's counts and the
+    aggregates that cannot be summed from them."""
+    found = await _aggregates(session, survey, scope, counted)
     figures = []
-    for row in sorted(people, key=lambda row: str(row.group)):
+    for row in sorted(counted.people, key=lambda row: str(row.group)):
         group = GroupFigures(
             TOTAL if row.group is None else str(row.group), row.respondents, row.anonymous, row.completed
         )
@@ -518,17 +570,51 @@ def _figures_of(group: GroupFigures, key: str | None, found: _Aggregates) -> Gro
 SCORED_KINDS = (QuestionKind.CSAT, QuestionKind.NPS, QuestionKind.CES)
 
 
-async def _scores(
-    session: AsyncSession, survey: Survey, scope: Scope, kind: QuestionKind
+def _scores(
+    survey: Survey, answers: Iterable[AnswerTally], kind: QuestionKind
 ) -> dict[str | None, dict[int, int]] | None:
     """The score distribution of the survey's first question of `kind`, per group; None when it asks none."""
     question = next((q for q in survey.questions if q.kind == kind), None)
     if question is None:
         return None
-    by_group: defaultdict[str | None, dict[int, int]] = defaultdict(dict)
-    for row in await reports.score_counts(session, scope, question_id=question.id):
-        by_group[row.group][row.value] = row.answers
-    return by_group
+    by_group: defaultdict[str | None, Counter[int]] = defaultdict(Counter)
+    for row in answers:
+        if row.question_id == question.id and row.value is not None and not row.skipped:
+            by_group[row.group][row.value] += row.answers
+    return {group: dict(counts) for group, counts in by_group.items()}
+
+
+def _read(row: AnswerTally) -> bool:
+    """Words the analyzer read: their sentiment counts either way."""
+    return row.label is not None and row.label != UNKNOWN_LABEL
+
+
+def _sentiments(answers: Iterable[AnswerTally]) -> dict[str | None, SentimentCount]:
+    """Per group with read words: how many, and how many of them negative."""
+    labelled: Counter[str | None] = Counter()
+    negative: Counter[str | None] = Counter()
+    for row in filter(_read, answers):
+        labelled[row.group] += row.answers
+        negative[row.group] += row.answers if row.label == NEGATIVE_LABEL else 0
+    return {group: SentimentCount(group, count, negative[group]) for group, count in labelled.items()}
+
+
+def _polarity_histograms(answers: Iterable[AnswerTally]) -> dict[str | None, dict[int, int]]:
+    """Per group: the read words by polarity bin."""
+    bins: defaultdict[str | None, Counter[int]] = defaultdict(Counter)
+    for row in filter(_read, answers):
+        if row.polarity_bin is not None:
+            bins[row.group][row.polarity_bin] += row.answers
+    return {group: dict(counts) for group, counts in bins.items()}
+
+
+def _question_counts(answers: Iterable[AnswerTally]) -> list[QuestionCounts]:
+    """Per question: how many answered it and how many skipped it."""
+    answered: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    for row in answers:
+        (skipped if row.skipped else answered)[row.question_id] += row.answers
+    return [QuestionCounts(question, answered[question], skipped[question]) for question in answered | skipped]
 
 
 def _of_group(scores: dict[str | None, dict[int, int]] | None, group: str | None) -> dict[int, int] | None:

@@ -134,6 +134,7 @@ class Conversation(ConversationBase, table=True):
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),
+        Index("ix_conversation_survey_started", "survey_id", "started_at"),  # a report's latest contradictions
     )
     id: int | None = Field(default=None, primary_key=True)
     started_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
@@ -159,7 +160,10 @@ class AnswerBase(SQLModel):
 class Answer(AnswerBase, table=True):
     """One stored answer; a later press of an earlier question's button updates it in place."""
 
-    __table_args__ = (UniqueConstraint("conversation_id", "question_id"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "question_id"),
+        Index("ix_answer_label_answered", "sentiment_label", "answered_at"),  # a report's latest negative comments
+    )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE", index=True)
     answered_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())

@@ -53,6 +53,20 @@ class ScoreCount(NamedTuple):
     anonymous: int  # of which anonymous
 
 
+class AnswerTally(NamedTuple):
+    """Per group, the answers alike in all a figure reads of them: their question, score, whether skipped, the
+    sentiment label and polarity bin of their words."""
+
+    group: str | None
+    question_id: str
+    value: int | None
+    skipped: bool
+    label: str | None
+    polarity_bin: int | None  # i: below POLARITY_EDGES[i] (the last: from the last edge on); None without one
+    answers: int
+    anonymous: int  # of which anonymous
+
+
 class SentimentCount(NamedTuple):
     group: str | None
     labelled: int  # free-text answers the analyzer read
@@ -201,14 +215,23 @@ async def score_counts(session: AsyncSession, scope: Scope, *, question_id: str)
     return [ScoreCount(*row) for row in rows]
 
 
-async def sentiment_counts(session: AsyncSession, scope: Scope) -> list[SentimentCount]:
-    """Per group: the free-text answers with a sentiment, and how many of them negative."""
-    label = col(Answer.sentiment_label)
-    key, statement = _conversations(session, scope, func.count(), _count_if(label == NEGATIVE_LABEL))
-    statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id).where(
-        label.is_not(None), label != UNKNOWN_LABEL
+async def answer_tallies(session: AsyncSession, scope: Scope) -> list[AnswerTally]:
+    """Per group, the scope's answers counted by question, score, skipped, sentiment label and polarity bin: one
+    pass over the answers (a few hundred rows per group) that score, sentiment, polarity and question counts are
+    all summed from."""
+    polarity = col(Answer.polarity)
+    bin_of = case(
+        *((polarity < edge, number) for number, edge in enumerate(POLARITY_EDGES)),
+        (polarity.is_not(None), len(POLARITY_EDGES)),
     )
-    return [SentimentCount(*row) for row in await session.exec(statement.group_by(key))]
+    kept = (col(Answer.question_id), col(Answer.value), col(Answer.skipped), col(Answer.sentiment_label))
+    anonymous = _count_if(col(Conversation.anonymous) == true())
+    key, statement = _conversations(session, scope, *kept, bin_of.label("bin"), func.count(), anonymous)
+    statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id)
+    rows = await session.exec(statement.group_by(key, *kept, "bin"))
+    return [
+        AnswerTally(group, question, value, bool(skipped), *counts) for group, question, value, skipped, *counts in rows
+    ]
 
 
 async def case_counts(session: AsyncSession, scope: Scope) -> list[CaseCounts]:
@@ -301,18 +324,6 @@ async def negative_comments(session: AsyncSession, scope: Scope, *, limit: int) 
 POLARITY_EDGES = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)  # eight bins over -1..1, each closed on its left
 
 
-async def polarity_bins(session: AsyncSession, scope: Scope) -> list[tuple[str | None, int, int]]:
-    """Per group: (group, bin, comments) of the read comments' polarity, bin i from POLARITY_EDGES (0: below
-    -0.75, 7: from 0.75 on)."""
-    polarity, label = col(Answer.polarity), col(Answer.sentiment_label)
-    bin_of = case(*((polarity < edge, number) for number, edge in enumerate(POLARITY_EDGES)), else_=len(POLARITY_EDGES))
-    key, statement = _conversations(session, scope, bin_of.label("bin"), func.count())
-    statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id).where(
-        polarity.is_not(None), label.is_not(None), label != UNKNOWN_LABEL
-    )
-    return [(group, number, count) for group, number, count in await session.exec(statement.group_by(key, "bin"))]
-
-
 async def contradictions(
     session: AsyncSession, scope: Scope, *, question_id: str, high_from: int, low_up_to: int, limit: int
 ) -> list[Contradiction]:
@@ -371,15 +382,6 @@ async def invitation_funnel(session: AsyncSession, scope: Scope) -> list[Funnel]
     if scope.until is not None:
         statement = statement.where(col(Invitation.created_at) < scope.until)
     return [Funnel(*row) for row in await session.exec(statement.group_by(key))]
-
-
-async def question_counts(session: AsyncSession, scope: Scope) -> list[QuestionCounts]:
-    """Per question of the scope's conversations (not grouped): how many answered it and how many skipped it."""
-    skipped = col(Answer.skipped).is_(True)
-    _, statement = _conversations(session, scope, Answer.question_id, _count_if(~skipped), _count_if(skipped))
-    statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id)
-    rows = await session.exec(statement.group_by(col(Answer.question_id)))
-    return [QuestionCounts(*row[1:]) for row in rows]
 
 
 async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.cases import CaseDesk, Cases
 from bot.engine import Engine
@@ -21,7 +22,7 @@ from bot.reports import Breakdown, Report, breakdown_of, build_report
 from bot.surveys import Survey
 from storage import invitations as stored_invitations
 from storage.db import Database
-from storage.models import InvitationState
+from storage.models import Invitation, InvitationState
 from tests.bot.customer import Customer
 from tests.conftest import Clock
 
@@ -105,6 +106,24 @@ async def test_response_rate_and_drop_off_by_invitation_attribute(
         ("comment", 4, 1, 1, 2),  # U2 waits at it; "left" stopped there
     ]
     assert survey.questions[0].answered_percent == pytest.approx(500 / 6)
+
+
+async def test_a_conversation_two_invitations_led_to_counts_once_in_the_total(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    invitations = Invitations(database, engine, {"slack": True}, clock)
+    await invite(invitations, database, clock, "U1", "north", True)
+    await Customer(engine, user_id="U1", channel="slack").say("5")
+    async with database.transaction() as session:
+        [first] = await session.exec(select(Invitation))
+        tied = first.conversation_id
+        session.add(Invitation(token="again", survey_id="csat", conversation_id=tied, attributes={"region": "south"}))
+
+    [survey] = (await report(database, surveys["csat"], "region")).surveys
+
+    assert {group.group: group.respondents for group in survey.groups} == {"north": 1, "south": 1}
+    assert survey.total.csat is not None
+    assert (survey.total.respondents, survey.total.csat.answers) == (1, 1)
 
 
 async def test_cases_times_breaches_reopens_and_the_customers_yes_from_the_trail(

@@ -337,3 +337,22 @@ async def test_0010_counts_reminders_and_keeps_time_zones_and_downgrades_without
     names = {column["name"] for column in invitation + person}
     assert not names & {"reminders_sent", "last_reminded_at", "timezone"}
     assert kept == ["t-1"]
+
+
+async def test_0011_adds_the_report_indexes_and_downgrades_without_them(empty_database: Database) -> None:
+    await upgrade(empty_database, "0010")
+    assert await upgrade(empty_database, "0011") == ("0010", "0011")
+
+    async def index_names() -> set[str]:
+        async with empty_database.engine.begin() as connection:
+            return await connection.run_sync(
+                lambda sync: {
+                    index["name"] or ""
+                    for table in ("conversation", "answer")
+                    for index in sa.inspect(sync).get_indexes(table)
+                }
+            )
+
+    assert {"ix_conversation_survey_started", "ix_answer_label_answered"} <= await index_names()
+    await downgrade(empty_database, "0010")
+    assert not {"ix_conversation_survey_started", "ix_answer_label_answered"} & await index_names()
