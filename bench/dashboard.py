@@ -67,7 +67,9 @@ def main() -> None:
         started = time.perf_counter()
         fill(f"sqlite:///{folder / 'feedback.db'}", arguments.answers, datetime.now(UTC))
         print(f"{arguments.answers:,} answers written in {time.perf_counter() - started:.0f} s (SQLite)", flush=True)
-        print(f"raw SQL aggregate (sqlite3, one statement): {raw_aggregate(folder / 'feedback.db', 3) * 1000:.0f} ms")
+        print(
+            f"raw SQL aggregate (sqlite3, one statement): {raw_aggregate(folder / 'feedback.db', 3).wall * 1000:.0f} ms"
+        )
         port = free_port()
         env |= {f"FEEDBACKBOT_DASHBOARD__USERS__{USER.upper()}": PASSWORD, "FEEDBACKBOT_SERVER__PORT": str(port)}
         with (folder / "bot.log").open("wb") as log:
