@@ -58,6 +58,7 @@ PACED_BATCH = 5
 MAX_PACE_SECONDS = 10.0
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
+MAX_ASKED_WAIT = timedelta(days=1)  # the longest wait a platform's or receiver's answer may ask for
 DISPATCHER_LOOP = "outbox dispatcher"
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,11 @@ class Dispatcher:
             if message.pace_seconds is None:
                 sent += await self._send_in_its_context(message, 0)
         slots = [self._slot(message) for message in paced]
-        sent += sum(await asyncio.gather(*map(self._send_in_its_context, paced, slots)))
-        return sent
+        # Every send runs to its end before a failure is raised: none is left sending while its row is claimed again.
+        results = await asyncio.gather(*map(self._send_in_its_context, paced, slots), return_exceptions=True)
+        if failure := next((result for result in results if isinstance(result, BaseException)), None):
+            raise failure
+        return sent + sum(result for result in results if isinstance(result, int))
 
     async def _send_in_its_context(self, message: stored.Claimed, wait: float) -> int:
         """Sends the message after `wait` seconds, logged under the id of the update that queued it, so that one id
@@ -242,7 +246,10 @@ class Dispatcher:
                     "outbox: %s message %s failed %d times, given up: %s", claimed.channel, claimed.id, attempts, error
                 )
             return
-        wait = FIRST_BACKOFF * 2 ** (attempts - 1) if after is None else timedelta(seconds=after)
+        # At least the backoff, so that a "Retry-After: 0" does not spend every attempt at once, and at most
+        # MAX_ASKED_WAIT, so that an absurd one neither overflows the clock nor parks the message for ever.
+        backoff = FIRST_BACKOFF * 2 ** (attempts - 1)
+        wait = backoff if after is None else max(backoff, timedelta(seconds=min(after, MAX_ASKED_WAIT.total_seconds())))
         if await self._settle(claimed, OutboxStatus.PENDING, error, next_attempt_at=self.clock() + wait):
             log.info("outbox: %s message %s failed (%s), retrying", claimed.channel, claimed.id, error)
 

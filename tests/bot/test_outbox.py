@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from datetime import timedelta
 from typing import cast
 
 import pytest
@@ -30,7 +31,7 @@ from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, enqueue
 from bot.replies import Replies
 from storage.cases import staff_message
 from storage.db import Database
-from storage.models import Complaint, OutboxMessage, Person
+from storage.models import Complaint, OutboxMessage, OutboxStatus, Person
 from tests.conftest import Clock
 
 
@@ -280,6 +281,18 @@ async def test_a_platform_that_asks_for_a_wait_is_not_called_again_before_it(dat
     clock.advance(minutes=1)
     assert await dispatcher.run_once() == 1
     assert recorder.sent == [alert(0)]
+
+
+@pytest.mark.parametrize(("asked", "waited"), [(0.0, timedelta(seconds=2)), (1e14, timedelta(days=1))])
+async def test_a_wait_asked_is_never_shorter_than_the_backoff_nor_longer_than_a_day(
+    database: Database, clock: Clock, asked: float, waited: timedelta
+) -> None:
+    # A receiver's "Retry-After: 0" would spend every attempt at once; an absurd one would overflow the clock.
+    await queue(database, clock)
+    dispatcher = Dispatcher(database, {"slack": Recorder(failures=1, failure=RetryLater("503", after=asked))}, clock)
+    assert await dispatcher.run_once() == 0
+    [row] = await rows(database)
+    assert (row.status, row.attempts, row.next_attempt_at) == (OutboxStatus.PENDING, 1, clock.now + waited)
 
 
 async def a_case_of(database: Database, platform_id: str) -> int:
