@@ -56,7 +56,7 @@ def _plot(
             [v - low for v, low in zip(values, lows, strict=True)],
             [h - v for v, h in zip(values, highs, strict=True)],
         ]
-        axes.errorbar(weeks, values, yerr=errors, marker="o", capsize=4, label=survey.title)
+        axes.errorbar(weeks, values, yerr=errors, marker="o", capsize=4, label=plain_label(survey.title))
         drawn = True
     if drawn:
         axes.legend(loc="best", fontsize="small")
@@ -81,3 +81,8 @@ def _point(figures: Csat | Nps | None) -> tuple[float, float, float] | None:
 
 def _week_label(end: datetime, timezone: str) -> str:
     return f"{end.astimezone(ZoneInfo(timezone)):%d %b}"
+
+
+def plain_label(title: str) -> str:
+    """A title matplotlib shows as written: `$` would start its maths and a leading `_` hide it from the legend."""
+    return title.replace("$", r"\$").lstrip("_") or "survey"

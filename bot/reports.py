@@ -401,11 +401,14 @@ async def _theme_counts(session: AsyncSession, scope: Scope) -> tuple[list[tuple
 
 
 def _previous_scope(scope: Scope) -> Scope | None:
-    """The period of the same length just before the scope's; None without a start."""
+    """The period of the same length just before the scope's; None without a start, or before the calendar's."""
     if scope.since is None:
         return None
     until = scope.until or utcnow()
-    return replace(scope, since=scope.since - (until - scope.since), until=scope.since)
+    try:
+        return replace(scope, since=scope.since - (until - scope.since), until=scope.since)
+    except OverflowError:  # a period starting within its own length of year 1: nothing came before it
+        return None
 
 
 def _comparison(before: Scope, then: GroupFigures, now: GroupFigures) -> PeriodComparison:

@@ -52,8 +52,7 @@ async def sweep(core: Core) -> float:
         engine = core.engine
         retention = Retention(core.database, engine.people, engine.keys, core.settings.privacy, engine.clock)
         removed = await retention.sweep()
-        if await weekly_digest(core).sweep():
-            log.info("queued the weekly digest for the staff destinations")
+        await queue_the_digest(core)
         core.swept.add(escalated, removed)
         (inbox, events, outbox), forgotten, texts = removed
         if closed or reminded or escalated or inbox or events or outbox or forgotten or texts:
@@ -139,10 +138,27 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
         log.info("stopped")
 
 
+async def queue_the_digest(core: Core) -> None:
+    """The weekly digest, when due. Its failure is its own: the sweep's other work goes on and is counted, and the
+    line names the digest (its traceback at DEBUG)."""
+    try:
+        if await weekly_digest(core).sweep():
+            log.info("queued the weekly digest for the staff destinations")
+    except Exception as error:
+        log.error("the weekly digest could not be built: %s", type(error).__name__)
+        log.debug("the weekly digest's failure", exc_info=True)
+
+
 def has_terminal() -> bool:
     """Whether someone may type at this process: under systemd or in a container stdin is /dev/null or a pipe, and
     the terminal channel would end at once, taking the HTTP server with it."""
-    return sys.stdin is not None and sys.stdin.isatty()
+    if sys.stdin is None or not sys.stdin.isatty():
+        return False
+    # `feedbackbot run &` from a shell: reading the terminal would stop the whole process (SIGTTIN), HTTP included.
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except OSError:  # a terminal, but not this process's controlling one: reading it stops nothing
+        return True
 
 
 def http_api(core: Core) -> ASGIApp | None:

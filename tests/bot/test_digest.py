@@ -9,6 +9,7 @@ import asyncio
 import io
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, time
 
 from PIL import Image
@@ -252,3 +253,18 @@ async def test_a_hidden_week_is_not_compared_with(
         "• CSAT: 100 % (95 % interval 34 % to 100 %, 2 answers); the week before hidden: too few answers to an "
         "anonymous survey",
     ]
+
+
+async def test_a_survey_title_matplotlib_would_read_as_maths_is_drawn(
+    engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    # matplotlib reads $...$ in a legend as maths: this title made saving the chart fail, and the digest with it.
+    await answer_csat(engine, "ann", 5)
+    clock.advance(hours=1)
+    content = await build_content(database, surveys.values(), DigestSettings(), until=clock(), min_group_size=1)
+    titled = [replace(weeks, title="Team A_1 $x_$") for weeks in content.surveys]
+
+    png = await chart_png(replace(content, surveys=titled))
+
+    with Image.open(io.BytesIO(png)) as image:
+        image.verify()

@@ -4,7 +4,7 @@ histogram, themes, contradictions and the previous period, against hand-computed
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -476,3 +476,14 @@ async def test_chart_labels_show_markup_in_group_names_and_phrases_as_text(
     assert '&lt;a href="https://evil.example"&gt;prize&lt;/a&gt;' in groups and link not in groups
     phrases = " ".join(charts["Top phrases of negative comments"].data[0].y)
     assert "<" not in phrases
+
+
+async def test_a_period_starting_near_year_one_has_no_period_before_it(
+    database: Database, surveys: dict[str, Survey]
+) -> None:
+    # The period before it would start before the calendar does: the report says nothing of it rather than fail.
+    built = await report(
+        database, surveys["csat"], since=datetime(1, 1, 2, tzinfo=UTC), until=datetime(1, 1, 9, tzinfo=UTC)
+    )
+
+    assert built.surveys[0].previous is None and built.surveys[0].total.respondents == 0

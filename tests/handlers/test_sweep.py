@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
+from bot import digest
 from bot.app import Core
 from bot.cases import CaseDesk, Cases
 from bot.config import PrivacySettings, Settings
@@ -99,3 +100,31 @@ async def test_the_sweep_queues_the_reminders_due_under_its_correlation_id_and_s
     async with database.snapshot() as session:
         [reminder] = await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "survey_reminder"))
     assert reminder.correlation_id is not None and reminder.correlation_id.startswith("sweep-")
+
+
+async def test_a_digest_that_cannot_be_built_is_named_and_the_rest_of_the_sweep_goes_on(
+    engine: Engine,
+    database: Database,
+    surveys: dict[str, Survey],
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_model().model_validate({"telegram": {"token": "123456:test-token", "staff_chat_id": -100777}})
+    core = Core(
+        settings=settings, database=database, surveys=surveys, engine=engine, cases=Cases(database, CaseDesk(), clock)
+    )
+    await sweep(core)  # plans the digest for next Monday
+    clock.advance(days=8)
+    await Customer(engine, user_id="late").complain("Nobody has answered me for days")  # due to escalate
+
+    async def failing(*_: object, **__: object) -> None:
+        raise RuntimeError("the chart library is broken")
+
+    monkeypatch.setattr(digest, "build_content", failing)  # a failure the digest cannot foresee
+    clock.advance(days=2)
+    with caplog.at_level(logging.INFO, logger="handlers.runner"):
+        await sweep(core)
+
+    assert "the weekly digest could not be built: RuntimeError" in caplog.text
+    assert "escalated 1 overdue cases" in caplog.text and core.swept.escalations == 1
