@@ -31,9 +31,9 @@ class ReminderTarget(NamedTuple):
 async def due_reminders(
     session: AsyncSession, *, cutoffs: Mapping[str, datetime], count: int, now: datetime, after_id: int, limit: int
 ) -> list[DueReminder]:
-    """Invitations sent whose survey is still open and unfinished, with fewer than `count` reminders, untouched
-    (not sent, answered nor reminded) since their survey's cutoff in `cutoffs`, to people neither opted out nor
-    unreachable; by id, after `after_id`."""
+    """Invitations sent (not a link's use) whose survey is still open and unfinished, with fewer than `count`
+    reminders, untouched (not sent, answered nor reminded) since their survey's cutoff in `cutoffs`, to people
+    neither opted out nor unreachable; by id, after `after_id`."""
     last_sent = func.coalesce(col(Invitation.last_reminded_at), col(Invitation.sent_at))
     untouched = [
         and_(col(Invitation.survey_id) == survey, last_sent <= cutoff, col(Conversation.updated_at) <= cutoff)
@@ -52,6 +52,7 @@ async def due_reminders(
         .where(
             col(Invitation.id) > after_id,
             col(Invitation.state) == InvitationState.SENT,
+            col(Invitation.link_id).is_(None),  # whoever opened a link came by themselves: nobody invited them
             col(Invitation.reminders_sent) < count,
             *_still_open(now),
             or_(false(), *untouched),

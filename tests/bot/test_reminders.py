@@ -13,8 +13,9 @@ from sqlmodel import select
 
 from bot.config import ConfigError, ReminderSettings, load_settings
 from bot.engine import Engine
-from bot.events import Forget, OptOut
+from bot.events import Forget, OptOut, Respondent, StartSurvey
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
+from bot.links import LinkRequest, Links
 from bot.outbound import OutboundMessage, Refused, SendResult, Sent, SurveyInvitation, SurveyReminder
 from bot.outbox import Dispatcher
 from bot.prompts import Notice, QuestionPrompt
@@ -109,6 +110,19 @@ async def test_one_reminder_after_the_delay_and_not_before(world: World) -> None
     for _ in range(3):
         assert await world.sweep_at(hours=12) == 0
     assert len(world.people.of("U1")) == 1
+
+
+async def test_nobody_who_opened_a_survey_by_a_link_is_reminded(world: World) -> None:
+    # Scanning a receipt's QR code is not being invited: the person came by themselves and chose to stop.
+    links = Links(world.database, world.engine.catalogue, b"hash-key", lambda token: None, world.clock)
+    made = await links.create(LinkRequest("csat", "ORDER1"), created_by="shop")
+    await world.engine.handle(
+        StartSurvey(Respondent(CHANNEL, "U9", "en"), "start-1", "csat", "ORDER1", link_id=made.id)
+    )
+    await world.invite("U1")
+
+    assert await world.sweep_at(hours=25) == 1
+    assert (world.people.of("U9"), len(world.people.of("U1"))) == ([], 1)
 
 
 async def test_a_started_survey_is_reminded_at_its_current_question_after_the_last_answer(world: World) -> None:
