@@ -110,6 +110,9 @@ class Links:
             known = self.catalogue.available
             raise LinkRefused("survey", f"no survey {request.survey_id!r}; the surveys are {known}")
         check_fields(request)
+        if survey.anonymous and request.reference:
+            # An order or ticket number would tie every answer given through the link to whoever it belongs to.
+            raise LinkRefused("reference", f"{survey.id} is anonymous: its links carry no reference")
         now = self.clock()
         async with self.database.transaction() as session:
             link = await stored.add_link(

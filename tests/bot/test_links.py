@@ -170,3 +170,13 @@ async def test_a_forged_token_is_refused_without_asking_the_database(
             await links.find(LinkTokens(KEY).new())  # a genuine token is looked up
     finally:
         await unreachable.close()
+
+
+async def test_a_link_to_an_anonymous_survey_carries_no_reference(links: Links) -> None:
+    with pytest.raises(LinkRefused) as refused:
+        await links.create(LinkRequest("internal-service", "EMP42"), created_by="cli")
+
+    assert (refused.value.field, refused.value.reason) == (
+        "reference",
+        "internal-service is anonymous: its links carry no reference",
+    )
