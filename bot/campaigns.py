@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 RECIPIENT_COLUMNS = ("channel", "platform_id", "person_id", "reference")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as the HTTP API's
 MAX_ATTRIBUTES, MAX_VALUE, MAX_REFERENCE, MAX_PLATFORM_ID = 20, 256, 128, 128
+MAX_KEY = 128  # Invitation.idempotency_key
 PACING_RECORDED_EVERY = 50  # invitations written between two records of the campaign's pacing
 # Invitations written at once: on SQLite their transactions share commits; every row is still its own transaction.
 WRITERS = 8
@@ -158,9 +159,10 @@ def recipient_in(row: dict[str, str]) -> tuple[str, ToPerson | ToPlatformUser]:
         raise ValueError("channel is empty" if "channel" in row else "person_id is empty")
     if not platform_id:
         raise ValueError("platform_id is empty")
-    if len(platform_id) > MAX_PLATFORM_ID or len(channel) > 32:
-        raise ValueError(f"platform_id is longer than {MAX_PLATFORM_ID} characters, or channel than 32")
-    return f"{channel}:{platform_id}", ToPlatformUser(channel, platform_id)
+    key = f"{channel}:{platform_id}"  # the recipient's idempotency key, which holds at most MAX_KEY characters
+    if len(platform_id) > MAX_PLATFORM_ID or len(channel) > 32 or len(key) > MAX_KEY:
+        raise ValueError(f"channel:platform_id is longer than {MAX_KEY} characters")
+    return key, ToPlatformUser(channel, platform_id)
 
 
 class Slots:

@@ -231,10 +231,15 @@ def _day(moment: datetime, timezone: str) -> str:
 
 
 async def chart_png(content: DigestContent) -> bytes:
-    """The chart, drawn in a thread: matplotlib takes a fraction of a second the event loop must not wait for."""
+    """The chart, drawn in a thread: matplotlib, imported there the first time (seconds on a new machine, for its
+    font cache), and drawing take time the event loop must not wait for."""
+    return await asyncio.to_thread(_drawn, content)
+
+
+def _drawn(content: DigestContent) -> bytes:
     from bot.digest_chart import digest_chart  # matplotlib: imported only when a digest is built
 
-    return await asyncio.to_thread(digest_chart, content)
+    return digest_chart(content)
 
 
 def queue(session: AsyncSession, targets: Mapping[str, str], content: DigestContent, png: bytes, now: datetime) -> None:

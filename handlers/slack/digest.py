@@ -30,6 +30,9 @@ async def send(services: Services, message: StaffDigest) -> SendResult:
         code = str(error.response.get("error"))
         if code in UNDELIVERABLE:
             return Refused(code)
+        if code == "missing_scope":  # an app installed before the digest asked for files:write
+            log.error("slack refuses the digest's chart: reinstall the app so that it has the files:write scope")
+            return Refused(code)
         retry_after = error.response.headers.get("Retry-After") if code == "ratelimited" else None
         return RetryLater(code, after=float(retry_after) if retry_after else None)
     except SlackRequestError:  # the upload itself, to the URL Slack handed out, failed after slack_sdk's retries

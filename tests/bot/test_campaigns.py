@@ -68,7 +68,8 @@ def test_the_recipients_files_errors_are_reported_by_line_without_their_words(tm
         f"slack,U1,ORDER3,south,{CUSTOMER_WORDS}\n"
         f"slack,U4,ORDER4,{'x' * 300},{CUSTOMER_WORDS}\n"
         "slack,U5\n"
-        "telegram,42,,east,\n",
+        "telegram,42,,east,\n"
+        f"telegram,{'9' * 120},,east,\n",  # a key the invitation cannot hold: refused here, not failing every run
         encoding="utf-8",
     )
     recipients, invalid = read_recipients(file)
@@ -79,6 +80,7 @@ def test_the_recipients_files_errors_are_reported_by_line_without_their_words(tm
         InvalidRow(5, "the same recipient as line 2"),
         InvalidRow(6, "region is longer than 256 characters"),
         InvalidRow(7, "2 cells, but the header names 5 columns"),
+        InvalidRow(9, "channel:platform_id is longer than 128 characters"),
     ]
     assert [row for row in invalid if "Pemberton" in row.problem or "ORDER" in row.problem] == []
 

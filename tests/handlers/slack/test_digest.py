@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from bot.config import DigestSettings
@@ -79,3 +80,14 @@ async def test_an_upload_that_keeps_failing_is_tried_again_later_and_shares_noth
     assert await slack.channel.send(digest) == RetryLater("the file upload failed")
     assert slack.fake.calls_of("files.completeUploadExternal") == []
     assert slack.fake.messages(STAFF_CHANNEL) == []
+
+
+async def test_an_app_installed_without_files_write_is_told_to_reinstall_not_retried(
+    slack: SlackWorkspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.fake.add_channel(STAFF_CHANNEL, "staff", members=[STAFF])
+    slack.fake.fail("files.getUploadURLExternal", "missing_scope")
+    digest = StaffDigest(target=STAFF_CHANNEL, title="Digest", text="No answers.", chart_png=one_pixel_png())
+
+    assert await slack.channel.send(digest) == Refused("missing_scope")
+    assert "reinstall the app so that it has the files:write scope" in caplog.text

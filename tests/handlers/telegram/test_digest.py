@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from bot.config import DigestSettings
@@ -66,3 +67,16 @@ async def test_a_digest_too_long_for_a_caption_follows_its_photo(
     assert isinstance(result, Sent) and result.reference is not None and int(result.reference) < photo_message
     assert caption == "Weekly digest"
     assert fake_telegram.sent_messages(STAFF_CHAT) == [text]
+
+
+async def test_a_text_that_fails_after_its_photo_does_not_send_the_photo_again(
+    polling: TelegramChannel, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = "Weekly digest\n" + "• a line of figures\n" * 100
+    digest = StaffDigest(target=str(STAFF_CHAT), title="Weekly digest", text=text, chart_png=one_pixel_png())
+    fake_telegram.fail("sendMessage", status=403, description="Forbidden: bot was kicked from the group chat")
+
+    result = await polling.send(digest)
+
+    assert isinstance(result, Sent) and len(fake_telegram.photos) == 1
+    assert "the weekly digest's text did not follow its chart" in caplog.text
