@@ -51,6 +51,7 @@ from storage.models import InvitationState, OutboxStatus
 from storage.types import utcnow
 
 LEASE = timedelta(seconds=60)
+LEASE_USED = 0.8  # of a lease, the part a paced message may wait for its turn in: the rest is the send's margin
 BATCH = 20
 # Paced messages claimed at a time, sent at most one per pace: a few, so that case messages queued meanwhile wait
 # little, and at the slowest pace (MAX_PACE_SECONDS) well inside the lease.
@@ -124,13 +125,13 @@ class Dispatcher:
         """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
         a conversation go one after another, in order; a campaign's, each to a person of its own, go at once, each
         at its slot, so that a campaign is not held to one message per round trip."""
+        lease_ends = time.monotonic() + self.lease.total_seconds() * LEASE_USED
         claimed = await self._claim()
-        paced = [message for message in claimed if message.pace_seconds is not None]
         sent = 0
         for message in claimed:
             if message.pace_seconds is None:
                 sent += await self._send_in_its_context(message, 0)
-        slots = [self._slot(message) for message in paced]
+        paced, slots = self._slots([message for message in claimed if message.pace_seconds is not None], lease_ends)
         # Every send runs to its end before a failure is raised: none is left sending while its row is claimed again.
         results = await asyncio.gather(*map(self._send_in_its_context, paced, slots), return_exceptions=True)
         if failure := next((result for result in results if isinstance(result, BaseException)), None):
@@ -156,14 +157,21 @@ class Dispatcher:
             due = await stored.next_due(session, channels=list(self.senders), now=now)
         return interval if due is None else min(interval, max((due - now).total_seconds(), 0))
 
-    def _slot(self, message: stored.Claimed) -> float:
-        """How long a paced message waits: its pace after the last paced send of its channel, so that a dispatcher
-        that fell behind its campaign's times catches up at the campaign's rate, never in a burst."""
-        assert message.pace_seconds is not None
+    def _slots(self, paced: list[stored.Claimed], lease_ends: float) -> tuple[list[stored.Claimed], list[float]]:
+        """The paced messages to send now, each with its wait: its pace after the last paced send of its channel, so
+        that a dispatcher that fell behind its campaign's times catches up at the campaign's rate, never in a burst.
+        Those whose turn would come after their lease are left for a later claim: sent then, another process might
+        have claimed them meanwhile and sent them too."""
         now = time.monotonic()
-        due = max(self.paced_due.get(message.channel, now), now)
-        self.paced_due[message.channel] = due + message.pace_seconds
-        return due - now
+        waits: list[float] = []
+        for message in paced:
+            assert message.pace_seconds is not None
+            due = max(self.paced_due.get(message.channel, now), now)
+            if due > lease_ends:
+                break
+            self.paced_due[message.channel] = due + message.pace_seconds
+            waits.append(due - now)
+        return paced[: len(waits)], waits
 
     async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
         """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""

@@ -27,7 +27,7 @@ from bot.outbound import (
     StaffNotice,
     Unreachable,
 )
-from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, enqueue
+from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, Pace, enqueue
 from bot.replies import Replies
 from storage.cases import staff_message
 from storage.db import Database
@@ -378,3 +378,20 @@ async def test_a_message_is_sent_under_the_correlation_id_of_the_update_that_que
     assert sent_under == ["telegram-41", f"outbox-{second}"]
     assert [getattr(record, "correlation_id", None) for record in caplog.records] == sent_under
     assert correlation.current() is None  # nothing left behind
+
+
+async def test_paced_messages_whose_turn_comes_after_their_lease_wait_for_a_later_claim(
+    database: Database, clock: Clock
+) -> None:
+    # Sent after its lease, a message may already have been claimed, and sent, by another process.
+    async with database.transaction() as session:
+        for number in range(5):
+            enqueue(session, channel="slack", message=alert(number), now=clock.now, pace=Pace(clock.now, 0.25))
+    recorder = Recorder()
+    sent = []
+    for _ in range(3):  # a dispatcher each round: its pacing starts afresh
+        dispatcher = Dispatcher(database, {"slack": recorder}, clock=clock, lease=timedelta(seconds=0.5))
+        sent.append(await dispatcher.run_once())  # at 0 s and 0.25 s; 0.5 s is past 80 % of the lease
+        clock.advance(seconds=1)  # the lease of those left ends
+    assert sent == [2, 2, 1]
+    assert recorder.sent == [alert(number) for number in range(5)]
