@@ -57,8 +57,9 @@ class Core:
         hash_key, clock = self.settings.respondent_hash_key, self.engine.clock
         self.links = Links(self.database, self.engine.catalogue, hash_key, self.settings.start_link, clock)
         engine = self.engine
+        rate = self.settings.invitations.campaign_rate
         self.reminders = Reminders(
-            self.database, self.settings.reminders, engine.catalogue, engine.conversations, clock
+            self.database, self.settings.reminders, engine.catalogue, engine.conversations, clock, rate
         )
 
     async def close(self) -> None:

@@ -132,17 +132,19 @@ class Invitations:
         api_key: str | None = None,
         idempotency_key: str | None,
         campaign: InCampaign | None = None,
+        bulk: bool = False,
         dry_run: bool = False,
     ) -> Invited:
         """Records the invitation and queues its message, or records it skipped with the reason, with an audit
         line naming the API key or the campaign; a request repeating an idempotency key (of the API key, or of the
         campaign: its recipient) gets the first one's invitation. A `dry_run` records nothing and tells what would
-        have been. Raises InvitationRefused or IdempotencyKeyReused."""
+        have been. A `bulk` invitation (one of a pulse's) is paced at `campaign_rate`, as a campaign's are: it waits
+        behind the messages to staff and to people answering. Raises InvitationRefused or IdempotencyKeyReused."""
         survey = self.engine.catalogue.find(request.survey_id)
         if survey is None:
             known = self.engine.catalogue.available
             raise InvitationRefused(("survey",), f"no survey {request.survey_id!r}; the surveys are {known}")
-        caller = Caller(api_key, idempotency_key, campaign)
+        caller = Caller(api_key, idempotency_key, campaign, bulk)
         if idempotency_key is not None and (earlier := await self._earlier(request, caller)):
             return earlier
         try:
@@ -212,13 +214,16 @@ class Invitations:
         assert invitation.id is not None
         if skipped is None:
             message = SurveyInvitation(invitation_id=invitation.id, platform_id=person.platform_id)
-            pace = caller.campaign.next_slot() if caller.campaign else None
+            pace = caller.campaign.next_slot() if caller.campaign else self._bulk_pace(caller, now)
             enqueue(session, channel=person.channel, message=message, now=now, pace=pace)
         state = invitation.state
         record_request(
             session, actor=caller.actor, action=AUDIT_ACTION, subject=f"invitation {invitation.id}", counts={state: 1}
         )
         return invitation.id
+
+    def _bulk_pace(self, caller: Caller, now: datetime) -> Pace | None:
+        return Pace(now, 1 / self.rules.campaign_rate) if caller.bulk else None
 
     async def _fatigue(
         self, session: AsyncSession, person: Person, survey_id: str, sample_key: str, now: datetime
@@ -302,6 +307,7 @@ class Caller:
     api_key: str | None
     idempotency_key: str | None
     campaign: InCampaign | None
+    bulk: bool = False  # one of many invitations sent at once: paced
 
     @property
     def actor(self) -> str:

@@ -191,7 +191,7 @@ class Pulses:
         request = InvitationRequest(pulse.survey, ToPlatformUser(*recipient), reference=reference)
         key = f"{stamp}:{recipient.channel}:{recipient.platform_id}"
         try:
-            invited = await self.invitations.invite(request, api_key=job_name(pulse), idempotency_key=key)
+            invited = await self.invitations.invite(request, api_key=job_name(pulse), idempotency_key=key, bulk=True)
         except InvitationRefused:
             return "refused"
         except IdempotencyKeyReused:  # the pulse's survey changed between two attempts at one occurrence

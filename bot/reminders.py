@@ -11,11 +11,11 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.config import ReminderSettings
+from bot.config import InvitationSettings, ReminderSettings
 from bot.conversations import Conversations
 from bot.events import Respondent
 from bot.outbound import SurveyReminder
-from bot.outbox import enqueue
+from bot.outbox import Pace, enqueue
 from bot.prompts import NoticeKind, Reply, notice
 from bot.surveys import SurveyCatalogue
 from storage import reminders as stored
@@ -45,8 +45,10 @@ class Reminders:
         catalogue: SurveyCatalogue,
         conversations: Conversations,
         clock: Callable[[], datetime],
+        rate: float = InvitationSettings().campaign_rate,
     ) -> None:
         self.database, self.settings, self.catalogue, self.clock = database, settings, catalogue, clock
+        self.pace = 1 / rate  # seconds between two reminders sent, as between a campaign's invitations
         self.conversations = conversations
 
     async def sweep(self) -> int:
@@ -76,7 +78,8 @@ class Reminders:
                         platform_id=reminder.platform_id,
                         number=reminder.reminders_sent + 1,
                     )
-                    enqueue(session, channel=reminder.channel, message=message, now=now)
+                    # Paced: quiet hours ending release many at once, which must not hold up staff or replies.
+                    enqueue(session, channel=reminder.channel, message=message, now=now, pace=Pace(now, self.pace))
                 queued += len(awake)
             if len(due) < BATCH:
                 return queued

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import load_checked_surveys
-from bot.config import ConfigError, PulseSettings, Settings
+from bot.config import ConfigError, InvitationSettings, PulseSettings, Settings
 from bot.engine import Engine
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
 from bot.pulses import Pulses, due_again, next_time, planned
@@ -96,6 +96,18 @@ async def test_a_restart_right_after_a_run_does_not_repeat_it_and_the_next_week_
     again = await pulses(database, engine, clock).run_if_due(pulse())
     assert again is not None and again.occurrence == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
     assert len(await invited(database)) == 4
+
+
+async def test_a_pulses_invitations_are_paced_behind_the_messages_to_staff_and_people_answering(
+    database: Database, engine: Engine, clock: Clock
+) -> None:
+    clock.now = A_MINUTE_BEFORE
+    await pulses(database, engine, clock).step()
+    clock.now = MONDAY_9_BERLIN
+    assert await pulses(database, engine, clock).run_if_due(pulse()) is not None
+    async with database.snapshot() as session:
+        paces = list(await session.exec(select(OutboxMessage.pace_seconds)))
+    assert paces == [1 / InvitationSettings().campaign_rate] * 2  # a department of thousands goes at that rate
 
 
 async def test_a_restart_after_missed_times_runs_the_missed_pulse_once_then_waits_for_the_next(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.config import ConfigError, ReminderSettings, load_settings
+from bot.config import ConfigError, InvitationSettings, ReminderSettings, load_settings
 from bot.engine import Engine
 from bot.events import Forget, OptOut, Respondent, StartSurvey
 from bot.invitations import InvitationRequest, Invitations, ToPlatformUser
@@ -123,6 +123,16 @@ async def test_nobody_who_opened_a_survey_by_a_link_is_reminded(world: World) ->
 
     assert await world.sweep_at(hours=25) == 1
     assert (world.people.of("U9"), len(world.people.of("U1"))) == ([], 1)
+
+
+async def test_reminders_are_paced_behind_the_messages_to_staff_and_people_answering(world: World) -> None:
+    # Quiet hours ending release a whole evening's reminders at once.
+    await world.invite("U1")
+    world.clock.advance(hours=25)
+    assert await world.reminders.sweep() == 1
+    async with world.database.snapshot() as session:
+        [reminder] = await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "survey_reminder"))
+    assert reminder.pace_seconds == 1 / InvitationSettings().campaign_rate
 
 
 async def test_a_started_survey_is_reminded_at_its_current_question_after_the_last_answer(world: World) -> None:
