@@ -276,12 +276,7 @@ class WeeklyDigest:
         if not self._settings.enabled or not self._targets:
             return False
         now = self._clock()
-        async with self._database.snapshot() as session:
-            due = await schedule.due_at(session, job=JOB)
-        if due is None:
-            async with self._database.transaction() as session:
-                await schedule.plan(session, job=JOB, due_at=next_run(now, self._settings))
-            return False
+        due = await self._planned(now)
         if due > now:
             return False
         content = await build_content(
@@ -293,3 +288,18 @@ class WeeklyDigest:
                 return False
             queue(session, self._targets, content, png, now)
         return True
+
+    async def _planned(self, now: datetime) -> datetime:
+        """When the digest is next due: planned at the next configured time on the first sweep, and planned anew
+        from now when [digest] weekday, time or timezone changed since (the time kept is not one they give)."""
+        async with self._database.snapshot() as session:
+            due = await schedule.due_at(session, job=JOB)
+        if due is not None and next_run(due - timedelta(seconds=1), self._settings) == due:
+            return due
+        wanted = next_run(now, self._settings)
+        async with self._database.transaction() as session:
+            if due is None:
+                await schedule.plan(session, job=JOB, due_at=wanted)
+            else:
+                await schedule.replan(session, job=JOB, was=due, due_at=wanted)
+        return wanted

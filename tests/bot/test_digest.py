@@ -173,6 +173,17 @@ async def queued_digests(database: Database) -> list[tuple[str, StaffDigest]]:
     return [(channel, message) for channel, message in messages if isinstance(message, StaffDigest)]
 
 
+async def test_a_changed_weekday_or_time_is_planned_anew_rather_than_kept_for_a_week(
+    database: Database, surveys: dict[str, Survey], clock: Clock
+) -> None:
+    assert not await weekly(database, surveys, clock).sweep()  # Thursday 26 Nov: planned for Monday 09:00 Berlin
+    friday_18 = DigestSettings(weekday="friday", time=time(18, 0), timezone="Europe/Berlin")
+    moved = WeeklyDigest(database, surveys, friday_18, TARGETS, clock, min_group_size=5)
+    assert not await moved.sweep()
+    clock.now = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # Friday 18:00 Berlin
+    assert await moved.sweep()
+
+
 async def test_the_digest_is_due_once_a_week_and_a_restart_neither_repeats_nor_skips_one(
     database: Database, database_url: str, surveys: dict[str, Survey], clock: Clock
 ) -> None:
