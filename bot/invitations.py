@@ -231,6 +231,8 @@ class Invitations:
         """Why the fatigue rules of the survey skip the person, if they do."""
         rules = self.rules.rules_for(survey_id)
         assert person.id is not None
+        if rules.recontact_days or rules.overall_recontact_days:  # another invitation at this moment waits for ours
+            await stored.lock_person(session, person_id=person.id)
         if rules.recontact_days and await stored.invited_since(
             session, person_id=person.id, since=now - timedelta(days=rules.recontact_days), survey_id=survey_id
         ):

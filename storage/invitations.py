@@ -89,6 +89,12 @@ async def find_in_campaign(session: AsyncSession, *, campaign_id: int, idempoten
     return None if invitation is None else await _view(session, invitation)
 
 
+async def lock_person(session: AsyncSession, *, person_id: int) -> None:
+    """Holds the person's row until the transaction ends, so that a second invitation to them waits and then sees
+    the first (PostgreSQL; SQLite's writers take turns anyway)."""
+    await session.exec(select(Person.id).where(col(Person.id) == person_id).with_for_update())
+
+
 async def invited_since(session: AsyncSession, *, person_id: int, since: datetime, survey_id: str | None) -> bool:
     """Whether the person was invited (to `survey_id`, or to any survey) at or after `since`: an invitation sent or
     waiting to be, not one skipped or failed."""

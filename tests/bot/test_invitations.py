@@ -74,3 +74,19 @@ async def test_api_invitations_follow_the_fatigue_rules_and_are_skipped_with_the
     ]
     reasons = {invited.invitation.reason for invited in orders}
     assert reasons == {None, "sample_percent: not in the 50% sample"}  # some of each, by the order's number
+
+
+async def test_two_invitations_at_once_to_one_person_within_recontact_days_invite_once(
+    database: Database, engine: Engine, clock: Clock
+) -> None:
+    # Two callers at the same moment (a pulse and the API, two processes) must not both pass the recontact rule.
+    invitations = Invitations(database, engine, {"slack": True}, clock, InvitationSettings(recontact_days=30))
+    await invitations.invite(InvitationRequest("nps", REQUEST.recipient), idempotency_key=None)  # known from now on
+    request = InvitationRequest("csat", REQUEST.recipient)
+
+    first, second = await asyncio.gather(
+        invitations.invite(request, api_key="crm", idempotency_key=None),
+        invitations.invite(request, api_key="erp", idempotency_key=None),
+    )
+
+    assert sorted([first.invitation.state, second.invitation.state]) == ["invited", "skipped"]
