@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from bot.outbound import (
 from storage import cases as stored_cases
 from storage import invitations as stored_invitations
 from storage import outbox as stored
-from storage import queries
+from storage import queries, schedule
 from storage.db import Database
 from storage.models import InvitationState, OutboxStatus
 from storage.types import utcnow
@@ -119,19 +118,18 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
-        self.paced_due: dict[str, float] = {}  # by channel: when (time.monotonic()) the next paced send may go
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
         a conversation go one after another, in order; a campaign's, each to a person of its own, go at once, each
         at its slot, so that a campaign is not held to one message per round trip."""
-        lease_ends = time.monotonic() + self.lease.total_seconds() * LEASE_USED
+        lease_ends = self.clock() + self.lease * LEASE_USED
         claimed = await self._claim()
         sent = 0
         for message in claimed:
             if message.pace_seconds is None:
                 sent += await self._send_in_its_context(message, 0)
-        paced, slots = self._slots([message for message in claimed if message.pace_seconds is not None], lease_ends)
+        paced, slots = await self._slots([m for m in claimed if m.pace_seconds is not None], lease_ends)
         # Every send runs to its end before a failure is raised: none is left sending while its row is claimed again.
         results = await asyncio.gather(*map(self._send_in_its_context, paced, slots), return_exceptions=True)
         if failure := next((result for result in results if isinstance(result, BaseException)), None):
@@ -157,21 +155,24 @@ class Dispatcher:
             due = await stored.next_due(session, channels=list(self.senders), now=now)
         return interval if due is None else min(interval, max((due - now).total_seconds(), 0))
 
-    def _slots(self, paced: list[stored.Claimed], lease_ends: float) -> tuple[list[stored.Claimed], list[float]]:
-        """The paced messages to send now, each with its wait: its pace after the last paced send of its channel, so
-        that a dispatcher that fell behind its campaign's times catches up at the campaign's rate, never in a burst.
-        Those whose turn would come after their lease are left for a later claim: sent then, another process might
-        have claimed them meanwhile and sent them too."""
-        now = time.monotonic()
+    async def _slots(
+        self, paced: list[stored.Claimed], lease_ends: datetime
+    ) -> tuple[list[stored.Claimed], list[float]]:
+        """The paced messages to send now, each with its wait: its pace after the last paced send of its channel by
+        any process (a dispatcher behind its campaign's times catches up at the campaign's rate, never in a burst,
+        however many dispatchers run). Those whose turn would come after their lease are left for a later claim:
+        sent then, another process might have claimed them meanwhile and sent them too."""
+        now = self.clock()
+        chosen: list[stored.Claimed] = []
         waits: list[float] = []
-        for message in paced:
-            assert message.pace_seconds is not None
-            due = max(self.paced_due.get(message.channel, now), now)
-            if due > lease_ends:
-                break
-            self.paced_due[message.channel] = due + message.pace_seconds
-            waits.append(due - now)
-        return paced[: len(waits)], waits
+        for channel in dict.fromkeys(message.channel for message in paced):
+            of_channel = [message for message in paced if message.channel == channel]
+            paces = [message.pace_seconds or 0.0 for message in of_channel]
+            async with self.database.transaction() as session:
+                slots = await schedule.take_slots(session, channel=channel, paces=paces, now=now, until=lease_ends)
+            chosen += of_channel[: len(slots)]
+            waits += [(slot - now).total_seconds() for slot in slots]
+        return chosen, waits
 
     async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
         """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""

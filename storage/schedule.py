@@ -4,7 +4,8 @@ neither repeats nor skips it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import CursorResult
@@ -36,6 +37,27 @@ async def make_due(session: AsyncSession, *, job: str, at: datetime) -> None:
 class JobTimes(NamedTuple):
     due_at: datetime
     last_run_at: datetime | None  # when a process last took a run
+
+
+async def take_slots(
+    session: AsyncSession, *, channel: str, paces: Sequence[float], now: datetime, until: datetime
+) -> list[datetime]:
+    """Send times for paced messages of `channel`, each its pace after the one before and after those any process
+    took earlier: one row per channel ("pace:CHANNEL"), locked for the transaction, so that several dispatchers
+    together keep to a campaign's rate. Only times up to `until` are taken."""
+    job = f"pace:{channel}"
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.exec(insert(ScheduledJob).values(name=job, due_at=now).on_conflict_do_nothing())
+    free = select(ScheduledJob.due_at).where(col(ScheduledJob.name) == job).with_for_update()
+    slot, slots = max((await session.exec(free)).one(), now), []
+    for pace in paces:
+        if slot > until:
+            break
+        slots.append(slot)
+        slot += timedelta(seconds=pace)
+    if slots:
+        await session.exec(update(ScheduledJob).where(col(ScheduledJob.name) == job).values(due_at=slot))
+    return slots
 
 
 async def plan(session: AsyncSession, *, job: str, due_at: datetime) -> JobTimes:

@@ -31,7 +31,7 @@ from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, Pace, enqueue
 from bot.replies import Replies
 from storage.cases import staff_message
 from storage.db import Database
-from storage.models import Complaint, OutboxMessage, OutboxStatus, Person
+from storage.models import Complaint, OutboxMessage, OutboxStatus, Person, ScheduledJob
 from tests.conftest import Clock
 
 
@@ -395,3 +395,19 @@ async def test_paced_messages_whose_turn_comes_after_their_lease_wait_for_a_late
         clock.advance(seconds=1)  # the lease of those left ends
     assert sent == [2, 2, 1]
     assert recorder.sent == [alert(number) for number in range(5)]
+
+
+async def test_two_dispatchers_share_a_campaigns_pace(database: Database, clock: Clock) -> None:
+    # Each pacing on its own, two processes would catch a late campaign up at twice its rate, past the platform's.
+    async with database.transaction() as session:
+        for number in range(10):
+            enqueue(session, channel="slack", message=alert(number), now=clock.now, pace=Pace(clock.now, 0.05))
+    recorder = Recorder()
+    first, second = (Dispatcher(database, {"slack": recorder}, clock=clock) for _ in range(2))
+
+    assert sum(await asyncio.gather(first.run_once(), second.run_once())) == 10
+
+    assert sorted(recorder.sent, key=lambda message: cast(CaseAlert, message).case_id) == [alert(n) for n in range(10)]
+    async with database.snapshot() as session:
+        paced_until = await session.get(ScheduledJob, "pace:slack")
+    assert paced_until is not None and paced_until.due_at == clock.now + timedelta(seconds=0.5)  # ten paces, one line
