@@ -260,14 +260,19 @@ async def running_channels(
 
 
 async def delivering_webhooks(core: Core, stack: AsyncExitStack) -> None:
-    """The webhooks' own dispatcher, so that a slow receiver never holds up a chat message; it retries longer than
-    the chat channels' (WEBHOOK_MAX_ATTEMPTS), and stops before its HTTP client closes."""
+    """A dispatcher for each webhook, so that a slow receiver never holds up a chat message nor another receiver's
+    events; they retry longer than the chat channels' (WEBHOOK_MAX_ATTEMPTS), and stop before their HTTP client
+    closes."""
     sender = WebhookSender(core.settings.webhooks)
     stack.push_async_callback(sender.close)
-    dispatcher = Dispatcher(core.database, sender.senders(), counts=core.deliveries, max_attempts=WEBHOOK_MAX_ATTEMPTS)
-    core.loops.start(WEBHOOK_LOOP, dispatcher.step)
-    stack.push_async_callback(dispatcher.release)
-    stack.push_async_callback(core.loops.stop, WEBHOOK_LOOP)
+    for channel, send in sender.senders().items():
+        dispatcher = Dispatcher(
+            core.database, {channel: send}, counts=core.deliveries, max_attempts=WEBHOOK_MAX_ATTEMPTS
+        )
+        loop = f"{WEBHOOK_LOOP} ({channel})"
+        core.loops.start(loop, dispatcher.step)
+        stack.push_async_callback(dispatcher.release)
+        stack.push_async_callback(core.loops.stop, loop)
     log.info("delivering events to %d webhooks: %s", len(core.settings.webhooks), ", ".join(core.settings.webhooks))
 
 

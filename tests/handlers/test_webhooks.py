@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,19 @@ class Receiver:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    """The receiver, served by uvicorn on a free port of this machine."""
+    async with serving_receiver() as served:
+        yield served
+
+
+@pytest.fixture
+async def other_receiver() -> AsyncIterator[Receiver]:
+    async with serving_receiver() as served:
+        yield served
+
+
+@asynccontextmanager
+async def serving_receiver() -> AsyncIterator[Receiver]:
+    """A receiver, served by uvicorn on a free port of this machine."""
     receiver = Receiver()
     port = free_port()
     receiver.url = f"http://127.0.0.1:{port}{PATH}"
@@ -334,3 +347,31 @@ async def test_feedbackbot_run_delivers_the_webhooks_configured_beside_the_chann
     assert completed["type"] == "response.completed"
     assert [answer.get("text") for answer in completed["data"]["answers"]] == [None, "Wrap it better"]
     assert core.deliveries == {("webhook:crm", Outcome.SENT): 1}
+
+
+async def test_a_receiver_that_does_not_answer_holds_up_no_other_receivers_events(
+    tmp_path: Path, database_url: str, receiver: Receiver, other_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.hold = asyncio.Event()  # takes the event in and never answers while the test runs
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[storage]\nurl = "{database_url}"\n[surveys]\ndir = "{ROOT / "surveys"}"\n[memory]\nenabled = true\n'
+        f'[webhooks.crm]\nurl = "{receiver.url}"\nevents = ["response.completed"]\n'
+        f'[webhooks.erp]\nurl = "{other_receiver.url}"\nevents = ["response.completed"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("FEEDBACKBOT_WEBHOOKS__CRM__SECRET", SECRET)
+    monkeypatch.setenv("FEEDBACKBOT_WEBHOOKS__ERP__SECRET", SECRET)
+    core = await open_core(load_settings(config, model=settings_model(REGISTRY)))
+    try:
+        async with running_channels(core, REGISTRY) as channels:
+            api = create_app(core.database, routes=[route for channel in channels for route in channel.routes()])
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://bot") as client:
+                for line in ("/survey csat", "4", "skip"):
+                    await client.post("/memory/ann", content=line)
+            await asyncio.wait_for(receiver.arrived.wait(), timeout=10)
+            await asyncio.wait_for(other_receiver.arrived.wait(), timeout=10)  # while crm's is still unanswered
+    finally:
+        receiver.hold.set()  # so that its server can stop
+        await core.close()
+    assert [event["type"] for event in other_receiver.received] == ["response.completed"]
