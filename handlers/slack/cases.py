@@ -35,15 +35,13 @@ from bot.outbound import (
     CaseResolution,
     CaseUpdate,
     Refused,
-    RetryLater,
     SendResult,
     Sent,
     StaffNotice,
-    Unreachable,
 )
 from bot.untrusted import one_line
 from handlers.slack.blocks import TEXT_LIMIT, escaped, section, words
-from handlers.slack.common import CHANNEL, UNDELIVERABLE, Services, event_key, log_api_error, respondent
+from handlers.slack.common import CHANNEL, Services, event_key, log_api_error, respondent, send_failure
 from storage.models import CaseStatus
 from storage.views import CaseView
 
@@ -303,12 +301,7 @@ async def send(services: Services, cases: Cases, message: CaseMessage) -> SendRe
     except CaseError as error:
         return Refused(str(error))
     except SlackApiError as error:
-        log_api_error("chat.postMessage", error)
-        code = str(error.response.get("error"))
-        if code in UNDELIVERABLE:
-            return Unreachable(code) if to_customer else Refused(code)
-        retry_after = error.response.headers.get("Retry-After") if code == "ratelimited" else None
-        return RetryLater(code, after=float(retry_after) if retry_after else None)
+        return send_failure("chat.postMessage", error, to_person=to_customer)
 
 
 async def _send(services: Services, cases: Cases, message: CaseMessage) -> SendResult:

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine import Engine
 from bot.events import Event, Respondent
-from bot.outbound import SendResult, Sent, Unreachable
+from bot.outbound import Refused, RetryLater, SendResult, Sent, Unreachable
 from bot.pacing import Pacer
 from bot.prompts import Message, Reply, as_messages
 from bot.replies import Replies
@@ -216,6 +216,17 @@ def log_api_error(method: str, error: SlackApiError) -> None:
         log.warning("slack %s: %s (the person or channel cannot be reached; nothing retried)", method, code)
     else:
         log.error("slack %s failed: %s", method, code)
+
+
+def send_failure(method: str, error: SlackApiError, *, to_person: bool) -> SendResult:
+    """What a failed send of the outbox comes to, logged once: a person or channel Slack cannot reach fails (the
+    person marked unreachable), anything else is tried again, after the wait a rate limit asks for."""
+    log_api_error(method, error)
+    code = str(error.response.get("error"))
+    if code in UNDELIVERABLE:
+        return Unreachable(code) if to_person else Refused(code)
+    retry_after = error.response.headers.get("Retry-After") if code == "ratelimited" else None
+    return RetryLater(code, after=float(retry_after) if retry_after else None)
 
 
 async def deliver(services: Services, event: Event, reply: Reply, thread_ts: str | None) -> None:

@@ -7,7 +7,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.outbound import Refused, RetryLater, SendResult, Sent, StaffDigest
 from handlers.slack.blocks import TEXT_LIMIT, escaped
-from handlers.slack.common import UNDELIVERABLE, Services, log, log_api_error
+from handlers.slack.common import Services, log, log_api_error, send_failure
 
 FILENAME = "weekly-digest.png"
 ALT_TEXT = "CSAT and NPS by week, each with its 95 % interval"
@@ -26,15 +26,11 @@ async def send(services: Services, message: StaffDigest) -> SendResult:
             initial_comment=escaped(message.text)[:TEXT_LIMIT],
         )
     except SlackApiError as error:
-        log_api_error("files_upload_v2", error)
-        code = str(error.response.get("error"))
-        if code in UNDELIVERABLE:
-            return Refused(code)
-        if code == "missing_scope":  # an app installed before the digest asked for files:write
+        if error.response.get("error") == "missing_scope":  # an app installed before the digest asked for files:write
+            log_api_error("files_upload_v2", error)
             log.error("slack refuses the digest's chart: reinstall the app so that it has the files:write scope")
-            return Refused(code)
-        retry_after = error.response.headers.get("Retry-After") if code == "ratelimited" else None
-        return RetryLater(code, after=float(retry_after) if retry_after else None)
+            return Refused("missing_scope")
+        return send_failure("files_upload_v2", error, to_person=False)
     except SlackRequestError:  # the upload itself, to the URL Slack handed out, failed after slack_sdk's retries
         log.error("slack file upload of the digest failed; it is tried again later")
         return RetryLater("the file upload failed")
