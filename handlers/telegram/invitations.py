@@ -3,8 +3,10 @@ once to the person invited; and their reminders: the open question again, under 
 
 from __future__ import annotations
 
+from bot.events import Respondent
 from bot.invitations import Invitations
 from bot.outbound import Refused, RetryLater, SendResult, Sent, SurveyInvitation, SurveyReminder, Unreachable
+from bot.prompts import Reply
 from bot.reminders import Reminders
 from handlers.telegram.delivery import Delivery, DeliveryFailed
 from handlers.telegram.inbox import CHANNEL
@@ -20,13 +22,7 @@ async def send(delivery: Delivery, invitations: Invitations, message: SurveyInvi
     opening = await invitations.opening(message, CHANNEL)
     if opening is None:
         return Refused(NOT_TO_SEND)
-    try:
-        await delivery.deliver(opening.event.event_id, opening.event.who, opening.reply)
-    except DeliveryFailed as error:
-        return RetryLater(str(error))
-    if message.platform_id in delivery.unreachable:
-        return Unreachable("the person blocked the bot")
-    return Sent()
+    return await _delivered(delivery, opening.event.event_id, opening.event.who, opening.reply)
 
 
 async def send_reminder(delivery: Delivery, reminders: Reminders, message: SurveyReminder) -> SendResult:
@@ -36,10 +32,15 @@ async def send_reminder(delivery: Delivery, reminders: Reminders, message: Surve
     reminder = await reminders.reminder(message, CHANNEL)
     if reminder is None:
         return Refused(NOTHING_TO_REMIND)
+    return await _delivered(delivery, reminder.event_id, reminder.who, reminder.reply)
+
+
+async def _delivered(delivery: Delivery, event_id: str, who: Respondent, reply: Reply) -> SendResult:
+    """Sends the reply once, as the person's own event's; unreachable when the person blocked the bot meanwhile."""
     try:
-        await delivery.deliver(reminder.event_id, reminder.who, reminder.reply)
+        await delivery.deliver(event_id, who, reply)
     except DeliveryFailed as error:
         return RetryLater(str(error))
-    if message.platform_id in delivery.unreachable:
+    if who.user_id in delivery.unreachable:
         return Unreachable("the person blocked the bot")
     return Sent()
