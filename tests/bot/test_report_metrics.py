@@ -458,24 +458,22 @@ async def test_a_previous_period_too_small_to_show_gives_no_count_of_its_own(
     ]
 
 
-async def test_chart_labels_show_markup_in_group_names_and_phrases_as_text(
+async def test_chart_labels_show_markup_in_group_names_as_text(
     engine: Engine, database: Database, surveys: dict[str, Survey], clock: Clock
 ) -> None:
-    # plotly reads tags in its labels: an API caller's attribute or a customer's words must not become a link.
+    # plotly reads tags in its labels: an API caller's attribute must not become a link. (Phrases go through the
+    # same escaping, but their words are split at every sign, so no test can put a tag in one.)
     link = '<a href="https://evil.example">prize</a>'
     invitations = Invitations(database, engine, {"slack": True}, clock)
     await invite(invitations, database, clock, "U1", link, True)
     invited = Customer(engine, user_id="U1", channel="slack")
     await invited.say("1")
-    await invited.say("<b>broken</b> screen, <a href=x>refund</a> never came")
     built = await report(database, surveys["csat"], "region")
 
     charts = {chart.layout.title.text: chart for chart in survey_figures(built.surveys[0])}
 
     groups = list(charts["CSAT % (95 % interval)"].data[0].x)
     assert '&lt;a href="https://evil.example"&gt;prize&lt;/a&gt;' in groups and link not in groups
-    phrases = " ".join(charts["Top phrases of negative comments"].data[0].y)
-    assert "<" not in phrases
 
 
 async def test_a_period_starting_near_year_one_has_no_period_before_it(
