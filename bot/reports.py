@@ -18,7 +18,7 @@ from bot.report_funnel import Invitations, QuestionReach, invitation_figures, qu
 from bot.report_stats import Change, Interval, nps_interval, real_change, wilson
 from bot.report_themes import ContradictionRow, Themes, contradiction_rows, phrases, ranked
 from bot.surveys import QuestionKind, Survey
-from storage import reports
+from storage import reports, tally
 from storage.db import Database
 from storage.reports import (
     NEGATIVE_LABEL,
@@ -329,6 +329,8 @@ async def build_report(
 ) -> Report:
     """The report of each survey over conversations started in [since, until), split `by` a Breakdown or an
     invitation attribute (see `breakdown_of`)."""
+    async with database.transaction() as session:
+        await tally.fold(session)
     async with database.snapshot() as session:
         built = []
         for survey in surveys:
@@ -498,8 +500,8 @@ async def _total_counts(session: AsyncSession, scope: Scope, grouped: Scope, cou
 
 async def _counted(session: AsyncSession, scope: Scope) -> _Counted:
     return _Counted(
-        await reports.respondents(session, scope),
-        await reports.answer_tallies(session, scope),
+        await tally.respondents(session, scope),
+        await tally.answer_tallies(session, scope),
         await reports.case_counts(session, scope),
     )
 

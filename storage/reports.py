@@ -132,10 +132,11 @@ class Contradiction(NamedTuple):
     text: str
 
 
-def _period_label(session: AsyncSession, period: Period, column: Any) -> ColumnElement[str]:
-    """The UTC day, week (its Monday) or month of a timestamp, as ISO text: 2026-11-30, 2026-11."""
+def period_label(session: AsyncSession, period: Period, column: Any, *, zoned: bool = True) -> ColumnElement[str]:
+    """The UTC day, week (its Monday) or month of a timestamp, as ISO text: 2026-11-30, 2026-11. `zoned`: a
+    timestamp with its zone (read on UTC's clock); else a timestamp without one, taken as UTC's clock already."""
     if session.get_bind().dialect.name == "postgresql":
-        utc = func.timezone("UTC", column)
+        utc = func.timezone("UTC", column) if zoned else column
         if period == "month":
             return func.to_char(utc, "YYYY-MM")
         return func.to_char(func.date_trunc(period, utc), "YYYY-MM-DD")
@@ -163,7 +164,7 @@ def _conversations(session: AsyncSession, scope: Scope, *columns: Any) -> _Group
     elif scope.by == "attribute":
         key = _attribute(scope)
     else:
-        key = _period_label(session, scope.by, Conversation.started_at)
+        key = period_label(session, scope.by, Conversation.started_at)
     statement: SelectOfScalar[Any] = select(key.label("grp"), *columns).select_from(Conversation)
     if scope.by == "answer":
         joined = and_(
@@ -186,7 +187,7 @@ def _attribute(scope: Scope) -> ColumnElement[str]:
     return func.coalesce(col(Invitation.attributes)[scope.group_attribute].as_string(), NO_ANSWER)
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -197,8 +198,8 @@ async def respondents(session: AsyncSession, scope: Scope) -> list[Respondents]:
         session,
         scope,
         func.count(),
-        _count_if(col(Conversation.anonymous) == true()),
-        _count_if(col(Conversation.status) == "completed"),
+        count_if(col(Conversation.anonymous) == true()),
+        count_if(col(Conversation.status) == "completed"),
     )
     rows = await session.exec(statement.where(answered).group_by(key))
     return [Respondents(*row) for row in rows]
@@ -206,7 +207,7 @@ async def respondents(session: AsyncSession, scope: Scope) -> list[Respondents]:
 
 async def score_counts(session: AsyncSession, scope: Scope, *, question_id: str) -> list[ScoreCount]:
     """Per group and score of one question: how many gave it (the distribution every score figure comes from)."""
-    anonymous = _count_if(col(Conversation.anonymous) == true())
+    anonymous = count_if(col(Conversation.anonymous) == true())
     key, statement = _conversations(session, scope, Answer.value, func.count(), anonymous)
     statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id).where(
         Answer.question_id == question_id, col(Answer.value).is_not(None), col(Answer.skipped).is_(False)
@@ -219,13 +220,9 @@ async def answer_tallies(session: AsyncSession, scope: Scope) -> list[AnswerTall
     """Per group, the scope's answers counted by question, score, skipped, sentiment label and polarity bin: one
     pass over the answers (a few hundred rows per group) that score, sentiment, polarity and question counts are
     all summed from."""
-    polarity = col(Answer.polarity)
-    bin_of = case(
-        *((polarity < edge, number) for number, edge in enumerate(POLARITY_EDGES)),
-        (polarity.is_not(None), len(POLARITY_EDGES)),
-    )
+    bin_of = polarity_bin(col(Answer.polarity))
     kept = (col(Answer.question_id), col(Answer.value), col(Answer.skipped), col(Answer.sentiment_label))
-    anonymous = _count_if(col(Conversation.anonymous) == true())
+    anonymous = count_if(col(Conversation.anonymous) == true())
     key, statement = _conversations(session, scope, *kept, bin_of.label("bin"), func.count(), anonymous)
     statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id)
     rows = await session.exec(statement.group_by(key, *kept, "bin"))
@@ -240,7 +237,7 @@ async def case_counts(session: AsyncSession, scope: Scope) -> list[CaseCounts]:
 
     def ever(condition: ColumnElement[bool]) -> ColumnElement[int]:
         on_trail = select(CaseEvent.id).where(col(CaseEvent.complaint_id) == Complaint.id, condition).exists()
-        return _count_if(on_trail)
+        return count_if(on_trail)
 
     action, detail = col(CaseEvent.action), col(CaseEvent.detail)
     key, statement = _conversations(
@@ -324,6 +321,14 @@ async def negative_comments(session: AsyncSession, scope: Scope, *, limit: int) 
 POLARITY_EDGES = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)  # eight bins over -1..1, each closed on its left
 
 
+def polarity_bin(polarity: Any) -> ColumnElement[int | None]:
+    """The number of the POLARITY_EDGES bin a polarity falls in (None without one)."""
+    return case(
+        *((polarity < edge, number) for number, edge in enumerate(POLARITY_EDGES)),
+        (polarity.is_not(None), len(POLARITY_EDGES)),
+    )
+
+
 async def contradictions(
     session: AsyncSession, scope: Scope, *, question_id: str, high_from: int, low_up_to: int, limit: int
 ) -> list[Contradiction]:
@@ -353,7 +358,7 @@ def _invitation_key(session: AsyncSession, scope: Scope) -> ColumnElement[Any]:
     if scope.by == "attribute":
         return _attribute(scope)
     if scope.by in ("day", "week", "month"):
-        return _period_label(session, scope.by, Invitation.created_at)
+        return period_label(session, scope.by, Invitation.created_at)
     return literal(None)
 
 
@@ -365,11 +370,11 @@ async def invitation_funnel(session: AsyncSession, scope: Scope) -> list[Funnel]
     answered = select(Answer.id).where(col(Answer.conversation_id) == Conversation.id).exists()
     counts: tuple[Any, ...] = (
         func.count(),
-        _count_if(state == "skipped"),
-        _count_if(state == "failed"),
-        _count_if(state == "sent"),
-        _count_if(answered),
-        _count_if(col(Conversation.status) == ConversationStatus.COMPLETED),
+        count_if(state == "skipped"),
+        count_if(state == "failed"),
+        count_if(state == "sent"),
+        count_if(answered),
+        count_if(col(Conversation.status) == ConversationStatus.COMPLETED),
     )
     statement = (
         select(key.label("grp"), *counts)
