@@ -356,14 +356,12 @@ async def _survey_report(
         return report
     before = _previous_scope(scope)
     then = None if before is None else await _total(session, survey, before, min_group_size)
-    shown_before = before if then is not None and then.hidden is None else None  # else no count of it is shown
+    shown_before = (before, then) if before and then and then.hidden is None else None  # else no count of it shown
     return replace(
         report,
         root_causes=pareto(await reports.root_causes(session, scope)),
-        questions=question_reach(
-            survey, _question_counts(total_counted.answers), await reports.stopped(session, scope)
-        ),
-        themes=await _themes(session, scope, shown_before),
+        questions=question_reach(survey, _question_counts(total_counted.answers), await tally.stopped(session, scope)),
+        themes=await _themes(session, (scope, total_figures), shown_before),
         contradictions=await _contradictions(session, survey, scope),
         previous=None if before is None or then is None else _comparison(before, then, total_figures),
     )
@@ -383,22 +381,29 @@ NEGATIVE_COMMENTS_READ = 1000  # the latest negative comments of a period that i
 CONTRADICTIONS_LISTED = 20
 
 
-async def _themes(session: AsyncSession, scope: Scope, before: Scope | None) -> Themes:
-    """The period's top complaint categories and phrases, each against the period `before` when there is one."""
-    categories, comments = await _theme_counts(session, scope)
-    earlier = None if before is None else await _theme_counts(session, before)
+async def _themes(
+    session: AsyncSession, now: tuple[Scope, GroupFigures], before: tuple[Scope, GroupFigures] | None
+) -> Themes:
+    """The period's top complaint categories and phrases, each against the period `before` when there is one (each
+    period with its total's figures)."""
+    categories, comments = await _theme_counts(session, *now)
+    earlier = None if before is None else await _theme_counts(session, *before)
     return Themes(
         ranked(categories, None if earlier is None else earlier[0]),
         ranked(phrases(comments).items(), None if earlier is None else phrases(earlier[1]).items()),
         len(comments),
-        None if before is None else before.since,
-        None if before is None else before.until,
+        None if before is None else before[0].since,
+        None if before is None else before[0].until,
     )
 
 
-async def _theme_counts(session: AsyncSession, scope: Scope) -> tuple[list[tuple[str, int]], list[str]]:
-    """The scope's cases by category, and the words of its latest negative comments."""
-    comments = await reports.negative_comments(session, scope, limit=NEGATIVE_COMMENTS_READ)
+async def _theme_counts(
+    session: AsyncSession, scope: Scope, total: GroupFigures
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """The scope's cases by category, and the words of its latest negative comments. With none counted in its total
+    they are not looked for: the search walks back every survey's negative comments for the scope's."""
+    negative = total.sentiment.negative if total.sentiment else 0
+    comments = await reports.negative_comments(session, scope, limit=NEGATIVE_COMMENTS_READ) if negative else []
     return await reports.categories(session, scope), comments
 
 

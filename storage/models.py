@@ -184,7 +184,7 @@ class Complaint(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL", unique=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     channel: str = Field(max_length=32)
-    survey_id: str | None = Field(default=None, max_length=64)
+    survey_id: str | None = Field(default=None, max_length=64, index=True)  # its conversation's: a report's cases
     reference: str | None = Field(default=None, max_length=128)
     reasons: str = Field(max_length=128)  # comma-separated ComplaintReason values, first trigger first
     text: str | None = Field(default=None, sa_type=Text)  # the customer's own words
@@ -340,6 +340,22 @@ class RespondentDay(SQLModel, table=True):
     respondents: int
     anonymous: int  # of which anonymous
     completed: int
+
+
+class StoppedDay(SQLModel, table=True):
+    """The conversations of one survey and UTC day (of their start) not completed, by where they stopped: the
+    question waiting, or their last answer (storage/reports.py's Stopped)."""
+
+    __table_args__ = (Index("ix_stoppedday_survey_day", "survey_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: str = Field(max_length=64)
+    day: date
+    waiting_at: str | None = Field(default=None, max_length=64)
+    last_question: str | None = Field(default=None, max_length=64)
+    last_value: int | None = None
+    last_choice: str | None = Field(default=None, max_length=64)
+    last_skipped: bool | None = None
+    conversations: int
 
 
 class TallyMark(SQLModel, table=True):

@@ -152,8 +152,10 @@ class _Grouped(NamedTuple):
     statement: SelectOfScalar[Any]
 
 
-def _conversations(session: AsyncSession, scope: Scope, *columns: Any) -> _Grouped:
-    """SELECT group key, columns FROM the scope's conversations (joined to the grouping answer where needed)."""
+def _conversations(session: AsyncSession, scope: Scope, *columns: Any, of_cases: bool = False) -> _Grouped:
+    """SELECT group key, columns FROM the scope's conversations (joined to the grouping answer where needed), or
+    `of_cases`: FROM the cases of the scope's conversations, found by the survey each case carries (as its
+    conversation's): a survey has far fewer cases than conversations."""
     grouping = aliased(Answer, name="grouping")
     if scope.by is None:
         key: Any = literal(None)  # a column, a function of one, or none: one total
@@ -165,7 +167,13 @@ def _conversations(session: AsyncSession, scope: Scope, *columns: Any) -> _Group
         key = _attribute(scope)
     else:
         key = period_label(session, scope.by, Conversation.started_at)
-    statement: SelectOfScalar[Any] = select(key.label("grp"), *columns).select_from(Conversation)
+    statement: SelectOfScalar[Any] = select(key.label("grp"), *columns)
+    if of_cases:
+        statement = statement.select_from(Complaint).join(
+            Conversation, col(Conversation.id) == Complaint.conversation_id
+        )
+    else:
+        statement = statement.select_from(Conversation)
     if scope.by == "answer":
         joined = and_(
             col(grouping.conversation_id) == Conversation.id, col(grouping.question_id) == scope.group_question
@@ -173,7 +181,7 @@ def _conversations(session: AsyncSession, scope: Scope, *columns: Any) -> _Group
         statement = statement.outerjoin(grouping, joined)
     elif scope.by == "attribute":
         statement = statement.outerjoin(Invitation, col(Invitation.conversation_id) == Conversation.id)
-    conditions = [col(Conversation.survey_id) == scope.survey_id]
+    conditions = [col(Complaint.survey_id if of_cases else Conversation.survey_id) == scope.survey_id]
     if scope.since is not None:
         conditions.append(col(Conversation.started_at) >= scope.since)
     if scope.until is not None:
@@ -248,8 +256,8 @@ async def case_counts(session: AsyncSession, scope: Scope) -> list[CaseCounts]:
         ever(and_(action == "escalated", detail.like(OVERDUE_ESCALATION))),
         ever(and_(action == "reopened", col(CaseEvent.actor) == CUSTOMER)),
         ever(and_(action == "closed", col(CaseEvent.actor) == CUSTOMER)),
+        of_cases=True,
     )
-    statement = statement.join(Complaint, col(Complaint.conversation_id) == Conversation.id)
     return [CaseCounts(*row) for row in await session.exec(statement.group_by(key))]
 
 
@@ -265,8 +273,8 @@ async def case_durations(session: AsyncSession, scope: Scope, *, action: str) ->
         col(CaseEvent.complaint_id) == Complaint.id, CaseEvent.action == action
     )
     reached = first.scalar_subquery().label("reached")
-    _, cases = _conversations(session, scope, col(Complaint.created_at).label("opened"), reached)
-    timed = cases.join(Complaint, col(Complaint.conversation_id) == Conversation.id).subquery()
+    _, cases = _conversations(session, scope, col(Complaint.created_at).label("opened"), reached, of_cases=True)
+    timed = cases.subquery()
     seconds: ColumnElement[Any]
     if session.get_bind().dialect.name == "postgresql":
         seconds = func.extract("epoch", timed.c.reached - timed.c.opened)
@@ -293,8 +301,8 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 async def root_causes(session: AsyncSession, scope: Scope) -> list[tuple[str, int]]:
     """The root causes staff gave the scope's cases, most frequent first."""
     cause = col(Complaint.root_cause)
-    _, statement = _conversations(session, scope, cause, func.count())
-    statement = statement.join(Complaint, col(Complaint.conversation_id) == Conversation.id).where(cause.is_not(None))
+    _, statement = _conversations(session, scope, cause, func.count(), of_cases=True)
+    statement = statement.where(cause.is_not(None))
     rows = await session.exec(statement.group_by(cause).order_by(func.count().desc(), cause))
     return [(str(name), count) for _, name, count in rows]
 
@@ -302,8 +310,7 @@ async def root_causes(session: AsyncSession, scope: Scope) -> list[tuple[str, in
 async def categories(session: AsyncSession, scope: Scope) -> list[tuple[str, int]]:
     """The categories triage gave the scope's cases, most frequent first."""
     category = col(Complaint.category)
-    _, statement = _conversations(session, scope, category, func.count())
-    statement = statement.join(Complaint, col(Complaint.conversation_id) == Conversation.id)
+    _, statement = _conversations(session, scope, category, func.count(), of_cases=True)
     rows = await session.exec(statement.where(category.is_not(None)).group_by(category).order_by(func.count().desc()))
     return [(str(name), count) for _, name, count in rows]
 
@@ -389,10 +396,16 @@ async def invitation_funnel(session: AsyncSession, scope: Scope) -> list[Funnel]
     return [Funnel(*row) for row in await session.exec(statement.group_by(key))]
 
 
-async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
-    """The scope's conversations not completed (not grouped), counted by where they wait (open ones) or by their
-    last answer (closed ones, which keep no current question): what the flow then asked is worked out from it."""
-    last = aliased(Answer, name="last")
+_LAST = aliased(Answer, name="last")
+# Where a conversation not completed stopped: the question waiting, and its last answer (see Stopped).
+STOPPED_AT: tuple[Any, ...] = tuple(
+    col(column)
+    for column in (Conversation.current_question, _LAST.question_id, _LAST.value, _LAST.choice, _LAST.skipped)
+)
+
+
+def not_completed(statement: SelectOfScalar[Any]) -> SelectOfScalar[Any]:
+    """The statement over conversations, kept to those not completed and joined to their last answer (STOPPED_AT)."""
     last_id = (
         select(Answer.id)
         .where(col(Answer.conversation_id) == Conversation.id)
@@ -400,12 +413,13 @@ async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
         .limit(1)
         .scalar_subquery()
     )
-    where = tuple(
-        col(column)
-        for column in (Conversation.current_question, last.question_id, last.value, last.choice, last.skipped)
-    )
-    _, statement = _conversations(session, scope, *where, func.count())
-    statement = statement.outerjoin(last, col(last.id) == last_id).where(
+    return statement.outerjoin(_LAST, col(_LAST.id) == last_id).where(
         col(Conversation.status) != ConversationStatus.COMPLETED
     )
-    return [Stopped(*row[1:]) for row in await session.exec(statement.group_by(*where))]
+
+
+async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
+    """The scope's conversations not completed (not grouped), counted by where they wait (open ones) or by their
+    last answer (closed ones, which keep no current question): what the flow then asked is worked out from it."""
+    _, statement = _conversations(session, scope, *STOPPED_AT, func.count())
+    return [Stopped(*row[1:]) for row in await session.exec(not_completed(statement).group_by(*STOPPED_AT))]

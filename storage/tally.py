@@ -20,15 +20,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import reports
-from storage.models import Answer, AnswerDay, Conversation, ConversationStatus, RespondentDay, TallyMark
-from storage.reports import AnswerTally, Period, Respondents, Scope
+from storage.models import Answer, AnswerDay, Conversation, ConversationStatus, RespondentDay, StoppedDay, TallyMark
+from storage.reports import AnswerTally, Period, Respondents, Scope, Stopped
 
 MARK = "answers"
 # A conversation written in a transaction that commits after a fold is still recounted by the next one, as long as
 # its `updated_at` is at most this much older than the latest one that fold saw: far longer than any transaction.
 SETTLING = timedelta(minutes=10)
 RANGES_PER_STATEMENT = 100
-DAILY = (None, "channel", "day", "week", "month")  # the groupings the tallies can answer (not by answer, attribute)
+DAILY = (None, "channel", "day", "week", "month")
+TALLIES = (AnswerDay, RespondentDay, StoppedDay)  # the groupings the tallies can answer (not by answer, attribute)
 
 
 async def fold(session: AsyncSession) -> None:
@@ -42,8 +43,8 @@ async def fold(session: AsyncSession) -> None:
     days = [(survey, _as_date(day)) for day, survey in await session.exec(changed)]
     latest = select(func.max(Conversation.updated_at))
     if mark.through is None:
-        await session.exec(delete(AnswerDay))
-        await session.exec(delete(RespondentDay))
+        for table in TALLIES:
+            await session.exec(delete(table))
     for ranges in _chunks(_ranges(days), RANGES_PER_STATEMENT):
         await _recount(session, ranges)
     mark.through = (await session.exec(latest)).one() or mark.through
@@ -87,7 +88,7 @@ def _chunks(ranges: list[_Days], size: int) -> Iterable[list[_Days]]:
 
 async def _recount(session: AsyncSession, ranges: list[_Days]) -> None:
     """Drops the tallies of these days and counts them again from the answers."""
-    for table in (AnswerDay, RespondentDay):
+    for table in TALLIES:
         await session.exec(
             delete(table).where(or_(*(_on_days(col(table.survey_id), col(table.day), r) for r in ranges)))
         )
@@ -115,6 +116,11 @@ async def _recount(session: AsyncSession, ranges: list[_Days]) -> None:
     respondents = select(*(*place, func.count(), anonymous, completed)).where(within, answered).group_by(*place)
     respondent_columns = ("survey_id", "day", "channel", "respondents", "anonymous", "completed")
     await session.exec(insert(RespondentDay).from_select(respondent_columns, respondents))
+    day_of: tuple[Any, ...] = place[:2]
+    stops = reports.not_completed(select(*(*day_of, *reports.STOPPED_AT, func.count())).where(within))
+    stop_columns = ("survey_id", "day", "waiting_at", "last_question", "last_value", "last_choice", "last_skipped")
+    statement = stops.group_by(*day_of, *reports.STOPPED_AT)
+    await session.exec(insert(StoppedDay).from_select([*stop_columns, "conversations"], statement))
 
 
 def _on_days(survey: Any, day: Any, days: _Days, as_bound: Callable[[date], Any] = lambda day: day) -> Any:
@@ -239,3 +245,29 @@ def _summed(rows: Iterable[Respondents]) -> list[Respondents]:
     for group, *counts in rows:
         sums[group] = [total + n for total, n in zip(sums[group], counts, strict=True)]
     return [Respondents(group, *counts) for group, counts in sums.items()]
+
+
+async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
+    """As storage/reports.py's stopped (not grouped): the tallies' whole days and the conversations of the edges."""
+    split = _split(scope) if scope.by is None else None
+    if split is None:
+        return await reports.stopped(session, scope)
+    where: tuple[Any, ...] = (
+        col(StoppedDay.waiting_at),
+        col(StoppedDay.last_question),
+        col(StoppedDay.last_value),
+        col(StoppedDay.last_choice),
+        col(StoppedDay.last_skipped),
+    )
+    statement = (
+        select(*(*where, func.sum(StoppedDay.conversations)))
+        .where(*_within(split, StoppedDay.survey_id, StoppedDay.day, scope.survey_id))
+        .group_by(*where)
+    )
+    rows = [
+        Stopped(waiting, question, value, choice, skipped, int(count))
+        for waiting, question, value, choice, skipped, count in await session.exec(statement)
+    ]
+    for edge in split.edges:
+        rows += await reports.stopped(session, edge)
+    return rows
