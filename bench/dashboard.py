@@ -1,11 +1,12 @@
 """The dashboard with a million answers, served by a real `feedbackbot run`: how long its pages take to arrive.
 
 Run: `.venv/bin/python bench/dashboard.py [--answers N]` (part of `make bench`). It fills a SQLite database as
-bench/report_scale.py does (a million answers over a year, two per survey taken, a case for each lowest score), starts
-`feedbackbot run` on it with a dashboard user and no chat channel (it then serves HTTP alone), and asks each page
-over loopback HTTP, logged in: first when the page counts its report (target for the first page: under 1 s), then
-the median of --repeat more, which the dashboard answers from the report it keeps for a minute. One raw SQL
-aggregate over the same rows, measured in the same run, is printed beside them.
+bench/report_scale.py does (a million answers over a year, two per survey taken, a case for each lowest score),
+folds them into the daily tallies with one `feedbackbot report` (timed), writes a day's share more, as if a report
+ran every day, starts `feedbackbot run` on it with a dashboard user and no chat channel (it then serves HTTP alone),
+and asks each page over loopback HTTP, logged in: first when the page counts its report (target for the first page:
+under 1 s), then the median of --repeat more, which the dashboard answers from the report it keeps for a minute. One
+raw SQL aggregate over the same rows, measured in the same run, is printed beside them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import httpx
 from hotpath import FEEDBACKBOT, stop
-from report_scale import fill, project_folder, raw_aggregate
+from report_scale import add_a_day, fill, project_folder, raw_aggregate
+from report_scale import timed as timed_command
 
 USER, PASSWORD = "bench", "bench-password-0123"
 PAGES = (
@@ -65,11 +67,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as temporary:
         folder, env = project_folder(Path(temporary), "dashboard")
         started = time.perf_counter()
-        fill(f"sqlite:///{folder / 'feedback.db'}", arguments.answers, datetime.now(UTC))
+        url = f"sqlite:///{folder / 'feedback.db'}"
+        fill(url, arguments.answers, datetime.now(UTC))
         print(f"{arguments.answers:,} answers written in {time.perf_counter() - started:.0f} s (SQLite)", flush=True)
         print(
             f"raw SQL aggregate (sqlite3, one statement): {raw_aggregate(folder / 'feedback.db', 3).wall * 1000:.0f} ms"
         )
+        folding = timed_command([str(FEEDBACKBOT), "report", "--format", "json"], folder, env)
+        print(f"every answer folded by one feedbackbot report: {folding.wall * 1000:.0f} ms")
+        add_a_day(url, arguments.answers)
         port = free_port()
         env |= {f"FEEDBACKBOT_DASHBOARD__USERS__{USER.upper()}": PASSWORD, "FEEDBACKBOT_SERVER__PORT": str(port)}
         with (folder / "bot.log").open("wb") as log:
