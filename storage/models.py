@@ -180,11 +180,13 @@ class ComplaintReason(StrEnum):
 class Complaint(SQLModel, table=True):
     """A complaint detected in a survey or made explicitly; the case workflow builds on it."""
 
+    # A report's cases: a survey's, opened since the period's start (a case is opened after its survey started).
+    __table_args__ = (Index("ix_complaint_survey_created", "survey_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL", unique=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     channel: str = Field(max_length=32)
-    survey_id: str | None = Field(default=None, max_length=64, index=True)  # its conversation's: a report's cases
+    survey_id: str | None = Field(default=None, max_length=64)  # its conversation's
     reference: str | None = Field(default=None, max_length=128)
     reasons: str = Field(max_length=128)  # comma-separated ComplaintReason values, first trigger first
     text: str | None = Field(default=None, sa_type=Text)  # the customer's own words

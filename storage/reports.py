@@ -6,7 +6,7 @@ the latest contradicted scores (capped)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, true
@@ -147,6 +147,10 @@ def period_label(session: AsyncSession, period: Period, column: Any, *, zoned: b
     return func.date(column)
 
 
+# How far behind the process that started a survey another one that opened its case may have stamped it.
+CLOCKS_APART = timedelta(hours=1)
+
+
 class _Grouped(NamedTuple):
     key: ColumnElement[Any]
     statement: SelectOfScalar[Any]
@@ -184,6 +188,8 @@ def _conversations(session: AsyncSession, scope: Scope, *columns: Any, of_cases:
     conditions = [col(Complaint.survey_id if of_cases else Conversation.survey_id) == scope.survey_id]
     if scope.since is not None:
         conditions.append(col(Conversation.started_at) >= scope.since)
+        if of_cases:  # implied (a case opens at an answer, after its survey started): where its index starts
+            conditions.append(col(Complaint.created_at) >= scope.since - CLOCKS_APART)
     if scope.until is not None:
         conditions.append(col(Conversation.started_at) < scope.until)
     return _Grouped(key, statement.where(*conditions))

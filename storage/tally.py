@@ -28,8 +28,8 @@ MARK = "answers"
 # its `updated_at` is at most this much older than the latest one that fold saw: far longer than any transaction.
 SETTLING = timedelta(minutes=10)
 RANGES_PER_STATEMENT = 100
-DAILY = (None, "channel", "day", "week", "month")
-TALLIES = (AnswerDay, RespondentDay, StoppedDay)  # the groupings the tallies can answer (not by answer, attribute)
+DAILY = (None, "channel", "day", "week", "month")  # the groupings the tallies can answer (not by answer, attribute)
+TALLIES = (AnswerDay, RespondentDay, StoppedDay)
 
 
 async def fold(session: AsyncSession) -> None:
@@ -94,8 +94,17 @@ async def _recount(session: AsyncSession, ranges: list[_Days]) -> None:
         )
     started = col(Conversation.started_at)
     within = or_(*(_on_days(col(Conversation.survey_id), started, r, _midnight) for r in ranges))
-    place: tuple[Any, ...] = (col(Conversation.survey_id), _day(session, started), col(Conversation.channel))
-    anonymous = reports.count_if(col(Conversation.anonymous) == true())
+    day: tuple[Any, ...] = (col(Conversation.survey_id), _day(session, started))
+    await _count_answers(session, within, (*day, col(Conversation.channel)))
+    await _count_respondents(session, within, (*day, col(Conversation.channel)))
+    await _count_stops(session, within, day)
+
+
+ANONYMOUS = reports.count_if(col(Conversation.anonymous) == true())
+
+
+async def _count_answers(session: AsyncSession, within: Any, place: tuple[Any, ...]) -> None:
+    """As reports.answer_tallies, per survey, day and channel."""
     alike: tuple[Any, ...] = (
         col(Answer.question_id),
         col(Answer.value),
@@ -103,24 +112,29 @@ async def _recount(session: AsyncSession, ranges: list[_Days]) -> None:
         col(Answer.sentiment_label),
         reports.polarity_bin(col(Answer.polarity)),
     )
-    answers = (
-        select(*(*place, *alike, func.count(), anonymous))
-        .join(Answer, col(Answer.conversation_id) == Conversation.id)
-        .where(within)
-        .group_by(*place, *alike)
-    )
-    answer_columns = ("survey_id", "day", "channel", "question_id", "value", "skipped", "label", "polarity_bin")
-    await session.exec(insert(AnswerDay).from_select([*answer_columns, "answers", "anonymous"], answers))
+    columns: tuple[Any, ...] = (*place, *alike, func.count(), ANONYMOUS)
+    answers = select(*columns).join(Answer, col(Answer.conversation_id) == Conversation.id).where(within)
+    names = ("survey_id", "day", "channel", "question_id", "value", "skipped", "label", "polarity_bin")
+    statement = answers.group_by(*place, *alike)
+    await session.exec(insert(AnswerDay).from_select([*names, "answers", "anonymous"], statement))
+
+
+async def _count_respondents(session: AsyncSession, within: Any, place: tuple[Any, ...]) -> None:
+    """As reports.respondents, per survey, day and channel."""
     answered = select(Answer.id).where(col(Answer.conversation_id) == Conversation.id).exists()
     completed = reports.count_if(col(Conversation.status) == ConversationStatus.COMPLETED)
-    respondents = select(*(*place, func.count(), anonymous, completed)).where(within, answered).group_by(*place)
-    respondent_columns = ("survey_id", "day", "channel", "respondents", "anonymous", "completed")
-    await session.exec(insert(RespondentDay).from_select(respondent_columns, respondents))
-    day_of: tuple[Any, ...] = place[:2]
-    stops = reports.not_completed(select(*(*day_of, *reports.STOPPED_AT, func.count())).where(within))
-    stop_columns = ("survey_id", "day", "waiting_at", "last_question", "last_value", "last_choice", "last_skipped")
-    statement = stops.group_by(*day_of, *reports.STOPPED_AT)
-    await session.exec(insert(StoppedDay).from_select([*stop_columns, "conversations"], statement))
+    columns: tuple[Any, ...] = (*place, func.count(), ANONYMOUS, completed)
+    statement = select(*columns).where(within, answered).group_by(*place)
+    names = ("survey_id", "day", "channel", "respondents", "anonymous", "completed")
+    await session.exec(insert(RespondentDay).from_select(names, statement))
+
+
+async def _count_stops(session: AsyncSession, within: Any, day: tuple[Any, ...]) -> None:
+    """As reports.stopped, per survey and day."""
+    columns: tuple[Any, ...] = (*day, *reports.STOPPED_AT, func.count())
+    statement = reports.not_completed(select(*columns).where(within)).group_by(*day, *reports.STOPPED_AT)
+    names = ("survey_id", "day", "waiting_at", "last_question", "last_value", "last_choice", "last_skipped")
+    await session.exec(insert(StoppedDay).from_select([*names, "conversations"], statement))
 
 
 def _on_days(survey: Any, day: Any, days: _Days, as_bound: Callable[[date], Any] = lambda day: day) -> Any:
@@ -203,8 +217,9 @@ async def answer_tallies(session: AsyncSession, scope: Scope) -> list[AnswerTall
         col(AnswerDay.label),
         col(AnswerDay.polarity_bin),
     )
+    columns: tuple[Any, ...] = (key.label("grp"), *kept, func.sum(AnswerDay.answers), func.sum(AnswerDay.anonymous))
     statement = (
-        select(*(key.label("grp"), *kept, func.sum(AnswerDay.answers), func.sum(AnswerDay.anonymous)))
+        select(*columns)
         .where(*_within(split, AnswerDay.survey_id, AnswerDay.day, scope.survey_id))
         .group_by(key, *kept)
     )
@@ -259,10 +274,9 @@ async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
         col(StoppedDay.last_choice),
         col(StoppedDay.last_skipped),
     )
+    columns: tuple[Any, ...] = (*where, func.sum(StoppedDay.conversations))
     statement = (
-        select(*(*where, func.sum(StoppedDay.conversations)))
-        .where(*_within(split, StoppedDay.survey_id, StoppedDay.day, scope.survey_id))
-        .group_by(*where)
+        select(*columns).where(*_within(split, StoppedDay.survey_id, StoppedDay.day, scope.survey_id)).group_by(*where)
     )
     rows = [
         Stopped(waiting, question, value, choice, skipped, int(count))

@@ -8,8 +8,8 @@ Create Date: 2026-12-03
 `stoppedday` the conversations not completed by where they stopped, so that a report over a year reads a few
 thousand rows instead of every answer; storage/tally.py folds them from the
 conversations changed since `tallymark.through` (none yet: the first report folds every answer once).
-`ix_conversation_updated` finds those conversations; `ix_complaint_survey_id` a survey's cases, which a report
-reads from the cases rather than from every conversation.
+`ix_conversation_updated` finds those conversations; `ix_complaint_survey_created` a survey's cases opened since a
+period's start, which a report reads from the cases rather than from every conversation.
 """
 
 from collections.abc import Sequence
@@ -75,11 +75,11 @@ def upgrade() -> None:
     )
     op.bulk_insert(mark, [{"name": "answers", "through": None}])  # the row every fold locks
     op.create_index("ix_conversation_updated", "conversation", ["updated_at"])
-    op.create_index("ix_complaint_survey_id", "complaint", ["survey_id"])
+    op.create_index("ix_complaint_survey_created", "complaint", ["survey_id", "created_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_complaint_survey_id", table_name="complaint")
+    op.drop_index("ix_complaint_survey_created", table_name="complaint")
     op.drop_index("ix_conversation_updated", table_name="conversation")
     op.drop_table("tallymark")
     op.drop_index("ix_stoppedday_survey_day", table_name="stoppedday")
