@@ -191,3 +191,23 @@ async def test_small_anonymous_groups_stay_hidden_when_counted_from_the_tallies(
     small, large = ("2026-11-30", "2026-11-23") if by == Breakdown.WEEK else ("telegram", "slack")
     assert shown == {small: (2, "too few anonymous answers"), large: (7, "would reveal a hidden group by subtraction")}
     assert survey.total.csat is not None and survey.total.csat.answers == 9
+
+
+async def test_a_periods_cases_are_those_of_its_surveys_whenever_the_cases_opened(
+    engine: Engine, database: Database, clock: Clock, surveys: dict[str, Survey]
+) -> None:
+    """Read from the cases opened since the period's start: a survey started before it is left out even when its
+    case opened within it, one started within it counted."""
+    before = Customer(engine, user_id="before", channel="slack")
+    await before.start("csat")
+    clock.advance(minutes=30)
+    since = clock()
+    clock.advance(minutes=30)
+    await before.say("1")  # its case opens within the period
+    await answer_csat(engine, "within", "slack", 2, RUDE)
+
+    built = await build_report(database, [surveys["csat"]], since=since, until=None, by=None, min_group_size=1)
+
+    [survey] = built.surveys
+    assert survey.total.cases is not None and survey.total.cases.count == 1
+    assert survey.total.respondents == 1
