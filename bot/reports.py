@@ -329,14 +329,27 @@ async def build_report(
 ) -> Report:
     """The report of each survey over conversations started in [since, until), split `by` a Breakdown or an
     invitation attribute (see `breakdown_of`)."""
-    async with database.transaction() as session:
-        await tally.fold(session)
+    await fold_tallies(database)
     async with database.snapshot() as session:
         built = []
         for survey in surveys:
             scope = Scope(survey.id, since, until)
             built.append(await _survey_report(session, survey, scope, by, min_group_size))
     return Report(since, until, by, min_group_size, built)
+
+
+async def fold_tallies(database: Database) -> None:
+    """Brings the daily tallies up to date (storage/tally.py): the days changed since the last fold recounted, a
+    short transaction for each few days."""
+    async with database.snapshot() as session:
+        fold = await tally.changes(session)
+    for batch in fold.batches:
+        async with database.transaction() as session:
+            await tally.recount(session, batch)
+    if fold.moves_the_mark:
+        assert fold.through is not None
+        async with database.transaction() as session:
+            await tally.mark(session, fold.through)
 
 
 async def _survey_report(

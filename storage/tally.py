@@ -1,11 +1,12 @@
 """Daily tallies: each survey's answers and respondents counted per channel and UTC day (of the conversation's
 start), so that a report over a year sums a few thousand rows instead of reading a million answers.
 
-The tallies are folded when a report is built, not on the answer's path: `fold` recounts, from the answers, the
-days of the conversations changed since the last fold (every answer stored, changed or skipped, and every change of
-status, moves its conversation's `updated_at`). A report then reads its whole days from the tallies and the part
-days at its edges from the answers, as storage/reports.py counts them, so its numbers are those of the scan.
-Erasures (/forget, the retention's scrub) clear words, which the tallies do not count."""
+The tallies are folded when a report is built, not on the answer's path: a fold (bot/reports.py's `fold_tallies`:
+`changes`, then `recount` for each batch, then `mark`) counts again, from the answers, the days of the
+conversations changed since the last fold: every answer stored, changed or skipped, and every change of status,
+moves its conversation's `updated_at`. A report then reads its whole days from the tallies and the part days at its
+edges from the answers, as storage/reports.py counts them, so its numbers are those of the scan. Erasures (/forget,
+the retention's scrub) clear words, which the tallies do not count."""
 
 from __future__ import annotations
 
@@ -24,45 +25,19 @@ from storage.models import Answer, AnswerDay, Conversation, ConversationStatus, 
 from storage.reports import AnswerTally, Period, Respondents, Scope, Stopped
 
 MARK = "answers"
-# A conversation written in a transaction that commits after a fold is still recounted by the next one, as long as
-# its `updated_at` is at most this much older than the latest one that fold saw: far longer than any transaction.
+# A conversation written in a transaction that commits after a fold read the changes is still recounted by the next
+# fold, as long as its `updated_at` is at most this much older than the latest one that fold saw: far longer than
+# any transaction takes.
 SETTLING = timedelta(minutes=10)
-RANGES_PER_STATEMENT = 100
+# The survey-days recounted in one transaction at most: the first fold of a year of answers takes many short ones,
+# so that writers (on SQLite, every writer) wait a moment for each rather than seconds for all.
+DAYS_PER_RECOUNT = 7
 DAILY = (None, "channel", "day", "week", "month")  # the groupings the tallies can answer (not by answer, attribute)
 TALLIES = (AnswerDay, RespondentDay, StoppedDay)
 
 
-async def fold(session: AsyncSession) -> None:
-    """Recounts the days of the conversations changed since the last fold (every day, the first time), in the
-    session's transaction; concurrent folds wait for each other on the mark's row."""
-    mark = await _locked_mark(session)
-    # The day first: with the survey first, SQLite walks the survey's index for the DISTINCT, every conversation.
-    changed = select(_day(session, col(Conversation.started_at)), col(Conversation.survey_id)).distinct()
-    if mark.through is not None:
-        changed = changed.where(col(Conversation.updated_at) >= mark.through - SETTLING)
-    days = [(survey, _as_date(day)) for day, survey in await session.exec(changed)]
-    latest = select(func.max(Conversation.updated_at))
-    if mark.through is None:
-        for table in TALLIES:
-            await session.exec(delete(table))
-    for ranges in _chunks(_ranges(days), RANGES_PER_STATEMENT):
-        await _recount(session, ranges)
-    mark.through = (await session.exec(latest)).one() or mark.through
-    session.add(mark)
-
-
-async def _locked_mark(session: AsyncSession) -> TallyMark:
-    """The mark's row, locked for the transaction (the migration writes it; an emptied table gets it again)."""
-    mark = (await session.exec(select(TallyMark).where(TallyMark.name == MARK).with_for_update())).first()
-    if mark is None:
-        mark = TallyMark(name=MARK)
-        session.add(mark)
-        await session.flush()
-    return mark
-
-
 @dataclass(frozen=True, slots=True)
-class _Days:
+class Days:
     """Consecutive days of one survey: [first, end)."""
 
     survey_id: str
@@ -70,34 +45,80 @@ class _Days:
     end: date
 
 
-def _ranges(days: Iterable[tuple[str, date]]) -> list[_Days]:
-    """The days of each survey as runs of consecutive days: the first fold recounts one run per survey."""
-    runs: list[_Days] = []
-    for survey, day in sorted(days):
-        last = runs[-1] if runs else None
-        if last is not None and last.survey_id == survey and last.end == day:
-            runs[-1] = replace(last, end=day + timedelta(days=1))
-        else:
-            runs.append(_Days(survey, day, day + timedelta(days=1)))
-    return runs
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """What a fold recounts, a transaction per batch (`recount`), before it marks the tallies counted `through`
+    the latest change it saw (`mark`); None: no conversation yet."""
+
+    batches: list[list[Days]]
+    through: datetime | None
+    marked: datetime | None  # the last fold's `through`
+
+    @property
+    def moves_the_mark(self) -> bool:
+        return self.through is not None and self.through != self.marked
 
 
-def _chunks(ranges: list[_Days], size: int) -> Iterable[list[_Days]]:
-    return (ranges[start : start + size] for start in range(0, len(ranges), size))
+async def changes(session: AsyncSession) -> Fold:
+    """The days of the conversations changed since the last fold (every day, the first time)."""
+    latest = (await session.exec(select(func.max(Conversation.updated_at)))).one()  # first: what changes after it
+    mark = (await session.exec(select(TallyMark.through).where(TallyMark.name == MARK))).first()
+    # The day first: with the survey first, SQLite walks the survey's index for the DISTINCT, every conversation.
+    changed = select(_day(session, col(Conversation.started_at)), col(Conversation.survey_id)).distinct()
+    if mark is not None:
+        changed = changed.where(col(Conversation.updated_at) >= mark - SETTLING)
+    days = [(survey, _as_date(day)) for day, survey in await session.exec(changed)]
+    return Fold(_batches(_runs(days)), latest, mark)
 
 
-async def _recount(session: AsyncSession, ranges: list[_Days]) -> None:
-    """Drops the tallies of these days and counts them again from the answers."""
+async def recount(session: AsyncSession, batch: list[Days]) -> None:
+    """Drops the tallies of these days and counts them again from the answers. Two recounts wait for each other on
+    the mark's row: on PostgreSQL the second's DELETE would miss the rows the first inserted, and count them twice."""
+    await session.exec(select(TallyMark.name).where(TallyMark.name == MARK).with_for_update())
     for table in TALLIES:
         await session.exec(
-            delete(table).where(or_(*(_on_days(col(table.survey_id), col(table.day), r) for r in ranges)))
+            delete(table).where(or_(*(_on_days(col(table.survey_id), col(table.day), d) for d in batch)))
         )
     started = col(Conversation.started_at)
-    within = or_(*(_on_days(col(Conversation.survey_id), started, r, _midnight) for r in ranges))
+    within = or_(*(_on_days(col(Conversation.survey_id), started, days, _midnight) for days in batch))
     day: tuple[Any, ...] = (col(Conversation.survey_id), _day(session, started))
     await _count_answers(session, within, (*day, col(Conversation.channel)))
     await _count_respondents(session, within, (*day, col(Conversation.channel)))
     await _count_stops(session, within, day)
+
+
+async def mark(session: AsyncSession, through: datetime) -> None:
+    """The tallies counted every change up to `through` (the migration writes the row; an emptied table gets it)."""
+    row = (await session.exec(select(TallyMark).where(TallyMark.name == MARK))).first() or TallyMark(name=MARK)
+    row.through = through
+    session.add(row)
+
+
+def _runs(days: Iterable[tuple[str, date]]) -> list[Days]:
+    """The days of each survey as runs of consecutive days, each of DAYS_PER_RECOUNT at most."""
+    runs: list[Days] = []
+    for survey, day in sorted(days):
+        last = runs[-1] if runs else None
+        if last is not None and last.survey_id == survey and last.end == day and _length(last) < DAYS_PER_RECOUNT:
+            runs[-1] = replace(last, end=day + timedelta(days=1))
+        else:
+            runs.append(Days(survey, day, day + timedelta(days=1)))
+    return runs
+
+
+def _batches(runs: list[Days]) -> list[list[Days]]:
+    """The runs grouped into batches of DAYS_PER_RECOUNT days at most: the days a few reports apart, one batch."""
+    batches: list[list[Days]] = []
+    for run in runs:
+        if batches and sum(map(_length, batches[-1])) + _length(run) <= DAYS_PER_RECOUNT:
+            batches[-1].append(run)
+        else:
+            batches.append([run])
+    return batches
+
+
+def _length(days: Days) -> int:
+    return (days.end - days.first).days
 
 
 ANONYMOUS = reports.count_if(col(Conversation.anonymous) == true())
@@ -137,7 +158,7 @@ async def _count_stops(session: AsyncSession, within: Any, day: tuple[Any, ...])
     await session.exec(insert(StoppedDay).from_select([*names, "conversations"], statement))
 
 
-def _on_days(survey: Any, day: Any, days: _Days, as_bound: Callable[[date], Any] = lambda day: day) -> Any:
+def _on_days(survey: Any, day: Any, days: Days, as_bound: Callable[[date], Any] = lambda day: day) -> Any:
     """Whether a row of `survey` falls on `days`, by its `day` (or time, `as_bound` making a day a time)."""
     return and_(survey == days.survey_id, day >= as_bound(days.first), day < as_bound(days.end))
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.engine import Engine
 from bot.events import Forget
-from bot.reports import Breakdown, Report, build_report
+from bot.reports import Breakdown, Report, build_report, fold_tallies
 from bot.surveys import Survey
 from storage import reports, tally
 from storage.db import Database
@@ -89,13 +89,8 @@ async def counted_both_ways(database: Database, scope: Scope) -> list[tuple[obje
     ]
 
 
-async def folded(database: Database) -> None:
-    async with database.transaction() as session:
-        await tally.fold(session)
-
-
 async def assert_tallies_match_the_answers(database: Database, surveys: Iterable[str]) -> None:
-    await folded(database)
+    await fold_tallies(database)
     for survey in surveys:
         for since, until in PERIODS:
             for by in GROUPINGS:
@@ -116,6 +111,21 @@ async def test_the_tallies_count_what_the_answers_do_at_every_period_edge(
     tallied, _ = (await counted_both_ways(database, Scope("csat", by="week")))[1]
     # every 7 hours from Thursday 9:00: 13 before Monday 30 November (87 hours later), 7 after
     assert tallied == {("2026-11-23",): (13, 0, 13), ("2026-11-30",): (7, 0, 7)}
+
+
+async def test_a_month_of_answers_is_folded_in_short_recounts_that_count_it_all(
+    engine: Engine, database: Database, clock: Clock, surveys: dict[str, Survey]
+) -> None:
+    for number in range(24):  # every 31 hours: a month, in runs of at most a week each
+        await answer_csat(engine, f"user-{number}", ("telegram", "slack")[number % 2], number % 5 + 1, RUDE)
+        clock.advance(hours=31)
+
+    async with database.snapshot() as session:
+        fold = await tally.changes(session)
+    assert len(fold.batches) > 1 and all(sum((d.end - d.first).days for d in b) <= 7 for b in fold.batches)
+    await assert_tallies_match_the_answers(database, ("csat",))
+    [survey] = (await csat_report(database, surveys["csat"], Breakdown.MONTH)).surveys
+    assert {group.group: group.respondents for group in survey.groups} == {"2026-11": 4, "2026-12": 20}
 
 
 async def test_answers_changed_added_completed_and_expired_after_a_fold_are_counted_again(
@@ -147,7 +157,7 @@ async def test_an_answer_stamped_before_the_last_fold_but_written_after_it_is_co
     await answer_csat(engine, "early", "slack", 5, None)
     clock.advance(minutes=5)
     await answer_csat(engine, "later", "slack", 4, None)
-    await folded(database)
+    await fold_tallies(database)
 
     clock.advance(minutes=-3)  # stamped between the two answers the fold saw
     await answer_csat(engine, "slow", "slack", 1, RUDE)
