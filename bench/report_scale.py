@@ -4,7 +4,9 @@ Run: `.venv/bin/python bench/report_scale.py [--answers N]` (part of `make bench
 `feedbackbot db upgrade` and SQLAlchemy Core inserts into the project's own tables (about half a minute), then
 times, each as the median of --repeats real `feedbackbot` processes:
 - `feedbackbot report --format json` (and `--by week`), against one raw SQL aggregate over the same rows (the score
-  counts per survey and question, in the stdlib's sqlite3) measured in the same run. The command's own start
+  counts per survey and question, in the stdlib's sqlite3) measured in the same run. The first report after the
+  fill folds every answer into the daily tallies (storage/tally.py) and is printed apart; before each timed one a
+  day's share of the answers is written, as if a report ran every day, which it folds in. The command's own start
   (imports, settings, surveys, opening the database) is measured on an empty database and printed apart, since a
   million rows do not change it: the ratio is of the report's work, wall time minus that start. Targets: the work
   at most 3 times the raw aggregate, and the whole command under 2 s. The same ratio of CPU time (user and system)
@@ -25,12 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, create_engine, insert
+from sqlalchemy import Table, create_engine, insert, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,12 +60,24 @@ def table(name: str) -> Table:
     return SQLModel.metadata.tables[name]
 
 
-def conversations(count: int, now: datetime) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """`count` completed conversations spread over the past year, each with a score and a comment. Their ids follow
-    their start, as in a database the bot filled (each conversation is written when it starts)."""
-    rng = random.Random(7)
-    starts = sorted(now - YEAR * rng.random() for _ in range(count))
-    for number, started in enumerate(starts, start=1):
+class Batch(NamedTuple):
+    """Which conversations to write: `count` of them, numbered from `first_id`, started over the `span` before
+    `now`, each last written when it started (`written_at` None) or at `written_at`."""
+
+    count: int
+    now: datetime
+    first_id: int = 1
+    span: timedelta = YEAR
+    written_at: datetime | None = None
+
+
+def conversations(batch: Batch) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The batch's completed conversations, each with a score and a comment. Their ids follow their start, as in a
+    database the bot filled (each conversation is written when it starts)."""
+    rng = random.Random(7 + batch.first_id)
+    starts = sorted(batch.now - batch.span * rng.random() for _ in range(batch.count))
+    for number, started in enumerate(starts, start=batch.first_id):
+        written = batch.written_at or started
         survey = rng.choice(tuple(SURVEYS))
         question, low, high = SURVEYS[survey]
         score = rng.randint(low, high)
@@ -76,12 +90,12 @@ def conversations(count: int, now: datetime) -> Iterator[tuple[dict[str, Any], l
             "language": "en",
             "status": "completed",
             "started_at": started,
-            "updated_at": started,
+            "updated_at": written,
             "expires_at": started + timedelta(hours=72),
             "closed_at": started + timedelta(minutes=2),
         }
         text, polarity, label = comment or (None, None, None)
-        answer = {"conversation_id": number, "answered_at": started, "updated_at": started}
+        answer = {"conversation_id": number, "answered_at": started, "updated_at": written}
         score_answer = {"question_id": question, "kind": survey, "value": score, "text": None, "skipped": False}
         comment_answer = {"question_id": COMMENT_QUESTION[survey], "kind": "text", "value": None, "text": text}
         no_sentiment = {"polarity": None, "sentiment_label": None}
@@ -114,12 +128,28 @@ def cases_of(conversation: dict[str, Any], rng: random.Random) -> dict[str, Any]
 
 
 def fill(url: str, answers: int, now: datetime) -> None:
-    """Writes answers // 2 conversations with two answers each, and a case for every lowest score."""
+    """Writes answers // 2 conversations over the past year with two answers each, and a case for every lowest
+    score."""
+    write_batch(url, Batch(answers // 2, now))
+
+
+def add_a_day(url: str, answers: int) -> None:
+    """Writes a day's share of `answers` more (started over the past day, written now), after those there: what a
+    report folds into its tallies when one runs every day."""
     engine = create_engine(url)
-    rng = random.Random(11)
+    with engine.connect() as connection:
+        last = connection.execute(text("SELECT max(id) FROM conversation")).scalar_one()
+    engine.dispose()
+    now = datetime.now(UTC)
+    write_batch(url, Batch(answers // 2 // 365, now, last + 1, timedelta(days=1), now))
+
+
+def write_batch(url: str, conversations_of: Batch) -> None:
+    engine = create_engine(url)
+    rng = random.Random(11 + conversations_of.first_id)
     batch: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] = ([], [], [])
     with engine.begin() as connection:
-        for conversation, given in conversations(answers // 2, now):
+        for conversation, given in conversations(conversations_of):
             batch[0].append(conversation)
             batch[1].extend(given)
             if given[0]["value"] == SURVEYS[conversation["survey_id"]][1]:
@@ -154,8 +184,13 @@ def timed(command: list[str], folder: Path, env: dict[str, str]) -> Timing:
     return Timing(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def median_of(repeats: int, command: list[str], folder: Path, env: dict[str, str]) -> Timing:
-    runs = [timed(command, folder, env) for _ in range(repeats)]
+def median_of(
+    repeats: int, command: list[str], folder: Path, env: dict[str, str], before_each: Callable[[], None] = lambda: None
+) -> Timing:
+    runs = []
+    for _ in range(repeats):
+        before_each()
+        runs.append(timed(command, folder, env))
     return Timing(
         statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs), max(r.peak_mb for r in runs)
     )
@@ -199,16 +234,22 @@ def main() -> None:
         full, env = project_folder(Path(temporary), "full")
         print(f"writing {arguments.answers:,} answers over a year...", flush=True)
         started = time.perf_counter()
-        fill(f"sqlite:///{full / 'feedback.db'}", arguments.answers, now)
+        url = f"sqlite:///{full / 'feedback.db'}"
+        fill(url, arguments.answers, now)
         print(f"written in {time.perf_counter() - started:.0f} s", flush=True)
         raw = raw_aggregate(full / "feedback.db", arguments.repeats)
-        start = median_of(arguments.repeats, [str(FEEDBACKBOT), "report", "--format", "json"], empty, empty_env)
+        report = [str(FEEDBACKBOT), "report", "--format", "json"]
+        start = median_of(arguments.repeats, report, empty, empty_env)
         print(f"\nraw SQL aggregate (sqlite3, one statement): {raw.wall * 1000:.0f} ms (CPU {raw.cpu * 1000:.0f} ms)")
         print(f"feedbackbot report's start, empty database: {start.wall * 1000:.0f} ms (CPU {start.cpu * 1000:.0f} ms)")
-        print(f"{'command':42} {'wall':>8} {'work':>8} {'work/raw':>9} {'CPU work/raw':>13}")
+        folding = timed(report, full, env)
+        print(f"the first report, folding every answer: {folding.wall * 1000:.0f} ms (CPU {folding.cpu * 1000:.0f} ms)")
+        print(
+            f"{'command (after a day of new answers)':42} {'wall':>8} {'work':>8} {'work/raw':>9} {'CPU work/raw':>13}"
+        )
         for extra in ([], ["--by", "week"]):
-            command = [str(FEEDBACKBOT), "report", "--format", "json", *extra]
-            run = median_of(arguments.repeats, command, full, env)
+            command = [*report, *extra]
+            run = median_of(arguments.repeats, command, full, env, lambda: add_a_day(url, arguments.answers))
             name = " ".join(["report --format json", *extra])
             work, cpu_ratio = run.wall - start.wall, (run.cpu - start.cpu) / raw.cpu
             print(f"{name:42} {run.wall * 1000:6.0f}ms {work * 1000:6.0f}ms {work / raw.wall:8.1f}x {cpu_ratio:12.1f}x")

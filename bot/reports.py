@@ -18,7 +18,7 @@ from bot.report_funnel import Invitations, QuestionReach, invitation_figures, qu
 from bot.report_stats import Change, Interval, nps_interval, real_change, wilson
 from bot.report_themes import ContradictionRow, Themes, contradiction_rows, phrases, ranked
 from bot.surveys import QuestionKind, Survey
-from storage import reports
+from storage import reports, tally
 from storage.db import Database
 from storage.reports import (
     NEGATIVE_LABEL,
@@ -329,12 +329,27 @@ async def build_report(
 ) -> Report:
     """The report of each survey over conversations started in [since, until), split `by` a Breakdown or an
     invitation attribute (see `breakdown_of`)."""
+    await fold_tallies(database)
     async with database.snapshot() as session:
         built = []
         for survey in surveys:
             scope = Scope(survey.id, since, until)
             built.append(await _survey_report(session, survey, scope, by, min_group_size))
     return Report(since, until, by, min_group_size, built)
+
+
+async def fold_tallies(database: Database) -> None:
+    """Brings the daily tallies up to date (storage/tally.py): the days changed since the last fold recounted, a
+    short transaction for each few days."""
+    async with database.snapshot() as session:
+        fold = await tally.changes(session)
+    for batch in fold.batches:
+        async with database.transaction() as session:
+            await tally.recount(session, batch)
+    if fold.moves_the_mark:
+        assert fold.through is not None
+        async with database.transaction() as session:
+            await tally.mark(session, fold.through)
 
 
 async def _survey_report(
@@ -354,14 +369,12 @@ async def _survey_report(
         return report
     before = _previous_scope(scope)
     then = None if before is None else await _total(session, survey, before, min_group_size)
-    shown_before = before if then is not None and then.hidden is None else None  # else no count of it is shown
+    shown_before = (before, then) if before and then and then.hidden is None else None  # else no count of it shown
     return replace(
         report,
         root_causes=pareto(await reports.root_causes(session, scope)),
-        questions=question_reach(
-            survey, _question_counts(total_counted.answers), await reports.stopped(session, scope)
-        ),
-        themes=await _themes(session, scope, shown_before),
+        questions=question_reach(survey, _question_counts(total_counted.answers), await tally.stopped(session, scope)),
+        themes=await _themes(session, (scope, total_figures), shown_before),
         contradictions=await _contradictions(session, survey, scope),
         previous=None if before is None or then is None else _comparison(before, then, total_figures),
     )
@@ -381,22 +394,29 @@ NEGATIVE_COMMENTS_READ = 1000  # the latest negative comments of a period that i
 CONTRADICTIONS_LISTED = 20
 
 
-async def _themes(session: AsyncSession, scope: Scope, before: Scope | None) -> Themes:
-    """The period's top complaint categories and phrases, each against the period `before` when there is one."""
-    categories, comments = await _theme_counts(session, scope)
-    earlier = None if before is None else await _theme_counts(session, before)
+async def _themes(
+    session: AsyncSession, now: tuple[Scope, GroupFigures], before: tuple[Scope, GroupFigures] | None
+) -> Themes:
+    """The period's top complaint categories and phrases, each against the period `before` when there is one (each
+    period with its total's figures)."""
+    categories, comments = await _theme_counts(session, *now)
+    earlier = None if before is None else await _theme_counts(session, *before)
     return Themes(
         ranked(categories, None if earlier is None else earlier[0]),
         ranked(phrases(comments).items(), None if earlier is None else phrases(earlier[1]).items()),
         len(comments),
-        None if before is None else before.since,
-        None if before is None else before.until,
+        None if before is None else before[0].since,
+        None if before is None else before[0].until,
     )
 
 
-async def _theme_counts(session: AsyncSession, scope: Scope) -> tuple[list[tuple[str, int]], list[str]]:
-    """The scope's cases by category, and the words of its latest negative comments."""
-    comments = await reports.negative_comments(session, scope, limit=NEGATIVE_COMMENTS_READ)
+async def _theme_counts(
+    session: AsyncSession, scope: Scope, total: GroupFigures
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """The scope's cases by category, and the words of its latest negative comments. With none counted in its total
+    they are not looked for: the search walks back every survey's negative comments for the scope's."""
+    negative = total.sentiment.negative if total.sentiment else 0
+    comments = await reports.negative_comments(session, scope, limit=NEGATIVE_COMMENTS_READ) if negative else []
     return await reports.categories(session, scope), comments
 
 
@@ -498,8 +518,8 @@ async def _total_counts(session: AsyncSession, scope: Scope, grouped: Scope, cou
 
 async def _counted(session: AsyncSession, scope: Scope) -> _Counted:
     return _Counted(
-        await reports.respondents(session, scope),
-        await reports.answer_tallies(session, scope),
+        await tally.respondents(session, scope),
+        await tally.answer_tallies(session, scope),
         await reports.case_counts(session, scope),
     )
 

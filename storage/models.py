@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
@@ -135,6 +135,7 @@ class Conversation(ConversationBase, table=True):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_conversation_survey_started", "survey_id", "started_at"),  # a report's latest contradictions
+        Index("ix_conversation_updated", "updated_at"),  # the conversations changed since the tallies' last fold
     )
     id: int | None = Field(default=None, primary_key=True)
     started_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
@@ -179,11 +180,13 @@ class ComplaintReason(StrEnum):
 class Complaint(SQLModel, table=True):
     """A complaint detected in a survey or made explicitly; the case workflow builds on it."""
 
+    # A report's cases: a survey's, opened since the period's start (a case is opened after its survey started).
+    __table_args__ = (Index("ix_complaint_survey_created", "survey_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL", unique=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     channel: str = Field(max_length=32)
-    survey_id: str | None = Field(default=None, max_length=64)
+    survey_id: str | None = Field(default=None, max_length=64)  # its conversation's
     reference: str | None = Field(default=None, max_length=128)
     reasons: str = Field(max_length=128)  # comma-separated ComplaintReason values, first trigger first
     text: str | None = Field(default=None, sa_type=Text)  # the customer's own words
@@ -310,3 +313,56 @@ class ScheduledJob(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     due_at: datetime = Field(sa_column=_timestamp())
     last_run_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class AnswerDay(SQLModel, table=True):
+    """The answers of the conversations of one survey, channel and UTC day (of their start), counted alike in all a
+    report reads of them: storage/tally.py folds it from the conversations changed since its last fold."""
+
+    __table_args__ = (Index("ix_answerday_survey_day", "survey_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: str = Field(max_length=64)
+    day: date
+    channel: str = Field(max_length=32)
+    question_id: str = Field(max_length=64)
+    value: int | None = None
+    skipped: bool
+    label: str | None = Field(default=None, max_length=16)  # the sentiment label
+    polarity_bin: int | None = None  # storage/reports.py's POLARITY_EDGES
+    answers: int
+    anonymous: int  # of which anonymous
+
+
+class RespondentDay(SQLModel, table=True):
+    """The conversations of one survey, channel and UTC day (of their start) with at least one answer."""
+
+    survey_id: str = Field(max_length=64, primary_key=True)
+    day: date = Field(primary_key=True)
+    channel: str = Field(max_length=32, primary_key=True)
+    respondents: int
+    anonymous: int  # of which anonymous
+    completed: int
+
+
+class StoppedDay(SQLModel, table=True):
+    """The conversations of one survey and UTC day (of their start) not completed, by where they stopped: the
+    question waiting, or their last answer (storage/reports.py's Stopped)."""
+
+    __table_args__ = (Index("ix_stoppedday_survey_day", "survey_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: str = Field(max_length=64)
+    day: date
+    waiting_at: str | None = Field(default=None, max_length=64)
+    last_question: str | None = Field(default=None, max_length=64)
+    last_value: int | None = None
+    last_choice: str | None = Field(default=None, max_length=64)
+    last_skipped: bool | None = None
+    conversations: int
+
+
+class TallyMark(SQLModel, table=True):
+    """How far the daily tallies are folded: the latest `updated_at` of the conversations they count (none: not yet
+    folded, or to be folded again from scratch)."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    through: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

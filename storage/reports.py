@@ -6,7 +6,7 @@ the latest contradicted scores (capped)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, true
@@ -132,10 +132,11 @@ class Contradiction(NamedTuple):
     text: str
 
 
-def _period_label(session: AsyncSession, period: Period, column: Any) -> ColumnElement[str]:
-    """The UTC day, week (its Monday) or month of a timestamp, as ISO text: 2026-11-30, 2026-11."""
+def period_label(session: AsyncSession, period: Period, column: Any, *, zoned: bool = True) -> ColumnElement[str]:
+    """The UTC day, week (its Monday) or month of a timestamp, as ISO text: 2026-11-30, 2026-11. `zoned`: a
+    timestamp with its zone (read on UTC's clock); else a timestamp without one, taken as UTC's clock already."""
     if session.get_bind().dialect.name == "postgresql":
-        utc = func.timezone("UTC", column)
+        utc = func.timezone("UTC", column) if zoned else column
         if period == "month":
             return func.to_char(utc, "YYYY-MM")
         return func.to_char(func.date_trunc(period, utc), "YYYY-MM-DD")
@@ -146,13 +147,19 @@ def _period_label(session: AsyncSession, period: Period, column: Any) -> ColumnE
     return func.date(column)
 
 
+# How far behind the process that started a survey another one that opened its case may have stamped it.
+CLOCKS_APART = timedelta(hours=1)
+
+
 class _Grouped(NamedTuple):
     key: ColumnElement[Any]
     statement: SelectOfScalar[Any]
 
 
-def _conversations(session: AsyncSession, scope: Scope, *columns: Any) -> _Grouped:
-    """SELECT group key, columns FROM the scope's conversations (joined to the grouping answer where needed)."""
+def _conversations(session: AsyncSession, scope: Scope, *columns: Any, of_cases: bool = False) -> _Grouped:
+    """SELECT group key, columns FROM the scope's conversations (joined to the grouping answer where needed), or
+    `of_cases`: FROM the cases of the scope's conversations, found by the survey each case carries (as its
+    conversation's): a survey has far fewer cases than conversations."""
     grouping = aliased(Answer, name="grouping")
     if scope.by is None:
         key: Any = literal(None)  # a column, a function of one, or none: one total
@@ -163,8 +170,14 @@ def _conversations(session: AsyncSession, scope: Scope, *columns: Any) -> _Group
     elif scope.by == "attribute":
         key = _attribute(scope)
     else:
-        key = _period_label(session, scope.by, Conversation.started_at)
-    statement: SelectOfScalar[Any] = select(key.label("grp"), *columns).select_from(Conversation)
+        key = period_label(session, scope.by, Conversation.started_at)
+    statement: SelectOfScalar[Any] = select(key.label("grp"), *columns)
+    if of_cases:
+        statement = statement.select_from(Complaint).join(
+            Conversation, col(Conversation.id) == Complaint.conversation_id
+        )
+    else:
+        statement = statement.select_from(Conversation)
     if scope.by == "answer":
         joined = and_(
             col(grouping.conversation_id) == Conversation.id, col(grouping.question_id) == scope.group_question
@@ -172,9 +185,11 @@ def _conversations(session: AsyncSession, scope: Scope, *columns: Any) -> _Group
         statement = statement.outerjoin(grouping, joined)
     elif scope.by == "attribute":
         statement = statement.outerjoin(Invitation, col(Invitation.conversation_id) == Conversation.id)
-    conditions = [col(Conversation.survey_id) == scope.survey_id]
+    conditions = [col(Complaint.survey_id if of_cases else Conversation.survey_id) == scope.survey_id]
     if scope.since is not None:
         conditions.append(col(Conversation.started_at) >= scope.since)
+        if of_cases:  # implied (a case opens at an answer, after its survey started): where its index starts
+            conditions.append(col(Complaint.created_at) >= scope.since - CLOCKS_APART)
     if scope.until is not None:
         conditions.append(col(Conversation.started_at) < scope.until)
     return _Grouped(key, statement.where(*conditions))
@@ -186,7 +201,7 @@ def _attribute(scope: Scope) -> ColumnElement[str]:
     return func.coalesce(col(Invitation.attributes)[scope.group_attribute].as_string(), NO_ANSWER)
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -197,8 +212,8 @@ async def respondents(session: AsyncSession, scope: Scope) -> list[Respondents]:
         session,
         scope,
         func.count(),
-        _count_if(col(Conversation.anonymous) == true()),
-        _count_if(col(Conversation.status) == "completed"),
+        count_if(col(Conversation.anonymous) == true()),
+        count_if(col(Conversation.status) == "completed"),
     )
     rows = await session.exec(statement.where(answered).group_by(key))
     return [Respondents(*row) for row in rows]
@@ -206,7 +221,7 @@ async def respondents(session: AsyncSession, scope: Scope) -> list[Respondents]:
 
 async def score_counts(session: AsyncSession, scope: Scope, *, question_id: str) -> list[ScoreCount]:
     """Per group and score of one question: how many gave it (the distribution every score figure comes from)."""
-    anonymous = _count_if(col(Conversation.anonymous) == true())
+    anonymous = count_if(col(Conversation.anonymous) == true())
     key, statement = _conversations(session, scope, Answer.value, func.count(), anonymous)
     statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id).where(
         Answer.question_id == question_id, col(Answer.value).is_not(None), col(Answer.skipped).is_(False)
@@ -219,13 +234,9 @@ async def answer_tallies(session: AsyncSession, scope: Scope) -> list[AnswerTall
     """Per group, the scope's answers counted by question, score, skipped, sentiment label and polarity bin: one
     pass over the answers (a few hundred rows per group) that score, sentiment, polarity and question counts are
     all summed from."""
-    polarity = col(Answer.polarity)
-    bin_of = case(
-        *((polarity < edge, number) for number, edge in enumerate(POLARITY_EDGES)),
-        (polarity.is_not(None), len(POLARITY_EDGES)),
-    )
+    bin_of = polarity_bin(col(Answer.polarity))
     kept = (col(Answer.question_id), col(Answer.value), col(Answer.skipped), col(Answer.sentiment_label))
-    anonymous = _count_if(col(Conversation.anonymous) == true())
+    anonymous = count_if(col(Conversation.anonymous) == true())
     key, statement = _conversations(session, scope, *kept, bin_of.label("bin"), func.count(), anonymous)
     statement = statement.join(Answer, col(Answer.conversation_id) == Conversation.id)
     rows = await session.exec(statement.group_by(key, *kept, "bin"))
@@ -240,7 +251,7 @@ async def case_counts(session: AsyncSession, scope: Scope) -> list[CaseCounts]:
 
     def ever(condition: ColumnElement[bool]) -> ColumnElement[int]:
         on_trail = select(CaseEvent.id).where(col(CaseEvent.complaint_id) == Complaint.id, condition).exists()
-        return _count_if(on_trail)
+        return count_if(on_trail)
 
     action, detail = col(CaseEvent.action), col(CaseEvent.detail)
     key, statement = _conversations(
@@ -251,8 +262,8 @@ async def case_counts(session: AsyncSession, scope: Scope) -> list[CaseCounts]:
         ever(and_(action == "escalated", detail.like(OVERDUE_ESCALATION))),
         ever(and_(action == "reopened", col(CaseEvent.actor) == CUSTOMER)),
         ever(and_(action == "closed", col(CaseEvent.actor) == CUSTOMER)),
+        of_cases=True,
     )
-    statement = statement.join(Complaint, col(Complaint.conversation_id) == Conversation.id)
     return [CaseCounts(*row) for row in await session.exec(statement.group_by(key))]
 
 
@@ -268,8 +279,8 @@ async def case_durations(session: AsyncSession, scope: Scope, *, action: str) ->
         col(CaseEvent.complaint_id) == Complaint.id, CaseEvent.action == action
     )
     reached = first.scalar_subquery().label("reached")
-    _, cases = _conversations(session, scope, col(Complaint.created_at).label("opened"), reached)
-    timed = cases.join(Complaint, col(Complaint.conversation_id) == Conversation.id).subquery()
+    _, cases = _conversations(session, scope, col(Complaint.created_at).label("opened"), reached, of_cases=True)
+    timed = cases.subquery()
     seconds: ColumnElement[Any]
     if session.get_bind().dialect.name == "postgresql":
         seconds = func.extract("epoch", timed.c.reached - timed.c.opened)
@@ -296,8 +307,8 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 async def root_causes(session: AsyncSession, scope: Scope) -> list[tuple[str, int]]:
     """The root causes staff gave the scope's cases, most frequent first."""
     cause = col(Complaint.root_cause)
-    _, statement = _conversations(session, scope, cause, func.count())
-    statement = statement.join(Complaint, col(Complaint.conversation_id) == Conversation.id).where(cause.is_not(None))
+    _, statement = _conversations(session, scope, cause, func.count(), of_cases=True)
+    statement = statement.where(cause.is_not(None))
     rows = await session.exec(statement.group_by(cause).order_by(func.count().desc(), cause))
     return [(str(name), count) for _, name, count in rows]
 
@@ -305,8 +316,7 @@ async def root_causes(session: AsyncSession, scope: Scope) -> list[tuple[str, in
 async def categories(session: AsyncSession, scope: Scope) -> list[tuple[str, int]]:
     """The categories triage gave the scope's cases, most frequent first."""
     category = col(Complaint.category)
-    _, statement = _conversations(session, scope, category, func.count())
-    statement = statement.join(Complaint, col(Complaint.conversation_id) == Conversation.id)
+    _, statement = _conversations(session, scope, category, func.count(), of_cases=True)
     rows = await session.exec(statement.where(category.is_not(None)).group_by(category).order_by(func.count().desc()))
     return [(str(name), count) for _, name, count in rows]
 
@@ -322,6 +332,14 @@ async def negative_comments(session: AsyncSession, scope: Scope, *, limit: int) 
 
 
 POLARITY_EDGES = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)  # eight bins over -1..1, each closed on its left
+
+
+def polarity_bin(polarity: Any) -> ColumnElement[int | None]:
+    """The number of the POLARITY_EDGES bin a polarity falls in (None without one)."""
+    return case(
+        *((polarity < edge, number) for number, edge in enumerate(POLARITY_EDGES)),
+        (polarity.is_not(None), len(POLARITY_EDGES)),
+    )
 
 
 async def contradictions(
@@ -353,7 +371,7 @@ def _invitation_key(session: AsyncSession, scope: Scope) -> ColumnElement[Any]:
     if scope.by == "attribute":
         return _attribute(scope)
     if scope.by in ("day", "week", "month"):
-        return _period_label(session, scope.by, Invitation.created_at)
+        return period_label(session, scope.by, Invitation.created_at)
     return literal(None)
 
 
@@ -365,11 +383,11 @@ async def invitation_funnel(session: AsyncSession, scope: Scope) -> list[Funnel]
     answered = select(Answer.id).where(col(Answer.conversation_id) == Conversation.id).exists()
     counts: tuple[Any, ...] = (
         func.count(),
-        _count_if(state == "skipped"),
-        _count_if(state == "failed"),
-        _count_if(state == "sent"),
-        _count_if(answered),
-        _count_if(col(Conversation.status) == ConversationStatus.COMPLETED),
+        count_if(state == "skipped"),
+        count_if(state == "failed"),
+        count_if(state == "sent"),
+        count_if(answered),
+        count_if(col(Conversation.status) == ConversationStatus.COMPLETED),
     )
     statement = (
         select(key.label("grp"), *counts)
@@ -384,10 +402,16 @@ async def invitation_funnel(session: AsyncSession, scope: Scope) -> list[Funnel]
     return [Funnel(*row) for row in await session.exec(statement.group_by(key))]
 
 
-async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
-    """The scope's conversations not completed (not grouped), counted by where they wait (open ones) or by their
-    last answer (closed ones, which keep no current question): what the flow then asked is worked out from it."""
-    last = aliased(Answer, name="last")
+_LAST = aliased(Answer, name="last")
+# Where a conversation not completed stopped: the question waiting, and its last answer (see Stopped).
+STOPPED_AT: tuple[Any, ...] = tuple(
+    col(column)
+    for column in (Conversation.current_question, _LAST.question_id, _LAST.value, _LAST.choice, _LAST.skipped)
+)
+
+
+def not_completed(statement: SelectOfScalar[Any]) -> SelectOfScalar[Any]:
+    """The statement over conversations, kept to those not completed and joined to their last answer (STOPPED_AT)."""
     last_id = (
         select(Answer.id)
         .where(col(Answer.conversation_id) == Conversation.id)
@@ -395,12 +419,13 @@ async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
         .limit(1)
         .scalar_subquery()
     )
-    where = tuple(
-        col(column)
-        for column in (Conversation.current_question, last.question_id, last.value, last.choice, last.skipped)
-    )
-    _, statement = _conversations(session, scope, *where, func.count())
-    statement = statement.outerjoin(last, col(last.id) == last_id).where(
+    return statement.outerjoin(_LAST, col(_LAST.id) == last_id).where(
         col(Conversation.status) != ConversationStatus.COMPLETED
     )
-    return [Stopped(*row[1:]) for row in await session.exec(statement.group_by(*where))]
+
+
+async def stopped(session: AsyncSession, scope: Scope) -> list[Stopped]:
+    """The scope's conversations not completed (not grouped), counted by where they wait (open ones) or by their
+    last answer (closed ones, which keep no current question): what the flow then asked is worked out from it."""
+    _, statement = _conversations(session, scope, *STOPPED_AT, func.count())
+    return [Stopped(*row[1:]) for row in await session.exec(not_completed(statement).group_by(*STOPPED_AT))]

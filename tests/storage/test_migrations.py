@@ -356,3 +356,19 @@ async def test_0011_adds_the_report_indexes_and_downgrades_without_them(empty_da
     assert {"ix_conversation_survey_started", "ix_answer_label_answered"} <= await index_names()
     await downgrade(empty_database, "0010")
     assert not {"ix_conversation_survey_started", "ix_answer_label_answered"} & await index_names()
+
+
+async def test_0014_adds_the_daily_tallies_unfolded_and_downgrades_without_them(empty_database: Database) -> None:
+    await upgrade(empty_database, "0011")
+    assert await upgrade(empty_database, "0014") == ("0011", "0014")
+
+    async def table_names() -> set[str]:
+        async with empty_database.engine.begin() as connection:
+            return await connection.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
+
+    async with empty_database.engine.begin() as connection:
+        marks = (await connection.execute(sa.text("SELECT name, through FROM tallymark"))).all()
+    assert [tuple(mark) for mark in marks] == [("answers", None)]  # the first report folds every answer
+    assert {"answerday", "respondentday", "stoppedday", "tallymark"} <= await table_names()
+    await downgrade(empty_database, "0011")
+    assert not {"answerday", "respondentday", "stoppedday", "tallymark"} & await table_names()
