@@ -276,6 +276,12 @@ def postgres_databases(postgres_template: str) -> Iterator[PostgresDatabases]:
     run_aside(postgres_admin(*(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" for name in databases.made)))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: pytest-xdist hands each worker a contiguous share of the tests, and one that takes tens
+    of seconds, reached late, would end the run alone on a core while the others sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "database_url" in metafunc.fixturenames and not backends_named_by(metafunc.definition):
         metafunc.parametrize("database_url", backends_for(metafunc.definition), indirect=True)

@@ -69,6 +69,7 @@ def recipients(chats: range) -> list[Recipient]:
     ]
 
 
+@pytest.mark.slow
 async def test_a_campaign_reaches_each_recipient_once_under_the_platforms_limit_and_logs_no_customer_words(
     telegram: TelegramChannel, fake_telegram: FakeTelegram, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
