@@ -5,6 +5,7 @@ and too slow and too big for 200 customers at once or 100,000 open surveys. This
 three bots call (getUpdates with long polling, sendMessage, editMessageText, answerCallbackQuery and the start-up
 calls) with spec-shaped objects, and keeps only what the customers need: the question each one waits on.
 
+Updates are polled (getUpdates), or, once told the bots' webhook URLs, posted to them in turn (bench/scaleout.py).
 It runs in its own process (`serve` below, started by bench/hotpath.py through a multiprocessing pipe), so the bot's
 process CPU is the bot's alone. Customers run in a closed loop: each takes its next step when the reply it waits for
 arrives, and a new customer starts when one finishes, so `concurrency` of them are always mid-flow.
@@ -13,6 +14,7 @@ arrives, and a new customer starts when one finishes, so `concurrency` of them a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections import Counter, deque
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 TOKEN = "123456789:BENCH-fake-telegram-token"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Bench Bot", "username": "bench_bot"}
@@ -93,6 +95,7 @@ class FakeBotApi:
         self.phase: Phase | None = None
         self.callback_ids = 0
         self.limit = SendLimit()
+        self.webhooks: Webhooks | None = None  # set: updates are posted to the bots rather than polled
 
     # HTTP
 
@@ -161,6 +164,9 @@ class FakeBotApi:
 
     def push(self, update: Params) -> None:
         self.last_update_id += 1
+        if self.webhooks is not None:
+            self.webhooks.post({"update_id": self.last_update_id, **update})
+            return
         self.updates.append({"update_id": self.last_update_id, **update})
         self.new_update.set()
 
@@ -260,6 +266,33 @@ class SendLimit:
         return None
 
 
+class Webhooks:
+    """Telegram's webhook delivery: each update POSTed, with the secret token, to the bots' webhook URLs in turn (as
+    a load balancer in front of several processes spreads them). A refused update is posted again, as Telegram does."""
+
+    def __init__(self, urls: list[str], secret: str) -> None:
+        self.session = ClientSession(headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+        self.urls = itertools.cycle(urls)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.refused = 0
+
+    def post(self, update: Params) -> None:
+        task = asyncio.create_task(self._deliver(next(self.urls), update))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _deliver(self, url: str, update: Params) -> None:
+        while True:
+            async with self.session.post(url, json=update) as response:
+                if response.status == 200:
+                    return
+                self.refused += 1
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
 async def read_params(request: web.Request) -> Params:
     """PTB posts form fields with objects JSON-encoded."""
     if request.content_type == "application/json":
@@ -301,7 +334,15 @@ async def serve_commands(connection: Connection) -> None:
             elif name == "limit":  # a new limit, and the sends counted afresh
                 fake.limit = SendLimit(*args)
                 connection.send(True)
+            elif name == "webhooks":  # post updates to these URLs with this secret; no URLs: back to polling
+                urls, secret = args
+                if fake.webhooks is not None:
+                    await fake.webhooks.close()
+                fake.webhooks = Webhooks(urls, secret) if urls else None
+                connection.send(True)
             elif name == "sends":  # when each accepted sendMessage arrived (seconds), and how many were refused
                 connection.send((fake.limit.sent_at, fake.limit.refused))
     finally:
+        if fake.webhooks is not None:
+            await fake.webhooks.close()
         await runner.cleanup()
