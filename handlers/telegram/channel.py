@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import json
@@ -61,6 +62,9 @@ from handlers.telegram.settings import TelegramSettings
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLLING, RETRY, FLUSH = "telegram polling", "telegram retry of stored updates", "telegram handled marks"
+# Bot API calls in flight at once: Telegram takes about 30 messages a second (plus edits and button answers), each
+# answered within a few hundred milliseconds, so 16 keep the limit busy even from far away.
+CONNECTIONS = 16
 COMMANDS = ("start", "survey", "complain", "language", "stop", "forget", "help")
 log = logging.getLogger("handlers.telegram")  # the channel's lines under its package's name, as before
 os.environ.setdefault(
@@ -119,10 +123,25 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class BoundedRequest(HTTPXRequest):
+    """python-telegram-bot's httpx transport with at most `connection_pool_size` calls in flight; the others wait
+    here, in turn. httpcore's pool walks all its connections and queued requests (a system call per idle
+    connection) for every request it assigns, so a big pool, or a long queue in it, costs more per call than the
+    call itself; the few connections that Telegram's limits keep busy are all a bot needs."""
+
+    def __init__(self, connection_pool_size: int, **kwargs: Any) -> None:
+        super().__init__(connection_pool_size=connection_pool_size, **kwargs)
+        self._in_flight = asyncio.Semaphore(connection_pool_size)
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        async with self._in_flight:
+            return await super().do_request(*args, **kwargs)
+
+
 def bot_api_request(timeout: float) -> HTTPXRequest:
-    """The requests of every Bot API call but getUpdates, as ApplicationBuilder would make them, with `timeout`."""
-    return HTTPXRequest(
-        connection_pool_size=256,
+    """The requests of every Bot API call but getUpdates, with `timeout` and CONNECTIONS of them at once."""
+    return BoundedRequest(
+        connection_pool_size=CONNECTIONS,
         connect_timeout=timeout,
         read_timeout=timeout,
         write_timeout=timeout,
