@@ -218,12 +218,15 @@ class Delivery:
         return Sent()
 
     def _steps(self, chat_id: int, reply: Reply, pressed: CallbackQuery | None) -> list[Step]:
-        """The pressed question showing its answer, then the reply's messages."""
-        steps: list[Step] = []
+        """The reply's messages, the first after the pressed question shows its answer. That edit shares the first
+        message's step (and its record): repeated after a failure or a crash, it changes nothing."""
+        steps: list[Step] = [
+            partial(self.sender.send, chat_id, message.text, message.keyboard)
+            for message in render.messages_for(reply, skip_refusals=pressed is not None)
+        ]
         if pressed is not None and _refusal(reply) is None and isinstance(pressed.message, Message):
-            steps.append(partial(self._show_choice, pressed))
-        for message in render.messages_for(reply, skip_refusals=pressed is not None):
-            steps.append(partial(self.sender.send, chat_id, message.text, message.keyboard))
+            show = partial(self._show_choice, pressed)
+            steps[:1] = [partial(_one_after_another, show, *steps[:1])]
         return steps
 
     async def _show_choice(self, pressed: CallbackQuery) -> None:
@@ -232,6 +235,11 @@ class Delivery:
         assert isinstance(message, Message) and pressed.data is not None
         label = render.chosen_label(message.reply_markup, pressed.data) or pressed.data
         await self.sender.edit(message, f"{message.text}\n\n✅ {label}")
+
+
+async def _one_after_another(*steps: Step) -> None:
+    for step in steps:
+        await step()
 
 
 def _raise_if_stopped(progress: Progress) -> None:
