@@ -23,6 +23,9 @@ BUSY_TIMEOUT_MS = 10_000
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}")
 SCRUB_ATTEMPTS = 50
 SCRUB_PAUSE_SECONDS = 0.02
+# PostgreSQL connections kept open: busy moments need more than SQLAlchemy's 5, and a connection beyond those kept
+# is closed when it is returned, so each busy moment paid for new ones (a server process, its prepared statements).
+POSTGRES_POOL_SIZE = 20
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[AsyncSession], Awaitable[T]]
@@ -51,7 +54,7 @@ def create_engine(url: str) -> AsyncEngine:
     parameters: they hold customers' words, and database errors are logged as warnings."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return create_async_engine(url, pool_size=POSTGRES_POOL_SIZE, pool_pre_ping=True, hide_parameters=True)
     engine = create_async_engine(url, async_creator=inline_creator(parsed.database or ":memory:"), hide_parameters=True)
     _configure_sqlite(engine)
     return engine
