@@ -304,7 +304,8 @@ class Conversations:
             queries.close_conversation(conversation, now=turn.now, status=ConversationStatus.COMPLETED)
             self._completed(turn, conversation, survey, sheet)
             return [thanks(survey, turn.language)]
-        conversation.current_question = question.id
+        if conversation.current_question != question.id:  # a new conversation stands at it already: nothing to write
+            conversation.current_question = question.id
         return [_ask(conversation, survey, question, turn.language)]
 
     def _completed(self, turn: Turn, conversation: Conversation, survey: Survey, sheet: Sheet) -> None:

@@ -69,7 +69,7 @@ class People:
             person: Person | None = await cls.enrol(session, who)
         else:
             person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
-        if person is not None:
+        if person is not None and (person.opted_out or person.unreachable):  # else nothing to write
             person.opted_out = person.unreachable = False
         return person
 
