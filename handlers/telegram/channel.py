@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import json
@@ -58,6 +57,7 @@ from handlers.telegram.inbox import (
     update_event_id,
 )
 from handlers.telegram.settings import TelegramSettings
+from handlers.telegram.transport import AiohttpRequest
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -123,30 +123,9 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class BoundedRequest(HTTPXRequest):
-    """python-telegram-bot's httpx transport with at most `connection_pool_size` calls in flight; the others wait
-    here, in turn. httpcore's pool walks all its connections and queued requests (a system call per idle
-    connection) for every request it assigns, so a big pool, or a long queue in it, costs more per call than the
-    call itself; the few connections that Telegram's limits keep busy are all a bot needs."""
-
-    def __init__(self, connection_pool_size: int, **kwargs: Any) -> None:
-        super().__init__(connection_pool_size=connection_pool_size, **kwargs)
-        self._in_flight = asyncio.Semaphore(connection_pool_size)
-
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        async with self._in_flight:
-            return await super().do_request(*args, **kwargs)
-
-
-def bot_api_request(timeout: float) -> HTTPXRequest:
+def bot_api_request(timeout: float) -> AiohttpRequest:
     """The requests of every Bot API call but getUpdates, with `timeout` and CONNECTIONS of them at once."""
-    return BoundedRequest(
-        connection_pool_size=CONNECTIONS,
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        httpx_kwargs={"verify": tls_context()},
-    )
+    return AiohttpRequest(connections=CONNECTIONS, timeout=timeout, tls=tls_context())
 
 
 class TelegramChannel:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
+import aiohttp
 import httpx
 from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -159,9 +160,11 @@ class Sender:
 def _reached_telegram(error: NetworkError) -> bool:
     """A read timeout: the request went out whole and only the answer is missing.
 
-    PTB raises TimedOut for every httpx timeout; connect and pool timeouts (and connection errors) never sent it.
+    The transports raise TimedOut for every timeout; connect and pool timeouts (and connection errors) never sent
+    it. The bot's calls go over aiohttp (handlers/telegram/transport.py), PTB's own transport over httpx.
     """
-    return isinstance(error, TimedOut) and isinstance(error.__cause__, httpx.ReadTimeout)
+    read_timeouts = (aiohttp.SocketTimeoutError, httpx.ReadTimeout)
+    return isinstance(error, TimedOut) and isinstance(error.__cause__, read_timeouts)
 
 
 def _seconds(retry_after: int | timedelta) -> float:
