@@ -161,7 +161,7 @@ def _reached_telegram(error: NetworkError) -> bool:
     """A read timeout: the request went out whole and only the answer is missing.
 
     The transports raise TimedOut for every timeout; connect and pool timeouts (and connection errors) never sent
-    it. The bot's calls go over aiohttp (handlers/telegram/transport.py), PTB's own transport over httpx.
+    it. The channel's calls go over aiohttp (handlers/telegram/transport.py); a Bot on PTB's default over httpx.
     """
     read_timeouts = (aiohttp.SocketTimeoutError, httpx.ReadTimeout)
     return isinstance(error, TimedOut) and isinstance(error.__cause__, read_timeouts)
