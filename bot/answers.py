@@ -142,8 +142,12 @@ class AnswerStore:
             polarity=polarity,
             created_at=turn.now,
         )
-        conversation.has_complaint, sheet.complaint, sheet.complaint_is_new = True, complaint, True
-        return [await self._open_complaint(turn, complaint, "complaint_opened", lowest_score)]
+        sheet.complaint, sheet.complaint_is_new = complaint, True
+        opened = await self._open_complaint(turn, complaint, "complaint_opened", lowest_score)
+        # Marked after the case's insert, which flushes the session: the conversation's changes of this event then
+        # go in one update, at commit.
+        conversation.has_complaint = True
+        return [opened]
 
     async def _open_complaint(
         self, turn: Turn, complaint: Complaint, message_key: str, lowest_score: bool = False

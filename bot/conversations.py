@@ -32,7 +32,7 @@ from bot.turn import Turn
 from bot.webhooks import Webhooks
 from storage import links, queries
 from storage.db import Database
-from storage.models import Conversation, ConversationStatus
+from storage.models import Conversation, ConversationStatus, Person
 from storage.types import utcnow
 
 REFERENCE_LIMIT = 128  # an order or ticket number; a longer one is cut, not refused
@@ -91,7 +91,8 @@ class Conversations:
         survey = self._catalogue.find(event.survey_id)
         if survey is None:
             return [self._unknown_survey(base_language(event.who.language), event.survey_id)]
-        await self._people.welcome_back(session, event.who)
+        anonymous = _is_anonymous(survey, event.anonymous)
+        person = await self._people.welcome_back(session, event.who, enrol=not anonymous)
         prompts: list[Prompt] = []
         open_conversation = await self._open_conversation(session, now, event.who)
         if open_conversation is not None:
@@ -100,8 +101,15 @@ class Conversations:
                 return [notice(NoticeKind.INFO, "survey_resumed", language), self._ask_again(open_conversation)]
             await queries.free_survey_slot(session, open_conversation, now=now)
             prompts.append(notice(NoticeKind.INFO, "survey_replaced", language))
+        first = next_question(survey, None, {})
         conversation = await self._create(
-            session, now, event.who, survey, reference=event.reference, anonymous=event.anonymous
+            session,
+            now,
+            event.who,
+            survey,
+            None if anonymous else person,
+            reference=event.reference,
+            current_question=first.id if first else None,
         )
         if event.link_id is not None:
             token = secrets.token_urlsafe(24)
@@ -111,7 +119,7 @@ class Conversations:
         if survey.intro:
             prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, conversation.language)))
         turn = Turn(session, now, conversation.language)
-        return prompts + self._go_on(turn, conversation, survey, next_question(survey, None, {}), Sheet())
+        return prompts + self._go_on(turn, conversation, survey, first, Sheet())
 
     async def submit(self, session: AsyncSession, now: datetime, event: SubmitSurvey) -> list[Prompt]:
         """Stores a whole form at once as a completed survey; a bad answer stores nothing and names the question."""
@@ -127,14 +135,10 @@ class Conversations:
                 hint = translate(invalid.key, language, **invalid.params)
                 text = f"{survey.text(question.text, language)} {hint}"
                 return [Notice(kind=NoticeKind.HINT, text=text, question_id=question.id)]
+        anonymous = _is_anonymous(survey, event.anonymous)
+        person = None if anonymous else await self._people.enrol(session, event.who)
         conversation = await self._create(
-            session,
-            now,
-            event.who,
-            survey,
-            reference=None,
-            anonymous=event.anonymous,
-            status=ConversationStatus.COMPLETED,
+            session, now, event.who, survey, person, reference=None, status=ConversationStatus.COMPLETED
         )
         turn = Turn(session, now, conversation.language)
         queries.close_conversation(conversation, now=now, status=ConversationStatus.COMPLETED)
@@ -206,27 +210,24 @@ class Conversations:
         now: datetime,
         who: Respondent,
         survey: Survey,
+        person: Person | None,
         *,
         reference: str | None,
-        anonymous: bool | None,
         status: ConversationStatus = ConversationStatus.OPEN,
+        current_question: str | None = None,
     ) -> Conversation:
-        """A new conversation; an anonymous one is linked to no person (`anonymous` None: the survey decides)."""
-        anonymous = survey.anonymous if anonymous is None else anonymous
-        person = None
-        language = who.language
-        if not anonymous:
-            person = await self._people.enrol(session, who)
-            language = person.language or language
+        """A new conversation of `person`; None: an anonymous one, linked to no person. It is inserted at once, with
+        the question it stands at, so that its buttons can name it."""
         conversation = Conversation(
             survey_id=survey.id,
             channel=who.channel,
-            respondent_key=self._keys.respondent_key(who, anonymous),
+            respondent_key=self._keys.respondent_key(who, person is None),
             person_id=person.id if person else None,
-            language=base_language(language or survey.fallback_language),
+            language=base_language((person.language if person else None) or who.language or survey.fallback_language),
             reference=reference[:REFERENCE_LIMIT] if reference else None,
-            anonymous=anonymous,
+            anonymous=person is None,
             status=status,
+            current_question=current_question,
             started_at=now,
             updated_at=now,
             expires_at=now + timedelta(hours=survey.expiry_hours),
@@ -303,7 +304,8 @@ class Conversations:
             queries.close_conversation(conversation, now=turn.now, status=ConversationStatus.COMPLETED)
             self._completed(turn, conversation, survey, sheet)
             return [thanks(survey, turn.language)]
-        conversation.current_question = question.id
+        if conversation.current_question != question.id:  # a new conversation stands at it already: nothing to write
+            conversation.current_question = question.id
         return [_ask(conversation, survey, question, turn.language)]
 
     def _completed(self, turn: Turn, conversation: Conversation, survey: Survey, sheet: Sheet) -> None:
@@ -328,6 +330,11 @@ def _ask(conversation: Conversation, survey: Survey, question: Question, languag
     return question_prompt(
         survey, question, language, conversation_id=conversation.id, anonymous=conversation.anonymous
     )
+
+
+def _is_anonymous(survey: Survey, asked: bool | None) -> bool:
+    """Whether a new conversation is anonymous: as the event asks, else (None) as the survey says."""
+    return survey.anonymous if asked is None else asked
 
 
 def _refusal_when_closed(conversation: Conversation, now: datetime) -> list[Prompt]:

@@ -61,12 +61,17 @@ class People:
             session, channel=who.channel, platform_id=who.user_id, language=language or who.language
         )
 
-    @staticmethod
-    async def welcome_back(session: AsyncSession, who: Respondent) -> None:
-        """Starting a survey oneself undoes /stop and proves the bot can reach the person."""
-        person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
-        if person is not None:
+    @classmethod
+    async def welcome_back(cls, session: AsyncSession, who: Respondent, *, enrol: bool) -> Person | None:
+        """Starting a survey oneself undoes /stop and proves the bot can reach the person. Returns the person, added
+        on first contact when `enrol` (None: new, and not enrolled for an anonymous survey)."""
+        if enrol:
+            person: Person | None = await cls.enrol(session, who)
+        else:
+            person = await queries.get_person(session, channel=who.channel, platform_id=who.user_id)
+        if person is not None and (person.opted_out or person.unreachable):  # else nothing to write
             person.opted_out = person.unreachable = False
+        return person
 
     async def choose_language(self, session: AsyncSession, who: Respondent, language: str) -> str:
         """Stores the language the person chose, as its base language, and returns that."""

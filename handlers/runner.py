@@ -37,6 +37,7 @@ SWEEP_SECONDS = 60
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 EXIT_UNFINISHED = 1  # stopped by a second signal or the bound, not gracefully
 SWEEP_LOOP = "the minute's sweep"
+BACKLOG = 2048  # connections waiting to be accepted: uvicorn's default, which it sets again once it serves
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +79,9 @@ def weekly_digest(core: Core) -> WeeklyDigest:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """The HTTP server's socket, bound here so that a taken address is one line naming the key that moves it."""
+    """The HTTP server's socket, bound here so that a taken address is one line naming the key that moves it, and
+    listening at once: a request that comes while the channels start (a health check, Telegram's first webhook
+    call) waits for the server instead of being refused."""
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -90,6 +93,7 @@ def listen(host: str, port: int) -> socket.socket:
             f"[server] {key}: cannot listen on {host}:{port} ({error.strerror}); "
             f"choose another with [server] {key} or FEEDBACKBOT_SERVER__{key.upper()}"
         ) from None
+    listener.listen(BACKLOG)
     return listener
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     String,
-    TextClause,
     and_,
+    bindparam,
     case,
     cast,
     insert,
@@ -43,11 +43,13 @@ from storage.models import (
 from storage.types import utcnow
 
 IS_OPEN = text(f"conversation.status = '{ConversationStatus.OPEN}'")
+# The statements every update runs are built once, with bound parameters: building one costs more CPU than
+# SQLAlchemy's cached compilation and the database's work together.
+PERSON = select(Person).where(Person.channel == bindparam("channel"), Person.platform_id == bindparam("platform_id"))
 
 
 async def get_person(session: AsyncSession, *, channel: str, platform_id: str) -> Person | None:
-    statement = select(Person).where(Person.channel == channel, Person.platform_id == platform_id)
-    return (await session.exec(statement)).first()
+    return (await session.exec(PERSON, params={"channel": channel, "platform_id": platform_id})).first()
 
 
 async def get_or_create_person(
@@ -64,15 +66,18 @@ async def get_or_create_person(
     return person
 
 
+OPEN_CONVERSATION = select(Conversation).where(
+    col(Conversation.channel) == bindparam("channel"),
+    col(Conversation.respondent_key).in_(bindparam("respondent_keys", expanding=True)),
+    IS_OPEN,  # literal, so that the partial index of open conversations serves the lookup
+)
+
+
 async def get_open_conversation(
     session: AsyncSession, *, channel: str, respondent_keys: list[str]
 ) -> Conversation | None:
-    statement = select(Conversation).where(
-        Conversation.channel == channel,
-        col(Conversation.respondent_key).in_(respondent_keys),
-        IS_OPEN,  # literal, so that the partial index of open conversations serves the lookup
-    )
-    return (await session.exec(statement)).first()
+    params = {"channel": channel, "respondent_keys": respondent_keys}
+    return (await session.exec(OPEN_CONVERSATION, params=params)).first()
 
 
 class LoadedConversation(NamedTuple):
@@ -81,34 +86,34 @@ class LoadedConversation(NamedTuple):
     complaint: Complaint | None
 
 
+WITH_ANSWERS = (
+    select(Conversation, Answer, Complaint)
+    .outerjoin(Answer, col(Answer.conversation_id) == Conversation.id)
+    .outerjoin(Complaint, col(Complaint.conversation_id) == Conversation.id)
+    .order_by(col(Conversation.id), col(Answer.id))
+)
+OPEN_WITH_ANSWERS = WITH_ANSWERS.where(
+    col(Conversation.channel) == bindparam("channel"),
+    col(Conversation.respondent_key).in_(bindparam("respondent_keys", expanding=True)),
+    IS_OPEN,  # literal, so that the partial index of open conversations serves the lookup
+)
+ONE_WITH_ANSWERS = WITH_ANSWERS.where(col(Conversation.id) == bindparam("conversation_id"))
+
+
 async def load_open_conversation(
     session: AsyncSession, *, channel: str, respondent_keys: list[str]
 ) -> LoadedConversation | None:
     """The open conversation with its answers and complaint, in one statement."""
-    return await _load_with_answers(
-        session,
-        col(Conversation.channel) == channel,
-        col(Conversation.respondent_key).in_(respondent_keys),
-        IS_OPEN,  # literal, so that the partial index of open conversations serves the lookup
-    )
+    params = {"channel": channel, "respondent_keys": respondent_keys}
+    return _loaded(list(await session.exec(OPEN_WITH_ANSWERS, params=params)))
 
 
 async def load_conversation(session: AsyncSession, *, conversation_id: int) -> LoadedConversation | None:
     """The conversation with its answers and complaint, in one statement."""
-    return await _load_with_answers(session, col(Conversation.id) == conversation_id)
+    return _loaded(list(await session.exec(ONE_WITH_ANSWERS, params={"conversation_id": conversation_id})))
 
 
-async def _load_with_answers(
-    session: AsyncSession, *where: ColumnElement[bool] | TextClause
-) -> LoadedConversation | None:
-    statement = (
-        select(Conversation, Answer, Complaint)
-        .outerjoin(Answer, col(Answer.conversation_id) == Conversation.id)
-        .outerjoin(Complaint, col(Complaint.conversation_id) == Conversation.id)
-        .where(*where)
-        .order_by(col(Conversation.id), col(Answer.id))
-    )
-    rows = list(await session.exec(statement))
+def _loaded(rows: list[tuple[Conversation, Answer | None, Complaint | None]]) -> LoadedConversation | None:
     if not rows:
         return None
     conversation, _, complaint = rows[0]
@@ -203,12 +208,15 @@ async def find_answer_by_message(
     return (row[0], row[1]) if row else None
 
 
+RECORD_EVENT = insert(InboundEvent)
+
+
 async def record_event(
     connection: AsyncConnection, *, channel: str, event_id: str, respondent_key: str | None, reply: str
 ) -> None:
     """A Core statement: every event ends with it, and the ORM's unit of work would cost more than the insert."""
     values = {"respondent_key": respondent_key, "reply": reply, "delivered": 0, "received_at": utcnow()}
-    await connection.execute(insert(InboundEvent).values(channel=channel, event_id=event_id, **values))
+    await connection.execute(RECORD_EVENT, {"channel": channel, "event_id": event_id, **values})
 
 
 async def get_event(session: AsyncSession, *, channel: str, event_id: str) -> InboundEvent | None:
@@ -217,14 +225,16 @@ async def get_event(session: AsyncSession, *, channel: str, event_id: str) -> In
     return (await session.exec(statement)).first()
 
 
+MARK_DELIVERED = (
+    update(InboundEvent)
+    .where(col(InboundEvent.channel) == bindparam("of_channel"), col(InboundEvent.event_id) == bindparam("of_event"))
+    .values(delivered=bindparam("count"))
+)
+
+
 async def mark_delivered(connection: AsyncConnection, *, channel: str, event_id: str, count: int) -> None:
     """A Core statement on a bare connection: it runs after every message sent, so it skips the ORM."""
-    statement = (
-        update(InboundEvent)
-        .where(col(InboundEvent.channel) == channel, col(InboundEvent.event_id) == event_id)
-        .values(delivered=count)
-    )
-    await connection.execute(statement)
+    await connection.execute(MARK_DELIVERED, {"of_channel": channel, "of_event": event_id, "count": count})
 
 
 async def set_reachable(session: AsyncSession, *, channel: str, platform_id: str, reachable: bool) -> None:

@@ -28,7 +28,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.app import Core
 from bot.channels import Capability
@@ -57,10 +56,14 @@ from handlers.telegram.inbox import (
     update_event_id,
 )
 from handlers.telegram.settings import TelegramSettings
+from handlers.telegram.transport import AiohttpRequest
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLLING, RETRY, FLUSH = "telegram polling", "telegram retry of stored updates", "telegram handled marks"
+# Bot API calls in flight at once: Telegram takes about 30 messages a second (plus edits and button answers), each
+# answered within a few hundred milliseconds, so 16 keep the limit busy even from far away.
+CONNECTIONS = 16
 COMMANDS = ("start", "survey", "complain", "language", "stop", "forget", "help")
 log = logging.getLogger("handlers.telegram")  # the channel's lines under its package's name, as before
 os.environ.setdefault(
@@ -115,19 +118,15 @@ def update_kind(update: object) -> str:
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """httpx's default TLS settings, made once per process: each client would otherwise load the CA bundle again."""
+    """httpx's default TLS settings (certifi's CA bundle), made once per process: each session would otherwise load
+    the bundle again."""
     return httpx.create_ssl_context()
 
 
-def bot_api_request(timeout: float) -> HTTPXRequest:
-    """The requests of every Bot API call but getUpdates, as ApplicationBuilder would make them, with `timeout`."""
-    return HTTPXRequest(
-        connection_pool_size=256,
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        httpx_kwargs={"verify": tls_context()},
-    )
+def bot_api_request(timeout: float) -> AiohttpRequest:
+    """The requests of every Bot API call but getUpdates (one long poll at a time, its own connection), with
+    `timeout` and CONNECTIONS of them at once."""
+    return AiohttpRequest(connections=CONNECTIONS, timeout=timeout, tls=tls_context())
 
 
 class TelegramChannel:
@@ -146,7 +145,7 @@ class TelegramChannel:
             .base_url(settings.api_base_url)
             .updater(None)  # the inbox polls, so that nothing is confirmed before it is stored
             .request(bot_api_request(settings.request_timeout))
-            .get_updates_request(HTTPXRequest(connection_pool_size=1, httpx_kwargs={"verify": tls_context()}))
+            .get_updates_request(AiohttpRequest(connections=1, timeout=settings.request_timeout, tls=tls_context()))
             .rate_limiter(
                 AIORateLimiter(
                     overall_max_rate=settings.max_messages_per_second, group_max_rate=20, group_time_period=60

@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
+import aiohttp
 import httpx
 from telegram import Bot, CallbackQuery, ForceReply, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -159,9 +160,11 @@ class Sender:
 def _reached_telegram(error: NetworkError) -> bool:
     """A read timeout: the request went out whole and only the answer is missing.
 
-    PTB raises TimedOut for every httpx timeout; connect and pool timeouts (and connection errors) never sent it.
+    The transports raise TimedOut for every timeout; connect and pool timeouts (and connection errors) never sent
+    it. The channel's calls go over aiohttp (handlers/telegram/transport.py); a Bot on PTB's default over httpx.
     """
-    return isinstance(error, TimedOut) and isinstance(error.__cause__, httpx.ReadTimeout)
+    read_timeouts = (aiohttp.SocketTimeoutError, httpx.ReadTimeout)
+    return isinstance(error, TimedOut) and isinstance(error.__cause__, read_timeouts)
 
 
 def _seconds(retry_after: int | timedelta) -> float:
@@ -218,12 +221,15 @@ class Delivery:
         return Sent()
 
     def _steps(self, chat_id: int, reply: Reply, pressed: CallbackQuery | None) -> list[Step]:
-        """The pressed question showing its answer, then the reply's messages."""
-        steps: list[Step] = []
+        """The reply's messages, the first after the pressed question shows its answer. That edit shares the first
+        message's step (and its record): repeated after a failure or a crash, it changes nothing."""
+        steps: list[Step] = [
+            partial(self.sender.send, chat_id, message.text, message.keyboard)
+            for message in render.messages_for(reply, skip_refusals=pressed is not None)
+        ]
         if pressed is not None and _refusal(reply) is None and isinstance(pressed.message, Message):
-            steps.append(partial(self._show_choice, pressed))
-        for message in render.messages_for(reply, skip_refusals=pressed is not None):
-            steps.append(partial(self.sender.send, chat_id, message.text, message.keyboard))
+            show = partial(self._show_choice, pressed)
+            steps[:1] = [partial(_one_after_another, show, *steps[:1])]
         return steps
 
     async def _show_choice(self, pressed: CallbackQuery) -> None:
@@ -232,6 +238,11 @@ class Delivery:
         assert isinstance(message, Message) and pressed.data is not None
         label = render.chosen_label(message.reply_markup, pressed.data) or pressed.data
         await self.sender.edit(message, f"{message.text}\n\n✅ {label}")
+
+
+async def _one_after_another(*steps: Step) -> None:
+    for step in steps:
+        await step()
 
 
 def _raise_if_stopped(progress: Progress) -> None:

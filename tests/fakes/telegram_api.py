@@ -247,6 +247,8 @@ class FakeTelegram(FakeApi):
         self._texts: list[tuple[ChatId, str]] = []
         self.photos: list[tuple[ChatId, Upload, str | None]] = []  # (chat, the image uploaded, its caption)
         self._open_queries: set[str] = set()
+        self._answering = 0
+        self.most_at_once = 0  # calls (getUpdates aside) being answered at the same time, at most
         self._failures: defaultdict[str, list[ApiError]] = defaultdict(list)
         self._delays: defaultdict[str, list[float]] = defaultdict(list)
         self._poll_generation = 0
@@ -364,11 +366,14 @@ class FakeTelegram(FakeApi):
         except ValueError as exc:
             return self._refuse(method, {}, ApiError(400, f"Bad Request: can't parse request: {exc}", violation=True))
         self.calls.append(Call(method, params, time.monotonic()))
+        self._answering += method != "getUpdates"
+        self.most_at_once = max(self.most_at_once, self._answering)
         try:
             result = await self._answer(request.match_info["token"], method, params)
         except ApiError as error:
             return self._refuse(method, params, error)
         finally:
+            self._answering -= method != "getUpdates"
             self._pulse()
         return web.json_response({"ok": True, "result": result})
 

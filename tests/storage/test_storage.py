@@ -161,7 +161,7 @@ async def test_forgetting_someone_with_a_thousand_cases_drops_every_message_to_t
 
 
 async def test_the_callers_of_a_cancelled_group_commit_are_cancelled_not_left_waiting(tmp_path: Path) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}")  # group commit batches on SQLite only
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}")
     running, release = asyncio.Event(), asyncio.Event()
 
     async def slow(session: AsyncSession) -> None:
