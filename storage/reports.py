@@ -147,7 +147,8 @@ def period_label(session: AsyncSession, period: Period, column: Any, *, zoned: b
     return func.date(column)
 
 
-# How far behind the process that started a survey another one that opened its case may have stamped it.
+# How far apart the clocks of the processes sharing a database may be: another process may stamp a survey's case, or
+# a later change, this much behind the one that started it.
 CLOCKS_APART = timedelta(hours=1)
 
 

@@ -25,10 +25,10 @@ from storage.models import Answer, AnswerDay, Conversation, ConversationStatus, 
 from storage.reports import AnswerTally, Period, Respondents, Scope, Stopped
 
 MARK = "answers"
-# A conversation written in a transaction that commits after a fold read the changes is still recounted by the next
-# fold, as long as its `updated_at` is at most this much older than the latest one that fold saw: far longer than
-# any transaction takes.
-SETTLING = timedelta(minutes=10)
+# A conversation stamped before the latest change a fold saw is still recounted by the next fold, as long as it is
+# at most this much older: stamps come from the clocks of the processes sharing the database (one running fast moves
+# the mark ahead of the others' stamps) and a transaction may commit after the fold read the changes.
+SETTLING = reports.CLOCKS_APART
 # The survey-days recounted in one transaction at most: the first fold of a year of answers takes many short ones,
 # so that writers (on SQLite, every writer) wait a moment for each rather than seconds for all.
 DAYS_PER_RECOUNT = 7

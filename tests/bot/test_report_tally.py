@@ -166,6 +166,24 @@ async def test_an_answer_stamped_before_the_last_fold_but_written_after_it_is_co
     assert survey.total.csat is not None and survey.total.csat.distribution == {1: 1, 2: 0, 3: 0, 4: 1, 5: 1}
 
 
+async def test_an_answer_from_a_process_whose_clock_is_behind_anothers_is_counted(
+    engine: Engine, database: Database, clock: Clock, surveys: dict[str, Survey]
+) -> None:
+    """Processes sharing a database stamp with their own clocks: one 20 minutes fast moves the fold's mark ahead of
+    the others' stamps, and their answers must still be counted."""
+    await answer_csat(engine, "first", "slack", 5, None)
+    clock.advance(minutes=20)
+    await answer_internal(engine, "fast-clock", "slack", 4)
+    await fold_tallies(database)
+
+    clock.advance(minutes=-19)  # the other process, a minute after the first answer by the right time
+    await answer_csat(engine, "right-clock", "slack", 1, RUDE)
+    clock.advance(days=1)
+    await answer_csat(engine, "next-day", "slack", 4, None)
+
+    await assert_tallies_match_the_answers(database, ["csat"])
+
+
 async def test_erasures_leave_every_figure_as_it_was(
     engine: Engine, database: Database, clock: Clock, surveys: dict[str, Survey]
 ) -> None:
