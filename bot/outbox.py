@@ -1,9 +1,10 @@
 """The transactional outbox: messages written with the change they report, sent once by the dispatcher.
 
 A message is claimed for a short lease (PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so several bot processes
-share the work and never claim the same row), sent outside any transaction, then marked sent. A process that dies
-holding a lease leaves the message to be claimed again when the lease runs out. Failures are retried with backoff;
-a refusal that cannot get better fails the message at once.
+share the work and never claim the same row), sent outside any transaction, then marked sent (the attempts that
+finish together are recorded in one transaction). A process that dies holding a lease leaves the message to be
+claimed again when the lease runs out. Failures are retried with backoff; a refusal that cannot get better fails the
+message at once.
 """
 
 from __future__ import annotations
@@ -52,10 +53,15 @@ from storage.types import utcnow
 LEASE = timedelta(seconds=60)
 LEASE_USED = 0.8  # of a lease, the part a paced message may wait for its turn in: the rest is the send's margin
 BATCH = 20
-# Paced messages claimed at a time, sent at most one per pace: a few, so that case messages queued meanwhile wait
-# little, and at the slowest pace (MAX_PACE_SECONDS) well inside the lease.
-PACED_BATCH = 5
+# Paced messages claimed at a time: those whose turns come within PACED_WINDOW (at least one), at most PACED_BATCH;
+# the others are given back at once. A campaign without a limit goes out a hundred at a time, and one at the slowest
+# pace (MAX_PACE_SECONDS) holds up the case messages queued meanwhile for one pace, not for a batch of them.
+PACED_BATCH = 100
+PACED_WINDOW = timedelta(seconds=1)
 MAX_PACE_SECONDS = 10.0
+# Sends in progress at once: each takes a database connection now and then (the pool holds 15), and the replies to
+# people answering need theirs.
+MAX_IN_FLIGHT = 8
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ASKED_WAIT = timedelta(days=1)  # the longest wait a platform's or receiver's answer may ask for
@@ -118,20 +124,22 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.records = Records(database, self.worker, clock)
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
-        a conversation go one after another, in order; a campaign's, each to a person of its own, go at once, each
-        at its slot, so that a campaign is not held to one message per round trip."""
-        lease_ends = self.clock() + self.lease * LEASE_USED
+        a conversation go one after another, in order; a campaign's, each to a person of its own, go at once (at
+        most MAX_IN_FLIGHT together), each at its slot, so that a campaign is not held to one message per round
+        trip."""
         claimed = await self._claim()
         sent = 0
-        for message in claimed:
+        for message, _ in claimed:
             if message.pace_seconds is None:
                 sent += await self._send_in_its_context(message, 0)
-        paced, slots = await self._slots([m for m in claimed if m.pace_seconds is not None], lease_ends)
+        paced = [(message, wait) for message, wait in claimed if message.pace_seconds is not None]
         # Every send runs to its end before a failure is raised: none is left sending while its row is claimed again.
-        results = await asyncio.gather(*map(self._send_in_its_context, paced, slots), return_exceptions=True)
+        results = await asyncio.gather(*(self._send_in_its_context(*each) for each in paced), return_exceptions=True)
         if failure := next((result for result in results if isinstance(result, BaseException)), None):
             raise failure
         return sent + sum(result for result in results if isinstance(result, int))
@@ -143,7 +151,8 @@ class Dispatcher:
             if message.taken_over_from is not None:
                 self._count_possible_resend(message)
             await asyncio.sleep(wait)
-            return await self._send(message)
+            async with self.in_flight:
+                return await self._send(message)
 
     async def step(self, interval: float = 1.0) -> float:
         """One round of the dispatcher's loop: sends a batch; returns the wait before the next: none while busy,
@@ -155,21 +164,46 @@ class Dispatcher:
             due = await stored.next_due(session, channels=list(self.senders), now=now)
         return interval if due is None else min(interval, max((due - now).total_seconds(), 0))
 
+    async def _claim(self) -> list[tuple[stored.Claimed, float]]:
+        """Claims due messages in one transaction, each with its wait: the unpaced (none), then the paced whose turn
+        comes soon (those whose turn comes later are given back)."""
+        now = self.clock()
+        async with self.database.transaction() as session:
+            claimed = await stored.claim_due(
+                session,
+                channels=list(self.senders),
+                now=now,
+                until=now + self.lease,
+                worker=self.worker,
+                limit=BATCH,
+                paced_limit=PACED_BATCH,
+            )
+            paced, waits = await self._slots(session, [m for m in claimed if m.pace_seconds is not None], now)
+            if later := [m.id for m in claimed if m.pace_seconds is not None and m not in paced]:
+                await stored.release(session, worker=self.worker, message_ids=later)
+        return [(m, 0.0) for m in claimed if m.pace_seconds is None] + list(zip(paced, waits, strict=True))
+
     async def _slots(
-        self, paced: list[stored.Claimed], lease_ends: datetime
+        self, session: AsyncSession, paced: list[stored.Claimed], now: datetime
     ) -> tuple[list[stored.Claimed], list[float]]:
         """The paced messages to send now, each with its wait: its pace after the last paced send of its channel by
         any process (a dispatcher behind its campaign's times catches up at the campaign's rate, never in a burst,
-        however many dispatchers run). Those whose turn would come after their lease are left for a later claim:
-        sent then, another process might have claimed them meanwhile and sent them too."""
-        now = self.clock()
+        however many dispatchers run). Only turns within PACED_WINDOW are taken (at least one), and none after
+        LEASE_USED of the lease: sent then, a message might have been claimed by another process meanwhile and sent
+        by it too."""
+        lease_ends = now + self.lease * LEASE_USED
         chosen: list[stored.Claimed] = []
         waits: list[float] = []
         for channel in dict.fromkeys(message.channel for message in paced):
             of_channel = [message for message in paced if message.channel == channel]
-            paces = [message.pace_seconds or 0.0 for message in of_channel]
-            async with self.database.transaction() as session:
-                slots = await schedule.take_slots(session, channel=channel, paces=paces, now=now, until=lease_ends)
+            slots = await schedule.take_slots(
+                session,
+                channel=channel,
+                paces=[message.pace_seconds or 0.0 for message in of_channel],
+                now=now,
+                until=lease_ends,
+                soon=now + PACED_WINDOW,
+            )
             chosen += of_channel[: len(slots)]
             waits += [(slot - now).total_seconds() for slot in slots]
         return chosen, waits
@@ -180,25 +214,13 @@ class Dispatcher:
 
     async def release(self) -> int:
         """Gives back the messages claimed and not yet settled (on stopping), so that another process sends them now
-        rather than when the lease ends; returns how many."""
+        rather than when the lease ends; returns how many. The attempts already made are recorded first."""
+        await self.records.written()
         async with self.database.transaction() as session:
             released = await stored.release(session, worker=self.worker)
         if released:
             log.info("outbox: released %d claimed messages on stopping", released)
         return released
-
-    async def _claim(self) -> list[stored.Claimed]:
-        now = self.clock()
-        async with self.database.transaction() as session:
-            return await stored.claim_due(
-                session,
-                channels=list(self.senders),
-                now=now,
-                until=now + self.lease,
-                worker=self.worker,
-                limit=BATCH,
-                paced_limit=PACED_BATCH,
-            )
 
     def _count_possible_resend(self, message: stored.Claimed) -> None:
         """Counts a message whose last sender may have delivered it before it stopped: it may arrive twice."""
@@ -273,20 +295,96 @@ class Dispatcher:
     ) -> bool:
         """Records the attempt, with its effect, in one transaction; False when the lease ran out and another
         dispatcher took the message over."""
+        return await self.records.record(Attempt(claimed, status, error, next_attempt_at, effect))
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What became of one attempt to send a claimed message, to record: its status, with `effect` beside it."""
+
+    message: stored.Claimed
+    status: OutboxStatus
+    error: str | None
+    next_attempt_at: datetime | None = None
+    effect: Effect | None = None
+
+
+class Records:
+    """Records a dispatcher's attempts in batches: those finished while a batch is written go together in the next,
+    in one transaction (a campaign's hundred sends in a few commits rather than a hundred). A batch that fails is
+    written again one attempt at a time, so that an attempt's failure is its own. An attempt is recorded even if
+    its caller is cancelled meanwhile: its message went out."""
+
+    def __init__(self, database: Database, worker: str, clock: Callable[[], datetime]) -> None:
+        self.database, self.worker, self.clock = database, worker, clock
+        self._queued: list[tuple[Attempt, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, attempt: Attempt) -> bool:
+        """Records the attempt; False when the lease ran out and another dispatcher took the message over."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queued.append((attempt, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued())
+        return await future
+
+    async def written(self) -> None:
+        """Waits until every attempt queued so far is recorded (or failed to be)."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    recorded = await self._write([attempt for attempt, _ in batch])
+                except Exception as error:
+                    if len(batch) == 1:
+                        _settle_future(batch[0][1], error=error)
+                        continue
+                    for attempt, future in batch:
+                        try:
+                            _settle_future(future, (await self._write([attempt]))[0])
+                        except Exception as alone:
+                            _settle_future(future, error=alone)
+                    continue
+                for (_, future), result in zip(batch, recorded, strict=True):
+                    _settle_future(future, result)
+        finally:
+            self._writer = None
+
+    async def _write(self, attempts: list[Attempt]) -> list[bool]:
+        """Records the attempts in one transaction, those alike in one statement; whether each was still ours."""
+        alike: dict[tuple[OutboxStatus, str | None, datetime | None], list[int]] = {}
+        for attempt in attempts:
+            alike.setdefault((attempt.status, attempt.error, attempt.next_attempt_at), []).append(attempt.message.id)
         now = self.clock()
+        recorded: set[int] = set()
         async with self.database.transaction() as session:
-            settled = await stored.settle(
-                session,
-                message_id=claimed.id,
-                worker=self.worker,
-                status=status,
-                error=error,
-                next_attempt_at=next_attempt_at,
-                sent_at=now if status == OutboxStatus.SENT else None,
-            )
-            if effect is not None:
-                await effect(session)
-        return settled
+            for (status, error, next_attempt_at), message_ids in alike.items():
+                recorded |= await stored.settle(
+                    session,
+                    message_ids=message_ids,
+                    worker=self.worker,
+                    status=status,
+                    error=error,
+                    next_attempt_at=next_attempt_at,
+                    sent_at=now if status == OutboxStatus.SENT else None,
+                )
+            for attempt in attempts:
+                if attempt.effect is not None:
+                    await attempt.effect(session)
+        return [attempt.message.id in recorded for attempt in attempts]
+
+
+def _settle_future(future: asyncio.Future[bool], result: bool = False, error: BaseException | None = None) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def fitting(claimed: stored.Claimed) -> OutboundMessage:
