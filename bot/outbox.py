@@ -129,30 +129,57 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
-        a conversation go one after another, in order; a campaign's, each to a person of its own, go at once (at
-        most MAX_IN_FLIGHT together), each at its slot, so that a campaign is not held to one message per round
+        a conversation go one after another, in order; a campaign's, each to a person of its own, overlap (at most
+        MAX_IN_FLIGHT at once), each started at its slot, so that a campaign is not held to one message per round
         trip."""
         claimed = await self._claim()
         sent = 0
         for message, _ in claimed:
             if message.pace_seconds is None:
-                sent += await self._send_in_its_context(message, 0)
+                sent += await self._send_in_its_context(message)
         paced = [(message, wait) for message, wait in claimed if message.pace_seconds is not None]
-        # Every send runs to its end before a failure is raised: none is left sending while its row is claimed again.
-        results = await asyncio.gather(*(self._send_in_its_context(*each) for each in paced), return_exceptions=True)
+        results = await self._send_paced(paced)
         if failure := next((result for result in results if isinstance(result, BaseException)), None):
             raise failure
         return sent + sum(result for result in results if isinstance(result, int))
 
-    async def _send_in_its_context(self, message: stored.Claimed, wait: float) -> int:
-        """Sends the message after `wait` seconds, logged under the id of the update that queued it, so that one id
-        follows it to its send."""
+    async def _send_paced(self, paced: list[tuple[stored.Claimed, float]]) -> list[int | BaseException]:
+        """Starts each send after its wait, and never sooner than its pace after the one before: a send held up (by
+        the sends in flight, a busy machine) leaves the next ones late, never in a burst past the platform's limit.
+        Every send runs to its end before a failure is raised: none is left sending while its row is claimed
+        again."""
+        loop = asyncio.get_running_loop()
+        begun = next_start = loop.time()
+        sends: list[asyncio.Task[int]] = []
+        try:
+            for message, wait in paced:
+                start = max(begun + wait, next_start)
+                await asyncio.sleep(start - loop.time())
+                await self.in_flight.acquire()
+                # A start late by less than a pace (the event loop's jitter) keeps the times; a later one moves them.
+                pace = message.pace_seconds or 0.0
+                next_start = max(start, loop.time() - pace) + pace
+                sends.append(asyncio.create_task(self._send_in_flight(message)))
+        except asyncio.CancelledError:  # stopping: what is still sending is cut short, as an unpaced send is
+            for send in sends:
+                send.cancel()
+            await asyncio.gather(*sends, return_exceptions=True)
+            raise
+        return await asyncio.gather(*sends, return_exceptions=True)
+
+    async def _send_in_flight(self, message: stored.Claimed) -> int:
+        try:
+            return await self._send_in_its_context(message)
+        finally:
+            self.in_flight.release()
+
+    async def _send_in_its_context(self, message: stored.Claimed) -> int:
+        """Sends the message, logged under the id of the update that queued it, so that one id follows it to its
+        send."""
         with correlation.correlated(message.correlation_id or f"outbox-{message.id}"):
             if message.taken_over_from is not None:
                 self._count_possible_resend(message)
-            await asyncio.sleep(wait)
-            async with self.in_flight:
-                return await self._send(message)
+            return await self._send(message)
 
     async def step(self, interval: float = 1.0) -> float:
         """One round of the dispatcher's loop: sends a batch; returns the wait before the next: none while busy,
