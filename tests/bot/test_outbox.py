@@ -27,7 +27,7 @@ from bot.outbound import (
     StaffNotice,
     Unreachable,
 )
-from bot.outbox import LEASE, MAX_ATTEMPTS, Dispatcher, Pace, enqueue
+from bot.outbox import LEASE, MAX_ATTEMPTS, PACED_BATCH, Dispatcher, Pace, enqueue
 from bot.replies import Replies
 from storage.cases import staff_message
 from storage.db import Database
@@ -411,3 +411,40 @@ async def test_two_dispatchers_share_a_campaigns_pace(database: Database, clock:
     async with database.snapshot() as session:
         paced_until = await session.get(ScheduledJob, "pace:slack")
     assert paced_until is not None and paced_until.due_at == clock.now + timedelta(seconds=0.5)  # ten paces, one line
+
+
+async def test_paced_messages_whose_turn_comes_after_a_second_are_given_back_for_any_dispatcher_at_once(
+    database: Database, clock: Clock
+) -> None:
+    # Held for the lease instead, they would wait a minute whenever their dispatcher stopped or fell behind.
+    async with database.transaction() as session:
+        for number in range(4):
+            enqueue(session, channel="slack", message=alert(number), now=clock.now, pace=Pace(clock.now, 0.4))
+    recorder = Recorder()
+    first, other = (Dispatcher(database, {"slack": recorder}, clock=clock) for _ in range(2))
+
+    assert await first.run_once() == 3  # at 0, 0.4 and 0.8 s; 1.2 s is past the second
+    clock.advance(seconds=1.2)  # well within the lease
+    assert await other.run_once() == 1
+
+    assert recorder.sent == [alert(number) for number in range(4)]
+    assert other.counts["slack", Outcome.POSSIBLE_RESEND] == 0  # given back, not taken over
+
+
+async def test_a_message_to_staff_queued_during_a_large_campaign_goes_out_before_the_rest_of_it(
+    database: Database, clock: Clock
+) -> None:
+    async with database.transaction() as session:
+        for number in range(150):
+            enqueue(session, channel="slack", message=alert(number), now=clock.now, pace=Pace(clock.now, 1e-6))
+    recorder = Recorder()
+    dispatcher = Dispatcher(database, {"slack": recorder}, clock=clock)
+    assert await dispatcher.run_once() == PACED_BATCH
+    async with database.transaction() as session:
+        enqueue(session, channel="slack", message=alert(1000), now=clock.now)
+
+    while await dispatcher.run_once():
+        pass
+
+    campaign = [alert(number) for number in range(150)]
+    assert recorder.sent == [*campaign[:PACED_BATCH], alert(1000), *campaign[PACED_BATCH:]]  # at the next claim
