@@ -10,10 +10,11 @@ known to the bot, then for each phase writes a campaign to all of them with `fee
 - the ceiling: no limit anywhere (the fake's, [telegram] max_messages_per_second and per_chat_interval lifted, the
   campaign's rate far above), with one process and then two on the same database. Printed: messages per second
   (target at least 1,000 with two processes).
-Each rate is (sends - 1) / (last send - first send), timed by the fake. Beside it, the CPU per message of the bot
-processes together and of the fake, from the first send to the end (PostgreSQL's own is not counted): on a shared
-machine the rate follows the load, the CPU much less. --profile DIR records each bot process of the ceiling phases
-with py-spy (`.venv/bin/pip install -e '.[profile]'`) into DIR/PHASE-N.txt and prints where its CPU goes.
+Each rate is (sends - 1) / (last send - first send), timed by the fake. Beside it, per message from the first send
+to the end: the CPU of the bot processes together, of the PostgreSQL backends serving them and of the fake, and the
+database's transactions. On a shared machine the rate follows the load, the CPU much less.
+--profile DIR records each bot process of the ceiling phases with py-spy (`.venv/bin/pip install -e '.[profile]'`)
+into DIR/PHASE-N.txt and prints where its CPU goes. --phases runs only those named.
 With N = 10,000 the run takes about a quarter of an hour, most of it the 30 messages/s phase; --invitations 2000
 gives the same figures in a few minutes.
 """
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from hotpath import FEEDBACKBOT, ROOT, Fake, cpu_seconds, fresh_postgres_database, start_profiler, stop
 from profile_summary import summarize
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(ROOT))
@@ -122,28 +123,57 @@ class Run:
     rate: float  # messages per second
     sent: int
     refused: int  # 429s
-    bots_cpu_ms: float  # per message, the bot processes together
-    fake_cpu_ms: float
+    cpu_ms: dict[str, float]  # per message: the bot processes together, PostgreSQL's backends, the fake
+    transactions: float  # per message, committed or rolled back on the database
 
 
-def rate_of(fake: Fake, pids: list[int], timeout: float) -> Run:
+@dataclass
+class Usage:
+    """What the processes of a run have used so far."""
+
+    cpu: dict[str, float]
+    transactions: int
+
+    @staticmethod
+    def now(url: str, bots: list[int], fake: Fake) -> Usage:
+        transactions, backends = asyncio.run(database_usage(url))
+        database_cpu = sum(cpu_seconds(pid) for pid in backends if Path(f"/proc/{pid}").exists())
+        bots_cpu = sum(cpu_seconds(pid) for pid in bots)
+        return Usage({"bots": bots_cpu, "PostgreSQL": database_cpu, "fake": cpu_seconds(fake.pid)}, transactions)
+
+
+async def database_usage(url: str) -> tuple[int, list[int]]:
+    """The transactions the database has ended, and the process ids of its backends now connected to it (those of a
+    run's bots live as long as their pools' connections)."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        ended = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        transactions = (await connection.execute(text(ended))).scalar_one()
+        backends = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        pids = (await connection.execute(text(backends))).scalars().all()
+    await engine.dispose()
+    return transactions, list(pids)
+
+
+def rate_of(fake: Fake, url: str, pids: list[int], timeout: float) -> Run:
     """Waits until the sends stop (none for QUIET seconds after the first) or `timeout` passed; what the run came
-    to, its CPU counted from the first send."""
+    to, its CPU and transactions counted from the first send."""
     deadline = time.monotonic() + timeout
     sent_at, refused = fake.ask("sends")
     while not sent_at and time.monotonic() < deadline:
         time.sleep(0.1)
         sent_at, refused = fake.ask("sends")
-    counted_from, cpu = len(sent_at), [cpu_seconds(pid) for pid in (*pids, fake.pid)]
+    counted_from, before = len(sent_at), Usage.now(url, pids, fake)
     while time.monotonic() < deadline and not (sent_at and time.perf_counter() - sent_at[-1] > QUIET):
         time.sleep(0.5)
         sent_at, refused = fake.ask("sends")
-    cpu = [cpu_seconds(pid) - before for pid, before in zip((*pids, fake.pid), cpu, strict=True)]
+    after = Usage.now(url, pids, fake)
     if len(sent_at) < 2:
-        return Run(0.0, len(sent_at), refused, 0.0, 0.0)
-    per_message = 1000 / max(len(sent_at) - counted_from, 1)
+        return Run(0.0, len(sent_at), refused, {}, 0.0)
+    counted = max(len(sent_at) - counted_from, 1)
+    cpu_ms = {name: (after.cpu[name] - before.cpu[name]) * 1000 / counted for name in after.cpu}
     rate = (len(sent_at) - 1) / (sent_at[-1] - sent_at[0])
-    return Run(rate, len(sent_at), refused, sum(cpu[:-1]) * per_message, cpu[-1] * per_message)
+    return Run(rate, len(sent_at), refused, cpu_ms, (after.transactions - before.transactions) / counted)
 
 
 def phase(
@@ -157,13 +187,14 @@ def phase(
         profile.mkdir(parents=True, exist_ok=True)
     profile = None if limited or profile is None else profile / name
     with bots(folder, env if limited else env | LIFTED, processes, profile) as pids:
-        run = rate_of(fake, pids, timeout=len(people) / 10 + 120)
+        run = rate_of(fake, env["FEEDBACKBOT_STORAGE__URL"], pids, timeout=len(people) / 10 + 120)
     share = f" ({100 * run.rate / TELEGRAM_LIMIT:.1f} % of the limit)" if limited else ""
     return (
         f"{name:8} {processes} process{'es' if processes > 1 else '  '}: {len(people)} invitations,"
         f" {run.sent} messages,"
-        f" {run.rate:7.1f} msg/s{share}, {run.refused} 429s; CPU per message {run.bots_cpu_ms:.2f} ms (bots),"
-        f" {run.fake_cpu_ms:.2f} ms (fake); the campaign written in {written:.0f} s"
+        f" {run.rate:7.1f} msg/s{share}, {run.refused} 429s; per message: CPU "
+        + ", ".join(f"{ms:.2f} ms ({name})" for name, ms in run.cpu_ms.items())
+        + f", {run.transactions:.1f} transactions; the campaign written in {written:.0f} s"
     )
 
 

@@ -59,9 +59,10 @@ BATCH = 20
 PACED_BATCH = 100
 PACED_WINDOW = timedelta(seconds=1)
 MAX_PACE_SECONDS = 10.0
-# Sends in progress at once: each takes a database connection now and then (the pool holds 15), and the replies to
-# people answering need theirs.
-MAX_IN_FLIGHT = 8
+# Sends in progress at once, each using a database connection now and then: with the claims, the records and the
+# replies to people answering, no more than the pool keeps (5). Past that, SQLAlchemy opens and closes a connection
+# for each use (a new PostgreSQL backend every few messages at 8), which costs more than the overlap gains.
+MAX_IN_FLIGHT = 4
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ASKED_WAIT = timedelta(days=1)  # the longest wait a platform's or receiver's answer may ask for
