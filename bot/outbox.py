@@ -55,9 +55,12 @@ LEASE_USED = 0.8  # of a lease, the part a paced message may wait for its turn i
 BATCH = 20
 # Paced messages claimed at a time: those whose turns come within PACED_WINDOW (at least one), at most PACED_BATCH;
 # the others are given back at once. A campaign without a limit goes out a hundred at a time, and one at the slowest
-# pace (MAX_PACE_SECONDS) holds up the case messages queued meanwhile for one pace, not for a batch of them.
+# pace (MAX_PACE_SECONDS) holds up the case messages queued meanwhile for one pace, not for a batch of them. At
+# Telegram's limit a batch is a few messages: a send's platform call comes after its survey is opened, which takes
+# longer on a busy machine, and the next batch starts only once they all went, so a slow opening cannot let
+# several calls arrive together past the limit (a one-second window did: 429s).
 PACED_BATCH = 100
-PACED_WINDOW = timedelta(seconds=1)
+PACED_WINDOW = timedelta(seconds=0.2)
 MAX_PACE_SECONDS = 10.0
 # Sends in progress at once, each using a database connection now and then: with the claims, the records and the
 # replies to people answering, no more than the pool keeps (5). Past that, SQLAlchemy opens and closes a connection
@@ -126,6 +129,7 @@ class Dispatcher:
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
         self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.paced_from: dict[str, datetime] = {}  # by channel: the earliest start of this process's next paced send
         self.records = Records(database, self.worker, clock)
 
     async def run_once(self) -> int:
@@ -138,28 +142,27 @@ class Dispatcher:
         for message, _ in claimed:
             if message.pace_seconds is None:
                 sent += await self._send_in_its_context(message)
-        paced = [(message, wait) for message, wait in claimed if message.pace_seconds is not None]
+        paced = [(message, slot) for message, slot in claimed if message.pace_seconds is not None]
         results = await self._send_paced(paced)
         if failure := next((result for result in results if isinstance(result, BaseException)), None):
             raise failure
         return sent + sum(result for result in results if isinstance(result, int))
 
-    async def _send_paced(self, paced: list[tuple[stored.Claimed, float]]) -> list[int | BaseException]:
-        """Starts each send after its wait, and never sooner than its pace after the one before: a send held up (by
-        the sends in flight, a busy machine) leaves the next ones late, never in a burst past the platform's limit.
-        Every send runs to its end before a failure is raised: none is left sending while its row is claimed
-        again."""
-        loop = asyncio.get_running_loop()
-        begun = next_start = loop.time()
+    async def _send_paced(self, paced: list[tuple[stored.Claimed, datetime]]) -> list[int | BaseException]:
+        """Starts each send at its slot, and never sooner than a pace after the one before (in this batch or the
+        last): a send held up (by the sends in flight, a busy machine) leaves the next ones late, never in a burst
+        past the platform's limit. Every send runs to its end before a failure is raised: none is left sending while
+        its row is claimed again."""
         sends: list[asyncio.Task[int]] = []
         try:
-            for message, wait in paced:
-                start = max(begun + wait, next_start)
-                await asyncio.sleep(start - loop.time())
+            for message, slot in paced:
+                start = max(slot, self.paced_from.get(message.channel, slot))
+                await asyncio.sleep((start - self.clock()).total_seconds())
                 await self.in_flight.acquire()
-                # A start late by less than a pace (the event loop's jitter) keeps the times; a later one moves them.
-                pace = message.pace_seconds or 0.0
-                next_start = max(start, loop.time() - pace) + pace
+                # A start late by less than half a pace (the event loop's jitter) keeps the times; a later one
+                # moves them on.
+                pace = timedelta(seconds=message.pace_seconds or 0.0)
+                self.paced_from[message.channel] = max(start, self.clock() - pace / 2) + pace
                 sends.append(asyncio.create_task(self._send_in_flight(message)))
         except asyncio.CancelledError:  # stopping: what is still sending is cut short, as an unpaced send is
             for send in sends:
@@ -192,8 +195,8 @@ class Dispatcher:
             due = await stored.next_due(session, channels=list(self.senders), now=now)
         return interval if due is None else min(interval, max((due - now).total_seconds(), 0))
 
-    async def _claim(self) -> list[tuple[stored.Claimed, float]]:
-        """Claims due messages in one transaction, each with its wait: the unpaced (none), then the paced whose turn
+    async def _claim(self) -> list[tuple[stored.Claimed, datetime]]:
+        """Claims due messages in one transaction, each with its time: the unpaced (now), then the paced whose turn
         comes soon (those whose turn comes later are given back)."""
         now = self.clock()
         async with self.database.transaction() as session:
@@ -206,22 +209,22 @@ class Dispatcher:
                 limit=BATCH,
                 paced_limit=PACED_BATCH,
             )
-            paced, waits = await self._slots(session, [m for m in claimed if m.pace_seconds is not None], now)
+            paced, slots = await self._slots(session, [m for m in claimed if m.pace_seconds is not None], now)
             if later := [m.id for m in claimed if m.pace_seconds is not None and m not in paced]:
                 await stored.release(session, worker=self.worker, message_ids=later)
-        return [(m, 0.0) for m in claimed if m.pace_seconds is None] + list(zip(paced, waits, strict=True))
+        return [(m, now) for m in claimed if m.pace_seconds is None] + list(zip(paced, slots, strict=True))
 
     async def _slots(
         self, session: AsyncSession, paced: list[stored.Claimed], now: datetime
-    ) -> tuple[list[stored.Claimed], list[float]]:
-        """The paced messages to send now, each with its wait: its pace after the last paced send of its channel by
+    ) -> tuple[list[stored.Claimed], list[datetime]]:
+        """The paced messages to send now, each with its slot: its pace after the last paced send of its channel by
         any process (a dispatcher behind its campaign's times catches up at the campaign's rate, never in a burst,
         however many dispatchers run). Only turns within PACED_WINDOW are taken (at least one), and none after
         LEASE_USED of the lease: sent then, a message might have been claimed by another process meanwhile and sent
         by it too."""
         lease_ends = now + self.lease * LEASE_USED
         chosen: list[stored.Claimed] = []
-        waits: list[float] = []
+        times: list[datetime] = []
         for channel in dict.fromkeys(message.channel for message in paced):
             of_channel = [message for message in paced if message.channel == channel]
             slots = await schedule.take_slots(
@@ -233,8 +236,8 @@ class Dispatcher:
                 soon=now + PACED_WINDOW,
             )
             chosen += of_channel[: len(slots)]
-            waits += [(slot - now).total_seconds() for slot in slots]
-        return chosen, waits
+            times += slots
+        return chosen, times
 
     async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
         """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
