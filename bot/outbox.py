@@ -159,10 +159,10 @@ class Dispatcher:
                 start = max(slot, self.paced_from.get(message.channel, slot))
                 await asyncio.sleep((start - self.clock()).total_seconds())
                 await self.in_flight.acquire()
-                # A start late by less than half a pace (the event loop's jitter) keeps the times; a later one
-                # moves them on.
-                pace = timedelta(seconds=message.pace_seconds or 0.0)
-                self.paced_from[message.channel] = max(start, self.clock() - pace / 2) + pace
+                # A start late by up to half a pace (the event loop's jitter) keeps the times; a later one (held up
+                # by the sends in flight) moves them on, so that those held up go a pace apart, not together.
+                pace, started = timedelta(seconds=message.pace_seconds or 0.0), self.clock()
+                self.paced_from[message.channel] = (start if started - start <= pace / 2 else started) + pace
                 sends.append(asyncio.create_task(self._send_in_flight(message)))
         except asyncio.CancelledError:  # stopping: what is still sending is cut short, as an unpaced send is
             for send in sends:
