@@ -54,12 +54,12 @@ LEASE = timedelta(seconds=60)
 LEASE_USED = 0.8  # of a lease, the part a paced message may wait for its turn in: the rest is the send's margin
 BATCH = 20
 # Paced messages claimed at a time: those whose turns come within PACED_WINDOW (at least one), at most PACED_BATCH;
-# the others are given back at once. A campaign without a limit goes out a hundred at a time, and one at the slowest
+# the others are given back at once. A campaign without a limit goes out twenty at a time, and one at the slowest
 # pace (MAX_PACE_SECONDS) holds up the case messages queued meanwhile for one pace, not for a batch of them. At
 # Telegram's limit a batch is a few messages: a send's platform call comes after its survey is opened, which takes
 # longer on a busy machine, and the next batch starts only once they all went, so a slow opening cannot let
 # several calls arrive together past the limit (a one-second window did: 429s).
-PACED_BATCH = 100
+PACED_BATCH = 20
 PACED_WINDOW = timedelta(seconds=0.2)
 MAX_PACE_SECONDS = 10.0
 # Sends in progress at once, each using a database connection now and then: with the claims, the records and the
@@ -342,7 +342,7 @@ class Attempt:
 
 class Records:
     """Records a dispatcher's attempts in batches: those finished while a batch is written go together in the next,
-    in one transaction (a campaign's hundred sends in a few commits rather than a hundred). A batch that fails is
+    in one transaction (a campaign's twenty sends in a few commits rather than twenty). A batch that fails is
     written again one attempt at a time, so that an attempt's failure is its own. An attempt is recorded even if
     its caller is cancelled meanwhile: its message went out."""
 
