@@ -210,7 +210,8 @@ class Dispatcher:
                 paced_limit=PACED_BATCH,
             )
             paced, slots = await self._slots(session, [m for m in claimed if m.pace_seconds is not None], now)
-            if later := [m.id for m in claimed if m.pace_seconds is not None and m not in paced]:
+            taken = {m.id for m in paced}
+            if later := [m.id for m in claimed if m.pace_seconds is not None and m.id not in taken]:
                 await stored.release(session, worker=self.worker, message_ids=later)
         return [(m, now) for m in claimed if m.pace_seconds is None] + list(zip(paced, slots, strict=True))
 
