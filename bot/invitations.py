@@ -276,10 +276,10 @@ class Invitations:
         """Starts the invitation's survey for the person and gives the reply to send; None when it is no longer
         to be sent (settled already, or the person opted out, blocked the bot or was forgotten since)."""
         async with self.database.transaction() as session:
-            invitation = await stored.get_invitation_row(session, invitation_id=message.invitation_id)
-            if invitation is None or invitation.state != InvitationState.INVITED:
+            found = await stored.invitation_and_person(session, invitation_id=message.invitation_id)
+            if found is None or found[0].state != InvitationState.INVITED:
                 return None
-            person = await stored.get_person_by_id(session, person_id=invitation.person_id or 0)
+            invitation, person = found
             skipped = "the person was forgotten" if person is None else reason_to_skip(person)
             if skipped is not None:
                 await stored.settle_invitation(

@@ -1,9 +1,10 @@
 """The transactional outbox: messages written with the change they report, sent once by the dispatcher.
 
 A message is claimed for a short lease (PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so several bot processes
-share the work and never claim the same row), sent outside any transaction, then marked sent. A process that dies
-holding a lease leaves the message to be claimed again when the lease runs out. Failures are retried with backoff;
-a refusal that cannot get better fails the message at once.
+share the work and never claim the same row), sent outside any transaction, then marked sent (the attempts that
+finish together are recorded in one transaction). A process that dies holding a lease leaves the message to be
+claimed again when the lease runs out. Failures are retried with backoff; a refusal that cannot get better fails the
+message at once.
 """
 
 from __future__ import annotations
@@ -52,10 +53,19 @@ from storage.types import utcnow
 LEASE = timedelta(seconds=60)
 LEASE_USED = 0.8  # of a lease, the part a paced message may wait for its turn in: the rest is the send's margin
 BATCH = 20
-# Paced messages claimed at a time, sent at most one per pace: a few, so that case messages queued meanwhile wait
-# little, and at the slowest pace (MAX_PACE_SECONDS) well inside the lease.
-PACED_BATCH = 5
+# Paced messages claimed at a time: those whose turns come within PACED_WINDOW (at least one), at most PACED_BATCH;
+# the others are given back at once. A campaign without a limit goes out twenty at a time, and one at the slowest
+# pace (MAX_PACE_SECONDS) holds up the case messages queued meanwhile for one pace, not for a batch of them. At
+# Telegram's limit a batch is a few messages: a send's platform call comes after its survey is opened, which takes
+# longer on a busy machine, and the next batch starts only once they all went, so a slow opening cannot let
+# several calls arrive together past the limit (a one-second window did: 429s).
+PACED_BATCH = 20
+PACED_WINDOW = timedelta(seconds=0.2)
 MAX_PACE_SECONDS = 10.0
+# Sends in progress at once, each using a database connection now and then: with the claims, the records and the
+# replies to people answering, no more than the pool keeps (5). Past that, SQLAlchemy opens and closes a connection
+# for each use (a new PostgreSQL backend every few messages at 8), which costs more than the overlap gains.
+MAX_IN_FLIGHT = 4
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ASKED_WAIT = timedelta(days=1)  # the longest wait a platform's or receiver's answer may ask for
@@ -118,31 +128,61 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.paced_from: dict[str, datetime] = {}  # by channel: the earliest start of this process's next paced send
+        self.records = Records(database, self.worker, clock)
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
-        a conversation go one after another, in order; a campaign's, each to a person of its own, go at once, each
-        at its slot, so that a campaign is not held to one message per round trip."""
-        lease_ends = self.clock() + self.lease * LEASE_USED
+        a conversation go one after another, in order; a campaign's, each to a person of its own, overlap (at most
+        MAX_IN_FLIGHT at once), each started at its slot, so that a campaign is not held to one message per round
+        trip."""
         claimed = await self._claim()
         sent = 0
-        for message in claimed:
+        for message, _ in claimed:
             if message.pace_seconds is None:
-                sent += await self._send_in_its_context(message, 0)
-        paced, slots = await self._slots([m for m in claimed if m.pace_seconds is not None], lease_ends)
-        # Every send runs to its end before a failure is raised: none is left sending while its row is claimed again.
-        results = await asyncio.gather(*map(self._send_in_its_context, paced, slots), return_exceptions=True)
+                sent += await self._send_in_its_context(message)
+        paced = [(message, slot) for message, slot in claimed if message.pace_seconds is not None]
+        results = await self._send_paced(paced)
         if failure := next((result for result in results if isinstance(result, BaseException)), None):
             raise failure
         return sent + sum(result for result in results if isinstance(result, int))
 
-    async def _send_in_its_context(self, message: stored.Claimed, wait: float) -> int:
-        """Sends the message after `wait` seconds, logged under the id of the update that queued it, so that one id
-        follows it to its send."""
+    async def _send_paced(self, paced: list[tuple[stored.Claimed, datetime]]) -> list[int | BaseException]:
+        """Starts each send at its slot, and never sooner than a pace after the one before (in this batch or the
+        last): a send held up (by the sends in flight, a busy machine) leaves the next ones late, never in a burst
+        past the platform's limit. Every send runs to its end before a failure is raised: none is left sending while
+        its row is claimed again."""
+        sends: list[asyncio.Task[int]] = []
+        try:
+            for message, slot in paced:
+                start = max(slot, self.paced_from.get(message.channel, slot))
+                await asyncio.sleep((start - self.clock()).total_seconds())
+                await self.in_flight.acquire()
+                # A start late by up to half a pace (the event loop's jitter) keeps the times; a later one (held up
+                # by the sends in flight) moves them on, so that those held up go a pace apart, not together.
+                pace, started = timedelta(seconds=message.pace_seconds or 0.0), self.clock()
+                self.paced_from[message.channel] = (start if started - start <= pace / 2 else started) + pace
+                sends.append(asyncio.create_task(self._send_in_flight(message)))
+        except asyncio.CancelledError:  # stopping: what is still sending is cut short, as an unpaced send is
+            for send in sends:
+                send.cancel()
+            await asyncio.gather(*sends, return_exceptions=True)
+            raise
+        return await asyncio.gather(*sends, return_exceptions=True)
+
+    async def _send_in_flight(self, message: stored.Claimed) -> int:
+        try:
+            return await self._send_in_its_context(message)
+        finally:
+            self.in_flight.release()
+
+    async def _send_in_its_context(self, message: stored.Claimed) -> int:
+        """Sends the message, logged under the id of the update that queued it, so that one id follows it to its
+        send."""
         with correlation.correlated(message.correlation_id or f"outbox-{message.id}"):
             if message.taken_over_from is not None:
                 self._count_possible_resend(message)
-            await asyncio.sleep(wait)
             return await self._send(message)
 
     async def step(self, interval: float = 1.0) -> float:
@@ -155,42 +195,12 @@ class Dispatcher:
             due = await stored.next_due(session, channels=list(self.senders), now=now)
         return interval if due is None else min(interval, max((due - now).total_seconds(), 0))
 
-    async def _slots(
-        self, paced: list[stored.Claimed], lease_ends: datetime
-    ) -> tuple[list[stored.Claimed], list[float]]:
-        """The paced messages to send now, each with its wait: its pace after the last paced send of its channel by
-        any process (a dispatcher behind its campaign's times catches up at the campaign's rate, never in a burst,
-        however many dispatchers run). Those whose turn would come after their lease are left for a later claim:
-        sent then, another process might have claimed them meanwhile and sent them too."""
-        now = self.clock()
-        chosen: list[stored.Claimed] = []
-        waits: list[float] = []
-        for channel in dict.fromkeys(message.channel for message in paced):
-            of_channel = [message for message in paced if message.channel == channel]
-            paces = [message.pace_seconds or 0.0 for message in of_channel]
-            async with self.database.transaction() as session:
-                slots = await schedule.take_slots(session, channel=channel, paces=paces, now=now, until=lease_ends)
-            chosen += of_channel[: len(slots)]
-            waits += [(slot - now).total_seconds() for slot in slots]
-        return chosen, waits
-
-    async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
-        """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
-        await keep_running(DISPATCHER_LOOP, lambda: self.step(interval), sleep=sleep)
-
-    async def release(self) -> int:
-        """Gives back the messages claimed and not yet settled (on stopping), so that another process sends them now
-        rather than when the lease ends; returns how many."""
-        async with self.database.transaction() as session:
-            released = await stored.release(session, worker=self.worker)
-        if released:
-            log.info("outbox: released %d claimed messages on stopping", released)
-        return released
-
-    async def _claim(self) -> list[stored.Claimed]:
+    async def _claim(self) -> list[tuple[stored.Claimed, datetime]]:
+        """Claims due messages in one transaction, each with its time: the unpaced (now), then the paced whose turn
+        comes soon (those whose turn comes later are given back)."""
         now = self.clock()
         async with self.database.transaction() as session:
-            return await stored.claim_due(
+            claimed = await stored.claim_due(
                 session,
                 channels=list(self.senders),
                 now=now,
@@ -199,6 +209,50 @@ class Dispatcher:
                 limit=BATCH,
                 paced_limit=PACED_BATCH,
             )
+            paced, slots = await self._slots(session, [m for m in claimed if m.pace_seconds is not None], now)
+            taken = {m.id for m in paced}
+            if later := [m.id for m in claimed if m.pace_seconds is not None and m.id not in taken]:
+                await stored.release(session, worker=self.worker, message_ids=later)
+        return [(m, now) for m in claimed if m.pace_seconds is None] + list(zip(paced, slots, strict=True))
+
+    async def _slots(
+        self, session: AsyncSession, paced: list[stored.Claimed], now: datetime
+    ) -> tuple[list[stored.Claimed], list[datetime]]:
+        """The paced messages to send now, each with its slot: its pace after the last paced send of its channel by
+        any process (a dispatcher behind its campaign's times catches up at the campaign's rate, never in a burst,
+        however many dispatchers run). Only turns within PACED_WINDOW are taken (at least one), and none after
+        LEASE_USED of the lease: sent then, a message might have been claimed by another process meanwhile and sent
+        by it too."""
+        lease_ends = now + self.lease * LEASE_USED
+        chosen: list[stored.Claimed] = []
+        times: list[datetime] = []
+        for channel in dict.fromkeys(message.channel for message in paced):
+            of_channel = [message for message in paced if message.channel == channel]
+            slots = await schedule.take_slots(
+                session,
+                channel=channel,
+                paces=[message.pace_seconds or 0.0 for message in of_channel],
+                now=now,
+                until=lease_ends,
+                soon=now + PACED_WINDOW,
+            )
+            chosen += of_channel[: len(slots)]
+            times += slots
+        return chosen, times
+
+    async def run_forever(self, interval: float = 1.0, *, sleep: Sleep = asyncio.sleep) -> NoReturn:
+        """Sends due messages until cancelled; through a database outage it backs off (see bot.loops)."""
+        await keep_running(DISPATCHER_LOOP, lambda: self.step(interval), sleep=sleep)
+
+    async def release(self) -> int:
+        """Gives back the messages claimed and not yet settled (on stopping), so that another process sends them now
+        rather than when the lease ends; returns how many. The attempts already made are recorded first."""
+        await self.records.written()
+        async with self.database.transaction() as session:
+            released = await stored.release(session, worker=self.worker)
+        if released:
+            log.info("outbox: released %d claimed messages on stopping", released)
+        return released
 
     def _count_possible_resend(self, message: stored.Claimed) -> None:
         """Counts a message whose last sender may have delivered it before it stopped: it may arrive twice."""
@@ -273,20 +327,96 @@ class Dispatcher:
     ) -> bool:
         """Records the attempt, with its effect, in one transaction; False when the lease ran out and another
         dispatcher took the message over."""
+        return await self.records.record(Attempt(claimed, status, error, next_attempt_at, effect))
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What became of one attempt to send a claimed message, to record: its status, with `effect` beside it."""
+
+    message: stored.Claimed
+    status: OutboxStatus
+    error: str | None
+    next_attempt_at: datetime | None = None
+    effect: Effect | None = None
+
+
+class Records:
+    """Records a dispatcher's attempts in batches: those finished while a batch is written go together in the next,
+    in one transaction (a campaign's twenty sends in a few commits rather than twenty). A batch that fails is
+    written again one attempt at a time, so that an attempt's failure is its own. An attempt is recorded even if
+    its caller is cancelled meanwhile: its message went out."""
+
+    def __init__(self, database: Database, worker: str, clock: Callable[[], datetime]) -> None:
+        self.database, self.worker, self.clock = database, worker, clock
+        self._queued: list[tuple[Attempt, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, attempt: Attempt) -> bool:
+        """Records the attempt; False when the lease ran out and another dispatcher took the message over."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queued.append((attempt, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued())
+        return await future
+
+    async def written(self) -> None:
+        """Waits until every attempt queued so far is recorded (or failed to be)."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    recorded = await self._write([attempt for attempt, _ in batch])
+                except Exception as error:
+                    if len(batch) == 1:
+                        _settle_future(batch[0][1], error=error)
+                        continue
+                    for attempt, future in batch:
+                        try:
+                            _settle_future(future, (await self._write([attempt]))[0])
+                        except Exception as alone:
+                            _settle_future(future, error=alone)
+                    continue
+                for (_, future), result in zip(batch, recorded, strict=True):
+                    _settle_future(future, result)
+        finally:
+            self._writer = None
+
+    async def _write(self, attempts: list[Attempt]) -> list[bool]:
+        """Records the attempts in one transaction, those alike in one statement; whether each was still ours."""
+        alike: dict[tuple[OutboxStatus, str | None, datetime | None], list[int]] = {}
+        for attempt in attempts:
+            alike.setdefault((attempt.status, attempt.error, attempt.next_attempt_at), []).append(attempt.message.id)
         now = self.clock()
+        recorded: set[int] = set()
         async with self.database.transaction() as session:
-            settled = await stored.settle(
-                session,
-                message_id=claimed.id,
-                worker=self.worker,
-                status=status,
-                error=error,
-                next_attempt_at=next_attempt_at,
-                sent_at=now if status == OutboxStatus.SENT else None,
-            )
-            if effect is not None:
-                await effect(session)
-        return settled
+            for (status, error, next_attempt_at), message_ids in alike.items():
+                recorded |= await stored.settle(
+                    session,
+                    message_ids=message_ids,
+                    worker=self.worker,
+                    status=status,
+                    error=error,
+                    next_attempt_at=next_attempt_at,
+                    sent_at=now if status == OutboxStatus.SENT else None,
+                )
+            for attempt in attempts:
+                if attempt.effect is not None:
+                    await attempt.effect(session)
+        return [attempt.message.id in recorded for attempt in attempts]
+
+
+def _settle_future(future: asyncio.Future[bool], result: bool = False, error: BaseException | None = None) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def fitting(claimed: stored.Claimed) -> OutboundMessage:

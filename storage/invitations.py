@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import exists, update
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Answer, Conversation, ConversationStatus, Invitation, InvitationState, Person
@@ -144,6 +144,19 @@ async def get_invitation_row(session: AsyncSession, *, invitation_id: int) -> In
     return await session.get(Invitation, invitation_id)
 
 
+async def invitation_and_person(
+    session: AsyncSession, *, invitation_id: int
+) -> tuple[Invitation, Person | None] | None:
+    """The invitation with its person (None once forgotten), in one statement: what sending it needs to know."""
+    statement = (
+        select(Invitation, Person)
+        .join(Person, col(Person.id) == Invitation.person_id, isouter=True)
+        .where(col(Invitation.id) == invitation_id)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def settle_invitation(
     session: AsyncSession, *, invitation_id: int, state: InvitationState, reason: str | None, now: datetime
 ) -> None:
@@ -159,18 +172,24 @@ async def settle_invitation(
 async def link_conversation(
     session: AsyncSession, *, invitation_id: int, channel: str, respondent_keys: list[str]
 ) -> None:
-    """Ties the invitation to the survey its message opened, unless that survey is anonymous."""
-    statement = select(Conversation).where(
-        Conversation.channel == channel,
-        col(Conversation.respondent_key).in_(respondent_keys),
-        Conversation.status == ConversationStatus.OPEN,
-        col(Conversation.anonymous).is_(False),
+    """Ties the invitation to the survey its message opened, unless that survey is anonymous (in one statement)."""
+    opened = (
+        select(Conversation.id)
+        .where(
+            Conversation.channel == channel,
+            col(Conversation.respondent_key).in_(respondent_keys),
+            Conversation.status == ConversationStatus.OPEN,
+            col(Conversation.anonymous).is_(False),
+        )
+        .limit(1)
+        .scalar_subquery()
     )
-    conversation = (await session.exec(statement)).first()
-    if conversation is not None:
-        invitation = await session.get(Invitation, invitation_id)
-        assert invitation is not None
-        invitation.conversation_id = conversation.id
+    statement = (
+        update(Invitation)
+        .where(col(Invitation.id) == invitation_id)
+        .values(conversation_id=func.coalesce(opened, Invitation.conversation_id))
+    )
+    await session.exec(statement)
 
 
 async def get_person_by_id(session: AsyncSession, *, person_id: int) -> Person | None:

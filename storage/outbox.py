@@ -89,6 +89,8 @@ async def _claim(
     *,
     paced: bool,
 ) -> list[Claimed]:
+    """Locks the due rows (rows another process holds are skipped on PostgreSQL), then leases them in one
+    statement."""
     pace = col(OutboxMessage.pace_seconds)
     due = (
         select(OutboxMessage)
@@ -99,26 +101,30 @@ async def _claim(
         )
         .order_by(col(OutboxMessage.id))
         .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL: rows another process holds are skipped
+        .with_for_update(skip_locked=True)
     )
-    claimed = []
-    for row in await session.exec(due):
-        assert row.id is not None
-        # A lease that ran out unsettled: its holder stopped mid-send.
-        taken_over_from = row.claimed_by if row.claimed_until is not None else None
-        claimed.append(
-            Claimed(
-                row.id,
-                row.channel,
-                row.kind,
-                row.payload,
-                row.attempts,
-                taken_over_from,
-                row.correlation_id,
-                row.pace_seconds,
-            )
+    claimed = [
+        Claimed(
+            row.id or 0,
+            row.channel,
+            row.kind,
+            row.payload,
+            row.attempts,
+            # A lease that ran out unsettled: its holder stopped mid-send.
+            row.claimed_by if row.claimed_until is not None else None,
+            row.correlation_id,
+            row.pace_seconds,
         )
-        row.claimed_until, row.claimed_by = until, worker
+        for row in await session.exec(due)
+    ]
+    if claimed:
+        lease = (
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_([message.id for message in claimed]))
+            .values(claimed_until=until, claimed_by=worker)
+            .execution_options(synchronize_session=False)  # the rows read are not used again
+        )
+        await session.exec(lease)
     return claimed
 
 
@@ -131,15 +137,16 @@ async def next_due(session: AsyncSession, *, channels: list[str], now: datetime)
 async def settle(
     session: AsyncSession,
     *,
-    message_id: int,
+    message_ids: list[int],
     worker: str,
     status: OutboxStatus,
     error: str | None,
     next_attempt_at: datetime | None = None,
     sent_at: datetime | None = None,
-) -> bool:
-    """Records one attempt of a message `worker` holds and ends its lease; False when the lease ran out and another
-    sender took the message over (nothing is recorded then)."""
+) -> set[int]:
+    """Records one attempt of each of these messages `worker` holds and ends their leases, in one statement; the ids
+    recorded. A message left out had its lease run out and was taken over by another sender (nothing is recorded
+    for it)."""
     values: dict[str, object] = {
         "status": status,
         "last_error": error and error[:200],
@@ -152,20 +159,19 @@ async def settle(
         values["sent_at"] = sent_at
     statement = (
         update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.claimed_by) == worker)
+        .where(col(OutboxMessage.id).in_(message_ids), col(OutboxMessage.claimed_by) == worker)
         .values(values)
+        .returning(col(OutboxMessage.id))
     )
-    result: CursorResult[tuple[()]] = await session.exec(statement)
-    return result.rowcount == 1
+    return set((await session.exec(statement)).scalars())
 
 
-async def release(session: AsyncSession, *, worker: str) -> int:
-    """Ends the leases `worker` holds on messages it has not settled, so that another sender claims them at once;
-    returns how many."""
-    statement = (
-        update(OutboxMessage)
-        .where(col(OutboxMessage.claimed_by) == worker, col(OutboxMessage.claimed_until).is_not(None))
-        .values(claimed_until=None, claimed_by=None)
-    )
+async def release(session: AsyncSession, *, worker: str, message_ids: list[int] | None = None) -> int:
+    """Ends the leases `worker` holds on messages it has not settled (all, or those of `message_ids`), so that
+    another sender claims them at once; returns how many."""
+    held = [col(OutboxMessage.claimed_by) == worker, col(OutboxMessage.claimed_until).is_not(None)]
+    if message_ids is not None:
+        held.append(col(OutboxMessage.id).in_(message_ids))
+    statement = update(OutboxMessage).where(*held).values(claimed_until=None, claimed_by=None)
     result: CursorResult[tuple[()]] = await session.exec(statement)
     return result.rowcount

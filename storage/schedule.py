@@ -40,18 +40,25 @@ class JobTimes(NamedTuple):
 
 
 async def take_slots(
-    session: AsyncSession, *, channel: str, paces: Sequence[float], now: datetime, until: datetime
+    session: AsyncSession,
+    *,
+    channel: str,
+    paces: Sequence[float],
+    now: datetime,
+    until: datetime,
+    soon: datetime | None = None,
 ) -> list[datetime]:
     """Send times for paced messages of `channel`, each its pace after the one before and after those any process
     took earlier: one row per channel ("pace:CHANNEL"), locked for the transaction, so that several dispatchers
-    together keep to a campaign's rate. Only times up to `until` are taken."""
+    together keep to a campaign's rate. Only times up to `until` are taken, and past `soon` only a first one."""
     job = f"pace:{channel}"
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.exec(insert(ScheduledJob).values(name=job, due_at=now).on_conflict_do_nothing())
     free = select(ScheduledJob.due_at).where(col(ScheduledJob.name) == job).with_for_update()
-    slot, slots = max((await session.exec(free)).one(), now), []
+    slot = max((await session.exec(free)).one(), now)
+    slots: list[datetime] = []
     for pace in paces:
-        if slot > until:
+        if slot > until or (slots and soon is not None and slot > soon):
             break
         slots.append(slot)
         slot += timedelta(seconds=pace)
