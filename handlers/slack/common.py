@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncBoltRequest
@@ -113,6 +113,7 @@ def respondent(user_id: str) -> Respondent:
 
 
 LazyListener = Callable[..., Awaitable[None]]
+arg_names = cache(get_arg_names_of_callable)  # bolt reads a lazy listener's signature on every request
 
 
 class TrackedLazyListeners(AsyncLazyListenerRunner):
@@ -133,7 +134,7 @@ class TrackedLazyListeners(AsyncLazyListenerRunner):
     async def run(self, function: LazyListener, request: AsyncBoltRequest) -> None:
         arguments = build_async_required_kwargs(
             logger=self.logger,
-            required_arg_names=get_arg_names_of_callable(function),
+            required_arg_names=arg_names(function),
             request=request,
             response=None,
             this_func=function,
