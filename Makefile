@@ -45,6 +45,7 @@ lint: $(VENV)/.installed-dev
 
 ## Print the benchmark tables: the sentiment analyzers on the human-rated sets, the inbound path's rate, and the
 ## answer's hot path against a hand-written survey bot and the bare echo bot (SQLite and a throwaway PostgreSQL),
+## Slack's block actions against a bare bolt app that only acknowledges (SQLite and PostgreSQL),
 ## two webhook processes on one PostgreSQL against one,
 ## invitations through the outbox at Telegram's limit and at the dispatcher's ceiling (PostgreSQL), the report and
 ## export over a million answers, and the dashboard's pages with a million answers.
@@ -52,6 +53,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/inbound.py
 	scripts/with-postgres $(BIN)/python bench/hotpath.py
+	scripts/with-postgres $(BIN)/python bench/slack_hotpath.py
 	scripts/with-postgres $(BIN)/python bench/scaleout.py
 	scripts/with-postgres $(BIN)/python bench/outbox_rate.py
 	$(BIN)/python bench/report_scale.py

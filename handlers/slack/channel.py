@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import aiohttp
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
@@ -48,7 +49,7 @@ from handlers.slack.common import (
     CHANNEL,
     PAYLOAD_ERRORS,
     Services,
-    TrackedLazyListeners,
+    SharedLazyRequests,
     report_failure,
     request_kind,
 )
@@ -70,7 +71,7 @@ def quiet_logger(name: str) -> logging.Logger:
 
 def register(app: AsyncApp, services: Services, case_work: Cases, database: Database) -> None:
     """Every listener, by surface; case buttons before the catch-all of actions."""
-    app.listener_runner.lazy_listener_runner = TrackedLazyListeners(app.listener_runner, services.tasks)
+    app._async_listener_runner = SharedLazyRequests.taking_over(app.listener_runner, services.tasks)  # no setting
     commands.register(app, services)
     cases.register(app, services, case_work)
     actions.register(app, services)
@@ -218,6 +219,10 @@ class SlackChannel:
         return await groups.group_members(client, group, self.bot_user_id)
 
     async def start(self) -> None:
+        # One connection pool for every Web API call: slack_sdk would open a session, and a connection, per call
+        # (a fifth of a button press's CPU). bolt's per-request clients take the app client's session.
+        client = self.services.client
+        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
         if self.settings.mode == "socket":
             assert self.settings.app_token is not None
             self.socket = AsyncSocketModeHandler(self.app, self.settings.app_token.get_secret_value())
@@ -230,3 +235,5 @@ class SlackChannel:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
         if self.services.tasks:
             await asyncio.wait(self.services.tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+        if self.services.client.session is not None:
+            await self.services.client.session.close()
