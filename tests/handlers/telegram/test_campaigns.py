@@ -93,7 +93,7 @@ async def test_a_campaign_reaches_each_recipient_once_under_the_platforms_limit_
         sending.cancel()
     assert summary.invited == RECIPIENTS
     assert flood.bans == 0  # no 429
-    received = {chat: fake_telegram.sent_messages(chat) for chat in chats}
+    received = fake_telegram.sent_messages_by_chat(chats)
     assert {chat: texts for chat, texts in received.items() if len(texts) != 1} == {}
     assert all(NPS_QUESTION in texts[0] for texts in received.values())
     shown = await campaign_funnel(database, "spring")
