@@ -16,7 +16,7 @@ import math
 import time
 import zlib
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
@@ -337,6 +337,14 @@ class FakeTelegram(FakeApi):
     def sent_messages(self, chat_id: ChatId) -> list[str]:
         """Texts the bot sent (sendMessage) or set (editMessageText) in the chat, in order."""
         return [text for chat_key, text in self._texts if chat_key == chat_id]
+
+    def sent_messages_by_chat(self, chat_ids: Iterable[ChatId]) -> dict[ChatId, list[str]]:
+        """`sent_messages` of each chat, in one pass over the texts (a campaign's thousands of chats)."""
+        texts: dict[ChatId, list[str]] = {chat_id: [] for chat_id in chat_ids}
+        for chat_key, text in self._texts:
+            if chat_key in texts:
+                texts[chat_key].append(text)
+        return texts
 
     def chat_messages(self, chat_id: ChatId) -> list[Params]:
         """Current state of the chat's known messages, oldest first."""
