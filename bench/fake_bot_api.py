@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientError, ClientSession, web
 
 TOKEN = "123456789:BENCH-fake-telegram-token"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Bench Bot", "username": "bench_bot"}
@@ -268,7 +268,8 @@ class SendLimit:
 
 class Webhooks:
     """Telegram's webhook delivery: each update POSTed, with the secret token, to the bots' webhook URLs in turn (as
-    a load balancer in front of several processes spreads them). A refused update is posted again, as Telegram does."""
+    a load balancer in front of several processes spreads them). An update refused, or whose connection failed, is
+    posted again, as Telegram does."""
 
     def __init__(self, urls: list[str], secret: str) -> None:
         self.session = ClientSession(headers={"X-Telegram-Bot-Api-Secret-Token": secret})
@@ -283,10 +284,13 @@ class Webhooks:
 
     async def _deliver(self, url: str, update: Params) -> None:
         while True:
-            async with self.session.post(url, json=update) as response:
-                if response.status == 200:
-                    return
-                self.refused += 1
+            try:
+                async with self.session.post(url, json=update) as response:
+                    if response.status == 200:
+                        return
+            except ClientError:  # a kept-alive connection the bot closed as it was reused, say
+                pass
+            self.refused += 1
             await asyncio.sleep(0.1)
 
     async def close(self) -> None:

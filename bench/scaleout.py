@@ -7,13 +7,16 @@ take the survey as in bench/hotpath.py (`/start csat`, the lowest score, a comme
 run the shipped config.example.toml and surveys with Telegram's limits lifted, on one fresh PostgreSQL database.
 Printed for one process and for two: updates/s, the bots' CPU per update (all processes together) and the reply time,
 then the throughput ratio of two processes to one (target at least 1.5 with 2 cores). The fake and PostgreSQL share
-the same cores, so the ratio is what a 2-core machine gives, all of it on one host.
+the same cores, so the ratio is what a 2-core machine gives, all of it on one host. --profile DIR records the single
+process's run with py-spy (as bench/hotpath.py --profile does) into DIR/feedbackbot-webhook.txt and prints where its
+CPU goes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +25,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-from hotpath import WARM_UP, Bot, Fake, Result, cpu_seconds, feedbackbot, fresh_postgres_database, stop
+from hotpath import (
+    WARM_UP,
+    Bot,
+    Fake,
+    Result,
+    cpu_seconds,
+    feedbackbot,
+    fresh_postgres_database,
+    start_profiler,
+    stop,
+)
+from profile_summary import summarize
 
 SECRET = "bench-webhook-secret"
 FLOW = "survey"
@@ -67,16 +81,21 @@ def launch(bot: Bot, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"{bot.name} did not answer /healthz within 60 s")
 
 
-def measure(processes: int, url: str, workdir: Path, fake: Fake, customers: int) -> Result:
+def measure(processes: int, url: str, workdir: Path, fake: Fake, customers: int, profile: Path | None) -> Result:
+    """Warm-up, then the measured run; `profile`: where py-spy records the first process's run, if anywhere."""
     bots = [webhook_bot(url, workdir, fake, number) for number in range(processes)]
     running = [launch(bot, port) for bot, port in bots]
     result = Result(f"{processes} process{'es' if processes > 1 else ''}", "postgresql")
     try:
         fake.ask("webhooks", [f"http://127.0.0.1:{port}/telegram/webhook" for _, port in bots], SECRET)
         fake.phase(FLOW, WARM_UP * processes, WARM_UP // 2 * processes)
+        profiler = start_profiler(running[0].pid, profile) if profile is not None else None
         cpu = sum(cpu_seconds(process.pid) for process in running)
         run = fake.phase(FLOW, customers, customers)
         cpu = sum(cpu_seconds(process.pid) for process in running) - cpu
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         updates = customers * STEPS
         result.updates_per_second = updates / run["elapsed"]
         result.cpu_ms_per_update = cpu / updates * 1000
@@ -91,6 +110,7 @@ def measure(processes: int, url: str, workdir: Path, fake: Fake, customers: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=400, help="customers at once")
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy's collapsed stacks of the single process")
     arguments = parser.parse_args()
     postgres = os.environ.get("FEEDBACKBOT_TEST_POSTGRES_URL")
     if not postgres:
@@ -100,9 +120,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-scaleout-") as folder:
             url = fresh_postgres_database(postgres)  # `feedbackbot db upgrade` makes its schema (hotpath.feedbackbot)
             results = []
+            profile = None
+            if arguments.profile:
+                arguments.profile.mkdir(parents=True, exist_ok=True)
+                profile = arguments.profile / "feedbackbot-webhook.txt"
             for processes in (1, 2):
                 print(f"measuring {processes} webhook process(es) on PostgreSQL...", flush=True)
-                results.append(measure(processes, url, Path(folder), fake, arguments.customers))
+                profiled = profile if processes == 1 else None
+                results.append(measure(processes, url, Path(folder), fake, arguments.customers, profiled))
     finally:
         fake.close()
     print(f"\n{'feedbackbot, webhook mode, PostgreSQL':<40}{'updates/s':>11}{'CPU/update':>12}{'p50':>9}{'p99':>9}")
@@ -113,6 +138,8 @@ def main() -> None:
         )
     ratio = results[1].updates_per_second / results[0].updates_per_second
     print(f"two processes / one: {ratio:.2f}x throughput (target at least 1.5x with 2 cores)")
+    if profile is not None:
+        summarize(profile)
 
 
 if __name__ == "__main__":

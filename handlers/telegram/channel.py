@@ -227,8 +227,7 @@ class TelegramChannel:
             return Response(status_code=400)
         with correlated(update_event_id(update.update_id)):
             try:
-                for new in await self.inbox.store([update]):
-                    self.inbox.submit(new)
+                await self.inbox.receive(update)
             except (SQLAlchemyError, OSError):
                 log.exception("telegram webhook: could not store update %s; Telegram will retry", update.update_id)
                 return Response(status_code=503)

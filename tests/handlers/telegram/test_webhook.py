@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -112,6 +113,26 @@ async def test_a_redelivered_update_has_no_second_effect(
     assert await post(client, start, signed()) == 200
     await chat.handled(5)
     assert len(chat.texts()) == 1
+
+
+@pytest.mark.every_database
+async def test_updates_arriving_together_are_each_stored_and_answered_once(
+    webhook: tuple[TelegramChannel, httpx.AsyncClient], fake_telegram: FakeTelegram, database: Database
+) -> None:
+    """Requests arriving while a store is under way are stored together; one delivered twice at once counts once."""
+    _, client = webhook
+    customers = [CUSTOMER + number for number in range(8)]
+    starts = [
+        {"update_id": 20 + number, **fake_telegram.build.command(customer, "start", "nps")}
+        for number, customer in enumerate(customers)
+    ]
+    answers = await asyncio.gather(*(post(client, start, signed()) for start in [*starts, starts[0]]))
+    assert answers == [200] * (len(starts) + 1)
+    chats = [Chat(fake_telegram, database, customer) for customer in customers]
+    for chat, start in zip(chats, starts, strict=True):
+        await chat.handled(start["update_id"])
+    assert [len(chat.texts()) for chat in chats] == [1] * len(chats)
+    assert sorted(row.update_id for row in await inbox_rows(database)) == [start["update_id"] for start in starts]
 
 
 async def test_malformed_json_gets_400(webhook: tuple[TelegramChannel, httpx.AsyncClient]) -> None:
