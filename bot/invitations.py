@@ -292,13 +292,10 @@ class Invitations:
                 return None
             survey_id, reference = invitation.survey_id, invitation.reference
         who = Respondent(channel, message.platform_id)
-        event = StartSurvey(who, f"invitation-{message.invitation_id}", survey_id, reference)
+        event = StartSurvey(
+            who, f"invitation-{message.invitation_id}", survey_id, reference, invitation_id=message.invitation_id
+        )
         reply = await self.engine.handle(event)
-        async with self.database.transaction() as session:
-            keys = self.engine.keys.respondent_keys(who)
-            await stored.link_conversation(
-                session, invitation_id=message.invitation_id, channel=channel, respondent_keys=keys
-            )
         return Opening(event, reply)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import exists, update
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Answer, Conversation, ConversationStatus, Invitation, InvitationState, Person
@@ -169,26 +169,11 @@ async def settle_invitation(
     await session.exec(statement)
 
 
-async def link_conversation(
-    session: AsyncSession, *, invitation_id: int, channel: str, respondent_keys: list[str]
-) -> None:
-    """Ties the invitation to the survey its message opened, unless that survey is anonymous (in one statement)."""
-    opened = (
-        select(Conversation.id)
-        .where(
-            Conversation.channel == channel,
-            col(Conversation.respondent_key).in_(respondent_keys),
-            Conversation.status == ConversationStatus.OPEN,
-            col(Conversation.anonymous).is_(False),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    statement = (
-        update(Invitation)
-        .where(col(Invitation.id) == invitation_id)
-        .values(conversation_id=func.coalesce(opened, Invitation.conversation_id))
-    )
+async def link_conversation(session: AsyncSession, *, invitation_id: int, conversation: Conversation) -> None:
+    """Ties the invitation to the survey its message opened, unless that survey is anonymous."""
+    if conversation.anonymous or conversation.id is None:
+        return
+    statement = update(Invitation).where(col(Invitation.id) == invitation_id).values(conversation_id=conversation.id)
     await session.exec(statement)
 
 

@@ -97,9 +97,7 @@ async def test_a_sent_invitation_is_started_then_completed_with_its_conversation
         )
         session.add(conversation)
         await session.flush()
-        await invitations.link_conversation(
-            session, invitation_id=invitation_id, channel="telegram", respondent_keys=["key-of-42"]
-        )
+        await invitations.link_conversation(session, invitation_id=invitation_id, conversation=conversation)
 
     async def state() -> str:
         async with database.snapshot() as session:
@@ -132,9 +130,7 @@ async def test_an_anonymous_conversation_is_not_tied_to_the_invitation(database:
         )
         session.add(conversation)
         await session.flush()
-        await invitations.link_conversation(
-            session, invitation_id=invitation_id, channel="telegram", respondent_keys=["anonymous-key-of-42"]
-        )
+        await invitations.link_conversation(session, invitation_id=invitation_id, conversation=conversation)
     async with database.snapshot() as session:
         row = await invitations.get_invitation_row(session, invitation_id=invitation_id)
     assert row is not None and row.conversation_id is None
