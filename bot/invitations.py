@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -275,28 +276,31 @@ class Invitations:
     async def opening(self, message: SurveyInvitation, channel: str) -> Opening | None:
         """Starts the invitation's survey for the person and gives the reply to send; None when it is no longer
         to be sent (settled already, or the person opted out, blocked the bot or was forgotten since)."""
-        async with self.database.transaction() as session:
-            found = await stored.invitation_and_person(session, invitation_id=message.invitation_id)
-            if found is None or found[0].state != InvitationState.INVITED:
-                return None
-            invitation, person = found
-            skipped = "the person was forgotten" if person is None else reason_to_skip(person)
-            if skipped is not None:
-                await stored.settle_invitation(
-                    session,
-                    invitation_id=message.invitation_id,
-                    state=InvitationState.SKIPPED,
-                    reason=skipped,
-                    now=self.clock(),
-                )
-                return None
-            survey_id, reference = invitation.survey_id, invitation.reference
+        to_open = await self.database.group_commit.run(partial(self._still_to_send, message.invitation_id))
+        if to_open is None:
+            return None
+        survey_id, reference = to_open
         who = Respondent(channel, message.platform_id)
         event = StartSurvey(
             who, f"invitation-{message.invitation_id}", survey_id, reference, invitation_id=message.invitation_id
         )
-        reply = await self.engine.handle(event)
+        reply = await self.engine.handle(event, grouped=True)
         return Opening(event, reply)
+
+    async def _still_to_send(self, invitation_id: int, session: AsyncSession) -> tuple[str, str | None] | None:
+        """The survey and reference of an invitation still to send; None when it is not, recorded skipped when its
+        person can no longer be written to. Run by the group commit: the sends in progress check together."""
+        found = await stored.invitation_and_person(session, invitation_id=invitation_id)
+        if found is None or found[0].state != InvitationState.INVITED:
+            return None
+        invitation, person = found
+        skipped = "the person was forgotten" if person is None else reason_to_skip(person)
+        if skipped is not None:
+            await stored.settle_invitation(
+                session, invitation_id=invitation_id, state=InvitationState.SKIPPED, reason=skipped, now=self.clock()
+            )
+            return None
+        return invitation.survey_id, invitation.reference
 
 
 @dataclass(frozen=True, slots=True)

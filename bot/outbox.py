@@ -62,10 +62,11 @@ BATCH = 20
 PACED_BATCH = 20
 PACED_WINDOW = timedelta(seconds=0.2)
 MAX_PACE_SECONDS = 10.0
-# Sends in progress at once, each using a database connection now and then: with the claims, the records and the
-# replies to people answering, no more than the pool keeps (5). Past that, SQLAlchemy opens and closes a connection
-# for each use (a new PostgreSQL backend every few messages at 8), which costs more than the overlap gains.
-MAX_IN_FLIGHT = 4
+# Of the database's pool, the share the paced sends in progress may hold (each uses a connection now and then): the
+# rest is left to the claims, the records and the replies to people answering. Past the pool, SQLAlchemy opens and
+# closes a connection for each use (a new PostgreSQL backend every few messages), which costs more than the overlap
+# gains. SQLite's pool of 5 lets 4 sends overlap, PostgreSQL's of 20 lets 16.
+IN_FLIGHT_SHARE_OF_POOL = 0.8
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ASKED_WAIT = timedelta(days=1)  # the longest wait a platform's or receiver's answer may ask for
@@ -128,14 +129,14 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
-        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.in_flight = asyncio.Semaphore(max_in_flight(database))
         self.paced_from: dict[str, datetime] = {}  # by channel: the earliest start of this process's next paced send
         self.records = Records(database, self.worker, clock)
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
         a conversation go one after another, in order; a campaign's, each to a person of its own, overlap (at most
-        MAX_IN_FLIGHT at once), each started at its slot, so that a campaign is not held to one message per round
+        max_in_flight() at once), each started at its slot, so that a campaign is not held to one message per round
         trip."""
         claimed = await self._claim()
         sent = 0
@@ -328,6 +329,11 @@ class Dispatcher:
         """Records the attempt, with its effect, in one transaction; False when the lease ran out and another
         dispatcher took the message over."""
         return await self.records.record(Attempt(claimed, status, error, next_attempt_at, effect))
+
+
+def max_in_flight(database: Database) -> int:
+    """The paced sends that may be in progress at once: IN_FLIGHT_SHARE_OF_POOL of the database's pool."""
+    return max(1, int(database.pool_size * IN_FLIGHT_SHARE_OF_POOL))
 
 
 @dataclass(frozen=True, slots=True)

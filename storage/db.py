@@ -95,6 +95,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
+        self.pool_size: int = self.engine.pool.size()  # type: ignore[attr-defined]  # a QueuePool's, on both
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # SQLite has one writer at a time: queueing writers here is fair and fast, where SQLite's busy handler
         # would make them sleep and poll. PostgreSQL takes concurrent writers as they come.
