@@ -78,6 +78,15 @@ Effect = Callable[[AsyncSession], Awaitable[None]]  # a change written with an a
 
 
 @dataclass(frozen=True, slots=True)
+class InvitationSettled:
+    """An invitation's message sent or refused: recorded with the invitations of its batch alike in one statement."""
+
+    invitation_id: int
+    state: InvitationState
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Pace:
     """A bulk message's send time (its slot in its campaign) and the least time between two such sends."""
 
@@ -298,7 +307,11 @@ class Dispatcher:
         return 0
 
     async def _retry(
-        self, claimed: stored.Claimed, error: str, after: float | None, given_up: Effect | None = None
+        self,
+        claimed: stored.Claimed,
+        error: str,
+        after: float | None,
+        given_up: Effect | InvitationSettled | None = None,
     ) -> None:
         """Tries the message again after a backoff (or the wait the platform asked for), up to `max_attempts`; then
         fails it, with the effect of a failure (`given_up`: an invitation failed)."""
@@ -324,7 +337,7 @@ class Dispatcher:
         error: str | None,
         *,
         next_attempt_at: datetime | None = None,
-        effect: Effect | None = None,
+        effect: Effect | InvitationSettled | None = None,
     ) -> bool:
         """Records the attempt, with its effect, in one transaction; False when the lease ran out and another
         dispatcher took the message over."""
@@ -344,7 +357,7 @@ class Attempt:
     status: OutboxStatus
     error: str | None
     next_attempt_at: datetime | None = None
-    effect: Effect | None = None
+    effect: Effect | InvitationSettled | None = None
 
 
 class Records:
@@ -410,10 +423,24 @@ class Records:
                     next_attempt_at=next_attempt_at,
                     sent_at=now if status == OutboxStatus.SENT else None,
                 )
-            for attempt in attempts:
-                if attempt.effect is not None:
-                    await attempt.effect(session)
+            await _write_effects(session, [attempt.effect for attempt in attempts], now)
         return [attempt.message.id in recorded for attempt in attempts]
+
+
+async def _write_effects(
+    session: AsyncSession, effects: list[Effect | InvitationSettled | None], now: datetime
+) -> None:
+    """Writes the attempts' effects, the invitations settled alike in one statement."""
+    settled: dict[tuple[InvitationState, str | None], list[int]] = {}
+    for effect in effects:
+        if isinstance(effect, InvitationSettled):
+            settled.setdefault((effect.state, effect.reason), []).append(effect.invitation_id)
+        elif effect is not None:
+            await effect(session)
+    for (state, reason), invitation_ids in settled.items():
+        await stored_invitations.settle_invitations(
+            session, invitation_ids=invitation_ids, state=state, reason=reason, now=now
+        )
 
 
 def _settle_future(future: asyncio.Future[bool], result: bool = False, error: BaseException | None = None) -> None:
@@ -438,7 +465,9 @@ def fitting(claimed: stored.Claimed) -> OutboundMessage:
     return message
 
 
-def effect_of(channel: str, message: OutboundMessage, result: SendResult, now: datetime) -> Effect | None:
+def effect_of(
+    channel: str, message: OutboundMessage, result: SendResult, now: datetime
+) -> Effect | InvitationSettled | None:
     """What a send's result tells beyond the message's own row: where a sent alert is, a person out of reach, what
     became of an invitation."""
     if isinstance(message, SurveyInvitation):
@@ -456,17 +485,19 @@ def effect_of(channel: str, message: OutboundMessage, result: SendResult, now: d
     return None
 
 
-def invitation_settled(channel: str, message: SurveyInvitation, result: SendResult, now: datetime) -> Effect | None:
+def invitation_settled(
+    channel: str, message: SurveyInvitation, result: SendResult, now: datetime
+) -> Effect | InvitationSettled | None:
     """The invitation sent, or failed with the reason (a person out of reach marked so); a retry records nothing."""
     if isinstance(result, RetryLater):
         return None
     state = InvitationState.SENT if isinstance(result, Sent) else InvitationState.FAILED
     reason = None if isinstance(result, Sent) else result.reason[:200]
+    if not isinstance(result, Unreachable):
+        return InvitationSettled(message.invitation_id, state, reason)
     settle = partial(
         stored_invitations.settle_invitation, invitation_id=message.invitation_id, state=state, reason=reason, now=now
     )
-    if not isinstance(result, Unreachable):
-        return settle
 
     async def settle_out_of_reach(session: AsyncSession) -> None:
         await settle(session)

@@ -161,9 +161,16 @@ async def settle_invitation(
     session: AsyncSession, *, invitation_id: int, state: InvitationState, reason: str | None, now: datetime
 ) -> None:
     """Records what became of an invitation still waiting to be sent; a settled one keeps its state."""
+    await settle_invitations(session, invitation_ids=[invitation_id], state=state, reason=reason, now=now)
+
+
+async def settle_invitations(
+    session: AsyncSession, *, invitation_ids: list[int], state: InvitationState, reason: str | None, now: datetime
+) -> None:
+    """Records the same outcome of invitations still waiting to be sent, in one statement; settled ones keep theirs."""
     statement = (
         update(Invitation)
-        .where(col(Invitation.id) == invitation_id, col(Invitation.state) == InvitationState.INVITED)
+        .where(col(Invitation.id).in_(invitation_ids), col(Invitation.state) == InvitationState.INVITED)
         .values(state=state, reason=reason, sent_at=now if state == InvitationState.SENT else None)
     )
     await session.exec(statement)

@@ -79,6 +79,24 @@ async def test_an_invitation_is_settled_once(database: Database) -> None:
     assert view is not None and (view.state, view.reason, view.sent_at) == ("skipped", "opted out", None)
 
 
+async def test_invitations_sent_together_are_recorded_sent_but_one_settled_before(database: Database) -> None:
+    first, second, skipped = [await recorded(database, token=f"t-{n}", idempotency_key=f"k-{n}") for n in range(3)]
+    async with database.transaction() as session:
+        await invitations.settle_invitation(
+            session, invitation_id=skipped, state=InvitationState.SKIPPED, reason="opted out", now=NOW
+        )
+        await invitations.settle_invitations(
+            session, invitation_ids=[first, second, skipped], state=InvitationState.SENT, reason=None, now=NOW
+        )
+    async with database.snapshot() as session:
+        views = [await invitations.get_invitation(session, invitation_id=n) for n in (first, second, skipped)]
+    assert [(view.state, view.sent_at) for view in views if view is not None] == [
+        ("sent", NOW),
+        ("sent", NOW),
+        ("skipped", None),
+    ]
+
+
 async def test_a_sent_invitation_is_started_then_completed_with_its_conversation(database: Database) -> None:
     invitation_id = await recorded(database)
     async with database.transaction() as session:
