@@ -172,6 +172,7 @@ async def settle_invitations(
         update(Invitation)
         .where(col(Invitation.id).in_(invitation_ids), col(Invitation.state) == InvitationState.INVITED)
         .values(state=state, reason=reason, sent_at=now if state == InvitationState.SENT else None)
+        .execution_options(synchronize_session=False)  # the session's other rows (a group commit's) go unsearched
     )
     await session.exec(statement)
 
@@ -180,7 +181,12 @@ async def link_conversation(session: AsyncSession, *, invitation_id: int, conver
     """Ties the invitation to the survey its message opened, unless that survey is anonymous."""
     if conversation.anonymous or conversation.id is None:
         return
-    statement = update(Invitation).where(col(Invitation.id) == invitation_id).values(conversation_id=conversation.id)
+    statement = (
+        update(Invitation)
+        .where(col(Invitation.id) == invitation_id)
+        .values(conversation_id=conversation.id)
+        .execution_options(synchronize_session=False)  # the session's other rows (a group commit's) go unsearched
+    )
     await session.exec(statement)
 
 
