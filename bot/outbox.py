@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -67,6 +68,13 @@ MAX_PACE_SECONDS = 10.0
 # closes a connection for each use (a new PostgreSQL backend every few messages), which costs more than the overlap
 # gains. SQLite's pool of 5 lets 4 sends overlap, PostgreSQL's of 20 lets 16.
 IN_FLIGHT_SHARE_OF_POOL = 0.8
+# A campaign at a platform's rate (its messages at least LIMITED_PACE_SECONDS apart) overlaps at most
+# LIMITED_IN_FLIGHT sends, each opening its survey in transactions of its own: a send's platform call comes after its
+# survey is opened, and openings held up together on a busy machine (16 at once, or sharing the group commit) let
+# their calls arrive together, past the limit (429s). A campaign without a limit shares them (SHARED_OPENING).
+LIMITED_PACE_SECONDS = 0.01
+LIMITED_IN_FLIGHT = 4
+SHARED_OPENING: ContextVar[bool] = ContextVar("shared_opening", default=False)  # for the send in progress
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ASKED_WAIT = timedelta(days=1)  # the longest wait a platform's or receiver's answer may ask for
@@ -139,6 +147,7 @@ class Dispatcher:
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
         self.in_flight = asyncio.Semaphore(max_in_flight(database))
+        self.limited_in_flight = asyncio.Semaphore(LIMITED_IN_FLIGHT)  # of those, the sends at a platform's rate
         self.paced_from: dict[str, datetime] = {}  # by channel: the earliest start of this process's next paced send
         self.records = Records(database, self.worker, clock)
 
@@ -168,12 +177,15 @@ class Dispatcher:
             for message, slot in paced:
                 start = max(slot, self.paced_from.get(message.channel, slot))
                 await asyncio.sleep((start - self.clock()).total_seconds())
+                limited = (message.pace_seconds or 0.0) >= LIMITED_PACE_SECONDS
+                if limited:
+                    await self.limited_in_flight.acquire()
                 await self.in_flight.acquire()
                 # A start late by up to half a pace (the event loop's jitter) keeps the times; a later one (held up
                 # by the sends in flight) moves them on, so that those held up go a pace apart, not together.
                 pace, started = timedelta(seconds=message.pace_seconds or 0.0), self.clock()
                 self.paced_from[message.channel] = (start if started - start <= pace / 2 else started) + pace
-                sends.append(asyncio.create_task(self._send_in_flight(message)))
+                sends.append(asyncio.create_task(self._send_in_flight(message, limited)))
         except asyncio.CancelledError:  # stopping: what is still sending is cut short, as an unpaced send is
             for send in sends:
                 send.cancel()
@@ -181,11 +193,14 @@ class Dispatcher:
             raise
         return await asyncio.gather(*sends, return_exceptions=True)
 
-    async def _send_in_flight(self, message: stored.Claimed) -> int:
+    async def _send_in_flight(self, message: stored.Claimed, limited: bool) -> int:
+        SHARED_OPENING.set(not limited)  # in this send's task alone
         try:
             return await self._send_in_its_context(message)
         finally:
             self.in_flight.release()
+            if limited:
+                self.limited_in_flight.release()
 
     async def _send_in_its_context(self, message: stored.Claimed) -> int:
         """Sends the message, logged under the id of the update that queued it, so that one id follows it to its
