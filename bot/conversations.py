@@ -30,7 +30,7 @@ from bot.survey_flow import (
 from bot.surveys import Question, Survey, SurveyCatalogue
 from bot.turn import Turn
 from bot.webhooks import Webhooks
-from storage import links, queries
+from storage import invitations, links, queries
 from storage.db import Database
 from storage.models import Conversation, ConversationStatus, Person
 from storage.types import utcnow
@@ -98,6 +98,7 @@ class Conversations:
         if open_conversation is not None:
             language = open_conversation.language
             if (open_conversation.survey_id, open_conversation.reference) == (survey.id, event.reference):
+                await self._tie_invitation(session, event, open_conversation)
                 return [notice(NoticeKind.INFO, "survey_resumed", language), self._ask_again(open_conversation)]
             await queries.free_survey_slot(session, open_conversation, now=now)
             prompts.append(notice(NoticeKind.INFO, "survey_replaced", language))
@@ -111,6 +112,7 @@ class Conversations:
             reference=event.reference,
             current_question=first.id if first else None,
         )
+        await self._tie_invitation(session, event, conversation)
         if event.link_id is not None:
             token = secrets.token_urlsafe(24)
             await links.record_link_use(
@@ -120,6 +122,12 @@ class Conversations:
             prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, conversation.language)))
         turn = Turn(session, now, conversation.language)
         return prompts + self._go_on(turn, conversation, survey, first, Sheet())
+
+    @staticmethod
+    async def _tie_invitation(session: AsyncSession, event: StartSurvey, conversation: Conversation) -> None:
+        """Ties the invitation that opened the survey to it, in the transaction that opens it."""
+        if event.invitation_id is not None:
+            await invitations.link_conversation(session, invitation_id=event.invitation_id, conversation=conversation)
 
     async def submit(self, session: AsyncSession, now: datetime, event: SubmitSurvey) -> list[Prompt]:
         """Stores a whole form at once as a completed survey; a bad answer stores nothing and names the question."""

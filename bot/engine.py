@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -75,16 +76,18 @@ class Engine:
             clock=clock,
         )
 
-    async def handle(self, event: Event) -> Reply:
-        """Applies the event once: a redelivered event returns its first reply, marked duplicate."""
+    async def handle(self, event: Event, *, grouped: bool = False) -> Reply:
+        """Applies the event once: a redelivered event returns its first reply, marked duplicate. A `grouped` one
+        shares the transaction of the others handled at the same moment (the group commit's): the invitations a
+        dispatcher sends together."""
         kind = event.who.channel, type(event).__name__
         self.tallies.received[kind] += 1
         with self.tallies.handling.labels(*kind).time():
-            return await self._handle_once(event)
+            return await self._handle_once(event, grouped)
 
-    async def _handle_once(self, event: Event) -> Reply:
+    async def _handle_once(self, event: Event, grouped: bool) -> Reply:
         try:
-            reply = await self._apply_and_record(event)
+            reply = await self._apply_and_record(event, grouped)
         except IntegrityError:
             # The event was applied before (a redelivery), or a concurrent first contact won a race; either way
             # this attempt was rolled back whole.
@@ -93,7 +96,7 @@ class Engine:
                 self.tallies.duplicates[event.who.channel, type(event).__name__] += 1
                 return seen
             log.info("retrying %s event %s after a concurrent write", event.who.channel, event.event_id)
-            reply = await self._apply_and_record(event)
+            reply = await self._apply_and_record(event, grouped)
         self.tallies.handled[event.who.channel, type(event).__name__] += 1
         if isinstance(event, Forget):  # erased from the tables is not yet erased from the database files
             self.database.request_scrub()  # again, once a channel dropped its raw copies of the person's updates
@@ -106,26 +109,32 @@ class Engine:
                 )
         return reply
 
-    async def _apply_and_record(self, event: Event) -> Reply:
+    async def _apply_and_record(self, event: Event, grouped: bool) -> Reply:
         """Applies the event and records it with its reply in the same transaction.
 
         The record is inserted last: for a redelivered event its primary key collides and the whole attempt
-        rolls back, which spares every event a lookup beforehand.
+        rolls back (a group commit's then runs each of its events alone), which spares every event a lookup
+        beforehand.
         """
+        if grouped:
+            return await self.database.group_commit.run(partial(self._applied_and_recorded, event))
         async with self.database.transaction() as session:
-            reply = Reply(prompts=await self._apply(session, event))
-            await self._let_anonymous_follow_up(session, event.who, reply)
-            # Forgetting unlinks the person's events, so its own record names nobody; nor does an event about an
-            # anonymous conversation, which would otherwise link it to the person.
-            anonymous = any(getattr(prompt, "anonymous", False) for prompt in reply.prompts)
-            key = None if isinstance(event, Forget) or anonymous else self.keys.respondent_key(event.who)
-            await queries.record_event(
-                await session.connection(),
-                channel=event.who.channel,
-                event_id=event.event_id,
-                respondent_key=key,
-                reply=reply.model_dump_json(),
-            )
+            return await self._applied_and_recorded(event, session)
+
+    async def _applied_and_recorded(self, event: Event, session: AsyncSession) -> Reply:
+        reply = Reply(prompts=await self._apply(session, event))
+        await self._let_anonymous_follow_up(session, event.who, reply)
+        # Forgetting unlinks the person's events, so its own record names nobody; nor does an event about an
+        # anonymous conversation, which would otherwise link it to the person.
+        anonymous = any(getattr(prompt, "anonymous", False) for prompt in reply.prompts)
+        key = None if isinstance(event, Forget) or anonymous else self.keys.respondent_key(event.who)
+        await queries.record_event(
+            await session.connection(),
+            channel=event.who.channel,
+            event_id=event.event_id,
+            respondent_key=key,
+            reply=reply.model_dump_json(),
+        )
         return reply
 
     async def _let_anonymous_follow_up(self, session: AsyncSession, who: Respondent, reply: Reply) -> None:

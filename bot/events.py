@@ -25,6 +25,7 @@ class StartSurvey:
     reference: str | None = None
     anonymous: bool | None = None  # None: the survey's own setting
     link_id: int | None = None  # the survey link it was started by, whose attributes its answers carry
+    invitation_id: int | None = None  # the invitation whose message opens it, tied to the survey unless anonymous
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,11 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,7 +20,7 @@ from bot.config import FatigueRules, InvitationSettings
 from bot.engine import Engine
 from bot.events import Respondent, StartSurvey
 from bot.outbound import SurveyInvitation
-from bot.outbox import Pace, enqueue
+from bot.outbox import SHARED_OPENING, Pace, enqueue
 from bot.prompts import Reply
 from storage import invitations as stored
 from storage import queries
@@ -28,6 +30,7 @@ from storage.models import InvitationState, Person
 from storage.person_record import record_request
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 AUDIT_ACTION = "invitation.create"
 
 
@@ -275,31 +278,38 @@ class Invitations:
     async def opening(self, message: SurveyInvitation, channel: str) -> Opening | None:
         """Starts the invitation's survey for the person and gives the reply to send; None when it is no longer
         to be sent (settled already, or the person opted out, blocked the bot or was forgotten since)."""
-        async with self.database.transaction() as session:
-            found = await stored.invitation_and_person(session, invitation_id=message.invitation_id)
-            if found is None or found[0].state != InvitationState.INVITED:
-                return None
-            invitation, person = found
-            skipped = "the person was forgotten" if person is None else reason_to_skip(person)
-            if skipped is not None:
-                await stored.settle_invitation(
-                    session,
-                    invitation_id=message.invitation_id,
-                    state=InvitationState.SKIPPED,
-                    reason=skipped,
-                    now=self.clock(),
-                )
-                return None
-            survey_id, reference = invitation.survey_id, invitation.reference
+        shared = SHARED_OPENING.get()  # with the other sends in progress, in the group commit's transactions
+        to_open = await self._run(partial(self._still_to_send, message.invitation_id), shared)
+        if to_open is None:
+            return None
+        survey_id, reference = to_open
         who = Respondent(channel, message.platform_id)
-        event = StartSurvey(who, f"invitation-{message.invitation_id}", survey_id, reference)
-        reply = await self.engine.handle(event)
-        async with self.database.transaction() as session:
-            keys = self.engine.keys.respondent_keys(who)
-            await stored.link_conversation(
-                session, invitation_id=message.invitation_id, channel=channel, respondent_keys=keys
-            )
+        event = StartSurvey(
+            who, f"invitation-{message.invitation_id}", survey_id, reference, invitation_id=message.invitation_id
+        )
+        reply = await self.engine.handle(event, grouped=shared)
         return Opening(event, reply)
+
+    async def _run(self, job: Callable[[AsyncSession], Awaitable[T]], shared: bool) -> T:
+        if shared:
+            return await self.database.group_commit.run(job)
+        async with self.database.transaction() as session:
+            return await job(session)
+
+    async def _still_to_send(self, invitation_id: int, session: AsyncSession) -> tuple[str, str | None] | None:
+        """The survey and reference of an invitation still to send; None when it is not, recorded skipped when its
+        person can no longer be written to."""
+        found = await stored.invitation_and_person(session, invitation_id=invitation_id)
+        if found is None or found[0].state != InvitationState.INVITED:
+            return None
+        invitation, person = found
+        skipped = "the person was forgotten" if person is None else reason_to_skip(person)
+        if skipped is not None:
+            await stored.settle_invitation(
+                session, invitation_id=invitation_id, state=InvitationState.SKIPPED, reason=skipped, now=self.clock()
+            )
+            return None
+        return invitation.survey_id, invitation.reference
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -62,10 +63,18 @@ BATCH = 20
 PACED_BATCH = 20
 PACED_WINDOW = timedelta(seconds=0.2)
 MAX_PACE_SECONDS = 10.0
-# Sends in progress at once, each using a database connection now and then: with the claims, the records and the
-# replies to people answering, no more than the pool keeps (5). Past that, SQLAlchemy opens and closes a connection
-# for each use (a new PostgreSQL backend every few messages at 8), which costs more than the overlap gains.
-MAX_IN_FLIGHT = 4
+# Of the database's pool, the share the paced sends in progress may hold (each uses a connection now and then): the
+# rest is left to the claims, the records and the replies to people answering. Past the pool, SQLAlchemy opens and
+# closes a connection for each use (a new PostgreSQL backend every few messages), which costs more than the overlap
+# gains. SQLite's pool of 5 lets 4 sends overlap, PostgreSQL's of 20 lets 16.
+IN_FLIGHT_SHARE_OF_POOL = 0.8
+# A campaign at a platform's rate (its messages at least LIMITED_PACE_SECONDS apart) overlaps at most
+# LIMITED_IN_FLIGHT sends, each opening its survey in transactions of its own: a send's platform call comes after its
+# survey is opened, and openings held up together on a busy machine (16 at once, or sharing the group commit) let
+# their calls arrive together, past the limit (429s). A campaign without a limit shares them (SHARED_OPENING).
+LIMITED_PACE_SECONDS = 0.01
+LIMITED_IN_FLIGHT = 4
+SHARED_OPENING: ContextVar[bool] = ContextVar("shared_opening", default=False)  # for the send in progress
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ASKED_WAIT = timedelta(days=1)  # the longest wait a platform's or receiver's answer may ask for
@@ -74,6 +83,15 @@ log = logging.getLogger(__name__)
 
 Sender = Callable[[OutboundMessage], Awaitable[SendResult]]
 Effect = Callable[[AsyncSession], Awaitable[None]]  # a change written with an attempt's record
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationSettled:
+    """An invitation's message sent or refused: recorded with the invitations of its batch alike in one statement."""
+
+    invitation_id: int
+    state: InvitationState
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +146,15 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.counts = SendCounts() if counts is None else counts
-        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.in_flight = asyncio.Semaphore(max_in_flight(database))
+        self.limited_in_flight = asyncio.Semaphore(LIMITED_IN_FLIGHT)  # of those, the sends at a platform's rate
         self.paced_from: dict[str, datetime] = {}  # by channel: the earliest start of this process's next paced send
         self.records = Records(database, self.worker, clock)
 
     async def run_once(self) -> int:
         """Claims and sends one batch of due messages; returns how many were sent. Messages to staff and people in
         a conversation go one after another, in order; a campaign's, each to a person of its own, overlap (at most
-        MAX_IN_FLIGHT at once), each started at its slot, so that a campaign is not held to one message per round
+        max_in_flight() at once), each started at its slot, so that a campaign is not held to one message per round
         trip."""
         claimed = await self._claim()
         sent = 0
@@ -158,12 +177,15 @@ class Dispatcher:
             for message, slot in paced:
                 start = max(slot, self.paced_from.get(message.channel, slot))
                 await asyncio.sleep((start - self.clock()).total_seconds())
+                limited = (message.pace_seconds or 0.0) >= LIMITED_PACE_SECONDS
+                if limited:
+                    await self.limited_in_flight.acquire()
                 await self.in_flight.acquire()
                 # A start late by up to half a pace (the event loop's jitter) keeps the times; a later one (held up
                 # by the sends in flight) moves them on, so that those held up go a pace apart, not together.
                 pace, started = timedelta(seconds=message.pace_seconds or 0.0), self.clock()
                 self.paced_from[message.channel] = (start if started - start <= pace / 2 else started) + pace
-                sends.append(asyncio.create_task(self._send_in_flight(message)))
+                sends.append(asyncio.create_task(self._send_in_flight(message, limited)))
         except asyncio.CancelledError:  # stopping: what is still sending is cut short, as an unpaced send is
             for send in sends:
                 send.cancel()
@@ -171,11 +193,14 @@ class Dispatcher:
             raise
         return await asyncio.gather(*sends, return_exceptions=True)
 
-    async def _send_in_flight(self, message: stored.Claimed) -> int:
+    async def _send_in_flight(self, message: stored.Claimed, limited: bool) -> int:
+        SHARED_OPENING.set(not limited)  # in this send's task alone
         try:
             return await self._send_in_its_context(message)
         finally:
             self.in_flight.release()
+            if limited:
+                self.limited_in_flight.release()
 
     async def _send_in_its_context(self, message: stored.Claimed) -> int:
         """Sends the message, logged under the id of the update that queued it, so that one id follows it to its
@@ -297,7 +322,11 @@ class Dispatcher:
         return 0
 
     async def _retry(
-        self, claimed: stored.Claimed, error: str, after: float | None, given_up: Effect | None = None
+        self,
+        claimed: stored.Claimed,
+        error: str,
+        after: float | None,
+        given_up: Effect | InvitationSettled | None = None,
     ) -> None:
         """Tries the message again after a backoff (or the wait the platform asked for), up to `max_attempts`; then
         fails it, with the effect of a failure (`given_up`: an invitation failed)."""
@@ -323,11 +352,16 @@ class Dispatcher:
         error: str | None,
         *,
         next_attempt_at: datetime | None = None,
-        effect: Effect | None = None,
+        effect: Effect | InvitationSettled | None = None,
     ) -> bool:
         """Records the attempt, with its effect, in one transaction; False when the lease ran out and another
         dispatcher took the message over."""
         return await self.records.record(Attempt(claimed, status, error, next_attempt_at, effect))
+
+
+def max_in_flight(database: Database) -> int:
+    """The paced sends that may be in progress at once: IN_FLIGHT_SHARE_OF_POOL of the database's pool."""
+    return max(1, int(database.pool_size * IN_FLIGHT_SHARE_OF_POOL))
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +372,7 @@ class Attempt:
     status: OutboxStatus
     error: str | None
     next_attempt_at: datetime | None = None
-    effect: Effect | None = None
+    effect: Effect | InvitationSettled | None = None
 
 
 class Records:
@@ -404,10 +438,24 @@ class Records:
                     next_attempt_at=next_attempt_at,
                     sent_at=now if status == OutboxStatus.SENT else None,
                 )
-            for attempt in attempts:
-                if attempt.effect is not None:
-                    await attempt.effect(session)
+            await _write_effects(session, [attempt.effect for attempt in attempts], now)
         return [attempt.message.id in recorded for attempt in attempts]
+
+
+async def _write_effects(
+    session: AsyncSession, effects: list[Effect | InvitationSettled | None], now: datetime
+) -> None:
+    """Writes the attempts' effects, the invitations settled alike in one statement."""
+    settled: dict[tuple[InvitationState, str | None], list[int]] = {}
+    for effect in effects:
+        if isinstance(effect, InvitationSettled):
+            settled.setdefault((effect.state, effect.reason), []).append(effect.invitation_id)
+        elif effect is not None:
+            await effect(session)
+    for (state, reason), invitation_ids in settled.items():
+        await stored_invitations.settle_invitations(
+            session, invitation_ids=invitation_ids, state=state, reason=reason, now=now
+        )
 
 
 def _settle_future(future: asyncio.Future[bool], result: bool = False, error: BaseException | None = None) -> None:
@@ -432,7 +480,9 @@ def fitting(claimed: stored.Claimed) -> OutboundMessage:
     return message
 
 
-def effect_of(channel: str, message: OutboundMessage, result: SendResult, now: datetime) -> Effect | None:
+def effect_of(
+    channel: str, message: OutboundMessage, result: SendResult, now: datetime
+) -> Effect | InvitationSettled | None:
     """What a send's result tells beyond the message's own row: where a sent alert is, a person out of reach, what
     became of an invitation."""
     if isinstance(message, SurveyInvitation):
@@ -450,17 +500,19 @@ def effect_of(channel: str, message: OutboundMessage, result: SendResult, now: d
     return None
 
 
-def invitation_settled(channel: str, message: SurveyInvitation, result: SendResult, now: datetime) -> Effect | None:
+def invitation_settled(
+    channel: str, message: SurveyInvitation, result: SendResult, now: datetime
+) -> Effect | InvitationSettled | None:
     """The invitation sent, or failed with the reason (a person out of reach marked so); a retry records nothing."""
     if isinstance(result, RetryLater):
         return None
     state = InvitationState.SENT if isinstance(result, Sent) else InvitationState.FAILED
     reason = None if isinstance(result, Sent) else result.reason[:200]
+    if not isinstance(result, Unreachable):
+        return InvitationSettled(message.invitation_id, state, reason)
     settle = partial(
         stored_invitations.settle_invitation, invitation_id=message.invitation_id, state=state, reason=reason, now=now
     )
-    if not isinstance(result, Unreachable):
-        return settle
 
     async def settle_out_of_reach(session: AsyncSession) -> None:
         await settle(session)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,6 +27,10 @@ SCRUB_PAUSE_SECONDS = 0.02
 # PostgreSQL connections kept open: busy moments need more than SQLAlchemy's 5, and a connection beyond those kept
 # is closed when it is returned, so each busy moment paid for new ones (a server process, its prepared statements).
 POSTGRES_POOL_SIZE = 20
+# A pooled PostgreSQL connection idle this long is pinged before use (a firewall may have dropped it unnoticed);
+# one busy a moment ago is not: a ping per checkout (SQLAlchemy's pool_pre_ping) cost a transaction of its own.
+PING_AFTER_IDLE_SECONDS = 30.0
+RETURNED_AT = "feedbackbot_returned_at"  # the key of a pooled connection's info: when it was last checked in
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[AsyncSession], Awaitable[T]]
@@ -49,12 +54,36 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _replace_dead_connections(engine: AsyncEngine) -> None:
+    """A pooled connection the server closed (a restart, a terminated backend) is replaced before use, at no cost:
+    asyncpg saw the socket close. One idle for PING_AFTER_IDLE_SECONDS is pinged first. A connection that dies
+    while in use fails its transaction, and SQLAlchemy then replaces every connection pooled before the failure."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed the connection")
+        returned_at = record.info.get(RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError(f"the idle connection does not answer: {type(error).__name__}") from error
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL. Its errors name no statement
     parameters: they hold customers' words, and database errors are logged as warnings."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=POSTGRES_POOL_SIZE, pool_pre_ping=True, hide_parameters=True)
+        engine = create_async_engine(url, pool_size=POSTGRES_POOL_SIZE, hide_parameters=True)
+        _replace_dead_connections(engine)
+        return engine
     engine = create_async_engine(url, async_creator=inline_creator(parsed.database or ":memory:"), hide_parameters=True)
     _configure_sqlite(engine)
     return engine
@@ -66,6 +95,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
+        self.pool_size: int = self.engine.pool.size()  # type: ignore[attr-defined]  # a QueuePool's, on both
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # SQLite has one writer at a time: queueing writers here is fair and fast, where SQLite's busy handler
         # would make them sleep and poll. PostgreSQL takes concurrent writers as they come.
@@ -158,8 +188,8 @@ class Database:
 class GroupCommit:
     """Runs the write jobs that queue up together in one transaction: one commit for several chats' work.
 
-    On SQLite writers take turns anyway; on PostgreSQL a transaction of its own would cost each job four round trips
-    (the pool's ping, BEGIN, the job, COMMIT), a batch's jobs share three. The jobs of a batch run one after another,
+    On SQLite writers take turns anyway; on PostgreSQL a transaction of its own would cost each job three round trips
+    (BEGIN, the job, COMMIT), a batch's jobs share them. The jobs of a batch run one after another,
     in arrival order. A batch that fails is rolled back and run again one job at
     a time, so that a job's failure (say a redelivered event's duplicate key) is its own and the others commit.
     """

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import exists, update
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Answer, Conversation, ConversationStatus, Invitation, InvitationState, Person
@@ -161,33 +161,31 @@ async def settle_invitation(
     session: AsyncSession, *, invitation_id: int, state: InvitationState, reason: str | None, now: datetime
 ) -> None:
     """Records what became of an invitation still waiting to be sent; a settled one keeps its state."""
+    await settle_invitations(session, invitation_ids=[invitation_id], state=state, reason=reason, now=now)
+
+
+async def settle_invitations(
+    session: AsyncSession, *, invitation_ids: list[int], state: InvitationState, reason: str | None, now: datetime
+) -> None:
+    """Records the same outcome of invitations still waiting to be sent, in one statement; settled ones keep theirs."""
     statement = (
         update(Invitation)
-        .where(col(Invitation.id) == invitation_id, col(Invitation.state) == InvitationState.INVITED)
+        .where(col(Invitation.id).in_(invitation_ids), col(Invitation.state) == InvitationState.INVITED)
         .values(state=state, reason=reason, sent_at=now if state == InvitationState.SENT else None)
+        .execution_options(synchronize_session=False)  # the session's other rows (a group commit's) go unsearched
     )
     await session.exec(statement)
 
 
-async def link_conversation(
-    session: AsyncSession, *, invitation_id: int, channel: str, respondent_keys: list[str]
-) -> None:
-    """Ties the invitation to the survey its message opened, unless that survey is anonymous (in one statement)."""
-    opened = (
-        select(Conversation.id)
-        .where(
-            Conversation.channel == channel,
-            col(Conversation.respondent_key).in_(respondent_keys),
-            Conversation.status == ConversationStatus.OPEN,
-            col(Conversation.anonymous).is_(False),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
+async def link_conversation(session: AsyncSession, *, invitation_id: int, conversation: Conversation) -> None:
+    """Ties the invitation to the survey its message opened, unless that survey is anonymous."""
+    if conversation.anonymous or conversation.id is None:
+        return
     statement = (
         update(Invitation)
         .where(col(Invitation.id) == invitation_id)
-        .values(conversation_id=func.coalesce(opened, Invitation.conversation_id))
+        .values(conversation_id=conversation.id)
+        .execution_options(synchronize_session=False)  # the session's other rows (a group commit's) go unsearched
     )
     await session.exec(statement)
 

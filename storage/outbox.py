@@ -162,6 +162,7 @@ async def settle(
         .where(col(OutboxMessage.id).in_(message_ids), col(OutboxMessage.claimed_by) == worker)
         .values(values)
         .returning(col(OutboxMessage.id))
+        .execution_options(synchronize_session=False)  # no row of the session is read again
     )
     return set((await session.exec(statement)).scalars())
 

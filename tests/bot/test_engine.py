@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from bot.engine import Engine
-from bot.events import SubmitSurvey
+from bot.events import Respondent, StartSurvey, SubmitSurvey
 from bot.i18n import translate
 from bot.prompts import ComplaintOpened, Notice, NoticeKind, QuestionPrompt, Reply
 from bot.sentiment import DEFAULT_ANALYZER, DEFAULT_COMPLAINT_THRESHOLD, make_analyzer
@@ -248,6 +248,21 @@ async def test_a_redelivery_racing_the_first_delivery_applies_once(engine: Engin
     replies = await asyncio.gather(*(customer.say("3", event_id="raced") for _ in range(4)))
     assert sorted(reply.duplicate for reply in replies) == [False, True, True, True]
     assert len(await stored_answers(database)) == 1
+
+
+async def test_surveys_opened_together_share_a_commit_and_a_redelivered_one_among_them_applies_once(
+    engine: Engine, database: Database
+) -> None:
+    who = [Respondent("telegram", f"user-{number}", "en") for number in range(4)]
+    first = await engine.handle(StartSurvey(who[0], "invitation-1", "csat"), grouped=True)
+    starts = [StartSurvey(person, f"invitation-{number + 1}", "csat") for number, person in enumerate(who)]
+    replies = await asyncio.gather(*(engine.handle(start, grouped=True) for start in starts))
+    assert [reply.duplicate for reply in replies] == [True, False, False, False]
+    assert replies[0].prompts == first.prompts
+    assert all(question_of(reply) is not None for reply in replies)
+    async with database.snapshot() as session:
+        opened = (await session.exec(select(func.count()).select_from(Conversation))).one()
+    assert opened == 4
 
 
 async def test_customers_answer_concurrently_without_mixing_answers(engine: Engine, database: Database) -> None:

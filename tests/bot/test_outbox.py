@@ -27,7 +27,17 @@ from bot.outbound import (
     StaffNotice,
     Unreachable,
 )
-from bot.outbox import LEASE, MAX_ATTEMPTS, PACED_BATCH, Dispatcher, Pace, enqueue
+from bot.outbox import (
+    LEASE,
+    LIMITED_IN_FLIGHT,
+    MAX_ATTEMPTS,
+    PACED_BATCH,
+    SHARED_OPENING,
+    Dispatcher,
+    Pace,
+    enqueue,
+    max_in_flight,
+)
 from bot.replies import Replies
 from storage.cases import staff_message
 from storage.db import Database
@@ -430,6 +440,38 @@ async def test_paced_messages_whose_turn_comes_later_are_given_back_for_any_disp
 
     assert recorder.sent == [alert(number) for number in range(4)]
     assert other.counts["slack", Outcome.POSSIBLE_RESEND] == 0  # given back, not taken over
+
+
+class Overlaps:
+    """A sender whose sends take a while: the most in progress at once, and whether each could share its opening."""
+
+    def __init__(self) -> None:
+        self.sending = self.most = 0
+        self.shared: set[bool] = set()
+
+    async def __call__(self, message: OutboundMessage) -> SendResult:
+        self.sending += 1
+        self.most = max(self.most, self.sending)
+        self.shared.add(SHARED_OPENING.get())
+        await asyncio.sleep(0.3)
+        self.sending -= 1
+        return Sent()
+
+
+@pytest.mark.parametrize(("pace", "most", "shared"), [(0.02, LIMITED_IN_FLIGHT, False), (1e-6, None, True)])
+async def test_a_campaign_at_a_platforms_rate_overlaps_a_few_sends_and_one_without_a_limit_many(
+    database: Database, clock: Clock, pace: float, most: int | None, shared: bool
+) -> None:
+    # At a platform's rate, sends held up together would reach it together, past its limit.
+    async with database.transaction() as session:
+        for number in range(PACED_BATCH):
+            enqueue(session, channel="slack", message=alert(number), now=clock.now, pace=Pace(clock.now, pace))
+    sender = Overlaps()
+    dispatcher = Dispatcher(database, {"slack": sender}, clock=clock)
+    while await dispatcher.run_once():
+        pass
+    assert sender.most == (most or max_in_flight(database))
+    assert sender.shared == {shared}
 
 
 async def test_a_message_to_staff_queued_during_a_large_campaign_goes_out_before_the_rest_of_it(

@@ -79,6 +79,24 @@ async def test_an_invitation_is_settled_once(database: Database) -> None:
     assert view is not None and (view.state, view.reason, view.sent_at) == ("skipped", "opted out", None)
 
 
+async def test_invitations_sent_together_are_recorded_sent_but_one_settled_before(database: Database) -> None:
+    first, second, skipped = [await recorded(database, token=f"t-{n}", idempotency_key=f"k-{n}") for n in range(3)]
+    async with database.transaction() as session:
+        await invitations.settle_invitation(
+            session, invitation_id=skipped, state=InvitationState.SKIPPED, reason="opted out", now=NOW
+        )
+        await invitations.settle_invitations(
+            session, invitation_ids=[first, second, skipped], state=InvitationState.SENT, reason=None, now=NOW
+        )
+    async with database.snapshot() as session:
+        views = [await invitations.get_invitation(session, invitation_id=n) for n in (first, second, skipped)]
+    assert [(view.state, view.sent_at) for view in views if view is not None] == [
+        ("sent", NOW),
+        ("sent", NOW),
+        ("skipped", None),
+    ]
+
+
 async def test_a_sent_invitation_is_started_then_completed_with_its_conversation(database: Database) -> None:
     invitation_id = await recorded(database)
     async with database.transaction() as session:
@@ -97,9 +115,7 @@ async def test_a_sent_invitation_is_started_then_completed_with_its_conversation
         )
         session.add(conversation)
         await session.flush()
-        await invitations.link_conversation(
-            session, invitation_id=invitation_id, channel="telegram", respondent_keys=["key-of-42"]
-        )
+        await invitations.link_conversation(session, invitation_id=invitation_id, conversation=conversation)
 
     async def state() -> str:
         async with database.snapshot() as session:
@@ -132,9 +148,7 @@ async def test_an_anonymous_conversation_is_not_tied_to_the_invitation(database:
         )
         session.add(conversation)
         await session.flush()
-        await invitations.link_conversation(
-            session, invitation_id=invitation_id, channel="telegram", respondent_keys=["anonymous-key-of-42"]
-        )
+        await invitations.link_conversation(session, invitation_id=invitation_id, conversation=conversation)
     async with database.snapshot() as session:
         row = await invitations.get_invitation_row(session, invitation_id=invitation_id)
     assert row is not None and row.conversation_id is None

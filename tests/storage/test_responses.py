@@ -42,9 +42,7 @@ async def invited_and_answered(database: Database, user: str, attributes: dict[s
         await session.flush()
         assert conversation.id is not None
         session.add(Answer(conversation_id=conversation.id, question_id="satisfaction", kind="csat", value=4))
-        await invitations.link_conversation(
-            session, invitation_id=invitation.id or 0, channel="telegram", respondent_keys=[f"key-{user}"]
-        )
+        await invitations.link_conversation(session, invitation_id=invitation.id or 0, conversation=conversation)
         return conversation.id
 
 

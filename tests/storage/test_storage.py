@@ -8,19 +8,21 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import queries
+from storage import db, queries
 from storage.db import Database
 from storage.migrate import is_current
 from storage.models import Complaint, Conversation, ConversationStatus, OutboxMessage, Person
+from tests.conftest import dsn, postgres_url
 
 
 async def test_the_migrations_create_exactly_the_tables_of_the_models(database: Database) -> None:
@@ -211,3 +213,32 @@ async def test_a_scrub_that_a_reader_blocks_stays_requested_for_the_next_caller(
         assert database.take_scrub_request()
     await database.scrub()
     assert not database.scrub_requested and b"erase-me-4711" not in sqlite_files(database)
+
+
+async def _backend_pid(database: Database) -> int:
+    async with database.snapshot() as session:
+        return int((await session.exec(select(func.pg_backend_pid()))).one())
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_pooled_connections_a_database_restart_closed_are_replaced_unseen(database: Database) -> None:
+    before = await _backend_pid(database)
+    admin = await asyncpg.connect(dsn(postgres_url()))
+    try:  # what a restart does to the pooled connection: its server process ends
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", before)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)  # the socket's end reaches the client
+    async with database.transaction() as session:
+        session.add(Person(channel="telegram", platform_id="1"))
+    assert await _backend_pid(database) != before
+    assert not database.errors
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_connection_idle_for_a_while_is_pinged_and_kept_when_it_answers(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = await _backend_pid(database)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert await _backend_pid(database) == before
