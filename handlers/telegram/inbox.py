@@ -1,7 +1,7 @@
 """The inbox: every update is stored before Telegram is told it arrived, then handled in order per chat.
 
 Polling confirms an offset only after the updates below it are stored; the webhook answers 2xx only after storing.
-The webhook's requests that arrive while a store is under way are stored together, in one statement and one commit.
+The webhook's requests that arrive while a store is under way are stored together, in one commit.
 Handled updates keep only their id (for deduplication); their payload, which names the sender, is dropped.
 """
 
@@ -12,9 +12,11 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Bot, Chat, Update, User
 from telegram.error import RetryAfter
 
@@ -51,48 +53,27 @@ class Inbox:
         self.flush_seconds = FLUSH_SECONDS
         self._polling = False
         self._offset: int | None = None
-        self._arriving: list[tuple[Update, asyncio.Future[bool]]] = []  # the webhook's, waiting to be stored
-        self._storing: asyncio.Task[None] | None = None
 
     async def receive(self, update: Update) -> None:
-        """Stores a webhook's update with the others arriving meanwhile, then hands it over if it is new. Returns once
-        it is stored (or dropped as unusable); raises the database's error when it could not be."""
-        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._arriving.append((update, stored))
-        if self._storing is None:
-            self._storing = asyncio.create_task(self._store_arriving())
-        if await stored:
+        """Stores a webhook's update in the transaction of the others arriving meanwhile (the group commit's), then
+        hands it over if it is new. Returns once it is stored (or dropped as unusable); raises the database's error
+        when it could not be."""
+        if await self.database.group_commit.run(partial(self._store_new, [update])):
             self.submit(update)
 
-    async def _store_arriving(self) -> None:
-        """Stores what arrived, batch after batch, until nothing more waits; each caller learns whether its update
-        was new. Cancelled (on shutdown), it cancels the callers still waiting."""
-        batch: list[tuple[Update, asyncio.Future[bool]]] = []
-        try:
-            while self._arriving:
-                batch, self._arriving = self._arriving, []
-                try:
-                    new = {update.update_id for update in await self.store([update for update, _ in batch])}
-                except Exception as error:  # the callers' to answer for, as when each stored its own
-                    for _, stored in batch:
-                        settle(stored, error=error)
-                    continue
-                for update, stored in batch:
-                    settle(stored, update.update_id in new)
-        finally:
-            for _, stored in batch + self._arriving:
-                stored.cancel()  # only those not settled
-            self._arriving, self._storing = [], None
-
     async def store(self, updates: Sequence[Update]) -> list[Update]:
-        """Saves a batch of updates in one transaction; returns those not stored before (the rest are redeliveries).
-        An update the handlers could not use is dropped here, with one log line."""
+        """Saves a batch of updates in one transaction; returns those not stored before (the rest are redeliveries)."""
+        async with self.database.transaction() as session:
+            return await self._store_new(updates, session)
+
+    async def _store_new(self, updates: Sequence[Update], session: AsyncSession) -> list[Update]:
+        """Stores the updates not stored before and returns them. An update the handlers could not use is dropped
+        here, with one log line."""
         updates = [update for update in updates if usable(update)]
         if not updates:
             return []
         payloads = {update.update_id: update.to_json() for update in updates}
-        async with self.database.transaction() as session:
-            new = await storage.inbox.store_new(session, channel=CHANNEL, payloads=payloads)
+        new = await storage.inbox.store_new(session, channel=CHANNEL, payloads=payloads)
         return [update for update in updates if update.update_id in new]
 
     def submit(self, update: Update) -> None:
@@ -226,16 +207,6 @@ class Inbox:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.flush_handled()
-
-
-def settle(future: asyncio.Future[bool], result: bool = False, error: BaseException | None = None) -> None:
-    """Gives a waiting caller its answer, unless it stopped waiting."""
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 def update_event_id(update_id: int) -> str:
