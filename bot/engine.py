@@ -116,10 +116,7 @@ class Engine:
         rolls back (a group commit's then runs each of its events alone), which spares every event a lookup
         beforehand.
         """
-        if grouped:
-            return await self.database.group_commit.run(partial(self._applied_and_recorded, event))
-        async with self.database.transaction() as session:
-            return await self._applied_and_recorded(event, session)
+        return await self.database.write(partial(self._applied_and_recorded, event), grouped=grouped)
 
     async def _applied_and_recorded(self, event: Event, session: AsyncSession) -> Reply:
         reply = Reply(prompts=await self._apply(session, event))

@@ -7,11 +7,10 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,7 +29,6 @@ from storage.models import InvitationState, Person
 from storage.person_record import record_request
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 AUDIT_ACTION = "invitation.create"
 
 
@@ -279,7 +277,7 @@ class Invitations:
         """Starts the invitation's survey for the person and gives the reply to send; None when it is no longer
         to be sent (settled already, or the person opted out, blocked the bot or was forgotten since)."""
         shared = SHARED_OPENING.get()  # with the other sends in progress, in the group commit's transactions
-        to_open = await self._run(partial(self._still_to_send, message.invitation_id), shared)
+        to_open = await self.database.write(partial(self._still_to_send, message.invitation_id), grouped=shared)
         if to_open is None:
             return None
         survey_id, reference = to_open
@@ -289,12 +287,6 @@ class Invitations:
         )
         reply = await self.engine.handle(event, grouped=shared)
         return Opening(event, reply)
-
-    async def _run(self, job: Callable[[AsyncSession], Awaitable[T]], shared: bool) -> T:
-        if shared:
-            return await self.database.group_commit.run(job)
-        async with self.database.transaction() as session:
-            return await job(session)
 
     async def _still_to_send(self, invitation_id: int, session: AsyncSession) -> tuple[str, str | None] | None:
         """The survey and reference of an invitation still to send; None when it is not, recorded skipped when its

@@ -114,6 +114,13 @@ class Database:
             async with self._writer, self._sessions() as session, session.begin():
                 yield session
 
+    async def write(self, job: Job[T], *, grouped: bool = False) -> T:
+        """Runs `job` in a transaction of its own, or `grouped` in the group commit's (see GroupCommit)."""
+        if grouped:
+            return await self.group_commit.run(job)
+        async with self.transaction() as session:
+            return await job(session)
+
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
         """A session for reading only: on SQLite it does not take the write lock, so long reads block no one."""
