@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -23,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from hotpath import FEEDBACKBOT, stop
+from hotpath import FEEDBACKBOT, free_port, stop
 from report_scale import add_a_day, fill, project_folder, raw_aggregate
 from report_scale import timed as timed_command
 
@@ -34,13 +33,6 @@ PAGES = (
     "/dashboard/?since=",  # every answer
     "/dashboard/cases",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def served(base_url: str, process: subprocess.Popen[bytes]) -> None:

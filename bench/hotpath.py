@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -211,6 +212,14 @@ def feedbackbot(database: str, url: str, workdir: Path, fake: Fake) -> Bot:
     }
     subprocess.run([FEEDBACKBOT, "db", "upgrade"], cwd=folder, env=os.environ | env, check=True, capture_output=True)
     return Bot("feedbackbot", database, [str(FEEDBACKBOT), "run"], env=env, workdir=folder)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def fresh_postgres_database(url: str) -> str:

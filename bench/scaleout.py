@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from hotpath import (
     Result,
     cpu_seconds,
     feedbackbot,
+    free_port,
     fresh_postgres_database,
     start_profiler,
     stop,
@@ -41,13 +41,6 @@ from profile_summary import summarize
 SECRET = "bench-webhook-secret"
 FLOW = "survey"
 STEPS = 3  # a customer's updates in the survey flow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def webhook_bot(url: str, workdir: Path, fake: Fake, number: int) -> tuple[Bot, int]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from fake_slack_api import serve
-from hotpath import FEEDBACKBOT, ROOT, cpu_seconds, fresh_postgres_database, start_profiler, stop
+from hotpath import FEEDBACKBOT, ROOT, cpu_seconds, free_port, fresh_postgres_database, start_profiler, stop
 from profile_summary import summarize
 
 BARE_BOLT = ROOT / "bench" / "baselines" / "bare_bolt_app.py"
@@ -83,13 +83,6 @@ class Fake:
     def close(self) -> None:
         self.connection.send(None)
         self.process.join(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
