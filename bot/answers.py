@@ -60,7 +60,7 @@ class AnswerStore:
         earlier = None if stored is None else _parsed(stored)
         # A message's address names its sender on some platforms: never kept for anonymous answers.
         kept_ref = None if conversation.anonymous else message_ref or (stored.message_ref if stored else None)
-        sheet.answers[question.id] = queries.save_answer(
+        sheet.answers[question.id] = await queries.save_answer(
             turn.session,
             stored,
             conversation_id=conversation.id,
@@ -127,9 +127,11 @@ class AnswerStore:
             complaint.reasons = ",".join(known + [reason for reason in reasons if reason not in known])
             complaint.text, complaint.polarity = words, polarity
             complaint.category = complaint.category or suggest_category(words, self._desk.settings.categories)
+            await stored_cases.save_case_words(turn.session, complaint)
             if news and not sheet.complaint_is_new:
-                self._desk.changed(turn.session, complaint, turn.now, "customer", "answered", news)
-            self._desk.reprioritise(turn.session, complaint, turn.now, lowest_score, alerted=not sheet.complaint_is_new)
+                await self._desk.changed(turn.session, complaint, turn.now, "customer", "answered", news)
+            alerted = not sheet.complaint_is_new
+            await self._desk.reprioritise(turn.session, complaint, turn.now, lowest_score, alerted=alerted)
             return []
         complaint = Complaint(
             conversation_id=conversation.id,
@@ -155,7 +157,7 @@ class AnswerStore:
         """Opens the case: triage, the audit trail's first line and the staff alerts, all in this transaction."""
         self._desk.triage(complaint, turn.now, lowest_score)
         number = await stored_cases.add_case(turn.session, complaint)
-        self._desk.opened(turn.session, complaint, turn.now)
+        await self._desk.opened(turn.session, complaint, turn.now)
         return ComplaintOpened(
             complaint_id=number,
             reasons=complaint.reasons.split(","),

@@ -74,7 +74,7 @@ class CaseDesk:
         complaint.priority = priority_of(complaint, lowest_score)
         self.triage_due(complaint, now)
 
-    def reprioritise(
+    async def reprioritise(
         self, session: AsyncSession, complaint: Complaint, now: datetime, lowest_score: bool, alerted: bool
     ) -> None:
         """Raises the priority when new reasons or words call for it, never lowers it; the due times then count
@@ -85,29 +85,30 @@ class CaseDesk:
         line = f"priority raised from {complaint.priority} to {priority}"
         complaint.priority = priority
         self.triage_due(complaint, complaint.created_at)
+        await stored.save_case_priority(session, complaint)
         if alerted:
-            self.changed(session, complaint, now, "system", "reprioritised", line)
+            await self.changed(session, complaint, now, "system", "reprioritised", line)
         else:
-            stored.add_trail_line(session, complaint, now, "system", "reprioritised", line)
+            await stored.add_trail_line(session, complaint, now, "system", "reprioritised", line)
 
     def triage_due(self, complaint: Complaint, now: datetime) -> None:
         """The times by which the case is to be acknowledged and resolved, from now."""
         complaint.due_ack_at = now + timedelta(minutes=self.settings.ack_minutes.get(complaint.priority, 240))
         complaint.due_resolve_at = now + timedelta(hours=self.settings.resolve_hours.get(complaint.priority, 72))
 
-    def changed(
+    async def changed(
         self, session: AsyncSession, case: Complaint, now: datetime, actor: str, action: str, line: str
     ) -> None:
         """The trail line, and an update of the case's message for every staff destination."""
-        stored.add_trail_line(session, case, now, actor, action, line)
+        await stored.add_trail_line(session, case, now, actor, action, line)
         for channel, destination in self.destinations.items():
             update = CaseUpdate(case_id=case.id, target=destination.target, line=line)
             outbox.enqueue(session, channel=channel, message=update, now=now)
 
-    def opened(self, session: AsyncSession, complaint: Complaint, now: datetime) -> None:
+    async def opened(self, session: AsyncSession, complaint: Complaint, now: datetime) -> None:
         """Records the opening and queues the staff alerts, in the same transaction as the complaint."""
         assert complaint.id is not None
-        stored.add_trail_line(
+        await stored.add_trail_line(
             session, complaint, now, "system", "opened", f"{complaint.reasons}; priority {complaint.priority}"
         )
         for channel, destination in self.destinations.items():
@@ -172,7 +173,7 @@ class Cases:
             if case.status not in (CaseStatus.NEW, CaseStatus.REOPENED):
                 raise CaseError(f"case #{case_id} is {case.status}: there is nothing to acknowledge")
             case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED, now
-            self.desk.changed(session, case, now, actor, "acknowledged", f"acknowledged by {actor}")
+            await self.desk.changed(session, case, now, actor, "acknowledged", f"acknowledged by {actor}")
         return case_view(case)
 
     async def assign(self, case_id: int, actor: str, assignee: str, event: EventKey | None = None) -> CaseView:
@@ -182,7 +183,7 @@ class Cases:
             if case.status not in OPEN_CASE_STATUSES:
                 raise CaseError(f"case #{case_id} is {case.status}: it cannot be assigned")
             case.assignee = assignee
-            self.desk.changed(session, case, now, actor, "assigned", f"assigned to {assignee} by {actor}")
+            await self.desk.changed(session, case, now, actor, "assigned", f"assigned to {assignee} by {actor}")
         return case_view(case)
 
     async def resolve(
@@ -209,7 +210,7 @@ class Cases:
             case.corrective_action, case.root_cause = corrective_action.strip(), root_cause
             case.acknowledged_at = case.acknowledged_at or now
             detail = f"{corrective_action.strip()} (root cause: {root_cause})"
-            self.desk.changed(session, case, now, actor, "resolved", f"resolved by {actor}: {detail}")
+            await self.desk.changed(session, case, now, actor, "resolved", f"resolved by {actor}: {detail}")
             self.desk.webhooks.case_changed(session, EventType.CASE_RESOLVED, now, case)
             await self._tell_customer(session, case, now, message)
         return case_view(case)
@@ -227,7 +228,7 @@ class Cases:
             if case.status == CaseStatus.CLOSED:
                 raise CaseError(f"case #{case_id} is closed")
             case.awaiting_reply = True
-            self.desk.changed(
+            await self.desk.changed(
                 session, case, now, actor, "contacted", f"{actor} wrote to the customer: {message.strip()}"
             )
             contact = CaseContact(case_id=case_id, platform_id=person.platform_id, message=message.strip())
@@ -259,13 +260,15 @@ class Cases:
                 raise CaseError(f"case #{case_id} is {case.status}: its outcome was already answered")
             if resolved:
                 case.status, case.closed_at = CaseStatus.CLOSED, now
-                self.desk.changed(session, case, now, "customer", "closed", "the customer confirmed it is resolved")
+                confirmed = "the customer confirmed it is resolved"
+                await self.desk.changed(session, case, now, "customer", "closed", confirmed)
                 self.desk.webhooks.case_changed(session, EventType.CASE_CLOSED, now, case)
             else:
                 case.status, case.resolved_at, case.acknowledged_at = CaseStatus.REOPENED, None, None
                 self.desk.triage_due(case, now)
-                self.desk.changed(session, case, now, "customer", "reopened", "the customer says it is not resolved")
-                self._escalate(session, case, now, "reopened by the customer")
+                not_resolved = "the customer says it is not resolved"
+                await self.desk.changed(session, case, now, "customer", "reopened", not_resolved)
+                await self._escalate(session, case, now, "reopened by the customer")
         return case_view(case)
 
     async def escalate_overdue(self) -> int:
@@ -277,7 +280,7 @@ class Cases:
             due = [case for case in overdue if case.escalated_at is None or case.escalated_at <= quiet_since]
             for case in due:
                 late = "acknowledged" if case.acknowledged_at is None else "resolved"
-                self._escalate(session, case, now, f"not {late} in time")
+                await self._escalate(session, case, now, f"not {late} in time")
         return len(due)
 
     @asynccontextmanager
@@ -299,10 +302,10 @@ class Cases:
                     reply=Reply().model_dump_json(),
                 )
 
-    def _escalate(self, session: AsyncSession, case: Complaint, now: datetime, why: str) -> None:
+    async def _escalate(self, session: AsyncSession, case: Complaint, now: datetime, why: str) -> None:
         case.escalations += 1
         case.escalated_at = now
-        stored.add_trail_line(session, case, now, "system", "escalated", why)
+        await stored.add_trail_line(session, case, now, "system", "escalated", why)
         assert case.id is not None
         for channel, destination in self.desk.destinations.items():
             outbox.enqueue(session, channel=channel, message=destination.escalation(case.id, why), now=now)
@@ -311,11 +314,11 @@ class Cases:
         person = await stored.customer_of(session, case=case)
         if person is None:
             if case.follow_up_key:
-                stored.add_trail_line(
+                await stored.add_trail_line(
                     session, case, now, "system", "outcome waiting", "the anonymous respondent sees it on App Home"
                 )
             else:
-                stored.add_trail_line(
+                await stored.add_trail_line(
                     session, case, now, "system", "not told", "the customer is anonymous or forgotten"
                 )
             return

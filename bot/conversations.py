@@ -182,8 +182,11 @@ class Conversations:
         conversation.updated_at = now
         if earlier:
             updated = notice(NoticeKind.INFO, "answer_updated", turn.language)
-            return [updated, *prompts, *self._reconsider(turn, conversation, survey, sheet)]
-        return prompts + self._go_on(turn, conversation, survey, next_question(survey, question, sheet.given()), sheet)
+            prompts = [updated, *prompts, *self._reconsider(turn, conversation, survey, sheet)]
+        else:
+            prompts += self._go_on(turn, conversation, survey, next_question(survey, question, sheet.given()), sheet)
+        await queries.save_progress(session, conversation)
+        return prompts
 
     async def continue_in(self, session: AsyncSession, now: datetime, who: Respondent, language: str) -> list[Prompt]:
         """The person's open survey goes on in `language`, at the same question, asked again."""
@@ -267,6 +270,7 @@ class Conversations:
                 if loaded is not None:
                     expired = loaded.conversation
                     queries.close_conversation(expired, now=now, status=ConversationStatus.PARTIAL)
+                    await queries.save_progress(session, expired)
                     return [notice(NoticeKind.REFUSAL, "survey_expired", expired.language)]
                 if await self._case_replies.forward(session, now, event.who, event.text):
                     language = await self._people.language_in(session, event.who)
@@ -279,7 +283,7 @@ class Conversations:
                 )
                 if loaded is None or loaded.conversation.respondent_key not in self._keys.respondent_keys(event.who):
                     return [notice(NoticeKind.REFUSAL, "button_invalid", language)]  # forged or someone else's
-                return _refusal_when_closed(loaded.conversation, now) or (
+                return await _refusal_when_closed(session, loaded.conversation, now) or (
                     loaded.conversation,
                     Sheet.of(loaded),
                     event.question_id,
@@ -345,10 +349,11 @@ def _is_anonymous(survey: Survey, asked: bool | None) -> bool:
     return survey.anonymous if asked is None else asked
 
 
-def _refusal_when_closed(conversation: Conversation, now: datetime) -> list[Prompt]:
+async def _refusal_when_closed(session: AsyncSession, conversation: Conversation, now: datetime) -> list[Prompt]:
     """Nothing when the conversation takes answers; else the refusal (closing it first if it just expired)."""
     if conversation.status == ConversationStatus.OPEN and conversation.expires_at <= now:
         queries.close_conversation(conversation, now=now, status=ConversationStatus.PARTIAL)
+        await queries.save_progress(session, conversation)
         return [notice(NoticeKind.REFUSAL, "survey_expired", conversation.language)]
     if conversation.status != ConversationStatus.OPEN:
         return [notice(NoticeKind.REFUSAL, "survey_closed", conversation.language)]

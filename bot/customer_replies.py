@@ -23,5 +23,5 @@ class CaseReplies:
         case = await queries.case_awaiting_reply(session, person_id=person.id) if person and person.id else None
         if case is None:
             return False
-        self._desk.changed(session, case, now, "customer", "replied", queries.CUSTOMER_REPLY + text.strip())
+        await self._desk.changed(session, case, now, "customer", "replied", queries.CUSTOMER_REPLY + text.strip())
         return True

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlmodel import select
+from sqlalchemy import bindparam, insert, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import CaseEvent, CaseReference, Complaint, Person
@@ -24,18 +25,41 @@ async def lock_case(session: AsyncSession, *, case_id: int) -> Complaint | None:
     return (await session.exec(statement)).first()
 
 
+# A complaint's answers open or change its case, so these are Core statements: the ORM's flush costs more than the
+# write. The case they write stays out of the session (see storage.queries.load_conversation).
+INSERT_CASE = insert(Complaint).returning(col(Complaint.id))
+CASE_COLUMNS = [column.key for column in Complaint.__table__.columns if not column.primary_key]  # type: ignore[attr-defined]
+UPDATE_CASE = update(Complaint).where(col(Complaint.id) == bindparam("case_id"))
+INSERT_TRAIL_LINE = insert(CaseEvent)
+
+
 async def add_case(session: AsyncSession, case: Complaint) -> int:
     """Stores a new case in the transaction; its number, now known, names it to staff."""
-    session.add(case)
-    await session.flush()
+    row = {column: getattr(case, column) for column in CASE_COLUMNS}
+    case.id = (await (await session.connection()).execute(INSERT_CASE, row)).scalar_one()
     assert case.id is not None
     return case.id
 
 
-def add_trail_line(session: AsyncSession, case: Complaint, at: datetime, actor: str, action: str, detail: str) -> None:
+async def save_case_words(session: AsyncSession, case: Complaint) -> None:
+    """Writes what the customer's answers change of their case: its reasons, words, sentiment and category."""
+    words = {"reasons": case.reasons, "text": case.text, "polarity": case.polarity, "category": case.category}
+    await (await session.connection()).execute(UPDATE_CASE, {"case_id": case.id, **words})
+
+
+async def save_case_priority(session: AsyncSession, case: Complaint) -> None:
+    """Writes the case's priority and the due times that follow from it."""
+    priority = {"priority": case.priority, "due_ack_at": case.due_ack_at, "due_resolve_at": case.due_resolve_at}
+    await (await session.connection()).execute(UPDATE_CASE, {"case_id": case.id, **priority})
+
+
+async def add_trail_line(
+    session: AsyncSession, case: Complaint, at: datetime, actor: str, action: str, detail: str
+) -> None:
     """One line of the case's audit trail."""
     assert case.id is not None
-    session.add(CaseEvent(complaint_id=case.id, at=at, actor=actor, action=action, detail=detail))
+    line = {"complaint_id": case.id, "at": at, "actor": actor, "action": action, "detail": detail}
+    await (await session.connection()).execute(INSERT_TRAIL_LINE, line)
 
 
 async def let_follow_up(session: AsyncSession, *, case_id: int, follow_up_key: str) -> None:

@@ -103,21 +103,27 @@ ONE_WITH_ANSWERS = WITH_ANSWERS.where(col(Conversation.id) == bindparam("convers
 async def load_open_conversation(
     session: AsyncSession, *, channel: str, respondent_keys: list[str]
 ) -> LoadedConversation | None:
-    """The open conversation with its answers and complaint, in one statement."""
+    """The open conversation with its answers and complaint, in one statement, detached (see _loaded)."""
     params = {"channel": channel, "respondent_keys": respondent_keys}
-    return _loaded(list(await session.exec(OPEN_WITH_ANSWERS, params=params)))
+    return _loaded(session, list(await session.exec(OPEN_WITH_ANSWERS, params=params)))
 
 
 async def load_conversation(session: AsyncSession, *, conversation_id: int) -> LoadedConversation | None:
-    """The conversation with its answers and complaint, in one statement."""
-    return _loaded(list(await session.exec(ONE_WITH_ANSWERS, params={"conversation_id": conversation_id})))
+    """The conversation with its answers and complaint, in one statement, detached (see _loaded)."""
+    return _loaded(session, list(await session.exec(ONE_WITH_ANSWERS, params={"conversation_id": conversation_id})))
 
 
-def _loaded(rows: list[tuple[Conversation, Answer | None, Complaint | None]]) -> LoadedConversation | None:
+def _loaded(
+    session: AsyncSession, rows: list[tuple[Conversation, Answer | None, Complaint | None]]
+) -> LoadedConversation | None:
+    """The rows leave the session: the answer path writes what it changes of them itself, with Core statements
+    (save_answer, save_progress, storage.cases.save_case_words...), which cost a fraction of the ORM's flush."""
     if not rows:
         return None
     conversation, _, complaint = rows[0]
     answers = [answer for owner, answer, _ in rows if owner is conversation and answer is not None]
+    for row in (conversation, *answers, *([complaint] if complaint else [])):
+        session.expunge(row)
     return LoadedConversation(conversation, answers, complaint)
 
 
@@ -176,7 +182,11 @@ async def close_expired_conversations(session: AsyncSession, *, now: datetime) -
     return result.rowcount
 
 
-def save_answer(
+INSERT_ANSWER = insert(Answer).returning(col(Answer.id))
+UPDATE_ANSWER = update(Answer).where(col(Answer.id) == bindparam("answer_id"))
+
+
+async def save_answer(
     session: AsyncSession,
     stored: Answer | None,
     *,
@@ -186,13 +196,32 @@ def save_answer(
     now: datetime,
     fields: dict[str, Any],
 ) -> Answer:
-    """The question's answer with `fields` written over it: the `stored` one, or a new one added to the session."""
-    answer = stored
-    if answer is None:
-        answer = Answer(conversation_id=conversation_id, question_id=question_id, kind=kind, answered_at=now)
-        session.add(answer)
-    answer.sqlmodel_update(fields)
-    return answer
+    """The question's answer with `fields` written over it: the `stored` one (detached, see _loaded) or a new one.
+    A Core statement, as every answer runs it."""
+    connection = await session.connection()
+    if stored is not None:
+        await connection.execute(UPDATE_ANSWER, {"answer_id": stored.id, **fields})
+        stored.sqlmodel_update(fields)
+        return stored
+    row = {"conversation_id": conversation_id, "question_id": question_id, "kind": kind, "answered_at": now, **fields}
+    return Answer(id=(await connection.execute(INSERT_ANSWER, row)).scalar_one(), **row)
+
+
+# What answering changes of a conversation: where it stands, whether it is closed, and since when.
+SAVE_PROGRESS = update(Conversation).where(col(Conversation.id) == bindparam("conversation_id"))
+
+
+async def save_progress(session: AsyncSession, conversation: Conversation) -> None:
+    """Writes what answering changes of a conversation loaded detached (see _loaded), in one Core statement."""
+    progress = {
+        "status": conversation.status,
+        "current_question": conversation.current_question,
+        "has_complaint": conversation.has_complaint,
+        "respondent_key": conversation.respondent_key,
+        "updated_at": conversation.updated_at,
+        "closed_at": conversation.closed_at,
+    }
+    await (await session.connection()).execute(SAVE_PROGRESS, {"conversation_id": conversation.id, **progress})
 
 
 async def find_answer_by_message(
