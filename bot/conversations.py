@@ -121,7 +121,10 @@ class Conversations:
         if survey.intro:
             prompts.append(Notice(kind=NoticeKind.INFO, text=survey.text(survey.intro, conversation.language)))
         turn = Turn(session, now, conversation.language)
-        return prompts + self._go_on(turn, conversation, survey, first, Sheet())
+        prompts += self._go_on(turn, conversation, survey, first, Sheet())
+        if first is None:  # none of the survey's questions applies: it was completed at once
+            await queries.save_progress(session, conversation)
+        return prompts
 
     @staticmethod
     async def _tie_invitation(session: AsyncSession, event: StartSurvey, conversation: Conversation) -> None:
@@ -155,6 +158,7 @@ class Conversations:
         for question in survey.questions:
             prompts += await self._answers.store(turn, conversation, survey, question, parsed[question.id], None, sheet)
         self._completed(turn, conversation, survey, sheet)
+        await queries.save_progress(session, conversation)
         return [*prompts, thanks(survey, turn.language)]
 
     async def answer(self, session: AsyncSession, now: datetime, event: Answering) -> list[Prompt]:

@@ -148,10 +148,16 @@ def close_conversation(conversation: Conversation, *, now: datetime, status: Con
     conversation.current_question = None
 
 
+INSERT_CONVERSATION = insert(Conversation).returning(col(Conversation.id))
+CONVERSATION_COLUMNS = [column.key for column in Conversation.__table__.columns if not column.primary_key]  # type: ignore[attr-defined]
+
+
 async def add_conversation(session: AsyncSession, conversation: Conversation) -> Conversation:
-    """Stores a new conversation in the transaction, with its id."""
-    session.add(conversation)
-    await session.flush()
+    """Stores a new conversation in the transaction, with its id. A Core statement, as every survey opens with it:
+    like those loaded for answering, the conversation stays out of the session, and save_progress writes what
+    changes of it."""
+    row = {column: getattr(conversation, column) for column in CONVERSATION_COLUMNS}
+    conversation.id = (await (await session.connection()).execute(INSERT_CONVERSATION, row)).scalar_one()
     return conversation
 
 
