@@ -25,12 +25,14 @@ async def lock_case(session: AsyncSession, *, case_id: int) -> Complaint | None:
     return (await session.exec(statement)).first()
 
 
-# A complaint's answers open or change its case, so these are Core statements: the ORM's flush costs more than the
-# write. The case they write stays out of the session (see storage.queries.load_conversation).
+# Answers open and change cases, so these are Core statements: the ORM's flush would cost more than the writes. The
+# case an answer changes is out of the session (storage.queries.load_conversation) and written by them alone; a
+# case workflow's step adds its trail line with them too, and its locked case's changes are flushed at commit.
 INSERT_CASE = insert(Complaint).returning(col(Complaint.id))
 CASE_COLUMNS = [column.key for column in Complaint.__table__.columns if not column.primary_key]  # type: ignore[attr-defined]
 UPDATE_CASE = update(Complaint).where(col(Complaint.id) == bindparam("case_id"))
 INSERT_TRAIL_LINE = insert(CaseEvent)
+LET_FOLLOW_UP = UPDATE_CASE.where(col(Complaint.conversation_id).is_not(None))
 
 
 async def add_case(session: AsyncSession, case: Complaint) -> int:
@@ -65,9 +67,7 @@ async def add_trail_line(
 async def let_follow_up(session: AsyncSession, *, case_id: int, follow_up_key: str) -> None:
     """The keyed hash of an anonymous survey's author on its case, so that the bot alone can bring them the outcome;
     a direct complaint, which names its author, needs none."""
-    case = await session.get(Complaint, case_id)
-    if case is not None and case.conversation_id is not None:
-        case.follow_up_key = follow_up_key
+    await (await session.connection()).execute(LET_FOLLOW_UP, {"case_id": case_id, "follow_up_key": follow_up_key})
 
 
 async def customer_of(session: AsyncSession, *, case: Complaint) -> Person | None:
