@@ -27,7 +27,7 @@ async def store_new(session: AsyncSession, *, channel: str, payloads: Mapping[in
         for update_id in sorted(payloads)
     ]
     statement = insert(InboxUpdate).values(rows).on_conflict_do_nothing().returning(col(InboxUpdate.update_id))
-    return set((await session.exec(statement)).scalars())
+    return set((await (await session.connection()).execute(statement)).scalars())  # Core: no ORM bulk insert
 
 
 async def count_failure(
@@ -46,11 +46,12 @@ async def count_failure(
 
 async def mark_handled(session: AsyncSession, *, channel: str, update_ids: Collection[int], now: datetime) -> None:
     """The updates are handled: only their ids stay, for deduplication; the payloads, which name people, go."""
-    await session.exec(
+    statement = (
         update(InboxUpdate)
         .where(col(InboxUpdate.channel) == channel, col(InboxUpdate.update_id).in_(list(update_ids)))
         .values(payload=None, handled_at=now)
     )
+    await (await session.connection()).execute(statement)  # Core: no ORM bulk update searching the session
 
 
 class PendingUpdate(NamedTuple):
