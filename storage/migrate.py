@@ -7,6 +7,8 @@ schema's revision and the newest migration's are read without it."""
 from __future__ import annotations
 
 import ast
+import re
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations") / "versions"
+# A migration's `revision: str = "0014"` or `down_revision: str | None = None`, at the start of a line.
+ASSIGNMENT = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.+?)\s*$", re.MULTILINE)
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))  # Alembic's bookkeeping
 
 
@@ -68,30 +72,19 @@ async def current_revision(database: Database) -> str | None:
         return await connection.run_sync(_revision)
 
 
+@cache  # the migrations shipped with the code a process runs: its models are theirs
 def head_revision() -> str:
     """The newest migration's revision: the one no other migration revises. Read from the `revision` and
     `down_revision` each file assigns, without importing the files (they import Alembic)."""
     revises: dict[str, str | None] = {}
     for path in MIGRATIONS.glob("*.py"):
-        assigned = _assigned_strings(path)
+        assigned = dict(ASSIGNMENT.findall(path.read_text()))
         if revision := assigned.get("revision"):
-            revises[revision] = assigned.get("down_revision")
+            revises[ast.literal_eval(revision)] = ast.literal_eval(assigned.get("down_revision", "None"))
     heads = set(revises) - set(revises.values())
     if len(heads) != 1:
         raise RuntimeError(f"{MIGRATIONS}: {len(heads)} newest migrations, not one: {sorted(heads)}")
     return heads.pop()
-
-
-def _assigned_strings(path: Path) -> dict[str, str | None]:
-    """The module-level names `path` assigns a string or None, annotated or not."""
-    found = {}
-    for statement in ast.parse(path.read_text(), str(path)).body:
-        if isinstance(statement, ast.AnnAssign | ast.Assign) and isinstance(statement.value, ast.Constant):
-            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and isinstance(statement.value.value, str | None):
-                    found[target.id] = statement.value.value
-    return found
 
 
 async def is_current(database: Database) -> bool:
