@@ -228,13 +228,17 @@ SELECT string_agg(line, '; ' ORDER BY line) FROM (
     UNION ALL SELECT version_num FROM alembic_version
 ) AS schema
 """
-TABLES = "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public'"
+# The sequences a test drew ids from, set back to their start as in a fresh copy.
+RESTART_SEQUENCES = """
+SELECT setval(format('%I', sequencename)::regclass, start_value, false)
+FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL
+"""
 
 
 @dataclass
 class PostgresDatabases:
     """The test databases of one xdist worker. Copying the template takes a few tenths of a second; a database
-    whose test left its schema as it was is emptied instead (TRUNCATE) and handed to the next test."""
+    whose test left its schema as it was is emptied instead (`emptied`) and handed to the next test."""
 
     template: str
     schema: str
@@ -270,13 +274,19 @@ async def schema_of(url: str) -> str:
 
 
 async def emptied(url: str, schema: str) -> bool:
-    """Deletes every row and restarts the ids, as in a fresh copy; False if the schema is not the template's."""
+    """Deletes every row and restarts the ids, as in a fresh copy; False if the schema is not the template's.
+    It deletes the rows of the tables that have some rather than truncating every table: TRUNCATE gives each table
+    and index new files, about 70 ms of the server's CPU for each test, more than most tests take."""
     connection = await asyncpg.connect(dsn(url), server_settings={"lock_timeout": "10s"})
     try:
         if await connection.fetchval(SCHEMA) != schema:
             return False
-        tables = await connection.fetchval(TABLES + " AND tablename <> 'alembic_version'")
-        await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+        tables = [f'"{table.name}"' for table in reversed(SQLModel.metadata.sorted_tables)]  # referencing first
+        written = await connection.fetchval(f"SELECT ARRAY[{', '.join(f'EXISTS (TABLE {t})' for t in tables)}]")
+        for table, has_rows in zip(tables, written, strict=True):
+            if has_rows:
+                await connection.execute(f"DELETE FROM {table}")
+        await connection.execute(RESTART_SEQUENCES)
         return True
     except asyncpg.PostgresError:
         return False
