@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import shutil
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ BASELINES = ROOT / "bench" / "baselines"
 FEEDBACKBOT = Path(sys.executable).with_name("feedbackbot")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LATENCY_TURNS = 10  # customers each slot of the latency run serves in turn: 10 x 10 x 3 replies for the p99
+TRACED_SHARE = 0.02  # of the open surveys, the last ones, traced by tracemalloc (which slows them 10 to 30 times)
 WARM_UP = 20  # customers through the flow before anything is measured: imports, caches, first connections
 
 
@@ -239,18 +242,109 @@ def fresh_postgres_database(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> tuple[float, float, float]:
-    """Resident MB of a fresh feedbackbot (SQLite) once it polls, after the warm-up, and after `open_surveys` open
-    surveys."""
-    process = feedbackbot("SQLite", "", workdir, fake).launch(fake)
+@dataclass
+class Memory:
+    """A feedbackbot's resident MB once it polls, after the warm-up and with the open surveys; bench/
+    traced_feedbackbot.py's reports after the warm-up and with the open surveys (Python allocations traced over the
+    last `traced` of them)."""
+
+    started: float
+    before: float
+    after: float
+    traced: int
+    report_before: dict[str, Any]
+    report_after: dict[str, Any]
+
+
+def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> Memory:
+    """A fresh feedbackbot (SQLite, run by bench/traced_feedbackbot.py) through the warm-up, then `open_surveys`
+    customers who start a survey and leave it open, the last TRACED_SHARE of them under tracemalloc. Each report is
+    asked for once the resident size is read: its own allocations, freed, are reused by what follows."""
+    bot = feedbackbot("SQLite", "", workdir, fake)
+    reports = bot.workdir / "memory-reports"
+    reports.mkdir()
+    bot.command = [sys.executable, str(ROOT / "bench" / "traced_feedbackbot.py"), str(reports)]
+    traced = max(1, int(open_surveys * TRACED_SHARE))
+    process = bot.launch(fake)
     try:
         started = resident_mb(process.pid)
         fake.phase("survey", WARM_UP, WARM_UP // 2)
         before = resident_mb(process.pid)
-        fake.phase("open", open_surveys, at_once)
-        return started, before, resident_mb(process.pid)
+        report_before = signalled(process, signal.SIGUSR1, reports / "1.done")
+        fake.phase("open", open_surveys - traced, at_once)
+        signalled(process, signal.SIGUSR2, reports / "tracing")
+        fake.phase("open", traced, at_once)
+        after = resident_mb(process.pid)
+        report_after = signalled(process, signal.SIGUSR1, reports / "2.done")
+        return Memory(started, before, after, traced, report_before, report_after)
     finally:
         stop(process)
+
+
+def signalled(process: subprocess.Popen[bytes], signum: int, done: Path) -> dict[str, Any]:
+    """Signals bench/traced_feedbackbot.py and waits for the file that says it is done; the report it wrote."""
+    process.send_signal(signum)
+    deadline = time.monotonic() + 300
+    while not done.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"bench/traced_feedbackbot.py did not write {done.name} within 300 s")
+        time.sleep(0.2)
+    report = done.with_suffix(".json")
+    return json.loads(report.read_text()) if report.exists() else {}
+
+
+def short(place: str) -> str:
+    """A file:line without the folders every line shares."""
+    for prefix in ("/site-packages/", f"{ROOT}/", "/lib/python3."):
+        if prefix in place:
+            return place.split(prefix, 1)[1].removeprefix(f"{sys.version_info.minor}/")
+    return place
+
+
+def growth(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, float]]:
+    """MB each key grew by, largest first. `before` may lack a key (too small to be written): counted as 0."""
+
+    def size(value: Any) -> int:
+        return int(value[0] if isinstance(value, list) else value)
+
+    grown = [(key, (size(value) - size(before.get(key, 0))) / 2**20) for key, value in after.items()]
+    return sorted(grown, key=lambda pair: -pair[1])
+
+
+def print_memory(memory: Memory, open_surveys: int) -> None:
+    grown = memory.after - memory.before
+    print(
+        f"feedbackbot (SQLite) resident memory: {memory.started:.0f} MB polling, {memory.before:.0f} MB after the "
+        f"warm-up ({WARM_UP} surveys answered), {memory.after:.0f} MB with {open_surveys} surveys open: "
+        f"+{grown:.0f} MB ({grown * 2**20 / open_surveys:.0f} bytes per open survey)"
+    )
+    before, after = memory.report_before, memory.report_after
+    native = dict(growth(before["native"], after["native"]))
+    scale = open_surveys / memory.traced  # the traced surveys' Python allocations, for all of them
+    python = after["python"]["traced"] / 2**20 * scale
+    rest = grown - python - native["tracemalloc"] - native["sqlite"] - native["malloc_free_held"]
+    libraries = growth({}, after["python"]["by_library"])
+    lines = growth({}, after["python"]["by_line"])
+    per_survey = 2**20 / memory.traced
+    print(f"where the +{grown:.1f} MB go:")
+    print(
+        f"  tracemalloc's own bookkeeping (the traced surveys only; no plain `feedbackbot run` has it) "
+        f"{native['tracemalloc']:+.1f} MB"
+    )
+    by_library = ", ".join(f"{k} {mb * per_survey:.0f}" for k, mb in libraries[:8])
+    print(
+        f"  Python allocations still held, traced over the last {memory.traced} surveys: "
+        f"{python / scale * per_survey:.0f} bytes per survey, x {open_surveys} = {python:+.1f} MB; "
+        f"bytes per survey by library: {by_library}"
+    )
+    print("    by line: " + ", ".join(f"{short(k)} {mb * per_survey:.0f}" for k, mb in lines[:8]))
+    print(f"  SQLite's own allocations (page caches, statements; sqlite3_memory_used) {native['sqlite']:+.1f} MB")
+    print(f"  malloc's free bytes it holds (fragmentation; mallinfo2) {native['malloc_free_held']:+.1f} MB")
+    print(f"  the rest (pymalloc's free pools, C libraries' own allocations, pages touched) {rest:+.1f} MB")
+    print(f"caches with {open_surveys} surveys open, and what bounds them:")
+    for cache, count in Counter(after["caches"]).items():
+        print(f"  {cache}" + (f" (x{count})" if count > 1 else ""))
+    print("largest containers in the heap: " + ", ".join(f"{o} ({t}) {n}" for o, t, n in after["containers"]))
 
 
 def report(results: list[Result], arguments: argparse.Namespace) -> None:
@@ -318,13 +412,7 @@ def main() -> None:
         report(results, arguments)
         if arguments.open_surveys:
             print(f"measuring feedbackbot's memory with {arguments.open_surveys} open surveys...", flush=True)
-            started, before, after = memory(fake, workdir, arguments.open_surveys, arguments.open_at_once)
-            print(
-                f"feedbackbot (SQLite) resident memory: {started:.0f} MB polling, {before:.0f} MB after the warm-up "
-                f"({WARM_UP} surveys answered), {after:.0f} MB with "
-                f"{arguments.open_surveys} surveys open: +{after - before:.0f} MB "
-                f"({(after - before) * 2**20 / arguments.open_surveys:.0f} bytes per open survey)"
-            )
+            print_memory(memory(fake, workdir, arguments.open_surveys, arguments.open_at_once), arguments.open_surveys)
     fake.close()
     for profile in sorted(arguments.profile.glob("feedbackbot-*.txt")) if arguments.profile else ():
         summarize(profile)
