@@ -1,0 +1,46 @@
+"""A minimal python-telegram-bot sender: the floor of bench/outbox_rate.py's ceiling phases, with no database.
+
+Run: `python bench/baselines/ptb_sender.py TOKEN BASE_URL FIRST_CHAT COUNT` (the bench's fake Bot API). A `telegram.Bot`
+as the library's documentation sets it up (its default HTTPXRequest, with a connection per send in flight), no rate
+limiter. It prints "ready" once the bot is initialised (getMe), waits for a line on stdin, then sends COUNT
+sendMessage calls to the chats FIRST_CHAT on, IN_FLIGHT at once as feedbackbot's dispatcher on PostgreSQL does, each
+an invitation's size (the csat question and its five score buttons), and prints the CPU seconds (user + system) it
+spent from that line to its last answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.request import HTTPXRequest
+
+IN_FLIGHT = 16  # bot/outbox.py: 0.8 of PostgreSQL's pool of 20
+TEXT = "Two quick questions about your experience.\n\nHow satisfied are you with our service?"
+
+
+def keyboard(chat_id: int) -> InlineKeyboardMarkup:
+    scores = [InlineKeyboardButton(str(n), callback_data=f"a|{chat_id}|satisfaction|{n}") for n in range(1, 6)]
+    return InlineKeyboardMarkup([scores])
+
+
+async def send(token: str, base_url: str, chats: range) -> float:
+    async with Bot(token, base_url=base_url, request=HTTPXRequest(connection_pool_size=IN_FLIGHT)) as bot:
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        started = time.process_time()
+        waiting = iter(chats)
+
+        async def sender() -> None:
+            for chat_id in waiting:
+                await bot.send_message(chat_id, TEXT, reply_markup=keyboard(chat_id))
+
+        await asyncio.gather(*(sender() for _ in range(IN_FLIGHT)))
+        return time.process_time() - started
+
+
+if __name__ == "__main__":
+    token, base_url, first, count = sys.argv[1:]
+    print(asyncio.run(send(token, base_url, range(int(first), int(first) + int(count)))), flush=True)
