@@ -19,10 +19,18 @@ updates one at a time, as the library's examples do (see their docstrings for wh
 Columns: updates/s with --customers at once; process CPU per update (user + system time of the bot's process, read
 from /proc, over that run); p50/p99 of the reply time (a step to the reply it waits for) with --latency-customers at
 once; Bot API calls per update. Then the resident memory of a feedbackbot process before and after --open-surveys
-customers started a survey and left it open. --profile DIR records each feedbackbot process under the throughput
-load with py-spy (`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its
-CPU goes (its pauses slow the profiled rows of the table). The default run takes 3 to 4 minutes on 2 cores, half of
-it the 5,000 open surveys (--open-surveys 0: none).
+customers started a survey and left it open, and where it went. That process is `feedbackbot run` started through
+bench/traced_feedbackbot.py, a launcher that installs two signal handlers and calls the console script's entry point:
+on SIGUSR1 it reports (after the warm-up, and with the surveys open), on SIGUSR2 it starts tracemalloc, which slows
+every allocation 10 to 30 times, so only the last TRACED_SHARE of the open surveys are traced. Printed: the growth
+split into Python allocations (the traced surveys' bytes still held, by library and by line, times the open surveys:
+an upper bound, as they include buffers that replaced untraced ones), tracemalloc's own bookkeeping, SQLite's own
+allocations, malloc's free bytes it holds, and the rest; the caches the process holds and what bounds each; and the
+heap's largest containers (a structure growing with the open surveys shows there with a length near their number).
+--profile DIR records each feedbackbot process under the throughput load with py-spy
+(`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its CPU goes (its pauses
+slow the profiled rows of the table). The default run takes 3 to 4 minutes on 2 cores, half of
+it the 5,000 open surveys (--open-surveys 0: none; 100,000 take about a quarter of an hour).
 """
 
 from __future__ import annotations
