@@ -21,12 +21,12 @@ from /proc, over that run); p50/p99 of the reply time (a step to the reply it wa
 once; Bot API calls per update. Then the resident memory of a feedbackbot process before and after --open-surveys
 customers started a survey and left it open, and where it went. That process is `feedbackbot run` started through
 bench/traced_feedbackbot.py, a launcher that installs two signal handlers and calls the console script's entry point:
-on SIGUSR1 it reports (after the warm-up, and with the surveys open), on SIGUSR2 it starts tracemalloc, which slows
-every allocation 10 to 30 times, so only the last TRACED_SHARE of the open surveys are traced. Printed: the growth
-split into Python allocations (the traced surveys' bytes still held, by library and by line, times the open surveys:
-an upper bound, as they include buffers that replaced untraced ones), tracemalloc's own bookkeeping, SQLite's own
-allocations, malloc's free bytes it holds, and the rest; the caches the process holds and what bounds each; and the
-heap's largest containers (a structure growing with the open surveys shows there with a length near their number).
+on SIGUSR1 it reports, on SIGUSR2 it starts tracemalloc, which slows every allocation 10 to 30 times, so only the last
+2 x TRACED_SHARE of the open surveys are traced, with a report between the two halves. Printed: the growth split into
+Python allocations (what the last half of the traced surveys added to what tracemalloc holds, by library and by line,
+per survey, and times the open surveys), tracemalloc's own bookkeeping, SQLite's own allocations, malloc's free bytes
+it holds, and the rest; the caches the process holds and what bounds each; and the heap's largest containers (a
+structure growing with the open surveys shows there with a length near their number).
 --profile DIR records each feedbackbot process under the throughput load with py-spy
 (`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its CPU goes (its pauses
 slow the profiled rows of the table). The default run takes 3 to 4 minutes on 2 cores, half of
@@ -60,7 +60,7 @@ BASELINES = ROOT / "bench" / "baselines"
 FEEDBACKBOT = Path(sys.executable).with_name("feedbackbot")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LATENCY_TURNS = 10  # customers each slot of the latency run serves in turn: 10 x 10 x 3 replies for the p99
-TRACED_SHARE = 0.02  # of the open surveys, the last ones, traced by tracemalloc (which slows them 10 to 30 times)
+TRACED_SHARE = 0.01  # of the open surveys, twice, the last ones, traced by tracemalloc (slowing them 10 to 30 times)
 WARM_UP = 20  # customers through the flow before anything is measured: imports, caches, first connections
 
 
@@ -253,21 +253,23 @@ def fresh_postgres_database(url: str) -> str:
 @dataclass
 class Memory:
     """A feedbackbot's resident MB once it polls, after the warm-up and with the open surveys; bench/
-    traced_feedbackbot.py's reports after the warm-up and with the open surveys (Python allocations traced over the
-    last `traced` of them)."""
+    traced_feedbackbot.py's reports after the warm-up, `traced` surveys before the end (tracing since as many before)
+    and at the end."""
 
     started: float
     before: float
     after: float
     traced: int
     report_before: dict[str, Any]
+    report_traced: dict[str, Any]
     report_after: dict[str, Any]
 
 
 def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> Memory:
     """A fresh feedbackbot (SQLite, run by bench/traced_feedbackbot.py) through the warm-up, then `open_surveys`
-    customers who start a survey and leave it open, the last TRACED_SHARE of them under tracemalloc. Each report is
-    asked for once the resident size is read: its own allocations, freed, are reused by what follows."""
+    customers who start a survey and leave it open, the last 2 x TRACED_SHARE of them under tracemalloc, reported
+    on halfway: what the last half holds (their own, less what the buffers already traced held) is theirs alone.
+    Each report is asked for once the resident size is read: its own allocations, freed, are reused by what follows."""
     bot = feedbackbot("SQLite", "", workdir, fake)
     reports = bot.workdir / "memory-reports"
     reports.mkdir()
@@ -279,12 +281,14 @@ def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> Memory
         fake.phase("survey", WARM_UP, WARM_UP // 2)
         before = resident_mb(process.pid)
         report_before = signalled(process, signal.SIGUSR1, reports / "1.done")
-        fake.phase("open", open_surveys - traced, at_once)
+        fake.phase("open", open_surveys - 2 * traced, at_once)
         signalled(process, signal.SIGUSR2, reports / "tracing")
         fake.phase("open", traced, at_once)
+        report_traced = signalled(process, signal.SIGUSR1, reports / "2.done")
+        fake.phase("open", traced, at_once)
         after = resident_mb(process.pid)
-        report_after = signalled(process, signal.SIGUSR1, reports / "2.done")
-        return Memory(started, before, after, traced, report_before, report_after)
+        report_after = signalled(process, signal.SIGUSR1, reports / "3.done")
+        return Memory(started, before, after, traced, report_before, report_traced, report_after)
     finally:
         stop(process)
 
@@ -326,14 +330,13 @@ def print_memory(memory: Memory, open_surveys: int) -> None:
         f"warm-up ({WARM_UP} surveys answered), {memory.after:.0f} MB with {open_surveys} surveys open: "
         f"+{grown:.0f} MB ({grown * 2**20 / open_surveys:.0f} bytes per open survey)"
     )
-    before, after = memory.report_before, memory.report_after
+    before, traced, after = memory.report_before, memory.report_traced["python"], memory.report_after
     native = dict(growth(before["native"], after["native"]))
-    scale = open_surveys / memory.traced  # the traced surveys' Python allocations, for all of them
-    python = after["python"]["traced"] / 2**20 * scale
+    per_survey = 2**20 / memory.traced  # MB grown over the last traced surveys -> bytes per survey
+    python = (after["python"]["traced"] - traced["traced"]) / 2**20 * open_surveys / memory.traced
     rest = grown - python - native["tracemalloc"] - native["sqlite"] - native["malloc_free_held"]
-    libraries = growth({}, after["python"]["by_library"])
-    lines = growth({}, after["python"]["by_line"])
-    per_survey = 2**20 / memory.traced
+    libraries = growth(traced["by_library"], after["python"]["by_library"])
+    lines = growth(traced["by_line"], after["python"]["by_line"])
     print(f"where the +{grown:.1f} MB go:")
     print(
         f"  tracemalloc's own bookkeeping (the traced surveys only; no plain `feedbackbot run` has it) "
@@ -341,9 +344,8 @@ def print_memory(memory: Memory, open_surveys: int) -> None:
     )
     by_library = ", ".join(f"{k} {mb * per_survey:.0f}" for k, mb in libraries[:8])
     print(
-        f"  Python allocations still held, traced over the last {memory.traced} surveys: "
-        f"{python / scale * per_survey:.0f} bytes per survey, x {open_surveys} = {python:+.1f} MB; "
-        f"bytes per survey by library: {by_library}"
+        f"  Python allocations: the last {memory.traced} surveys held {python * 2**20 / open_surveys:.0f} bytes each"
+        f" more, x {open_surveys} = {python:+.1f} MB; bytes per survey by library: {by_library}"
     )
     print("    by line: " + ", ".join(f"{short(k)} {mb * per_survey:.0f}" for k, mb in lines[:8]))
     print(f"  SQLite's own allocations (page caches, statements; sqlite3_memory_used) {native['sqlite']:+.1f} MB")
@@ -352,7 +354,9 @@ def print_memory(memory: Memory, open_surveys: int) -> None:
     print(f"caches with {open_surveys} surveys open, and what bounds them:")
     for cache, count in Counter(after["caches"]).items():
         print(f"  {cache}" + (f" (x{count})" if count > 1 else ""))
-    print("largest containers in the heap: " + ", ".join(f"{o} ({t}) {n}" for o, t, n in after["containers"]))
+    print("largest containers in the heap (length, MB with their items):")
+    for owner, kind, length, size in after["containers"][:8]:
+        print(f"  {owner} ({kind}): {length}, {size / 2**20:.1f} MB")
 
 
 def report(results: list[Result], arguments: argparse.Namespace) -> None:

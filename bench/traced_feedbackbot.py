@@ -4,7 +4,7 @@ Run: `python bench/traced_feedbackbot.py FOLDER` where `feedbackbot run` would r
 signal handlers, then calls the `feedbackbot` console script's entry point (handlers.cli:app) with `run`: the same
 process as `feedbackbot run`. tracemalloc is off until SIGUSR2 starts it (FRAMES deep; then FOLDER/tracing appears):
 it makes every allocation 10 to 30 times slower here, so the bench traces only the last slice of its load. On the
-Nth SIGUSR1 it writes FOLDER/N.json, then FOLDER/N.done (what the bench waits for), and stops tracing:
+Nth SIGUSR1 it writes FOLDER/N.json, then FOLDER/N.done (what the bench waits for):
 - python (when tracing): the bytes still held that were allocated since tracing started, by library (the innermost
   frame outside the standard library: a package, bot/, storage/, handlers/, else the standard library's module) and
   by line (the allocating file:line);
@@ -12,8 +12,8 @@ Nth SIGUSR1 it writes FOLDER/N.json, then FOLDER/N.done (what the bench waits fo
   page caches, statements), glibc malloc's bytes free but held (mallinfo2);
 - caches: the caches this process holds and what bounds each (SQLAlchemy's compiled statements, SQLite's page cache
   per connection, python-telegram-bot's per-chat and per-user data, the per-chat pacers);
-- containers: the largest dicts, lists, sets and deques in the heap, each named by what holds it: a structure that
-  grows with the open surveys shows here with a length near their number.
+- containers: the largest dicts, lists, sets and deques in the heap, each named by what holds it, with its bytes and
+  its items': a structure that grows with the open surveys shows here with a length near their number.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def library(filename: str) -> str:
 
 
 def python_allocations() -> dict[str, Any]:
-    snapshot = tracemalloc.take_snapshot()
+    own = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__, all_frames=True)]
+    snapshot = tracemalloc.take_snapshot().filter_traces(own)  # not the reports' own allocations
     by_library: Counter[str] = Counter()
     for trace in snapshot.traces:
         frames = [frame.filename for frame in reversed(trace.traceback)]  # innermost first
@@ -127,7 +128,7 @@ def owner_of(container: object, holder: object) -> str:
     return f"{type(holder).__module__}.{type(holder).__qualname__}.{attribute}"
 
 
-def largest_containers(objects: list[object]) -> list[tuple[str, str, int]]:
+def largest_containers(objects: list[object]) -> list[tuple[str, str, int, int]]:
     """The longest dicts, lists, sets and deques reachable from a tracked object (those holding only atoms are not
     tracked by gc themselves), with what holds them."""
     seen: dict[int, tuple[object, object]] = {}
@@ -138,13 +139,18 @@ def largest_containers(objects: list[object]) -> list[tuple[str, str, int]]:
             if isinstance(item, dict | list | set | deque) and len(item) >= 100 and id(item) not in seen:
                 seen[id(item)] = (item, holder)
     longest = sorted(seen.values(), key=lambda pair: -len(pair[0]))[:CONTAINERS_KEPT]
-    return [(owner_of(item, holder), type(item).__name__, len(item)) for item, holder in longest]
+    return [(owner_of(item, holder), type(item).__name__, len(item), size_of(item)) for item, holder in longest]
+
+
+def size_of(container: Any) -> int:
+    """The container's bytes and its items' (not what they hold in turn)."""
+    items = [*container.keys(), *container.values()] if isinstance(container, dict) else container
+    return sys.getsizeof(container) + sum(sys.getsizeof(item) for item in items)
 
 
 def report(folder: Path, number: int) -> None:
     python = python_allocations() if tracemalloc.is_tracing() else None  # before the report's own allocations
     written = {"python": python, "native": native()}
-    tracemalloc.stop()
     objects = gc.get_objects()
     written |= {"caches": caches(objects), "containers": largest_containers(objects)}
     (folder / f"{number}.json").write_text(json.dumps(written))
