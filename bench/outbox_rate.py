@@ -12,7 +12,8 @@ known to the bot, then for each phase writes a campaign to all of them with `fee
   (target at least 1,000 with two processes);
 - the sender floor ("sender", "sender2"): as many sendMessage calls to the same fake, without limit, by
   bench/baselines/ptb_sender.py, a minimal python-telegram-bot sender with no database, as many in flight as the
-  dispatcher (16), one process and then two at once (half each). Printed beside the ceiling: what any
+  dispatcher (16), one process and then two at once (half each); then ("sender-aio", "sender2-aio") the same on
+  feedbackbot's aiohttp transport rather than the library's default httpx one. Printed beside the ceiling: what a
   python-telegram-bot sender reaches on this machine.
 Each rate is (sends - 1) / (last send - first send), timed by the fake. Beside it, per message from the first send
 to the end: the CPU of the bot processes together, of the PostgreSQL backends serving them and of the fake, and the
@@ -57,7 +58,15 @@ TELEGRAM_LIMIT = 30  # messages per second, overall
 CAMPAIGN_RATE = 29
 QUIET = 5.0  # seconds without a send after which a phase's campaign is taken as sent
 FIRST_CHAT = 5_000_000
-PHASES = (("limit", 1), ("ceiling", 1), ("ceiling2", 2), ("sender", 1), ("sender2", 2))  # name, processes
+PHASES = (  # name, processes
+    ("limit", 1),
+    ("ceiling", 1),
+    ("ceiling2", 2),
+    ("sender", 1),
+    ("sender2", 2),
+    ("sender-aio", 1),
+    ("sender2-aio", 2),
+)
 PTB_SENDER = ROOT / "bench" / "baselines" / "ptb_sender.py"
 LIFTED = {
     "FEEDBACKBOT_TELEGRAM__MAX_MESSAGES_PER_SECOND": "1e6",
@@ -198,7 +207,7 @@ def phase(
         run = rate_of(fake, env["FEEDBACKBOT_STORAGE__URL"], pids, timeout=len(people) / 10 + 120)
     share = f" ({100 * run.rate / TELEGRAM_LIMIT:.1f} % of the limit)" if limited else ""
     return (
-        f"{name:8} {processes} process{'es' if processes > 1 else '  '}: {len(people)} invitations,"
+        f"{name:11} {processes} process{'es' if processes > 1 else '  '}: {len(people)} invitations,"
         f" {run.sent} messages,"
         f" {run.rate:7.1f} msg/s{share}, {run.refused} 429s; per message: CPU "
         + ", ".join(f"{ms:.2f} ms ({name})" for name, ms in run.cpu_ms.items())
@@ -211,9 +220,12 @@ def sender_phase(fake: Fake, name: str, messages: int, processes: int) -> str:
     anywhere, no database: what any python-telegram-bot sender reaches on this machine."""
     fake.ask("limit", None)
     share = messages // processes
+    transport = "aiohttp" if name.endswith("-aio") else "httpx"
     command = [sys.executable, str(PTB_SENDER), TOKEN, fake.base_url]
     senders = [
-        subprocess.Popen([*command, str(FIRST_CHAT + n * share), str(share)], stdin=PIPE, stdout=PIPE, text=True)
+        subprocess.Popen(
+            [*command, str(FIRST_CHAT + n * share), str(share), transport], stdin=PIPE, stdout=PIPE, text=True
+        )
         for n in range(processes)
     ]
     for sender in senders:  # each has its bot initialised before any sends
@@ -228,7 +240,8 @@ def sender_phase(fake: Fake, name: str, messages: int, processes: int) -> str:
     sent_at, refused = fake.ask("sends")
     rate = (len(sent_at) - 1) / (sent_at[-1] - sent_at[0])
     return (
-        f"{name:8} {processes} process{'es' if processes > 1 else '  '}: python-telegram-bot's Bot, no database,"
+        f"{name:11} {processes} process{'es' if processes > 1 else '  '}: python-telegram-bot's Bot on {transport},"
+        " no database,"
         f" {len(sent_at)} messages, {rate:7.1f} msg/s, {refused} 429s; per message: CPU"
         f" {cpu * 1000 / len(sent_at):.2f} ms (senders), {fake_cpu * 1000 / len(sent_at):.2f} ms (fake)"
     )
