@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sys
 import time
 from collections import Counter
@@ -114,8 +115,14 @@ class BenchSlack(FakeSlack):
             await asyncio.sleep(QUIET_SECONDS - idle)
         if self.violations:
             return {"error": "the bot called the Web API wrongly: " + "; ".join(map(str, self.violations[:3]))}
-        calls = Counter(call.method for call in self.calls[calls_before:])
-        return {"elapsed": elapsed, "presses": phase.presses, "latencies": phase.latencies, "calls": dict(calls)}
+        calls: Counter[str] = Counter()
+        sizes: Counter[str] = Counter()  # bytes of JSON arguments
+        for call in self.calls[calls_before:]:
+            calls[call.method] += 1
+            sizes[call.method] += len(json.dumps(call.args))
+        payloads = {method: sizes[method] // calls[method] for method in calls}
+        result = {"elapsed": elapsed, "presses": phase.presses, "latencies": phase.latencies, "calls": dict(calls)}
+        return result | {"payloads": payloads}
 
     async def employees(self, session: ClientSession, phase: Phase, deadline: float) -> None:
         """One slot of the closed loop: a new employee takes the survey as soon as the last one finished."""

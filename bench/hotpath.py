@@ -19,16 +19,25 @@ updates one at a time, as the library's examples do (see their docstrings for wh
 Columns: updates/s with --customers at once; process CPU per update (user + system time of the bot's process, read
 from /proc, over that run); p50/p99 of the reply time (a step to the reply it waits for) with --latency-customers at
 once; Bot API calls per update. Then the resident memory of a feedbackbot process before and after --open-surveys
-customers started a survey and left it open. --profile DIR records each feedbackbot process under the throughput
-load with py-spy (`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its
-CPU goes (its pauses slow the profiled rows of the table). The default run takes 3 to 4 minutes on 2 cores, half of
-it the 5,000 open surveys (--open-surveys 0: none).
+customers started a survey and left it open, and where it went. That process is `feedbackbot run` started through
+bench/traced_feedbackbot.py, a launcher that installs two signal handlers and calls the console script's entry point:
+on SIGUSR1 it reports, on SIGUSR2 it starts tracemalloc, which slows every allocation 10 to 30 times, so only the last
+2 x TRACED_SHARE of the open surveys are traced, with a report between the two halves. Printed: the growth split into
+Python allocations (what the last half of the traced surveys added to what tracemalloc holds, by library and by line,
+per survey, and times the open surveys), tracemalloc's own bookkeeping, SQLite's own allocations, malloc's free bytes
+it holds, and the rest; the caches the process holds and what bounds each; and the heap's largest containers (a
+structure growing with the open surveys shows there with a length near their number).
+--profile DIR records each feedbackbot process under the throughput load with py-spy
+(`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its CPU goes (its pauses
+slow the profiled rows of the table). The default run takes 3 to 4 minutes on 2 cores, half of
+it the 5,000 open surveys (--open-surveys 0: none; 100,000 take about a quarter of an hour).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import shutil
@@ -38,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +60,7 @@ BASELINES = ROOT / "bench" / "baselines"
 FEEDBACKBOT = Path(sys.executable).with_name("feedbackbot")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LATENCY_TURNS = 10  # customers each slot of the latency run serves in turn: 10 x 10 x 3 replies for the p99
+TRACED_SHARE = 0.01  # of the open surveys, twice, the last ones, traced by tracemalloc (slowing them 10 to 30 times)
 WARM_UP = 20  # customers through the flow before anything is measured: imports, caches, first connections
 
 
@@ -239,18 +250,113 @@ def fresh_postgres_database(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> tuple[float, float, float]:
-    """Resident MB of a fresh feedbackbot (SQLite) once it polls, after the warm-up, and after `open_surveys` open
-    surveys."""
-    process = feedbackbot("SQLite", "", workdir, fake).launch(fake)
+@dataclass
+class Memory:
+    """A feedbackbot's resident MB once it polls, after the warm-up and with the open surveys; bench/
+    traced_feedbackbot.py's reports after the warm-up, `traced` surveys before the end (tracing since as many before)
+    and at the end."""
+
+    started: float
+    before: float
+    after: float
+    traced: int
+    report_before: dict[str, Any]
+    report_traced: dict[str, Any]
+    report_after: dict[str, Any]
+
+
+def memory(fake: Fake, workdir: Path, open_surveys: int, at_once: int) -> Memory:
+    """A fresh feedbackbot (SQLite, run by bench/traced_feedbackbot.py) through the warm-up, then `open_surveys`
+    customers who start a survey and leave it open, the last 2 x TRACED_SHARE of them under tracemalloc, reported
+    on halfway: what the last half holds (their own, less what the buffers already traced held) is theirs alone.
+    Each report is asked for once the resident size is read: its own allocations, freed, are reused by what follows."""
+    bot = feedbackbot("SQLite", "", workdir, fake)
+    reports = bot.workdir / "memory-reports"
+    reports.mkdir()
+    bot.command = [sys.executable, str(ROOT / "bench" / "traced_feedbackbot.py"), str(reports)]
+    traced = max(1, int(open_surveys * TRACED_SHARE))
+    process = bot.launch(fake)
     try:
         started = resident_mb(process.pid)
         fake.phase("survey", WARM_UP, WARM_UP // 2)
         before = resident_mb(process.pid)
-        fake.phase("open", open_surveys, at_once)
-        return started, before, resident_mb(process.pid)
+        report_before = signalled(process, signal.SIGUSR1, reports / "1.done")
+        fake.phase("open", open_surveys - 2 * traced, at_once)
+        signalled(process, signal.SIGUSR2, reports / "tracing")
+        fake.phase("open", traced, at_once)
+        report_traced = signalled(process, signal.SIGUSR1, reports / "2.done")
+        fake.phase("open", traced, at_once)
+        after = resident_mb(process.pid)
+        report_after = signalled(process, signal.SIGUSR1, reports / "3.done")
+        return Memory(started, before, after, traced, report_before, report_traced, report_after)
     finally:
         stop(process)
+
+
+def signalled(process: subprocess.Popen[bytes], signum: int, done: Path) -> dict[str, Any]:
+    """Signals bench/traced_feedbackbot.py and waits for the file that says it is done; the report it wrote."""
+    process.send_signal(signum)
+    deadline = time.monotonic() + 300
+    while not done.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"bench/traced_feedbackbot.py did not write {done.name} within 300 s")
+        time.sleep(0.2)
+    report = done.with_suffix(".json")
+    return json.loads(report.read_text()) if report.exists() else {}
+
+
+def short(place: str) -> str:
+    """A file:line without the folders every line shares."""
+    for prefix in ("/site-packages/", f"{ROOT}/", "/lib/python3."):
+        if prefix in place:
+            return place.split(prefix, 1)[1].removeprefix(f"{sys.version_info.minor}/")
+    return place
+
+
+def growth(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, float]]:
+    """MB each key grew by, largest first. `before` may lack a key (too small to be written): counted as 0."""
+
+    def size(value: Any) -> int:
+        return int(value[0] if isinstance(value, list) else value)
+
+    grown = [(key, (size(value) - size(before.get(key, 0))) / 2**20) for key, value in after.items()]
+    return sorted(grown, key=lambda pair: -pair[1])
+
+
+def print_memory(memory: Memory, open_surveys: int) -> None:
+    grown = memory.after - memory.before
+    print(
+        f"feedbackbot (SQLite) resident memory: {memory.started:.0f} MB polling, {memory.before:.0f} MB after the "
+        f"warm-up ({WARM_UP} surveys answered), {memory.after:.0f} MB with {open_surveys} surveys open: "
+        f"+{grown:.0f} MB ({grown * 2**20 / open_surveys:.0f} bytes per open survey)"
+    )
+    before, traced, after = memory.report_before, memory.report_traced["python"], memory.report_after
+    native = dict(growth(before["native"], after["native"]))
+    per_survey = 2**20 / memory.traced  # MB grown over the last traced surveys -> bytes per survey
+    python = (after["python"]["traced"] - traced["traced"]) / 2**20 * open_surveys / memory.traced
+    rest = grown - python - native["tracemalloc"] - native["sqlite"] - native["malloc_free_held"]
+    libraries = growth(traced["by_library"], after["python"]["by_library"])
+    lines = growth(traced["by_line"], after["python"]["by_line"])
+    print(f"where the +{grown:.1f} MB go:")
+    print(
+        f"  tracemalloc's own bookkeeping (the traced surveys only; no plain `feedbackbot run` has it) "
+        f"{native['tracemalloc']:+.1f} MB"
+    )
+    by_library = ", ".join(f"{k} {mb * per_survey:.0f}" for k, mb in libraries[:8])
+    print(
+        f"  Python allocations: the last {memory.traced} surveys held {python * 2**20 / open_surveys:.0f} bytes each"
+        f" more, x {open_surveys} = {python:+.1f} MB; bytes per survey by library: {by_library}"
+    )
+    print("    by line: " + ", ".join(f"{short(k)} {mb * per_survey:.0f}" for k, mb in lines[:8]))
+    print(f"  SQLite's own allocations (page caches, statements; sqlite3_memory_used) {native['sqlite']:+.1f} MB")
+    print(f"  malloc's free bytes it holds (fragmentation; mallinfo2) {native['malloc_free_held']:+.1f} MB")
+    print(f"  the rest (pymalloc's free pools, C libraries' own allocations, pages touched) {rest:+.1f} MB")
+    print(f"caches with {open_surveys} surveys open, and what bounds them:")
+    for cache, count in Counter(after["caches"]).items():
+        print(f"  {cache}" + (f" (x{count})" if count > 1 else ""))
+    print("largest containers in the heap (length, MB with their items):")
+    for owner, kind, length, size in after["containers"][:8]:
+        print(f"  {owner} ({kind}): {length}, {size / 2**20:.1f} MB")
 
 
 def report(results: list[Result], arguments: argparse.Namespace) -> None:
@@ -318,13 +424,7 @@ def main() -> None:
         report(results, arguments)
         if arguments.open_surveys:
             print(f"measuring feedbackbot's memory with {arguments.open_surveys} open surveys...", flush=True)
-            started, before, after = memory(fake, workdir, arguments.open_surveys, arguments.open_at_once)
-            print(
-                f"feedbackbot (SQLite) resident memory: {started:.0f} MB polling, {before:.0f} MB after the warm-up "
-                f"({WARM_UP} surveys answered), {after:.0f} MB with "
-                f"{arguments.open_surveys} surveys open: +{after - before:.0f} MB "
-                f"({(after - before) * 2**20 / arguments.open_surveys:.0f} bytes per open survey)"
-            )
+            print_memory(memory(fake, workdir, arguments.open_surveys, arguments.open_at_once), arguments.open_surveys)
     fake.close()
     for profile in sorted(arguments.profile.glob("feedbackbot-*.txt")) if arguments.profile else ():
         summarize(profile)

@@ -9,13 +9,19 @@ known to the bot, then for each phase writes a campaign to all of them with `fee
   (target at least 95 %), and the 429s (target none);
 - the ceiling: no limit anywhere (the fake's, [telegram] max_messages_per_second and per_chat_interval lifted, the
   campaign's rate far above), with one process and then two on the same database. Printed: messages per second
-  (target at least 1,000 with two processes).
+  (target at least 1,000 with two processes);
+- the sender floor ("sender", "sender2"): as many sendMessage calls to the same fake, without limit, by
+  bench/baselines/ptb_sender.py, a minimal python-telegram-bot sender with no database, as many in flight as the
+  dispatcher (16), one process and then two at once (half each); then ("sender-aio", "sender2-aio") the same on
+  feedbackbot's aiohttp transport rather than the library's default httpx one. Printed beside the ceiling: what a
+  python-telegram-bot sender reaches on this machine.
 Each rate is (sends - 1) / (last send - first send), timed by the fake. Beside it, per message from the first send
 to the end: the CPU of the bot processes together, of the PostgreSQL backends serving them and of the fake, and the
-database's transactions. On a shared machine the rate follows the load, the CPU much less.
+database's transactions (the senders: their own CPU from their go to their last answer, as they report it, and the
+fake's). On a shared machine the rate follows the load, the CPU much less.
 --profile DIR records each bot process of the ceiling phases with py-spy (`.venv/bin/pip install -e '.[profile]'`)
 into DIR/PHASE-N.txt and prints where its CPU goes. --phases runs only those named.
-With N = 10,000 the run takes about a quarter of an hour, most of it the 30 messages/s phase; --invitations 2000
+With N = 10,000 the run takes about 20 minutes, most of it the 30 messages/s phase; --invitations 2000
 gives the same figures in a few minutes.
 """
 
@@ -33,7 +39,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import PIPE
 
+from fake_bot_api import TOKEN
 from hotpath import FEEDBACKBOT, ROOT, Fake, cpu_seconds, fresh_postgres_database, start_profiler, stop
 from profile_summary import summarize
 from sqlalchemy import insert, text
@@ -50,7 +58,16 @@ TELEGRAM_LIMIT = 30  # messages per second, overall
 CAMPAIGN_RATE = 29
 QUIET = 5.0  # seconds without a send after which a phase's campaign is taken as sent
 FIRST_CHAT = 5_000_000
-PHASES = (("limit", 1), ("ceiling", 1), ("ceiling2", 2))  # name, processes
+PHASES = (  # name, processes
+    ("limit", 1),
+    ("ceiling", 1),
+    ("ceiling2", 2),
+    ("sender", 1),
+    ("sender2", 2),
+    ("sender-aio", 1),
+    ("sender2-aio", 2),
+)
+PTB_SENDER = ROOT / "bench" / "baselines" / "ptb_sender.py"
 LIFTED = {
     "FEEDBACKBOT_TELEGRAM__MAX_MESSAGES_PER_SECOND": "1e6",
     "FEEDBACKBOT_TELEGRAM__PER_CHAT_INTERVAL": "1e-6",
@@ -79,7 +96,7 @@ def project(folder: Path, url: str, fake: Fake) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACKBOT_")}
     return env | {
         "FEEDBACKBOT_STORAGE__URL": url,
-        "FEEDBACKBOT_TELEGRAM__TOKEN": "123456789:BENCH-fake-telegram-token",
+        "FEEDBACKBOT_TELEGRAM__TOKEN": TOKEN,
         "FEEDBACKBOT_TELEGRAM__API_BASE_URL": fake.base_url,
         "FEEDBACKBOT_SERVER__PORT": "0",
     }
@@ -190,11 +207,43 @@ def phase(
         run = rate_of(fake, env["FEEDBACKBOT_STORAGE__URL"], pids, timeout=len(people) / 10 + 120)
     share = f" ({100 * run.rate / TELEGRAM_LIMIT:.1f} % of the limit)" if limited else ""
     return (
-        f"{name:8} {processes} process{'es' if processes > 1 else '  '}: {len(people)} invitations,"
+        f"{name:11} {processes} process{'es' if processes > 1 else '  '}: {len(people)} invitations,"
         f" {run.sent} messages,"
         f" {run.rate:7.1f} msg/s{share}, {run.refused} 429s; per message: CPU "
         + ", ".join(f"{ms:.2f} ms ({name})" for name, ms in run.cpu_ms.items())
         + f", {run.transactions:.1f} transactions; the campaign written in {written:.0f} s"
+    )
+
+
+def sender_phase(fake: Fake, name: str, messages: int, processes: int) -> str:
+    """`messages` sendMessage calls by `processes` bench/baselines/ptb_sender.py at once (each its share), no limit
+    anywhere, no database: what any python-telegram-bot sender reaches on this machine."""
+    fake.ask("limit", None)
+    share = messages // processes
+    transport = "aiohttp" if name.endswith("-aio") else "httpx"
+    command = [sys.executable, str(PTB_SENDER), TOKEN, fake.base_url]
+    senders = [
+        subprocess.Popen(
+            [*command, str(FIRST_CHAT + n * share), str(share), transport], stdin=PIPE, stdout=PIPE, text=True
+        )
+        for n in range(processes)
+    ]
+    for sender in senders:  # each has its bot initialised before any sends
+        assert sender.stdout is not None and sender.stdout.readline().strip() == "ready"
+    fake_cpu = cpu_seconds(fake.pid)
+    for sender in senders:
+        assert sender.stdin is not None
+        sender.stdin.write("go\n")
+        sender.stdin.flush()
+    cpu = sum(float(sender.communicate(timeout=share / 10 + 120)[0]) for sender in senders)
+    fake_cpu = cpu_seconds(fake.pid) - fake_cpu
+    sent_at, refused = fake.ask("sends")
+    rate = (len(sent_at) - 1) / (sent_at[-1] - sent_at[0])
+    return (
+        f"{name:11} {processes} process{'es' if processes > 1 else '  '}: python-telegram-bot's Bot on {transport},"
+        " no database,"
+        f" {len(sent_at)} messages, {rate:7.1f} msg/s, {refused} 429s; per message: CPU"
+        f" {cpu * 1000 / len(sent_at):.2f} ms (senders), {fake_cpu * 1000 / len(sent_at):.2f} ms (fake)"
     )
 
 
@@ -217,13 +266,19 @@ def main() -> None:
         asyncio.run(known_people(url, count * len(phases)))
         with tempfile.TemporaryDirectory(prefix="bench-outbox-") as temporary:
             for number, (name, processes) in enumerate(phases):  # new people each phase: nobody's survey replaced
+                if name.startswith("sender"):
+                    print(sender_phase(fake, name, count, processes), flush=True)
+                    continue
                 folder = Path(temporary) / name
                 people = range(number * count, (number + 1) * count)
                 environment = project(folder, url, fake)
                 print(phase(fake, folder, environment, name, people, processes, arguments.profile), flush=True)
     finally:
         fake.close()
-    print("(targets: at the limit at least 95 % and no 429; the ceiling with two processes at least 1,000 msg/s)")
+    print(
+        "(targets: at the limit at least 95 % and no 429; the ceiling with two processes at least 1,000 msg/s; the"
+        " sender phases: the same sends by a minimal python-telegram-bot sender, what any reaches on this machine)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Slack's hot path: block actions per second of `feedbackbot run` against a bare bolt app that only acknowledges.
+"""Slack's hot path: block actions per second of `feedbackbot run` against a bare bolt app that only acknowledges, and
+a bolt app that answers each press as a hand-written bot would.
 
 Run: `.venv/bin/python bench/slack_hotpath.py` (part of `make bench`, which runs it under scripts/with-postgres so that
 feedbackbot is measured on PostgreSQL as well; without FEEDBACKBOT_TEST_POSTGRES_URL it measures SQLite only).
@@ -7,6 +8,9 @@ Every bot is a real process of its own, one at a time, against one loopback fake
 (bench/fake_slack_api.py, the tests' spec-checking FakeSlack), whose employees post signed block_actions requests to
 the bot's POST /slack/events:
 - bench/baselines/bare_bolt_app.py, a slack-bolt AsyncApp on bolt's aiohttp server whose one listener acknowledges;
+- bench/baselines/answering_bolt_app.py, the same app whose listeners acknowledge, then make feedbackbot's Web API
+  calls for the press through slack_sdk's AsyncWebClient (Start: chat.postMessage of the question; a score:
+  chat.update of the pressed message, chat.postMessage of the next question), storing nothing;
 - `feedbackbot run` with the shipped config.example.toml and surveys, its Slack channel pointed at the fake, on
   SQLite (and PostgreSQL).
 Each employee presses Start of the csat survey on App Home, then the lowest score of the question the bot posts in the
@@ -16,10 +20,12 @@ acknowledgement), and a new employee starts when one finishes.
 
 Columns: block actions/s with --employees at once for --seconds; process CPU per action (user + system time of the
 bot's process, read from /proc, over that run; the fake's, employees included, in brackets); p50/p99 of a press's
-wait (press to the awaited message) with --latency-employees at once; Web API calls per action. Then the ratio of
-feedbackbot's actions/s to the bare app's (target at least 0.5). --profile DIR records each feedbackbot process under
-the throughput load with py-spy (`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints
-where its CPU goes. The default run takes about a minute and a half on 2 cores.
+wait (press to the awaited message) with --latency-employees at once; Web API calls per action. Then each bot's calls
+per action by method with the mean size of their arguments (as the fake logged them), and the ratios of actions/s:
+the answering app's and feedbackbot's to the bare app's (target at least 0.5), feedbackbot's to the answering app's.
+--profile DIR records each feedbackbot process under the throughput load with py-spy
+(`.venv/bin/pip install -e '.[profile]'`) into DIR/feedbackbot-DATABASE.txt and prints where its CPU goes. The default
+run takes about two minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from fake_slack_api import serve
 from hotpath import FEEDBACKBOT, ROOT, cpu_seconds, free_port, fresh_postgres_database, start_profiler, stop
 from profile_summary import summarize
 
-BARE_BOLT = ROOT / "bench" / "baselines" / "bare_bolt_app.py"
+BASELINES = ROOT / "bench" / "baselines"
 WARM_UP_SECONDS = 2.0  # employees through the flow before anything is measured: imports, caches, first connections
 START_SECONDS = 60.0
 
@@ -55,6 +61,8 @@ class Result:
     cpu_ms_per_action: float = 0.0
     fake_cpu_ms_per_action: float = 0.0
     calls_per_action: float = 0.0
+    calls: dict[str, float] = field(default_factory=dict)  # per action, by Web API method
+    payloads: dict[str, int] = field(default_factory=dict)  # mean bytes of a call's JSON arguments, by method
     latencies: list[float] = field(default_factory=list)
 
     def percentile(self, share: float) -> float:
@@ -142,6 +150,8 @@ def measure(bot: Bot, fake: Fake, arguments: argparse.Namespace) -> Result:
         result.cpu_ms_per_action = cpu / actions * 1000
         result.fake_cpu_ms_per_action = fake_cpu / actions * 1000
         result.calls_per_action = sum(run["calls"].values()) / actions
+        result.calls = {method: count / actions for method, count in run["calls"].items()}
+        result.payloads = run["payloads"]
     except RuntimeError:
         print(*bot.log.read_text(errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
         raise
@@ -158,10 +168,11 @@ def profile_file(bot: Bot, folder: Path | None) -> Path | None:
     return folder / f"feedbackbot-{bot.database}.txt"
 
 
-def bare_bolt(fake: Fake, workdir: Path) -> Bot:
+def bolt_app(name: str, script: str, flow: str, fake: Fake, workdir: Path) -> Bot:
+    """A baseline bolt app of bench/baselines."""
     port = free_port()
-    command = [sys.executable, str(BARE_BOLT), str(port), fake.base_url, fake.token, fake.signing_secret]
-    return Bot("bare bolt", "-", command, port, "ack", workdir=workdir)
+    command = [sys.executable, str(BASELINES / script), str(port), fake.base_url, fake.token, fake.signing_secret]
+    return Bot(name, "-", command, port, flow, workdir=workdir)
 
 
 def feedbackbot(database: str, url: str, workdir: Path, fake: Fake) -> Bot:
@@ -184,11 +195,13 @@ def feedbackbot(database: str, url: str, workdir: Path, fake: Fake) -> Bot:
 
 def bots_named(name: str, fake: Fake, workdir: Path, postgres: str) -> list[Bot]:
     if name == "bare":
-        return [bare_bolt(fake, workdir)]
+        return [bolt_app("bare bolt", "bare_bolt_app.py", "ack", fake, workdir)]
+    if name == "answering":
+        return [bolt_app("answering bolt", "answering_bolt_app.py", "survey", fake, workdir)]
     if name == "feedbackbot":
         on_postgres = [feedbackbot("PostgreSQL", fresh_postgres_database(postgres), workdir, fake)] if postgres else []
         return [feedbackbot("SQLite", "", workdir, fake), *on_postgres]
-    raise SystemExit(f"--bots: no bot {name!r}; bare or feedbackbot")
+    raise SystemExit(f"--bots: no bot {name!r}; bare, answering or feedbackbot")
 
 
 def report(results: list[Result], arguments: argparse.Namespace) -> None:
@@ -197,23 +210,32 @@ def report(results: list[Result], arguments: argparse.Namespace) -> None:
         f"{arguments.latency_employees} at once for the wait (press to the awaited message; the bare app: its "
         "acknowledgement). CPU: the bot's process only (the fake's, employees included, in brackets)."
     )
-    print(f"{'bot':<12} {'database':<10} {'actions/s':>9} {'CPU/action':>16} {'p50':>9} {'p99':>9} {'calls/act':>9}")
+    print(f"{'bot':<14} {'database':<10} {'actions/s':>9} {'CPU/action':>16} {'p50':>9} {'p99':>9} {'calls/act':>9}")
     for r in results:
         print(
-            f"{r.name:<12} {r.database:<10} {r.actions_per_second:9.0f} "
+            f"{r.name:<14} {r.database:<10} {r.actions_per_second:9.0f} "
             f"{r.cpu_ms_per_action:6.2f} ms ({r.fake_cpu_ms_per_action:4.2f}) "
             f"{r.percentile(0.5):6.1f} ms {r.percentile(0.99):6.1f} ms {r.calls_per_action:9.2f}"
         )
-    bare = next((r for r in results if r.name == "bare bolt"), None)
-    if bare is None:
-        return  # the ratio needs the baseline
     for r in results:
-        if r.name == "feedbackbot":
-            print(
-                f"feedbackbot ({r.database}) / bare bolt: block actions/s "
-                f"{r.actions_per_second / bare.actions_per_second:.2f} (target >= 0.5), "
-                f"CPU per action {r.cpu_ms_per_action / bare.cpu_ms_per_action:.1f}x"
-            )
+        calls = ", ".join(f"{m} {n:.2f} ({r.payloads[m]} B)" for m, n in sorted(r.calls.items()))
+        print(f"{r.name} ({r.database}) Web API calls per action (mean arguments' JSON): {calls or 'none'}")
+    by_name = {r.name: r for r in results}
+    bare, answering = by_name.get("bare bolt"), by_name.get("answering bolt")
+    if bare is not None and answering is not None:
+        print_ratio(answering, bare, " (what any bot that answers the press reaches; target >= 0.5)")
+    for r in results:
+        if r.name == "feedbackbot" and bare is not None:
+            print_ratio(r, bare, " (target >= 0.5)")
+        if r.name == "feedbackbot" and answering is not None:
+            print_ratio(r, answering)
+
+
+def print_ratio(r: Result, base: Result, target: str = "") -> None:
+    print(
+        f"{r.name} ({r.database}) / {base.name}: block actions/s {r.actions_per_second / base.actions_per_second:.2f}"
+        f"{target}, CPU per action {r.cpu_ms_per_action / base.cpu_ms_per_action:.1f}x"
+    )
 
 
 def main() -> None:
@@ -222,7 +244,7 @@ def main() -> None:
     parser.add_argument("--latency-employees", type=int, default=10, help="employees at once for the wait")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the throughput run (latency: half)")
     parser.add_argument("--profile", type=Path, help="a folder for py-spy's collapsed stacks of feedbackbot")
-    parser.add_argument("--bots", default="bare,feedbackbot", help="which to run, comma-separated")
+    parser.add_argument("--bots", default="bare,answering,feedbackbot", help="which to run, comma-separated")
     arguments = parser.parse_args()
     postgres = os.environ.get("FEEDBACKBOT_TEST_POSTGRES_URL", "")
     fake = Fake()
