@@ -124,6 +124,20 @@ class Chat:
         ]
 
 
+RATE_QUESTION = "How satisfied are you with our service?"  # the shipped csat survey's first question
+
+
+async def start_surveys(fake: FakeTelegram, chat_ids: range) -> None:
+    """Each customer sends `/start csat` at once; returns when every one of them was asked the first question."""
+    for chat_id in chat_ids:
+        fake.push_update(fake.build.command(chat_id, "start", "csat"))
+
+    async def asked(chat_id: int) -> None:
+        await fake.wait_for(lambda: any(RATE_QUESTION in text for text in fake.sent_messages(chat_id)), timeout=30)
+
+    await asyncio.gather(*(asked(chat_id) for chat_id in chat_ids))
+
+
 async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:  # noqa: ASYNC109
     async with asyncio.timeout(timeout):
         while not await condition():  # noqa: ASYNC110  (the database has no event to wait on)

@@ -3,28 +3,15 @@ many customers does not grow with them."""
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.fakes.telegram_api import FakeTelegram
-from tests.handlers.telegram.conftest import MakeChannel
-
-RATE_QUESTION = "How satisfied are you with our service?"
+from tests.handlers.telegram.conftest import MakeChannel, start_surveys
 
 
 async def test_customers_who_start_a_survey_leave_nothing_of_theirs_in_the_application(
     make_channel: MakeChannel, fake_telegram: FakeTelegram
 ) -> None:
     channel = await make_channel()
-    customers = range(5001, 5031)
-    for chat_id in customers:
-        fake_telegram.push_update(fake_telegram.build.command(chat_id, "start", "csat"))
-
-    async def asked(chat_id: int) -> None:
-        await fake_telegram.wait_for(
-            lambda: any(RATE_QUESTION in text for text in fake_telegram.sent_messages(chat_id)), timeout=30
-        )
-
-    await asyncio.gather(*(asked(chat_id) for chat_id in customers))
+    await start_surveys(fake_telegram, range(5001, 5031))
     application = channel.application
     assert (dict(application.chat_data), dict(application.user_data)) == ({}, {})
     # python-telegram-bot marks each update's chat and user for a persistence in these sets, which only a persistence
