@@ -33,6 +33,7 @@ from handlers.slack.settings import SlackSettings
 CHANNEL = "slack"
 STAFF_CACHE_SECONDS = 300
 LOCALE_CACHE_SECONDS = 3600  # a person's Slack locale, asked at most hourly
+LOCALES_KEPT = 10_000  # past this many people, only the locales asked within the hour are kept
 # Asked before Slack is acknowledged (within 3 s): a locale not known by then is not waited for.
 LOCALE_WAIT_SECONDS = 1.0
 PER_CHANNEL_INTERVAL, PER_CHANNEL_BURST = 1.0, 3  # Slack: about one message a second per channel
@@ -79,7 +80,10 @@ class Services:
             return None
         user = answer.get("user")
         locale = user.get("locale") if isinstance(user, dict) else None
-        self.locales[user_id] = (time.monotonic(), locale if isinstance(locale, str) else None)
+        now = time.monotonic()
+        self.locales[user_id] = (now, locale if isinstance(locale, str) else None)
+        if len(self.locales) > LOCALES_KEPT:
+            self.locales = {user: kept for user, kept in self.locales.items() if now - kept[0] <= LOCALE_CACHE_SECONDS}
         return self.locales[user_id][1]
 
     async def is_staff(self, user_id: str) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from handlers.slack import common
 from tests.fakes.slack_signing import USER_ID, USER_NAME, event_callback, message_im, slash_command
 from tests.handlers.slack.conftest import SlackWorkspace, press, start_from_home
 
@@ -40,3 +43,16 @@ async def test_a_slow_users_info_is_not_waited_for_past_a_second(slack: SlackWor
     slack.fake.delay("users.info", 3)
     question = await start_from_home(slack, "csat")
     assert "How satisfied are you with our service?" in question["blocks"][0]["text"]["text"]
+
+
+async def test_the_locales_kept_are_bounded_to_the_people_asked_within_the_hour(
+    slack: SlackWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "LOCALES_KEPT", 2)
+    locales = slack.channel.services.locales
+    locales.update({"UGONE1": (time.monotonic() - 7200, "fr-FR"), "UGONE2": (time.monotonic() - 3700, None)})
+    locales["URECENT"] = (time.monotonic() - 60, "de-DE")
+    slack.fake.add_user(USER_ID, USER_NAME, locale="es-ES")
+    question = await start_from_home(slack, "csat")
+    assert "¿Qué tan satisfecho está con nuestro servicio?" in question["blocks"][0]["text"]["text"]
+    assert sorted(slack.channel.services.locales) == sorted([USER_ID, "URECENT"])
