@@ -45,9 +45,11 @@ lint: $(VENV)/.installed-dev
 
 ## Print the benchmark tables: the sentiment analyzers on the human-rated sets, the inbound path's rate, and the
 ## answer's hot path against a hand-written survey bot and the bare echo bot (SQLite and a throwaway PostgreSQL),
-## Slack's block actions against a bare bolt app that only acknowledges (SQLite and PostgreSQL),
+## Slack's block actions against a bare bolt app that only acknowledges and one that answers each press storing
+## nothing (SQLite and PostgreSQL),
 ## two webhook processes on one PostgreSQL against one,
-## invitations through the outbox at Telegram's limit and at the dispatcher's ceiling (PostgreSQL), the report and
+## invitations through the outbox at Telegram's limit and at the dispatcher's ceiling (PostgreSQL) beside a bare
+## python-telegram-bot sender's, the report and
 ## export over a million answers, and the dashboard's pages with a million answers.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/sentiment.py
