@@ -19,7 +19,7 @@ from bot import outbox
 from bot.config import WEEKDAYS, ConfigError, DigestSettings, Settings
 from bot.outbound import StaffDigest
 from bot.report_stats import Change, Interval, real_change
-from bot.reports import Csat, GroupFigures, Nps, build_report
+from bot.reports import Csat, GroupFigures, Nps, report_title, survey_totals
 from bot.surveys import QuestionKind, Survey
 from storage import digest as stored
 from storage import schedule
@@ -94,13 +94,12 @@ async def build_content(
     """The digest of the 7 days before `until`, with the weeks before it for the chart."""
     chosen = list(surveys)
     week_ends = [until - WEEK * back for back in reversed(range(CHART_WEEKS))]
-    reports = [
-        await build_report(database, chosen, since=end - WEEK, until=end, by=None, min_group_size=min_group_size)
-        for end in week_ends
-    ]
+    totals = await survey_totals(
+        database, chosen, [(end - WEEK, end) for end in week_ends], min_group_size=min_group_size
+    )
     weeks = [
-        SurveyWeeks(survey.id, report.title, [built.surveys[index].total for built in reports])
-        for index, (survey, report) in enumerate(zip(chosen, reports[-1].surveys, strict=True))
+        SurveyWeeks(survey.id, report_title(survey), [week[index] for week in totals])
+        for index, survey in enumerate(chosen)
     ]
     since = until - WEEK
     async with database.snapshot() as session:

@@ -338,6 +338,23 @@ async def build_report(
     return Report(since, until, by, min_group_size, built)
 
 
+async def survey_totals(
+    database: Database, surveys: Iterable[Survey], periods: Iterable[tuple[datetime, datetime]], *, min_group_size: int
+) -> list[list[GroupFigures]]:
+    """For each period [since, until), each survey's total figures: those of its report, without the rest of it (the
+    digest's chart shows only these, for eight weeks)."""
+    await fold_tallies(database)
+    async with database.snapshot() as session:
+        return [
+            [await _total(session, survey, Scope(survey.id, since, until), min_group_size) for survey in surveys]
+            for since, until in periods
+        ]
+
+
+def report_title(survey: Survey) -> str:
+    return survey.text(survey.title, survey.fallback_language)
+
+
 async def fold_tallies(database: Database) -> None:
     """Brings the daily tallies up to date (storage/tally.py): the days changed since the last fold recounted, a
     short transaction for each few days."""
@@ -355,7 +372,7 @@ async def fold_tallies(database: Database) -> None:
 async def _survey_report(
     session: AsyncSession, survey: Survey, scope: Scope, by: str | None, min_group_size: int
 ) -> SurveyReport:
-    title = survey.text(survey.title, survey.fallback_language)
+    title = report_title(survey)
     grouped = _grouped_scope(survey, scope, by)
     counted = await _counted(session, grouped or scope)
     total_counted = counted if grouped is None else await _total_counts(session, scope, grouped, counted)
