@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import CaseEvent, CaseReference, Complaint, Person
+from storage.queries import insert_row
 
 
 class StaffMessage(NamedTuple):
@@ -28,8 +29,6 @@ async def lock_case(session: AsyncSession, *, case_id: int) -> Complaint | None:
 # Answers open and change cases, so these are Core statements: the ORM's flush would cost more than the writes. The
 # case an answer changes is out of the session (storage.queries.load_conversation) and written by them alone; a
 # case workflow's step adds its trail line with them too, and its locked case's changes are flushed at commit.
-INSERT_CASE = insert(Complaint).returning(col(Complaint.id))
-CASE_COLUMNS = [column.key for column in Complaint.__table__.columns if not column.primary_key]  # type: ignore[attr-defined]
 UPDATE_CASE = update(Complaint).where(col(Complaint.id) == bindparam("case_id"))
 INSERT_TRAIL_LINE = insert(CaseEvent)
 LET_FOLLOW_UP = UPDATE_CASE.where(col(Complaint.conversation_id).is_not(None))
@@ -37,9 +36,7 @@ LET_FOLLOW_UP = UPDATE_CASE.where(col(Complaint.conversation_id).is_not(None))
 
 async def add_case(session: AsyncSession, case: Complaint) -> int:
     """Stores a new case in the transaction; its number, now known, names it to staff."""
-    row = {column: getattr(case, column) for column in CASE_COLUMNS}
-    case.id = (await (await session.connection()).execute(INSERT_CASE, row)).scalar_one()
-    assert case.id is not None
+    case.id = await insert_row(session, case)
     return case.id
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Insert,
     String,
     and_,
     bindparam,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import webhooks
@@ -148,16 +150,27 @@ def close_conversation(conversation: Conversation, *, now: datetime, status: Con
     conversation.current_question = None
 
 
-INSERT_CONVERSATION = insert(Conversation).returning(col(Conversation.id))
-CONVERSATION_COLUMNS = [column.key for column in Conversation.__table__.columns if not column.primary_key]  # type: ignore[attr-defined]
+@cache
+def _inserting(model: type[SQLModel]) -> tuple[Insert, list[str]]:
+    """The model's INSERT returning its new id, built once, and the columns it writes."""
+    table = model.__table__  # type: ignore[attr-defined]
+    return insert(table).returning(*table.primary_key.columns), [c.key for c in table.columns if not c.primary_key]
+
+
+async def insert_row(session: AsyncSession, row: SQLModel) -> int:
+    """Inserts the row with a Core statement and returns its new id; the row stays out of the session. For the rows
+    the answer path adds, where the ORM's flush would cost more than the write."""
+    statement, columns = _inserting(type(row))
+    result = await (await session.connection()).execute(statement, {column: getattr(row, column) for column in columns})
+    new_id: int = result.scalar_one()
+    return new_id
 
 
 async def add_conversation(session: AsyncSession, conversation: Conversation) -> Conversation:
     """Stores a new conversation in the transaction, with its id. A Core statement, as every survey opens with it:
     like those loaded for answering, the conversation stays out of the session, and save_progress writes what
     changes of it."""
-    row = {column: getattr(conversation, column) for column in CONVERSATION_COLUMNS}
-    conversation.id = (await (await session.connection()).execute(INSERT_CONVERSATION, row)).scalar_one()
+    conversation.id = await insert_row(session, conversation)
     return conversation
 
 

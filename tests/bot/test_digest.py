@@ -53,7 +53,7 @@ async def answer_internal_service(engine: Engine, user: str, service: str, quali
 
 
 def only(surveys: dict[str, Survey], *names: str) -> dict[str, Survey]:
-    """The surveys a test digests: each costs the reports of the chart's eight weeks at every digest, and a test
+    """The surveys a test digests: each costs the chart's eight weekly totals at every digest, and a test
     asserts the figures of the surveys it answers (the schedule's tests, when the digest is queued). The digest of
     every survey is `test_with_no_answers_the_digest_says_so`'s."""
     return {name: surveys[name] for name in names}

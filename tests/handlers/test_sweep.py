@@ -57,7 +57,7 @@ async def test_the_sweep_queues_the_weekly_digest_when_it_is_due(
 ) -> None:
     telegram = {"token": "123456:test-token", "staff_chat_id": -100777}
     settings = settings_model().model_validate({"telegram": telegram, "digest": {"weekday": "friday", "time": "18:00"}})
-    one = {"csat": surveys["csat"]}  # the digest costs each survey the chart's eight weeks of reports
+    one = {"csat": surveys["csat"]}  # each survey digested costs the chart's eight weekly totals
     core = Core(
         settings=settings, database=database, surveys=one, engine=engine, cases=Cases(database, CaseDesk(), clock)
     )

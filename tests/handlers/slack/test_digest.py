@@ -31,7 +31,7 @@ async def test_the_scheduled_digest_is_uploaded_as_a_chart_with_its_text(
     customer = Customer(engine, user_id="ann")
     await customer.start("nps")
     await customer.say("9")
-    answered = {"nps": surveys["nps"]}  # a survey costs the chart's eight weeks of reports
+    answered = {"nps": surveys["nps"]}  # each survey digested costs the chart's eight weekly totals
     settings = DigestSettings()
     digest = WeeklyDigest(database, answered, settings, {"slack": STAFF_CHANNEL}, clock, min_group_size=5)
     await digest.sweep()  # planned

@@ -36,7 +36,7 @@ async def test_the_scheduled_digest_arrives_as_a_photo_with_its_text(
         await customer.start("csat")
         await customer.say(str(score))
         await customer.say("skip")
-    answered = {"csat": surveys["csat"]}  # a survey costs the chart's eight weeks of reports
+    answered = {"csat": surveys["csat"]}  # each survey digested costs the chart's eight weekly totals
     settings = DigestSettings()
     digest = WeeklyDigest(database, answered, settings, {"telegram": str(STAFF_CHAT)}, clock, min_group_size=5)
     await digest.sweep()  # planned
