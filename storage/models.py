@@ -250,9 +250,24 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
 
 
+# What the partial indexes of the outbox's pending messages hold; a claim spells them out literally, as a bound
+# parameter would keep PostgreSQL's generic plan from using the index.
+PENDING_UNPACED = f"status = '{OutboxStatus.PENDING}' AND pace_seconds IS NULL"
+PENDING_PACED = f"status = '{OutboxStatus.PENDING}' AND pace_seconds IS NOT NULL"
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to send, written in the same transaction as the change it reports; the dispatcher sends it once."""
 
+    # The dispatcher claims the oldest pending messages, the unpaced apart from the paced: these indexes hold only
+    # those, so that a claim reads a few rows rather than every message ever sent before them.
+    __table_args__ = tuple(
+        Index(name, "id", sqlite_where=text(pending), postgresql_where=text(pending))
+        for name, pending in (
+            ("ix_outbox_pending_unpaced", PENDING_UNPACED),
+            ("ix_outbox_pending_paced", PENDING_PACED),
+        )
+    )
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)  # which sender delivers it
     kind: str = Field(max_length=32)  # a bot.outbound.Kind

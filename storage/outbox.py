@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, CursorResult, and_
+from sqlalchemy import ColumnElement, CursorResult, and_, text
 from sqlmodel import col, func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models import PENDING_PACED, PENDING_UNPACED, OutboxMessage, OutboxStatus
 
 
 class Claimed(NamedTuple):
@@ -52,10 +52,9 @@ def add(
     session.add(message)
 
 
-def _claimable(channels: list[str], now: datetime) -> ColumnElement[bool]:
-    """Pending messages of the channels that no live lease holds."""
+def _unleased(channels: list[str], now: datetime) -> ColumnElement[bool]:
+    """Messages of the channels that no live lease holds."""
     return and_(
-        col(OutboxMessage.status) == OutboxStatus.PENDING,
         col(OutboxMessage.channel).in_(channels),
         or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now),
     )
@@ -91,13 +90,12 @@ async def _claim(
 ) -> list[Claimed]:
     """Locks the due rows (rows another process holds are skipped on PostgreSQL), then leases them in one
     statement."""
-    pace = col(OutboxMessage.pace_seconds)
     due = (
         select(OutboxMessage)
         .where(
-            _claimable(channels, now),
+            text(PENDING_PACED if paced else PENDING_UNPACED),  # as the partial index that serves the claim says
+            _unleased(channels, now),
             col(OutboxMessage.next_attempt_at) <= now,
-            pace.is_not(None) if paced else pace.is_(None),
         )
         .order_by(col(OutboxMessage.id))
         .limit(limit)
@@ -130,7 +128,9 @@ async def _claim(
 
 async def next_due(session: AsyncSession, *, channels: list[str], now: datetime) -> datetime | None:
     """When the first message of the channels not yet due (or claimable) will be, if any."""
-    statement = select(func.min(OutboxMessage.next_attempt_at)).where(_claimable(channels, now))
+    statement = select(func.min(OutboxMessage.next_attempt_at)).where(
+        col(OutboxMessage.status) == OutboxStatus.PENDING, _unleased(channels, now)
+    )
     return (await session.exec(statement)).one()
 
 
