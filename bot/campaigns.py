@@ -225,8 +225,12 @@ class Campaigns:
         slots = Slots(self.clock(), campaign.paced_until if campaign else None, 1 / rate)
         in_campaign = InCampaign(campaign.id if campaign else None, plan.name, plan.actor, slots.take)
         summary = Summary()
+        written = await self._written(campaign)
         for recipient in recipients:  # one at a time: on SQLite, concurrent writers only wait on each other
-            await self._invite(plan, recipient, in_campaign, summary)
+            if recipient.key in written:
+                summary.already += 1
+            else:
+                await self._invite(plan, recipient, in_campaign, summary)
             progress()
             if campaign is not None and not plan.dry_run and slots.taken >= PACING_RECORDED_EVERY:
                 await self._record_pacing(campaign.id, slots)
@@ -253,6 +257,14 @@ class Campaigns:
             if rate != campaign.rate:
                 await stored.set_rate(session, campaign_id=campaign.id, rate=rate)
             return campaign
+
+    async def _written(self, campaign: CampaignView | None) -> set[str]:
+        """The recipients an earlier run of the campaign wrote, read at once: each is counted, not written again
+        (Invitations.invite then need not look each recipient up first)."""
+        if campaign is None:
+            return set()
+        async with self.database.snapshot() as session:
+            return await stored.written_recipients(session, campaign_id=campaign.id)
 
     async def _invite(self, plan: CampaignPlan, recipient: Recipient, campaign: InCampaign, summary: Summary) -> None:
         """Writes the recipient's invitation and counts it."""

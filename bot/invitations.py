@@ -146,7 +146,9 @@ class Invitations:
             known = self.engine.catalogue.available
             raise InvitationRefused(("survey",), f"no survey {request.survey_id!r}; the surveys are {known}")
         caller = Caller(api_key, idempotency_key, campaign, bulk)
-        if idempotency_key is not None and (earlier := await self._earlier(request, caller)):
+        # A campaign leaves out the recipients its earlier runs wrote (Campaigns.send); the one it writes twice, or
+        # that a concurrent run wrote meanwhile, is found by the unique key below.
+        if idempotency_key is not None and campaign is None and (earlier := await self._earlier(request, caller)):
             return earlier
         try:
             async with self.database.transaction() as session:

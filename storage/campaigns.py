@@ -66,6 +66,12 @@ async def add_campaign(
     return _view(campaign)
 
 
+async def written_recipients(session: AsyncSession, *, campaign_id: int) -> set[str]:
+    """The recipients (their idempotency keys) the campaign has an invitation for."""
+    statement = select(Invitation.idempotency_key).where(Invitation.campaign_id == campaign_id)
+    return {key for key in await session.exec(statement) if key is not None}
+
+
 async def set_rate(session: AsyncSession, *, campaign_id: int, rate: float) -> None:
     await session.exec(update(Campaign).where(col(Campaign.id) == campaign_id).values(rate=rate))
 

@@ -130,6 +130,21 @@ async def test_a_rerun_invites_nobody_twice_and_writes_the_rest_timed_after_the_
     assert shown is not None and (shown[1].invited, shown[1].waiting, shown[1].skipped) == (25, 25, {})
 
 
+async def test_recipients_a_concurrent_run_wrote_after_this_one_looked_are_counted_not_invited_twice(
+    database: Database, engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = campaigns(database, engine, clock)
+    await sender.run(plan(), slack_users(*range(3)))
+
+    async def looked_before_they_were_written(_campaign: object) -> set[str]:
+        return set()  # the race cannot be timed here: this run read the written recipients before the other wrote
+
+    monkeypatch.setattr(sender, "_written", looked_before_they_were_written)
+    again = await sender.run(plan(), slack_users(*range(5)))
+    assert (again.invited, again.already, again.failed) == (2, 3, [])
+    assert await invitation_count(database) == (5, 5)
+
+
 async def test_a_campaigns_name_belongs_to_its_survey(database: Database, engine: Engine, clock: Clock) -> None:
     sender = campaigns(database, engine, clock)
     await sender.run(plan(), slack_users(1))
