@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -293,17 +294,16 @@ class Invitations:
     async def _still_to_send(self, invitation_id: int, session: AsyncSession) -> tuple[str, str | None] | None:
         """The survey and reference of an invitation still to send; None when it is not, recorded skipped when its
         person can no longer be written to."""
-        found = await stored.invitation_and_person(session, invitation_id=invitation_id)
-        if found is None or found[0].state != InvitationState.INVITED:
+        found = await stored.to_send(session, invitation_id=invitation_id)
+        if found is None or found.state != InvitationState.INVITED:
             return None
-        invitation, person = found
-        skipped = "the person was forgotten" if person is None else reason_to_skip(person)
+        skipped = "the person was forgotten" if found.opted_out is None else reason_to_skip(found)
         if skipped is not None:
             await stored.settle_invitation(
                 session, invitation_id=invitation_id, state=InvitationState.SKIPPED, reason=skipped, now=self.clock()
             )
             return None
-        return invitation.survey_id, invitation.reference
+        return found.survey_id, found.reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +340,17 @@ def sampled(rules: FatigueRules, key: str) -> bool:
     return int.from_bytes(digest[:4]) % 10_000 < rules.sample_percent * 100
 
 
-def reason_to_skip(person: Person) -> str | None:
+class Standing(Protocol):
+    """Whether the bot may write to a person: a Person, or the columns of one read alone."""
+
+    @property
+    def opted_out(self) -> bool | None: ...
+
+    @property
+    def unreachable(self) -> bool | None: ...
+
+
+def reason_to_skip(person: Standing) -> str | None:
     """Why the person gets no invitation, if a rule says so."""
     if person.opted_out:
         return "opted out of surveys"

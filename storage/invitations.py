@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import NamedTuple
 
+import sqlalchemy as sa
 from sqlalchemy import exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -144,17 +145,34 @@ async def get_invitation_row(session: AsyncSession, *, invitation_id: int) -> In
     return await session.get(Invitation, invitation_id)
 
 
-async def invitation_and_person(
-    session: AsyncSession, *, invitation_id: int
-) -> tuple[Invitation, Person | None] | None:
-    """The invitation with its person (None once forgotten), in one statement: what sending it needs to know."""
-    statement = (
-        select(Invitation, Person)
-        .join(Person, col(Person.id) == Invitation.person_id, isouter=True)
-        .where(col(Invitation.id) == invitation_id)
+class ToSend(NamedTuple):
+    """What sending an invitation needs to know of it and of its person (their columns None once forgotten)."""
+
+    state: str
+    survey_id: str
+    reference: str | None
+    opted_out: bool | None
+    unreachable: bool | None
+
+
+TO_SEND = (
+    sa.select(
+        col(Invitation.state),
+        col(Invitation.survey_id),
+        col(Invitation.reference),
+        col(Person.opted_out),
+        col(Person.unreachable),
     )
-    row = (await session.exec(statement)).first()
-    return None if row is None else (row[0], row[1])
+    .join_from(Invitation, Person, col(Person.id) == Invitation.person_id, isouter=True)
+    .where(col(Invitation.id) == sa.bindparam("invitation_id"))
+)
+
+
+async def to_send(session: AsyncSession, *, invitation_id: int) -> ToSend | None:
+    """The invitation's state, survey and reference with its person's standing, in one statement, as plain values."""
+    connection = await session.connection()
+    row = (await connection.execute(TO_SEND, {"invitation_id": invitation_id})).first()
+    return None if row is None else ToSend(*row)
 
 
 async def settle_invitation(
