@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from bot.app import Core
 from bot.config import InvitationSettings
+from bot.events import Forget, Respondent
 from bot.outbound import OutboundMessage, RetryLater, SendResult
 from bot.outbox import MAX_ATTEMPTS, Dispatcher
 from handlers.telegram import delivery
@@ -199,6 +200,17 @@ async def test_a_person_who_opts_out_before_the_message_goes_out_is_skipped_and_
     assert fake_telegram.sent_messages(CUSTOMER) == []
     invitation = (await client.get(location, headers=CRM)).json()
     assert (invitation["state"], invitation["reason"]) == ("skipped", "opted out of surveys")
+
+
+async def test_a_person_forgotten_before_the_message_goes_out_gets_nothing(
+    client: httpx.AsyncClient, core: Core, channels: Channels, database: Database, fake_telegram: FakeTelegram
+) -> None:
+    await known_person(database)
+    location = (await invite(client, CSAT)).headers["Location"]
+    await core.engine.handle(Forget(Respondent("telegram", str(CUSTOMER)), "forget-1"))
+    await channels.dispatcher.run_once()
+    assert fake_telegram.sent_messages(CUSTOMER) == []
+    assert (await client.get(location, headers=CRM)).json()["state"] == "skipped"
 
 
 async def test_a_person_who_blocked_the_bot_since_makes_the_invitation_fail_and_is_marked_unreachable(
