@@ -47,7 +47,7 @@ from storage import cases as stored_cases
 from storage import invitations as stored_invitations
 from storage import outbox as stored
 from storage import queries, schedule
-from storage.db import Database
+from storage.db import Database, settle_future
 from storage.models import InvitationState, OutboxStatus
 from storage.types import utcnow
 
@@ -407,16 +407,16 @@ class Records:
                     recorded = await self._write([attempt for attempt, _ in batch])
                 except Exception as error:
                     if len(batch) == 1:
-                        _settle_future(batch[0][1], error=error)
+                        settle_future(batch[0][1], error=error)
                         continue
                     for attempt, future in batch:
                         try:
-                            _settle_future(future, (await self._write([attempt]))[0])
+                            settle_future(future, (await self._write([attempt]))[0])
                         except Exception as alone:
-                            _settle_future(future, error=alone)
+                            settle_future(future, error=alone)
                     continue
                 for (_, future), result in zip(batch, recorded, strict=True):
-                    _settle_future(future, result)
+                    settle_future(future, result)
         finally:
             self._writer = None
 
@@ -456,15 +456,6 @@ async def _write_effects(
         await stored_invitations.settle_invitations(
             session, invitation_ids=invitation_ids, state=state, reason=reason, now=now
         )
-
-
-def _settle_future(future: asyncio.Future[bool], result: bool = False, error: BaseException | None = None) -> None:
-    if future.done():  # its caller was cancelled
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 def fitting(claimed: stored.Claimed) -> OutboundMessage:

@@ -239,25 +239,26 @@ class GroupCommit:
             if not self._batch:  # the transaction did not even start
                 self._batch, self._queued = self._queued, []
             if len(self._batch) == 1:
-                _settle(self._batch[0][1], error=error)
+                settle_future(self._batch[0][1], error=error)
             else:
                 for job, future in self._batch:
                     await self._run_alone(job, future)
             return
         for (_, future), result in zip(self._batch, results, strict=True):
-            _settle(future, result)
+            settle_future(future, result)
 
     async def _run_alone(self, job: Job[Any], future: asyncio.Future[Any]) -> None:
         try:
             async with self.database.transaction() as session:
                 result = await job(session)
         except Exception as error:
-            _settle(future, error=error)
+            settle_future(future, error=error)
         else:
-            _settle(future, result)
+            settle_future(future, result)
 
 
-def _settle(future: asyncio.Future[Any], result: object = None, error: BaseException | None = None) -> None:
+def settle_future(future: asyncio.Future[Any], result: object = None, error: BaseException | None = None) -> None:
+    """Hands a queued job's result or error to its waiting caller, unless the caller stopped waiting."""
     if future.done():  # its caller was cancelled
         return
     if error is not None:
