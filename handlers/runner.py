@@ -125,8 +125,10 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
                 api=http_api(core),
                 dashboard=dashboard(core),
             )
-            config = uvicorn.Config(  # no log_config: uvicorn's lines go through the root logger's format
-                api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds
+            # No log_config: uvicorn's lines go through the root logger's format. No WebSocket: no route speaks
+            # it, and "auto" would load wsproto where a test dependency installed it (a production install has none).
+            config = uvicorn.Config(
+                api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds, ws="none"
             )
             http = GracefulServer(config)
             with_terminal = not channels and has_terminal()
