@@ -1,8 +1,9 @@
 """`feedbackbot run` with a SIGUSR1 handler that reports its memory: the process bench/hotpath.py breaks down.
 
 Run: `python bench/traced_feedbackbot.py FOLDER` where `feedbackbot run` would run (a project folder). It installs two
-signal handlers, then calls the `feedbackbot` console script's entry point (handlers.cli:app) with `run`: the same
-process as `feedbackbot run`. tracemalloc is off until SIGUSR2 starts it (FRAMES deep; then FOLDER/tracing appears):
+signal handlers, then calls the command line (handlers.cli:app) with `run`: the same process as `feedbackbot run`,
+but for the console script's freezing of what importing it made (handlers/main.py), which would hide those objects from
+gc.get_objects. tracemalloc is off until SIGUSR2 starts it (FRAMES deep; then FOLDER/tracing appears):
 it makes every allocation 10 to 30 times slower here, so the bench traces only the last slice of its load. On the
 Nth SIGUSR1 it writes FOLDER/N.json, then FOLDER/N.done (what the bench waits for):
 - python (when tracing): the bytes still held that were allocated since tracing started, by library (the innermost
@@ -167,7 +168,7 @@ def main() -> None:
     reports = iter(range(1, 1_000_000))
     signal.signal(signal.SIGUSR1, lambda *_: report(folder, next(reports)))
     signal.signal(signal.SIGUSR2, lambda *_: start_tracing(folder))
-    from handlers.cli import app  # the console script's entry point
+    from handlers.cli import app
 
     sys.argv = ["feedbackbot", "run"]
     app()

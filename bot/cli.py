@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress
 from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,8 +45,6 @@ from bot.export import ExportFormat, export_answers
 from bot.links import LinkRefused, LinkRequest, Links, qr_png
 from bot.people import People, PrivacyKeys
 from bot.pulses import PlannedPulse, due_again, planned
-from bot.report_output import report_json, report_tables
-from bot.reports import Report, breakdown_of, build_report
 from bot.sentiment import make_analyzer
 from bot.surveys import SurveyCatalogue, check_surveys
 from bot.webhooks import CHANNEL_PREFIX, webhook_of
@@ -260,6 +256,11 @@ def report(
     ] = ReportFormat.TEXT,
 ) -> None:
     """CSAT, NPS, CES, negative comments and cases per survey, with 95 % intervals; small anonymous groups hidden."""
+    from rich.console import Console
+
+    from bot.report_output import report_json, report_tables
+    from bot.reports import Report, breakdown_of, build_report
+
     settings = settings_of(ctx)
     try:
         surveys = load_checked_surveys(settings)
@@ -772,6 +773,9 @@ def campaign_send(
 ) -> None:
     """Write an invitation for every recipient; the running bot sends them at the campaign's rate. Run it again
     after a crash or Ctrl-C: nobody is invited twice, the rest are written."""
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress
+
     settings = settings_of(ctx)
     campaign_name = name or recipients.stem
     if not 1 <= len(campaign_name) <= 64:

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,12 +20,14 @@ from bot import outbox
 from bot.config import WEEKDAYS, ConfigError, DigestSettings, Settings
 from bot.outbound import StaffDigest
 from bot.report_stats import Change, Interval, real_change
-from bot.reports import Csat, GroupFigures, Nps, report_title, survey_totals
 from bot.surveys import QuestionKind, Survey
 from storage import digest as stored
 from storage import schedule
 from storage.db import Database
 from storage.digest import OpenCase, RootCause
+
+if TYPE_CHECKING:  # the report's modules load when a digest is built, not with `feedbackbot run`
+    from bot.reports import Csat, GroupFigures, Nps
 
 JOB = "digest"
 WEEK = timedelta(days=7)
@@ -92,6 +95,8 @@ async def build_content(
     database: Database, surveys: Iterable[Survey], settings: DigestSettings, *, until: datetime, min_group_size: int
 ) -> DigestContent:
     """The digest of the 7 days before `until`, with the weeks before it for the chart."""
+    from bot.reports import report_title, survey_totals
+
     chosen = list(surveys)
     week_ends = [until - WEEK * back for back in reversed(range(CHART_WEEKS))]
     totals = await survey_totals(
@@ -179,6 +184,8 @@ def change_words(change: Change | None) -> str:
 
 
 def _figure(figures: Csat | Nps, number: Callable[[float], str]) -> str:
+    from bot.reports import Csat
+
     value = figures.percent if isinstance(figures, Csat) else figures.score
     assert value is not None and figures.interval is not None  # there are answers
     answers = _counted(figures.answers, "answer")

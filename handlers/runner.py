@@ -30,7 +30,6 @@ from handlers.console import ConsoleChannel, stdin_lines
 from handlers.metrics import Metrics
 from handlers.registry import CHANNELS, Registration
 from handlers.web import create_app
-from handlers.webhooks import WEBHOOK_LOOP, WEBHOOK_MAX_ATTEMPTS, WebhookSender
 from storage.migrate import current_revision
 
 SWEEP_SECONDS = 60
@@ -126,8 +125,10 @@ async def serve(core: Core, registry: Sequence[Registration[Any]] = CHANNELS) ->
                 api=http_api(core),
                 dashboard=dashboard(core),
             )
-            config = uvicorn.Config(  # no log_config: uvicorn's lines go through the root logger's format
-                api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds
+            # No log_config: uvicorn's lines go through the root logger's format. No WebSocket: no route speaks
+            # it, and "auto" would load wsproto where a test dependency installed it (a production install has none).
+            config = uvicorn.Config(
+                api, log_config=None, log_level="warning", timeout_graceful_shutdown=server.shutdown_seconds, ws="none"
             )
             http = GracefulServer(config)
             with_terminal = not channels and has_terminal()
@@ -267,6 +268,8 @@ async def delivering_webhooks(core: Core, stack: AsyncExitStack) -> None:
     """A dispatcher for each webhook, so that a slow receiver never holds up a chat message nor another receiver's
     events; they retry longer than the chat channels' (WEBHOOK_MAX_ATTEMPTS), and stop before their HTTP client
     closes."""
+    from handlers.webhooks import WEBHOOK_LOOP, WEBHOOK_MAX_ATTEMPTS, WebhookSender  # httpx: only with webhooks
+
     sender = WebhookSender(core.settings.webhooks)
     stack.push_async_callback(sender.close)
     for channel, send in sender.senders().items():

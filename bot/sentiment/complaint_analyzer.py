@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import cached_property
 from statistics import fmean
 
 from bot.sentiment.english import EnglishAnalyzer
@@ -340,9 +341,11 @@ class ComplaintAnalyzer(EnglishAnalyzer):
 
     name = "complaints"
 
-    def __init__(self, complaint_threshold: float) -> None:
-        super().__init__(complaint_threshold)
-        self.scorer = ComplaintScorer(load_lexicon())
+    @cached_property
+    def scorer(self) -> ComplaintScorer:
+        """Built with the first text scored: reading the word lists takes about 50 ms that a process scoring none
+        (a short run, most commands) need not spend."""
+        return ComplaintScorer(load_lexicon())
 
     def score(self, text: str) -> tuple[float, float | None]:
         return self.scorer.score(text)

@@ -250,8 +250,9 @@ async def test_a_disabled_digest_or_one_without_destinations_plans_nothing(
     assert await queued_digests(database) == []
 
 
-def test_starting_the_bot_does_not_import_the_chart_library() -> None:
-    check = "import sys, handlers.runner, handlers.cli; sys.exit('matplotlib' in sys.modules)"
+def test_starting_the_bot_imports_neither_the_chart_library_nor_the_report() -> None:
+    loaded = "{'matplotlib', 'bot.reports'} & sys.modules.keys()"
+    check = f"import sys, handlers.runner, handlers.cli; sys.exit(sorted({loaded}) or None)"
     assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 0
 
 
