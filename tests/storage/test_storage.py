@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import delete, make_url
+from sqlalchemy import delete, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, func, select
@@ -242,3 +242,21 @@ async def test_a_connection_idle_for_a_while_is_pinged_and_kept_when_it_answers(
     before = await _backend_pid(database)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
     assert await _backend_pid(database) == before
+
+
+async def test_a_burst_past_the_pool_waits_for_its_connections_rather_than_opening_more() -> None:
+    """Each PostgreSQL connection opened past the pool was closed on its return: a server process started and ended,
+    its statements prepared again, for one transaction."""
+    database = Database(postgres_url())
+    opened: list[object] = []
+    event.listen(database.engine.sync_engine, "connect", lambda connection, _record: opened.append(connection))
+
+    async def one_transaction() -> None:
+        async with database.transaction() as session:
+            await session.exec(select(func.pg_sleep(0.02)))
+
+    try:
+        await asyncio.gather(*(one_transaction() for _ in range(3 * db.POSTGRES_POOL_SIZE)))
+    finally:
+        await database.close()
+    assert 1 <= len(opened) <= db.POSTGRES_POOL_SIZE
