@@ -229,17 +229,18 @@ class TelegramChannel:
             log.warning("telegram webhook: refused a request without the right secret token")
             return Response(status_code=403)
         try:
-            update = parse_update(json.loads(await request.body()), self.application.bot)
+            received = parse_update(json.loads(await request.body()), self.application.bot)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
-            update = None
-        if update is None:
+            received = None
+        if received is None:
             log.warning("telegram webhook: refused a body that is not a Telegram update")
             return Response(status_code=400)
-        with correlated(update_event_id(update.update_id)):
+        update_id = received.update.update_id
+        with correlated(update_event_id(update_id)):
             try:
-                await self.inbox.receive(update)
+                await self.inbox.receive(received)
             except (SQLAlchemyError, OSError):
-                log.exception("telegram webhook: could not store update %s; Telegram will retry", update.update_id)
+                log.exception("telegram webhook: could not store update %s; Telegram will retry", update_id)
                 return Response(status_code=503)
         return Response(status_code=200)
 

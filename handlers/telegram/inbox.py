@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,27 +54,26 @@ class Inbox:
         self._polling = False
         self._offset: int | None = None
 
-    async def receive(self, update: Update) -> None:
+    async def receive(self, received: Received) -> None:
         """Stores a webhook's update in the transaction of the others arriving meanwhile (the group commit's), then
         hands it over if it is new. Returns once it is stored (or dropped as unusable); raises the database's error
         when it could not be."""
-        if await self.database.group_commit.run(partial(self._store_new, [update])):
-            self.submit(update)
+        if await self.database.group_commit.run(partial(self._store_new, [received])):
+            self.submit(received.update)
 
     async def store(self, updates: Sequence[Update]) -> list[Update]:
         """Saves a batch of updates in one transaction; returns those not stored before (the rest are redeliveries)."""
         async with self.database.transaction() as session:
-            return await self._store_new(updates, session)
+            return await self._store_new([Received(update, update.to_json()) for update in updates], session)
 
-    async def _store_new(self, updates: Sequence[Update], session: AsyncSession) -> list[Update]:
+    async def _store_new(self, received: Sequence[Received], session: AsyncSession) -> list[Update]:
         """Stores the updates not stored before and returns them. An update the handlers could not use is dropped
         here, with one log line."""
-        updates = [update for update in updates if usable(update)]
-        if not updates:
+        payloads = {update.update_id: payload for update, payload in received if usable(update)}
+        if not payloads:
             return []
-        payloads = {update.update_id: update.to_json() for update in updates}
         new = await storage.inbox.store_new(session, channel=CHANNEL, payloads=payloads)
-        return [update for update in updates if update.update_id in new]
+        return [update for update, _ in received if update.update_id in new]
 
     def submit(self, update: Update) -> None:
         """Handles the update in the background: after earlier updates of its chat, beside other chats. One being
@@ -168,11 +167,11 @@ class Inbox:
             async with self.database.snapshot() as session:
                 pending = await storage.inbox.unhandled(session, channel=CHANNEL)
             for update_id, payload in pending:
-                update = parse_update(json.loads(payload), self.bot)
-                if update is None:  # stored by an older version that did not check
+                received = parse_update(json.loads(payload), self.bot)
+                if received is None:  # stored by an older version that did not check
                     await self._failed(update_id)
                 else:
-                    self.submit(update)
+                    self.submit(received.update)
         return len(pending)
 
     async def next_offset(self) -> int | None:
@@ -219,8 +218,16 @@ def kind_of(update: Update) -> str:
     return next((str(kind) for kind in Update.ALL_TYPES if getattr(update, kind, None) is not None), "update")
 
 
-def parse_update(data: Any, bot: Bot) -> Update | None:
-    """The update in a decoded webhook body or stored payload; None when Telegram cannot have sent it."""
+class Received(NamedTuple):
+    """An update, and the JSON of it that the inbox stores."""
+
+    update: Update
+    payload: str
+
+
+def parse_update(data: Any, bot: Bot) -> Received | None:
+    """The update in a decoded webhook body or stored payload, with what the inbox stores of it; None when Telegram
+    cannot have sent it."""
     if not isinstance(data, dict):
         return None
     update_id = data.get("update_id")
@@ -228,10 +235,9 @@ def parse_update(data: Any, bot: Bot) -> Update | None:
         return None
     try:
         update = Update.de_json(data, bot)
-        update.to_json()  # what the inbox stores
+        return Received(update, update.to_json())
     except Exception:  # de_json raises whatever the payload makes it raise, RecursionError included
         return None
-    return update
 
 
 def usable(update: Update) -> bool:
